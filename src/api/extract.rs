@@ -1,0 +1,157 @@
+//! Extractors whose rejections are problems: JSON object bodies, query
+//! strings with known keys only, and the `If-Match` header.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde_json::{Map, Value};
+
+use crate::service::Precondition;
+
+use super::problem::{Kind, Problem};
+
+/// A request body that is a JSON object. Malformed JSON (or not UTF-8) is
+/// 400; valid JSON that is not an object is 422; a body over the limit is 413;
+/// a content type other than JSON is 415.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(Problem::new(
+                Kind::UnsupportedMediaType,
+                "Send the body as JSON with `Content-Type: application/json`.",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(
+                    Kind::PayloadTooLarge,
+                    "The request body is over the size limit.",
+                )
+            } else {
+                Problem::new(Kind::BadRequest, "The request body could not be read.")
+            }
+        })?;
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(JsonObject(map)),
+            Ok(_) => Err(Problem::new(
+                Kind::Validation,
+                "The request body must be a JSON object.",
+            )),
+            Err(e) => Err(Problem::new(
+                Kind::MalformedJson,
+                format!("The request body is not valid JSON: {e}."),
+            )),
+        }
+    }
+}
+
+/// `application/json`, `application/merge-patch+json` or any other `+json`.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The query string as (key, value) pairs, percent-decoded, in order.
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+const MAX_QUERY_PAIRS: usize = 64;
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .take(MAX_QUERY_PAIRS + 1)
+            .collect();
+        if pairs.len() > MAX_QUERY_PAIRS {
+            return Err(Problem::new(Kind::BadRequest, "Too many query parameters."));
+        }
+        Ok(QueryPairs(pairs))
+    }
+}
+
+impl QueryPairs {
+    /// Fails with 400 naming the first key not in `known`.
+    pub fn only(&self, known: &[&str]) -> Result<(), Problem> {
+        match self.0.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+            Some((k, _)) => Err(Problem::new(
+                Kind::BadRequest,
+                format!(
+                    "Unknown query parameter {k:?}; known: {}.",
+                    known.join(", ")
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The single value of `key`; 400 if it is given more than once.
+    pub fn one<'a>(&'a self, key: &'a str) -> Result<Option<&'a str>, Problem> {
+        let mut values = self.all(key);
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(Problem::new(
+                Kind::BadRequest,
+                format!("Query parameter {key:?} may be given only once."),
+            ));
+        }
+        Ok(first)
+    }
+
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads `If-Match`: absent, `*`, or one strong entity tag such as `"3"`.
+/// A tag that is not one of ours (weak, or not a version) can never match.
+pub fn if_match(headers: &HeaderMap) -> Result<Precondition, Problem> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(Precondition::None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| Problem::new(Kind::BadRequest, "If-Match is not readable text."))?
+        .trim();
+    if text == "*" {
+        return Ok(Precondition::Exists);
+    }
+    if text.contains(',') {
+        return Err(Problem::new(
+            Kind::BadRequest,
+            "If-Match takes one entity tag, such as \"3\".",
+        ));
+    }
+    Ok(parse_etag(text).map_or(Precondition::Never, Precondition::Version))
+}
+
+/// The version in a strong entity tag `"N"`.
+pub fn parse_etag(text: &str) -> Option<u64> {
+    text.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+}
+
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}

@@ -1,0 +1,183 @@
+//! The HTTP surface: routes, the layers every request passes through, and
+//! the health endpoints. Handlers are thin: parse, call the service, render.
+//!
+//! Authorization will be enforced in one place: a layer on the `protected`
+//! router below. Nothing else decides who may call what.
+
+mod extract;
+pub mod problem;
+mod users;
+
+use std::any::Any;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::app::AppState;
+use crate::config::Config;
+
+use problem::{Kind, Problem};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every route of the server, with its layers.
+pub fn router(state: AppState, config: &Config) -> Router {
+    let protected = Router::new()
+        .route("/users", get(users::list).post(users::create))
+        .route(
+            "/users/{id}",
+            get(users::get)
+                .patch(users::patch)
+                .put(users::replace)
+                .delete(users::delete),
+        );
+
+    let routes = Router::new()
+        .nest("/api/v1", protected)
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .with_state(state);
+    with_layers(routes, config)
+}
+
+/// The layers every response passes through, outermost first: request id,
+/// one log line per request, panic → 500, bare error statuses → problems,
+/// timeout, compression, security headers, body limit.
+pub fn with_layers(routes: Router, config: &Config) -> Router {
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request| {
+                        let route = req
+                            .extensions()
+                            .get::<MatchedPath>()
+                            .map_or("<unmatched>", |p| p.as_str());
+                        let request_id = req
+                            .headers()
+                            .get(REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        tracing::info_span!("request", method = %req.method(), route, request_id)
+                    })
+                    .on_request(())
+                    .on_response(
+                        DefaultOnResponse::new()
+                            .level(Level::INFO)
+                            .latency_unit(tower_http::LatencyUnit::Micros),
+                    )
+                    .on_failure(()),
+            )
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_FRAME_OPTIONS,
+                HeaderValue::from_static("DENY"),
+            ))
+            .layer(middleware::from_fn(problems_for_bare_errors))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                config.request_timeout,
+            ))
+            .layer(CompressionLayer::new())
+            .layer(DefaultBodyLimit::max(config.body_limit)),
+    )
+}
+
+/// Turns any error response that is not already a problem (a 405 from the
+/// router, a 503 from the timeout, …) into one, keeping its headers.
+async fn problems_for_bare_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(problem::CONTENT_TYPE.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return res;
+    }
+    let (mut parts, _) = res.into_parts();
+    let detail = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "This resource does not support that method; see the Allow header."
+        }
+        StatusCode::SERVICE_UNAVAILABLE => {
+            "The request took too long or the server is busy; try again later."
+        }
+        _ => "The request could not be handled.",
+    };
+    let fresh = Problem::new(Kind::from_status(status), detail).into_response();
+    let (fresh_parts, body) = fresh.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        fresh_parts.headers[header::CONTENT_TYPE].clone(),
+    );
+    Response::from_parts(parts, body)
+}
+
+fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
+    let msg = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = msg, "handler panicked");
+    Problem::new(
+        Kind::Internal,
+        "Something went wrong on our side; it has been logged.",
+    )
+    .into_response()
+}
+
+async fn not_found() -> Problem {
+    Problem::new(Kind::NotFound, "There is nothing at this address.")
+}
+
+/// The process is up and answering.
+async fn livez() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The store is open and its writer commits: the server can take traffic.
+async fn readyz(State(st): State<AppState>) -> Response {
+    let check = tokio::time::timeout(Duration::from_secs(5), st.users().ready()).await;
+    match check {
+        Ok(Ok(())) => Json(json!({
+            "status": "ready",
+            "checks": { "store": "ok" },
+        }))
+        .into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Problem::new(Kind::Unavailable, "The store is not writable.").into_response()
+        }
+        Err(_) => {
+            Problem::new(Kind::Unavailable, "The store did not answer in time.").into_response()
+        }
+    }
+}

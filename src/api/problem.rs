@@ -1,0 +1,180 @@
+//! RFC 9457 problem details: the one error format of the API.
+//!
+//! [`Problem`] is rendered once, here. Service errors become problems through
+//! `From<Error>`; internal causes are logged inside the request's span and
+//! never sent. A stable table of kinds keeps `type` and `title` consistent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::FieldError;
+use crate::error::Error;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// The kinds of problem the API reports: (slug, status, title).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    BadRequest,
+    MalformedJson,
+    Validation,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PreconditionFailed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    TooManyRequests,
+    Timeout,
+    Unavailable,
+    Internal,
+    /// Any other status, rendered with its canonical reason.
+    Other(StatusCode),
+}
+
+impl Kind {
+    fn describe(self) -> (&'static str, StatusCode, &'static str) {
+        use StatusCode as S;
+        match self {
+            Kind::BadRequest => ("bad-request", S::BAD_REQUEST, "Bad request"),
+            Kind::MalformedJson => ("malformed-json", S::BAD_REQUEST, "Malformed JSON body"),
+            Kind::Validation => ("validation", S::UNPROCESSABLE_ENTITY, "Validation failed"),
+            Kind::NotFound => ("not-found", S::NOT_FOUND, "Not found"),
+            Kind::MethodNotAllowed => (
+                "method-not-allowed",
+                S::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+            ),
+            Kind::Conflict => ("conflict", S::CONFLICT, "Conflict"),
+            Kind::PreconditionFailed => (
+                "precondition-failed",
+                S::PRECONDITION_FAILED,
+                "Precondition failed",
+            ),
+            Kind::PayloadTooLarge => (
+                "payload-too-large",
+                S::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+            ),
+            Kind::UnsupportedMediaType => (
+                "unsupported-media-type",
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+            ),
+            Kind::TooManyRequests => (
+                "too-many-requests",
+                S::TOO_MANY_REQUESTS,
+                "Too many requests",
+            ),
+            Kind::Timeout => ("timeout", S::REQUEST_TIMEOUT, "Request timeout"),
+            Kind::Unavailable => ("unavailable", S::SERVICE_UNAVAILABLE, "Service unavailable"),
+            Kind::Internal => (
+                "internal",
+                S::INTERNAL_SERVER_ERROR,
+                "Internal server error",
+            ),
+            Kind::Other(s) => ("http", s, s.canonical_reason().unwrap_or("Error")),
+        }
+    }
+
+    pub fn from_status(status: StatusCode) -> Self {
+        use StatusCode as S;
+        match status {
+            S::BAD_REQUEST => Kind::BadRequest,
+            S::NOT_FOUND => Kind::NotFound,
+            S::METHOD_NOT_ALLOWED => Kind::MethodNotAllowed,
+            S::PAYLOAD_TOO_LARGE => Kind::PayloadTooLarge,
+            S::UNSUPPORTED_MEDIA_TYPE => Kind::UnsupportedMediaType,
+            S::TOO_MANY_REQUESTS => Kind::TooManyRequests,
+            S::REQUEST_TIMEOUT => Kind::Timeout,
+            S::SERVICE_UNAVAILABLE => Kind::Unavailable,
+            S::INTERNAL_SERVER_ERROR => Kind::Internal,
+            other => Kind::Other(other),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Problem {
+    pub kind: Kind,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    type_: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl Problem {
+    pub fn new(kind: Kind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.kind.describe().1
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let (slug, status, title) = self.kind.describe();
+        let body = Body {
+            type_: format!("urn:roster:problem:{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: &self.detail,
+            errors: &self.errors,
+        };
+        let bytes = serde_json::to_vec(&body).expect("a problem always serialises");
+        let mut res = (status, bytes).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        res
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Validation(errors) => Problem {
+                kind: Kind::Validation,
+                detail: "The request body has invalid fields; see `errors`.".into(),
+                errors,
+            },
+            Error::BadRequest(detail) => Problem::new(Kind::BadRequest, detail),
+            Error::NotFound => Problem::new(Kind::NotFound, "No such resource."),
+            Error::Conflict { field } => Problem {
+                kind: Kind::Conflict,
+                detail: format!("Another record already has this {field}."),
+                errors: vec![FieldError::new(field, "is already taken")],
+            },
+            Error::PreconditionFailed { current } => Problem::new(
+                Kind::PreconditionFailed,
+                format!("If-Match does not match the current version (\"{current}\")."),
+            ),
+            Error::Unavailable => Problem::new(
+                Kind::Unavailable,
+                "The store cannot take this request now; try again later.",
+            ),
+            Error::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                Problem::new(
+                    Kind::Internal,
+                    "Something went wrong on our side; it has been logged.",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! `/api/v1/users`: parse, call the service, render. No rules live here.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::app::AppState;
+use crate::domain::{Role, Status, User, UserId};
+use crate::service::ListParams;
+
+use super::extract::{JsonObject, QueryPairs, etag, if_match, parse_etag};
+use super::problem::{Kind, Problem};
+
+/// A user as the API shows it. Never carries secrets.
+#[derive(Serialize)]
+pub struct UserDto<'a> {
+    id: String,
+    email: &'a str,
+    username: Option<&'a str>,
+    name: Option<&'a str>,
+    roles: Vec<&'static str>,
+    status: &'static str,
+    email_verified: bool,
+    attributes: &'a Map<String, Value>,
+    created_at: String,
+    updated_at: String,
+    version: u64,
+}
+
+impl<'a> From<&'a User> for UserDto<'a> {
+    fn from(u: &'a User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            email: u.email.as_str(),
+            username: u.username.as_ref().map(|x| x.as_str()),
+            name: u.name.as_ref().map(|x| x.as_str()),
+            roles: u.roles.iter().map(|r| r.as_str()).collect(),
+            status: u.status.as_str(),
+            email_verified: u.email_verified,
+            attributes: u.attributes.as_map(),
+            created_at: rfc3339(u.created_at),
+            updated_at: rfc3339(u.updated_at),
+            version: u.version,
+        }
+    }
+}
+
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// 200 (or the given status) with the user, its `ETag` and `Location`.
+fn user_response(status: StatusCode, user: &User) -> Response {
+    let mut res = (status, Json(UserDto::from(user))).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag(user.version)).expect("a quoted number is a valid header"),
+    );
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/api/v1/users/{}", user.id))
+            .expect("a path with a UUID is a valid header"),
+    );
+    res
+}
+
+/// An id in the path that is not a UUID names no user: 404, like an unknown one.
+fn user_id(raw: &str) -> Result<UserId, Problem> {
+    UserId::parse(raw).ok_or_else(|| Problem::new(Kind::NotFound, "No such user."))
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, Problem> {
+    let user = st.users().create(body).await?;
+    Ok(user_response(StatusCode::CREATED, &user))
+}
+
+pub async fn get(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let user = st.users().get(user_id(&id)?)?;
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || parse_etag(t.trim_start_matches("W/")) == Some(user.version))
+        });
+    if not_modified {
+        let mut res = StatusCode::NOT_MODIFIED.into_response();
+        res.headers_mut().insert(
+            header::ETAG,
+            HeaderValue::from_str(&etag(user.version)).expect("a quoted number is a valid header"),
+        );
+        return Ok(res);
+    }
+    Ok(user_response(StatusCode::OK, &user))
+}
+
+pub async fn patch(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, Problem> {
+    let id = user_id(&id)?;
+    let user = st.users().patch(id, body, if_match(&headers)?).await?;
+    Ok(user_response(StatusCode::OK, &user))
+}
+
+pub async fn replace(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, Problem> {
+    let id = user_id(&id)?;
+    let user = st.users().replace(id, body, if_match(&headers)?).await?;
+    Ok(user_response(StatusCode::OK, &user))
+}
+
+pub async fn delete(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let id = user_id(&id)?;
+    st.users().delete(id, if_match(&headers)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct ListBody<'a> {
+    items: Vec<UserDto<'a>>,
+    next_cursor: Option<String>,
+}
+
+const LIST_KEYS: [&str; 7] = [
+    "limit",
+    "cursor",
+    "sort",
+    "role",
+    "status",
+    "created_after",
+    "created_before",
+];
+
+pub async fn list(State(st): State<AppState>, query: QueryPairs) -> Result<Response, Problem> {
+    query.only(&LIST_KEYS)?;
+    let bad = |detail: String| Problem::new(Kind::BadRequest, detail);
+    let limit = query
+        .one("limit")?
+        .map(|v| {
+            v.parse::<usize>()
+                .map_err(|_| bad(format!("limit must be a whole number, not {v:?}")))
+        })
+        .transpose()?;
+    let roles = query
+        .all("role")
+        .map(|v| Role::parse(v).ok_or_else(|| bad(format!("role {v:?} is not a known role"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let status = query
+        .one("status")?
+        .map(|v| {
+            Status::parse(v)
+                .ok_or_else(|| bad(format!("status must be active or disabled, not {v:?}")))
+        })
+        .transpose()?;
+    let time = |key: &str| -> Result<Option<OffsetDateTime>, Problem> {
+        query
+            .one(key)?
+            .map(|v| {
+                OffsetDateTime::parse(v, &Rfc3339).map_err(|_| {
+                    bad(format!(
+                        "{key} must be an RFC 3339 time such as 2026-01-31T12:00:00Z, not {v:?}"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let params = ListParams {
+        limit,
+        cursor: query.one("cursor")?.map(str::to_owned),
+        sort: query.one("sort")?.map(str::to_owned),
+        roles,
+        status,
+        created_after: time("created_after")?,
+        created_before: time("created_before")?,
+    };
+    let page = st.users().list(params).await?;
+    Ok(Json(ListBody {
+        items: page.items.iter().map(UserDto::from).collect(),
+        next_cursor: page.next_cursor,
+    })
+    .into_response())
+}

@@ -1,0 +1,17 @@
+//! roster: one self-contained executable that gives an application its users.
+//!
+//! Layers, one way down: `app → api → service → store → {domain, error}`.
+//! See `../shared/DESIGN.md` for the architecture and contracts.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Config;

@@ -1,0 +1,331 @@
+//! The store: redb in `<data>/roster.redb`, the source of truth.
+//!
+//! Every write goes through one writer thread that gathers the writes waiting
+//! at that moment into one transaction and commits it with immediate
+//! durability (group commit): a caller is answered only after its write is on
+//! disk, and concurrent writers share one fsync. Each write also appends to the
+//! `changes` table in the same transaction; everything downstream (the search
+//! index, event streams) follows that log by sequence number.
+//!
+//! This module never imports axum or tantivy.
+
+mod codec;
+mod users;
+
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use codec::{Change, micros};
+pub use users::{Order, Position, ReadTx, Scan, ScanPage, Tx};
+
+pub(crate) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("users");
+pub(crate) const USERS_BY_EMAIL: TableDefinition<&str, u128> =
+    TableDefinition::new("users_by_email");
+pub(crate) const USERS_BY_USERNAME: TableDefinition<&str, u128> =
+    TableDefinition::new("users_by_username");
+pub(crate) const USERS_BY_CREATED: TableDefinition<(i64, u128), ()> =
+    TableDefinition::new("users_by_created");
+pub(crate) const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+
+/// Most writes committed together; bounds the latency one commit adds.
+const MAX_BATCH: usize = 512;
+/// Writes waiting for the writer before senders are made to wait.
+const QUEUE: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{field} is already taken")]
+    Conflict { field: &'static str },
+    #[error("storage error: {0}")]
+    Storage(Arc<redb::Error>),
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("the store is closed")]
+    Closed,
+    #[error("a write failed: {0}")]
+    Job(String),
+}
+
+macro_rules! storage_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Storage(Arc::new(e.into()))
+            }
+        }
+    )*};
+}
+storage_error_from!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError
+);
+
+/// Opening the data dir failed; the message is meant for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OpenError(String);
+
+/// A handle on the store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    jobs: mpsc::Sender<Msg>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    committed: watch::Receiver<u64>,
+}
+
+enum Msg {
+    Job(Box<dyn Job>),
+    Stop,
+}
+
+impl Store {
+    /// Opens (or creates) `<dir>/roster.redb` and starts the writer thread.
+    pub fn open(dir: &Path) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| OpenError(format!("cannot create data dir {}: {e}", dir.display())))?;
+        let path = dir.join("roster.redb");
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => OpenError(format!(
+                "data dir {} is in use by another roster process (stop it first)",
+                dir.display()
+            )),
+            other => OpenError(format!("cannot open {}: {other}", path.display())),
+        })?;
+        let last_seq = init_tables(&db)
+            .map_err(|e| OpenError(format!("cannot initialise {}: {e}", path.display())))?;
+
+        let db = Arc::new(db);
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        let (seq_tx, committed) = watch::channel(last_seq);
+        let writer_db = db.clone();
+        let writer = std::thread::Builder::new()
+            .name("roster-writer".into())
+            .spawn(move || writer_loop(&writer_db, rx, &seq_tx))
+            .map_err(|e| OpenError(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                jobs,
+                writer: Mutex::new(Some(writer)),
+                committed,
+            }),
+        })
+    }
+
+    /// Runs `f` in one write transaction shared with other concurrent writes,
+    /// and returns its result once that transaction is durably committed.
+    ///
+    /// `f` may run more than once (when another write in the same batch fails,
+    /// the batch is retried without it), so it must be deterministic given the
+    /// store's content: take ids and timestamps from outside. If `f` returns an
+    /// error, none of its changes are kept.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(TypedJob {
+            f,
+            out: None,
+            reply,
+        });
+        self.inner
+            .jobs
+            .send(Msg::Job(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a consistent snapshot. Blocking: for big scans call it
+    /// from `spawn_blocking`.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&ReadTx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let rtx = ReadTx::open(&txn)?;
+        f(&rtx)
+    }
+
+    /// The sequence number of the last committed change.
+    pub fn committed_seq(&self) -> u64 {
+        *self.inner.committed.borrow()
+    }
+
+    /// A receiver that sees every new committed sequence number.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.committed.clone()
+    }
+
+    /// Passes a no-op through the writer: proves that it is alive and the
+    /// file writable.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.write(|_tx| Ok::<(), StoreError>(())).await
+    }
+
+    /// Commits every write already queued, refuses new ones, and waits for the
+    /// writer thread to end. Idempotent.
+    pub async fn close(&self) {
+        let _ = self.inner.jobs.send(Msg::Stop).await;
+        let handle = self.inner.writer.lock().expect("writer lock").take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.jobs.try_send(Msg::Stop);
+        if let Some(h) = self.writer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Creates missing tables; returns the last change sequence.
+fn init_tables(db: &Database) -> Result<u64, StoreError> {
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(USERS)?;
+        txn.open_table(USERS_BY_EMAIL)?;
+        txn.open_table(USERS_BY_USERNAME)?;
+        txn.open_table(USERS_BY_CREATED)?;
+        txn.open_table(CHANGES)?;
+    }
+    txn.commit()?;
+    let read = db.begin_read()?;
+    let changes = read.open_table(CHANGES)?;
+    let last = changes.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+    Ok(last)
+}
+
+trait Job: Send {
+    /// Runs the write; false if it failed (its error is kept for `finish`).
+    fn run(&mut self, tx: &mut Tx<'_>) -> bool;
+    /// Answers the caller: with its own result, or with the commit's error.
+    fn finish(self: Box<Self>, commit_error: Option<&Arc<redb::Error>>);
+}
+
+struct TypedJob<F, T, E> {
+    f: F,
+    out: Option<Result<T, E>>,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for TypedJob<F, T, E>
+where
+    F: FnMut(&mut Tx<'_>) -> Result<T, E> + Send,
+    T: Send,
+    E: From<StoreError> + Send,
+{
+    fn run(&mut self, tx: &mut Tx<'_>) -> bool {
+        // A panicking write must not take the writer thread (and so every
+        // later write) down with it.
+        let out = std::panic::catch_unwind(AssertUnwindSafe(|| (self.f)(tx)))
+            .unwrap_or_else(|_| Err(StoreError::Job("the write panicked".into()).into()));
+        let ok = out.is_ok();
+        self.out = Some(out);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit_error: Option<&Arc<redb::Error>>) {
+        let out = match (commit_error, self.out) {
+            (Some(e), _) => Err(StoreError::Storage(e.clone()).into()),
+            (None, Some(out)) => out,
+            (None, None) => Err(StoreError::Job("the write never ran".into()).into()),
+        };
+        let _ = self.reply.send(out);
+    }
+}
+
+fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Msg>, committed: &watch::Sender<u64>) {
+    // After Stop the channel is closed: what is already queued is still
+    // received and committed, then `blocking_recv` returns None.
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            match msg {
+                Msg::Job(j) => batch.push(j),
+                Msg::Stop => rx.close(),
+            }
+            next = if batch.len() < MAX_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if !batch.is_empty() {
+            commit_batch(db, batch, committed);
+        }
+    }
+}
+
+fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, committed: &watch::Sender<u64>) {
+    loop {
+        let txn = match db.begin_write() {
+            Ok(t) => t,
+            Err(e) => return fail_all(batch, e.into()),
+        };
+        let run = Tx::open(&txn).map(|mut tx| {
+            let failed = batch.iter_mut().position(|job| !job.run(&mut tx));
+            (failed, tx.last_seq())
+        });
+        match run {
+            Err(e) => {
+                let _ = txn.abort();
+                let e = match e {
+                    StoreError::Storage(e) => e,
+                    other => Arc::new(redb::Error::Corrupted(other.to_string())),
+                };
+                return batch.into_iter().for_each(|j| j.finish(Some(&e)));
+            }
+            Ok((Some(i), _)) => {
+                // Drop the failed write's partial changes with the whole
+                // transaction, answer it, and retry the others without it.
+                let _ = txn.abort();
+                batch.remove(i).finish(None);
+                if batch.is_empty() {
+                    return;
+                }
+            }
+            Ok((None, last_seq)) => {
+                return match txn.commit() {
+                    Ok(()) => {
+                        committed.send_if_modified(|s| {
+                            let changed = *s != last_seq;
+                            *s = last_seq;
+                            changed
+                        });
+                        batch.into_iter().for_each(|j| j.finish(None));
+                    }
+                    Err(e) => fail_all(batch, e.into()),
+                };
+            }
+        }
+    }
+}
+
+fn fail_all(batch: Vec<Box<dyn Job>>, e: redb::Error) {
+    tracing::error!(error = %e, writes = batch.len(), "write transaction failed");
+    let e = Arc::new(e);
+    batch.into_iter().for_each(|j| j.finish(Some(&e)));
+}

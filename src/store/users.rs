@@ -1,0 +1,349 @@
+//! Users in the store: the `users` table and its three indexes, kept in step
+//! inside each write transaction, plus the change-log entry of every write.
+
+use std::ops::Bound;
+
+use redb::{
+    ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, WriteTransaction,
+};
+
+use crate::domain::{User, UserId};
+
+use super::codec::{self, Change};
+use super::{CHANGES, StoreError, USERS, USERS_BY_CREATED, USERS_BY_EMAIL, USERS_BY_USERNAME};
+
+/// The tables of one write transaction, as the writer thread hands them to a
+/// write. Every mutation checks before it changes anything, and records one
+/// change.
+pub struct Tx<'t> {
+    users: Table<'t, u128, &'static [u8]>,
+    by_email: Table<'t, &'static str, u128>,
+    by_username: Table<'t, &'static str, u128>,
+    by_created: Table<'t, (i64, u128), ()>,
+    changes: Table<'t, u64, &'static [u8]>,
+    last_seq: u64,
+}
+
+impl<'t> Tx<'t> {
+    pub(super) fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
+        let changes = txn.open_table(CHANGES)?;
+        let last_seq = changes.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+        Ok(Self {
+            users: txn.open_table(USERS)?,
+            by_email: txn.open_table(USERS_BY_EMAIL)?,
+            by_username: txn.open_table(USERS_BY_USERNAME)?,
+            by_created: txn.open_table(USERS_BY_CREATED)?,
+            changes,
+            last_seq,
+        })
+    }
+
+    pub(super) fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    fn log(&mut self, change: Change) -> Result<(), StoreError> {
+        self.last_seq += 1;
+        self.changes
+            .insert(self.last_seq, codec::encode_change(&change).as_slice())?;
+        Ok(())
+    }
+
+    pub fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        get_user(&self.users, id)
+    }
+
+    /// Inserts a new user. `Conflict` if its id, email or username is taken.
+    pub fn insert_user(&mut self, u: &User) -> Result<(), StoreError> {
+        let id = u.id.as_u128();
+        let email = u.email.folded();
+        let username = u.username.as_ref().map(|n| n.folded());
+        if self.users.get(id)?.is_some() {
+            return Err(StoreError::Conflict { field: "id" });
+        }
+        if self.by_email.get(email.as_str())?.is_some() {
+            return Err(StoreError::Conflict { field: "email" });
+        }
+        if let Some(name) = &username
+            && self.by_username.get(name.as_str())?.is_some()
+        {
+            return Err(StoreError::Conflict { field: "username" });
+        }
+        self.users.insert(id, codec::encode_user(u).as_slice())?;
+        self.by_email.insert(email.as_str(), id)?;
+        if let Some(name) = &username {
+            self.by_username.insert(name.as_str(), id)?;
+        }
+        self.by_created
+            .insert((codec::micros(u.created_at), id), ())?;
+        self.log(Change::UserUpsert {
+            id,
+            version: u.version,
+        })
+    }
+
+    /// Replaces `old` (as read in this transaction) by `new`, moving the
+    /// unique keys that changed. `Conflict` if a new key belongs to another user.
+    pub fn update_user(&mut self, old: &User, new: &User) -> Result<(), StoreError> {
+        let id = new.id.as_u128();
+        let (old_email, new_email) = (old.email.folded(), new.email.folded());
+        let old_name = old.username.as_ref().map(|n| n.folded());
+        let new_name = new.username.as_ref().map(|n| n.folded());
+        if old_email != new_email
+            && let Some(owner) = self.by_email.get(new_email.as_str())?
+            && owner.value() != id
+        {
+            return Err(StoreError::Conflict { field: "email" });
+        }
+        if old_name != new_name
+            && let Some(name) = &new_name
+            && let Some(owner) = self.by_username.get(name.as_str())?
+            && owner.value() != id
+        {
+            return Err(StoreError::Conflict { field: "username" });
+        }
+        self.users.insert(id, codec::encode_user(new).as_slice())?;
+        if old_email != new_email {
+            self.by_email.remove(old_email.as_str())?;
+            self.by_email.insert(new_email.as_str(), id)?;
+        }
+        if old_name != new_name {
+            if let Some(name) = &old_name {
+                self.by_username.remove(name.as_str())?;
+            }
+            if let Some(name) = &new_name {
+                self.by_username.insert(name.as_str(), id)?;
+            }
+        }
+        if old.created_at != new.created_at {
+            self.by_created
+                .remove((codec::micros(old.created_at), id))?;
+            self.by_created
+                .insert((codec::micros(new.created_at), id), ())?;
+        }
+        self.log(Change::UserUpsert {
+            id,
+            version: new.version,
+        })
+    }
+
+    /// Removes `u` (as read in this transaction) and its index entries.
+    pub fn delete_user(&mut self, u: &User) -> Result<(), StoreError> {
+        let id = u.id.as_u128();
+        self.users.remove(id)?;
+        self.by_email.remove(u.email.folded().as_str())?;
+        if let Some(name) = &u.username {
+            self.by_username.remove(name.folded().as_str())?;
+        }
+        self.by_created.remove((codec::micros(u.created_at), id))?;
+        self.log(Change::UserDelete { id })
+    }
+}
+
+fn get_user(
+    users: &impl ReadableTable<u128, &'static [u8]>,
+    id: UserId,
+) -> Result<Option<User>, StoreError> {
+    let key = id.as_u128();
+    match users.get(key)? {
+        Some(bytes) => codec::decode_user(key, bytes.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Sort orders the store can page through by an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    CreatedAsc,
+    CreatedDesc,
+    EmailAsc,
+}
+
+/// Where a page ended, in the order's own index: the next page starts after it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Position {
+    Created { micros: i64, id: u128 },
+    Email { folded: String },
+}
+
+/// A page request. `filter` is applied to each user met in index order.
+pub struct Scan<'a> {
+    pub order: Order,
+    pub after: Option<Position>,
+    /// Exclusive bounds on `created_at`, in microseconds since the epoch.
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
+    pub limit: usize,
+    /// Most index entries examined for one page, so a filter that matches
+    /// little cannot make one request read the whole table.
+    pub budget: usize,
+    pub filter: &'a (dyn Fn(&User) -> bool + Sync),
+}
+
+pub struct ScanPage {
+    pub items: Vec<User>,
+    /// Set when more entries may follow (the page may then hold fewer than
+    /// `limit` items if the budget ran out).
+    pub next: Option<Position>,
+}
+
+/// The tables of one read snapshot.
+pub struct ReadTx {
+    users: ReadOnlyTable<u128, &'static [u8]>,
+    by_email: ReadOnlyTable<&'static str, u128>,
+    by_username: ReadOnlyTable<&'static str, u128>,
+    by_created: ReadOnlyTable<(i64, u128), ()>,
+    changes: ReadOnlyTable<u64, &'static [u8]>,
+}
+
+impl ReadTx {
+    pub(super) fn open(txn: &ReadTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            users: txn.open_table(USERS)?,
+            by_email: txn.open_table(USERS_BY_EMAIL)?,
+            by_username: txn.open_table(USERS_BY_USERNAME)?,
+            by_created: txn.open_table(USERS_BY_CREATED)?,
+            changes: txn.open_table(CHANGES)?,
+        })
+    }
+
+    pub fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        get_user(&self.users, id)
+    }
+
+    /// Up to `limit` change-log entries with a sequence number above `after`,
+    /// in order.
+    pub fn changes_since(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Change)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.changes.range(after.saturating_add(1)..)?.take(limit) {
+            let (k, v) = entry?;
+            out.push((k.value(), codec::decode_change(k.value(), v.value())?));
+        }
+        Ok(out)
+    }
+
+    /// The user whose folded email or folded username is `folded`.
+    pub fn find_user_by_login(&self, folded: &str) -> Result<Option<User>, StoreError> {
+        let id = match self.by_email.get(folded)? {
+            Some(id) => Some(id.value()),
+            None => self.by_username.get(folded)?.map(|id| id.value()),
+        };
+        match id {
+            Some(id) => self.get_user(UserId::from_u128(id)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn count_users(&self) -> Result<u64, StoreError> {
+        Ok(self.users.len()?)
+    }
+
+    pub fn scan(&self, scan: &Scan<'_>) -> Result<ScanPage, StoreError> {
+        let mut items = Vec::new();
+        let mut last: Option<Position> = None;
+        let mut scanned = 0;
+        let mut visit = |pos: Position, id: u128| -> Result<bool, StoreError> {
+            if items.len() == scan.limit || scanned == scan.budget {
+                return Ok(false);
+            }
+            scanned += 1;
+            last = Some(pos);
+            if let Some(u) = self.get_user(UserId::from_u128(id))?
+                && (scan.filter)(&u)
+            {
+                items.push(u);
+            }
+            Ok(true)
+        };
+
+        let mut exhausted = true;
+        match scan.order {
+            Order::CreatedAsc | Order::CreatedDesc => {
+                let mut lo = match scan.created_after {
+                    Some(t) => Bound::Excluded((t, u128::MAX)),
+                    None => Bound::Unbounded,
+                };
+                let mut hi = match scan.created_before {
+                    Some(t) => Bound::Excluded((t, 0)),
+                    None => Bound::Unbounded,
+                };
+                if let Some(Position::Created { micros, id }) = scan.after {
+                    let at = (micros, id);
+                    if scan.order == Order::CreatedAsc {
+                        lo = tighter_lower(lo, at);
+                    } else {
+                        hi = tighter_upper(hi, at);
+                    }
+                }
+                if bounds_empty(&lo, &hi) {
+                    return Ok(ScanPage { items, next: None });
+                }
+                let range = self.by_created.range::<(i64, u128)>((lo, hi))?;
+                let iter: Box<dyn Iterator<Item = _>> = if scan.order == Order::CreatedAsc {
+                    Box::new(range)
+                } else {
+                    Box::new(range.rev())
+                };
+                for entry in iter {
+                    let (k, _) = entry?;
+                    let (micros, id) = k.value();
+                    if !visit(Position::Created { micros, id }, id)? {
+                        exhausted = false;
+                        break;
+                    }
+                }
+            }
+            Order::EmailAsc => {
+                let start = match &scan.after {
+                    Some(Position::Email { folded }) => Bound::Excluded(folded.as_str()),
+                    _ => Bound::Unbounded,
+                };
+                for entry in self.by_email.range::<&str>((start, Bound::Unbounded))? {
+                    let (k, v) = entry?;
+                    let pos = Position::Email {
+                        folded: k.value().to_owned(),
+                    };
+                    if !visit(pos, v.value())? {
+                        exhausted = false;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(ScanPage {
+            items,
+            next: if exhausted { None } else { last },
+        })
+    }
+}
+
+type Key = (i64, u128);
+
+fn tighter_lower(b: Bound<Key>, at: Key) -> Bound<Key> {
+    match b {
+        Bound::Excluded(k) | Bound::Included(k) if k > at => b,
+        _ => Bound::Excluded(at),
+    }
+}
+
+fn tighter_upper(b: Bound<Key>, at: Key) -> Bound<Key> {
+    match b {
+        Bound::Excluded(k) | Bound::Included(k) if k < at => b,
+        _ => Bound::Excluded(at),
+    }
+}
+
+/// redb panics on a range whose start is past its end; catch that first.
+fn bounds_empty(lo: &Bound<Key>, hi: &Bound<Key>) -> bool {
+    match (lo, hi) {
+        (Bound::Unbounded, _) | (_, Bound::Unbounded) => false,
+        (Bound::Included(a), Bound::Included(b)) => a > b,
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+            a >= b
+        }
+    }
+}
