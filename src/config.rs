@@ -182,11 +182,17 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
         ))
     })?;
     toml::from_str(&text).map_err(|e| {
-        // toml's message names the key and the line; keep it on one line.
+        // toml's own message spans several lines and may not name the key:
+        // show the offending line instead, which does.
         let msg = e.message().replace('\n', " ");
         let at = e
             .span()
-            .map(|s| format!(" (line {})", text[..s.start].lines().count().max(1)))
+            .map(|s| {
+                let line_no = text[..s.start].matches('\n').count() + 1;
+                let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+                let line: String = line.chars().take(80).collect();
+                format!(", line {line_no} (`{line}`)")
+            })
             .unwrap_or_default();
         ConfigError(format!("config file {}{at}: {msg}", path.display()))
     })

@@ -1,1 +1,10 @@
-fn main() {}
+//! Integration tests: the real server (`App`, or the `roster` binary) on an
+//! ephemeral loopback port with a temporary data dir, over real HTTP.
+//! One test binary with modules, to keep link times down.
+
+mod cli;
+mod helpers;
+mod list;
+mod races;
+mod restart;
+mod users;

@@ -1,0 +1,180 @@
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{roster_bin, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn a_restart_keeps_every_acknowledged_write() {
+    let app = spawn_app().await;
+    let ada = app
+        .create_user(json!({"email": "ada@example.com", "username": "ada"}))
+        .await;
+    let grace = app.create_user(json!({"email": "grace@example.com"})).await;
+    let gone = app.create_user(json!({"email": "gone@example.com"})).await;
+    let ada_path = format!("/api/v1/users/{}", ada["id"].as_str().unwrap());
+    let patched: Value = app
+        .send_json(Method::PATCH, &ada_path, &json!({"name": "Ada"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let gone_path = format!("/api/v1/users/{}", gone["id"].as_str().unwrap());
+    assert_eq!(
+        app.request(Method::DELETE, &gone_path)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let (dir, guard) = app.stop().await;
+
+    let app = spawn_app_with(roster::Config::for_data_dir(&dir)).await;
+    assert_eq!(
+        app.get(&ada_path).await.json::<Value>().await.unwrap(),
+        patched
+    );
+    let grace_path = format!("/api/v1/users/{}", grace["id"].as_str().unwrap());
+    assert_eq!(
+        app.get(&grace_path).await.json::<Value>().await.unwrap(),
+        grace
+    );
+    assert_eq!(app.get(&gone_path).await.status(), StatusCode::NOT_FOUND);
+    // The unique indexes came back too.
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/v1/users",
+            &json!({"email": "x@example.com", "username": "ADA"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    app.stop().await;
+    drop(guard);
+}
+
+#[tokio::test]
+async fn the_change_log_has_one_entry_per_write_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(roster::Config::for_data_dir(dir.path())).await;
+    let u = app.create_user(json!({"email": "ada@example.com"})).await;
+    let path = format!("/api/v1/users/{}", u["id"].as_str().unwrap());
+    app.send_json(Method::PATCH, &path, &json!({"name": "A"}))
+        .await;
+    // A failed write logs nothing.
+    app.send_json(
+        Method::POST,
+        "/api/v1/users",
+        &json!({"email": "ADA@example.com"}),
+    )
+    .await;
+    app.request(Method::DELETE, &path).send().await.unwrap();
+    app.stop().await;
+
+    let store = roster::store::Store::open(dir.path()).unwrap();
+    let changes = store.read(|r| r.changes_since(0, 100)).unwrap();
+    let id = uuid::Uuid::parse_str(u["id"].as_str().unwrap())
+        .unwrap()
+        .as_u128();
+    use roster::store::Change;
+    assert_eq!(
+        changes,
+        vec![
+            (1, Change::UserUpsert { id, version: 1 }),
+            (2, Change::UserUpsert { id, version: 2 }),
+            (3, Change::UserDelete { id }),
+        ]
+    );
+    assert_eq!(store.committed_seq(), 3);
+    store.close().await;
+}
+
+/// Starts the real binary on port 0; returns it and its address, read from
+/// its JSON log.
+fn start_binary(data: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(roster_bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data",
+        ])
+        .arg(data)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("roster starts");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("roster logs before exiting").unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if let Some(a) = v["address"].as_str() {
+            break a.to_owned();
+        }
+    };
+    // Keep draining the log so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+#[tokio::test]
+async fn sigterm_drains_commits_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = start_binary(dir.path());
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("http://{addr}/api/v1/users"))
+        .json(&json!({"email": "ada@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let user: Value = res.json().await.unwrap();
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+
+    let (mut child, addr) = start_binary(dir.path());
+    let res = client
+        .get(format!(
+            "http://{addr}/api/v1/users/{}",
+            user["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_data_dir_in_use_is_refused_clearly() {
+    let app = spawn_app().await;
+    let out = Command::new(roster_bin())
+        .args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(&app.data_dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The running server is unharmed.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+}
