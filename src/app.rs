@@ -6,12 +6,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use anyhow::Context;
 use axum::Router;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::net::TcpListener;
 
+use crate::auth::passwords::Hasher;
 use crate::config::Config;
-use crate::service::Users;
+use crate::service::{Auth, Users};
 use crate::store::Store;
 
 /// What handlers share. Cheap to clone.
@@ -20,20 +25,31 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     users: Users,
+    auth: Auth,
+    ip_limiter: Option<DefaultKeyedRateLimiter<String>>,
+    limiter_checks: AtomicU64,
     #[allow(dead_code)] // read by the dashboard and metrics (later issues)
     started: Instant,
 }
 
 impl AppState {
-    pub fn new(store: Store) -> Self {
-        Self(Arc::new(Inner {
-            users: Users::new(store),
-            started: Instant::now(),
-        }))
-    }
-
     pub fn users(&self) -> &Users {
         &self.0.users
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.0.auth
+    }
+
+    /// The general per-IP limiter, if on. Now and then it also drops the
+    /// state of addresses not seen lately, so memory stays bounded.
+    pub fn ip_limiter(&self) -> Option<&DefaultKeyedRateLimiter<String>> {
+        let l = self.0.ip_limiter.as_ref()?;
+        if self.0.limiter_checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            l.retain_recent();
+            self.0.auth.forget_idle_limits();
+        }
+        Some(l)
     }
 }
 
@@ -49,11 +65,33 @@ impl App {
     /// Opens the store and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = Store::open(&config.data_dir)?;
-        let state = AppState::new(store.clone());
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let hasher = Hasher::new(config.auth.argon2, workers, workers * 64)?;
+        let auth = Auth::init(store.clone(), config.auth.clone(), hasher.clone()).await?;
+        let setup_token = auth.bootstrap().await?;
+        let ip_limiter = config.rate_limit.map(|per_second| {
+            let rate = NonZeroU32::new(per_second).expect("rates are positive");
+            let burst = NonZeroU32::new(per_second.saturating_mul(2)).expect("rates are positive");
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        let state = AppState(Arc::new(Inner {
+            users: Users::new(store.clone(), hasher),
+            auth,
+            ip_limiter,
+            limiter_checks: AtomicU64::new(0),
+            started: Instant::now(),
+        }));
         let router = crate::api::router(state, &config);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        if let Some(token) = setup_token {
+            // Printed, not logged: it is a one-time secret for the operator.
+            let addr = listener.local_addr().unwrap_or(config.listen);
+            eprintln!(
+                "roster: no admin exists yet. Create the first one at http://{addr}/admin/setup?token={token} (single use; a new link is printed at each start until then)"
+            );
+        }
         Ok(Self {
             listener,
             router,

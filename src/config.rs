@@ -31,6 +31,35 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server (the default when no command is given).
     Serve,
+    /// Administer an offline data dir.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Manage the token signing keys of an offline data dir.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin account (works while the server is stopped).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (one line). Without it, a
+        /// random password is generated and printed once.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key; older keys keep verifying until their tokens expire.
+    Rotate,
 }
 
 /// Settings given on the command line or in the environment. Every field is
@@ -60,6 +89,87 @@ pub struct SettingArgs {
         value_name = "SECONDS"
     )]
     pub request_timeout: Option<String>,
+    /// Lifetime of access tokens, in seconds [default: 900].
+    #[arg(
+        long,
+        env = "ROSTER_ACCESS_TOKEN_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub access_token_ttl: Option<String>,
+    /// Lifetime of a login session (its refresh tokens), in seconds [default: 2592000].
+    #[arg(
+        long,
+        env = "ROSTER_REFRESH_TOKEN_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub refresh_token_ttl: Option<String>,
+    /// `iss` of issued tokens [default: roster].
+    #[arg(long, env = "ROSTER_ISSUER", global = true)]
+    pub issuer: Option<String>,
+    /// `aud` of issued tokens [default: roster].
+    #[arg(long, env = "ROSTER_AUDIENCE", global = true)]
+    pub audience: Option<String>,
+    /// Allow self sign-up at /api/v1/auth/register [default: false].
+    #[arg(
+        long,
+        env = "ROSTER_ALLOW_REGISTRATION",
+        global = true,
+        value_name = "BOOL"
+    )]
+    pub allow_registration: Option<String>,
+    /// argon2id memory in KiB [default and minimum: 19456].
+    #[arg(
+        long,
+        env = "ROSTER_ARGON2_MEMORY_KIB",
+        global = true,
+        value_name = "KIB"
+    )]
+    pub argon2_memory_kib: Option<String>,
+    /// argon2id iterations [default and minimum: 2].
+    #[arg(
+        long,
+        env = "ROSTER_ARGON2_ITERATIONS",
+        global = true,
+        value_name = "N"
+    )]
+    pub argon2_iterations: Option<String>,
+    /// argon2id lanes [default and minimum: 1].
+    #[arg(
+        long,
+        env = "ROSTER_ARGON2_PARALLELISM",
+        global = true,
+        value_name = "N"
+    )]
+    pub argon2_parallelism: Option<String>,
+    /// Login, refresh and register attempts per minute per account, or `off` [default: 10].
+    #[arg(
+        long,
+        env = "ROSTER_LOGIN_RATE_LIMIT",
+        global = true,
+        value_name = "PER_MINUTE|off"
+    )]
+    pub login_rate_limit: Option<String>,
+    /// Burst allowed above the login rate [default: 5].
+    #[arg(long, env = "ROSTER_LOGIN_BURST", global = true, value_name = "N")]
+    pub login_burst: Option<String>,
+    /// API requests per second per client IP, or `off` [default: 1000].
+    #[arg(
+        long,
+        env = "ROSTER_RATE_LIMIT",
+        global = true,
+        value_name = "PER_SECOND|off"
+    )]
+    pub rate_limit: Option<String>,
+    /// Origins allowed by CORS, comma-separated [default: none, CORS off].
+    #[arg(
+        long,
+        env = "ROSTER_CORS_ORIGINS",
+        global = true,
+        value_name = "ORIGINS"
+    )]
+    pub cors_origins: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -78,6 +188,18 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     body_limit: Option<u64>,
     request_timeout: Option<u64>,
+    access_token_ttl: Option<u64>,
+    refresh_token_ttl: Option<u64>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    allow_registration: Option<bool>,
+    argon2_memory_kib: Option<u64>,
+    argon2_iterations: Option<u64>,
+    argon2_parallelism: Option<u64>,
+    login_rate_limit: Option<toml::Value>,
+    login_burst: Option<u64>,
+    rate_limit: Option<toml::Value>,
+    cors_origins: Option<Vec<String>>,
 }
 
 /// A bad setting: the message is one sentence naming the setting.
@@ -94,12 +216,50 @@ pub struct Config {
     pub log_format: LogFormat,
     pub body_limit: usize,
     pub request_timeout: Duration,
+    pub auth: AuthConfig,
+    /// Per client IP, requests per second; `None` when off.
+    pub rate_limit: Option<u32>,
+    pub cors_origins: Vec<String>,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub issuer: String,
+    pub audience: String,
+    pub allow_registration: bool,
+    pub argon2: crate::auth::passwords::HashParams,
+    /// Per account, attempts per minute; `None` when off.
+    pub login_rate_limit: Option<u32>,
+    pub login_burst: u32,
+    /// From `ROSTER_ADMIN_EMAIL` / `ROSTER_ADMIN_PASSWORD` (environment only,
+    /// never a flag, so the password does not show in `ps`).
+    pub bootstrap_admin: Option<(String, String)>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            issuer: "roster".into(),
+            audience: "roster".into(),
+            allow_registration: false,
+            argon2: Default::default(),
+            login_rate_limit: Some(10),
+            login_burst: 5,
+            bootstrap_admin: None,
+        }
+    }
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA: &str = "./roster-data";
 const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
+const DEFAULT_RATE_LIMIT: u32 = 1000;
 
 impl Config {
     /// Defaults with the given data dir and an ephemeral loopback port:
@@ -111,6 +271,9 @@ impl Config {
             log_format: LogFormat::Pretty,
             body_limit: DEFAULT_BODY_LIMIT as usize,
             request_timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            auth: AuthConfig::default(),
+            rate_limit: Some(DEFAULT_RATE_LIMIT),
+            cors_origins: Vec::new(),
         }
     }
 
@@ -161,7 +324,144 @@ impl Config {
             1..=3600,
         )?;
 
+        let d = AuthConfig::default();
+        let num = |name: &str,
+                   flag: &str,
+                   arg: &Option<String>,
+                   file: Option<u64>,
+                   default: u64,
+                   range| {
+            number_setting(name, flag, arg.as_deref(), file, default, range)
+        };
+        let access = num(
+            "access_token_ttl",
+            "--access-token-ttl / ROSTER_ACCESS_TOKEN_TTL",
+            &args.access_token_ttl,
+            file.access_token_ttl,
+            900,
+            10..=24 * 3600,
+        )?;
+        let refresh = num(
+            "refresh_token_ttl",
+            "--refresh-token-ttl / ROSTER_REFRESH_TOKEN_TTL",
+            &args.refresh_token_ttl,
+            file.refresh_token_ttl,
+            d.refresh_token_ttl.as_secs(),
+            60..=365 * 24 * 3600,
+        )?;
+        let memory = num(
+            "argon2_memory_kib",
+            "--argon2-memory-kib / ROSTER_ARGON2_MEMORY_KIB",
+            &args.argon2_memory_kib,
+            file.argon2_memory_kib,
+            19_456,
+            19_456..=4 * 1024 * 1024,
+        )?;
+        let iterations = num(
+            "argon2_iterations",
+            "--argon2-iterations / ROSTER_ARGON2_ITERATIONS",
+            &args.argon2_iterations,
+            file.argon2_iterations,
+            2,
+            2..=100,
+        )?;
+        let parallelism = num(
+            "argon2_parallelism",
+            "--argon2-parallelism / ROSTER_ARGON2_PARALLELISM",
+            &args.argon2_parallelism,
+            file.argon2_parallelism,
+            1,
+            1..=64,
+        )?;
+        let login_burst = num(
+            "login_burst",
+            "--login-burst / ROSTER_LOGIN_BURST",
+            &args.login_burst,
+            file.login_burst,
+            5,
+            1..=10_000,
+        )?;
+        let login_rate_limit = rate_setting(
+            "login_rate_limit",
+            "--login-rate-limit / ROSTER_LOGIN_RATE_LIMIT",
+            args.login_rate_limit.as_deref(),
+            file.login_rate_limit,
+            10,
+        )?;
+        let rate_limit = rate_setting(
+            "rate_limit",
+            "--rate-limit / ROSTER_RATE_LIMIT",
+            args.rate_limit.as_deref(),
+            file.rate_limit,
+            DEFAULT_RATE_LIMIT,
+        )?;
+        let allow_registration = match args.allow_registration.as_deref() {
+            Some(v) => parse_bool(v).ok_or_else(|| ConfigError(format!(
+                "setting `allow_registration` (--allow-registration / ROSTER_ALLOW_REGISTRATION): {v:?} is not true or false"
+            )))?,
+            None => file.allow_registration.unwrap_or(false),
+        };
+        let text = |name: &str,
+                    arg: &Option<String>,
+                    file: Option<String>|
+         -> Result<String, ConfigError> {
+            let v = arg.clone().or(file).unwrap_or_else(|| "roster".into());
+            if v.trim().is_empty() || v.len() > 256 {
+                return Err(ConfigError(format!(
+                    "setting `{name}` must be 1 to 256 characters"
+                )));
+            }
+            Ok(v)
+        };
+        let cors_origins = match &args.cors_origins {
+            Some(list) => list
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => file.cors_origins.unwrap_or_default(),
+        };
+        for origin in &cors_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.ends_with('/')
+            {
+                return Err(ConfigError(format!(
+                    "setting `cors_origins`: {origin:?} is not an origin such as https://app.example.com"
+                )));
+            }
+        }
+        let bootstrap_admin = match (
+            std::env::var("ROSTER_ADMIN_EMAIL"),
+            std::env::var("ROSTER_ADMIN_PASSWORD"),
+        ) {
+            (Ok(e), Ok(p)) if !e.is_empty() => Some((e, p)),
+            (Ok(e), Err(_)) if !e.is_empty() => {
+                return Err(ConfigError(
+                    "setting `ROSTER_ADMIN_EMAIL` is set but `ROSTER_ADMIN_PASSWORD` is not".into(),
+                ));
+            }
+            _ => None,
+        };
+        let auth = AuthConfig {
+            access_token_ttl: Duration::from_secs(access),
+            refresh_token_ttl: Duration::from_secs(refresh),
+            issuer: text("issuer", &args.issuer, file.issuer)?,
+            audience: text("audience", &args.audience, file.audience)?,
+            allow_registration,
+            argon2: crate::auth::passwords::HashParams {
+                memory_kib: memory as u32,
+                iterations: iterations as u32,
+                parallelism: parallelism as u32,
+            },
+            login_rate_limit,
+            login_burst: login_burst as u32,
+            bootstrap_admin,
+        };
+
         Ok(Self {
+            auth,
+            rate_limit,
+            cors_origins,
             listen,
             data_dir,
             log_format: args
@@ -196,6 +496,40 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
             .unwrap_or_default();
         ConfigError(format!("config file {}{at}: {msg}", path.display()))
     })
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// A rate: a positive whole number, or `off`.
+fn rate_setting(
+    name: &str,
+    sources: &str,
+    arg: Option<&str>,
+    file: Option<toml::Value>,
+    default: u32,
+) -> Result<Option<u32>, ConfigError> {
+    let text = match (arg, file) {
+        (Some(a), _) => a.trim().to_owned(),
+        (None, Some(toml::Value::Integer(n))) => n.to_string(),
+        (None, Some(toml::Value::String(s))) => s,
+        (None, Some(other)) => other.to_string(),
+        (None, None) => return Ok(Some(default)),
+    };
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match text.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(ConfigError(format!(
+            "setting `{name}` ({sources}): {text:?} is not a positive whole number or \"off\""
+        ))),
+    }
 }
 
 fn number_setting(

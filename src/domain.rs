@@ -629,3 +629,102 @@ mod tests {
         assert_eq!(t, json!({"a": {"b": 1}}));
     }
 }
+
+/// A password as given by a person: 8 to 1024 characters. Never stored,
+/// logged or returned; only its argon2id hash is kept.
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+impl Password {
+    pub const MIN: usize = 8;
+    pub const MAX: usize = 1024;
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let n = s.chars().count();
+        if n < Self::MIN {
+            return Err(format!("must be at least {} characters", Self::MIN));
+        }
+        if n > Self::MAX {
+            return Err(format!("must be at most {} characters", Self::MAX));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What an API key may do. `admin` implies the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    UsersRead,
+    UsersWrite,
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::UsersRead, Scope::UsersWrite, Scope::Admin];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::UsersRead => "users:read",
+            Scope::UsersWrite => "users:write",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+/// A login session: one refresh-token family. The refresh token itself is
+/// never stored, only the SHA-256 of each token issued.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// How many times the refresh token was rotated; the current token has
+    /// this generation, every older one is spent.
+    pub generation: u32,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub revoked: bool,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// An API key, without its secret (only the secret's SHA-256 is stored).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// The first characters of the secret, to recognise a key in a list.
+    pub prefix: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub created_by: Option<String>,
+    pub last_used_at: Option<i64>,
+}
+
+/// One security or administrative event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub at: i64,
+    pub action: String,
+    /// Who did it: `user:<id>`, `key:<id>`, `system`, or the login name tried.
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}

@@ -14,6 +14,15 @@ pub enum Error {
     BadRequest(String),
     #[error("not found")]
     NotFound,
+    /// No valid credentials (401). The message is safe to show.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Authenticated, but the policy says no (403).
+    #[error("forbidden")]
+    Forbidden,
+    /// Too many attempts; try again after this many seconds (429).
+    #[error("too many requests")]
+    TooManyRequests { retry_after: u64 },
     /// A unique field already belongs to another record.
     #[error("{field} is already taken")]
     Conflict { field: &'static str },

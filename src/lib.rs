@@ -6,9 +6,11 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod offline;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use roster::config::{Cli, Command, Config};
-use roster::{App, telemetry};
+use roster::config::{AdminCommand, Cli, Command, Config, KeysCommand};
+use roster::{App, offline, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -31,6 +31,16 @@ fn main() -> ExitCode {
         Command::Serve => {
             runtime.block_on(async { App::build(config).await?.run_until_stopped().await })
         }
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    password_stdin,
+                },
+        } => runtime.block_on(offline::create_admin(&config, &email, password_stdin)),
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => runtime.block_on(offline::rotate_keys(&config)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

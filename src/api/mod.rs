@@ -4,6 +4,7 @@
 //! Authorization will be enforced in one place: a layer on the `protected`
 //! router below. Nothing else decides who may call what.
 
+mod auth;
 mod extract;
 pub mod problem;
 mod users;
@@ -15,7 +16,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tower::ServiceBuilder;
@@ -44,10 +45,37 @@ pub fn router(state: AppState, config: &Config) -> Router {
                 .patch(users::patch)
                 .put(users::replace)
                 .delete(users::delete),
-        );
+        )
+        .route("/users/{id}/password", post(auth::change_password))
+        .route(
+            "/users/{id}/sessions",
+            get(auth::list_sessions).delete(auth::revoke_sessions),
+        )
+        .route("/users/{id}/sessions/{sid}", delete(auth::revoke_session))
+        .route("/auth/me", get(auth::me))
+        .route("/auth/logout", post(auth::logout))
+        .route("/api-keys", get(auth::list_keys).post(auth::create_key))
+        .route("/api-keys/{id}", delete(auth::revoke_key))
+        .route("/audit", get(auth::audit))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_caller,
+        ));
+    let public = Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/register", post(auth::register))
+        .route("/setup", post(auth::setup));
+    let api = protected
+        .merge(public)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::rate_limit,
+        ));
 
     let routes = Router::new()
-        .nest("/api/v1", protected)
+        .nest("/api/v1", api)
+        .route("/.well-known/jwks.json", get(auth::jwks))
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .fallback(not_found)

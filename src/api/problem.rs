@@ -18,6 +18,8 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 pub enum Kind {
     BadRequest,
     MalformedJson,
+    Unauthorized,
+    Forbidden,
     Validation,
     NotFound,
     MethodNotAllowed,
@@ -39,6 +41,8 @@ impl Kind {
         match self {
             Kind::BadRequest => ("bad-request", S::BAD_REQUEST, "Bad request"),
             Kind::MalformedJson => ("malformed-json", S::BAD_REQUEST, "Malformed JSON body"),
+            Kind::Unauthorized => ("unauthorized", S::UNAUTHORIZED, "Authentication required"),
+            Kind::Forbidden => ("forbidden", S::FORBIDDEN, "Forbidden"),
             Kind::Validation => ("validation", S::UNPROCESSABLE_ENTITY, "Validation failed"),
             Kind::NotFound => ("not-found", S::NOT_FOUND, "Not found"),
             Kind::MethodNotAllowed => (
@@ -82,6 +86,8 @@ impl Kind {
         use StatusCode as S;
         match status {
             S::BAD_REQUEST => Kind::BadRequest,
+            S::UNAUTHORIZED => Kind::Unauthorized,
+            S::FORBIDDEN => Kind::Forbidden,
             S::NOT_FOUND => Kind::NotFound,
             S::METHOD_NOT_ALLOWED => Kind::MethodNotAllowed,
             S::PAYLOAD_TOO_LARGE => Kind::PayloadTooLarge,
@@ -100,6 +106,8 @@ pub struct Problem {
     pub kind: Kind,
     pub detail: String,
     pub errors: Vec<FieldError>,
+    /// Extra response headers (`WWW-Authenticate`, `Retry-After`).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 #[derive(Serialize)]
@@ -119,7 +127,30 @@ impl Problem {
             kind,
             detail: detail.into(),
             errors: Vec::new(),
+            headers: Vec::new(),
         }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn unauthorized(detail: &str) -> Self {
+        let mut p = Problem::new(Kind::Unauthorized, detail);
+        p.headers
+            .push((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        p
+    }
+
+    pub fn too_many(retry_after: u64) -> Self {
+        let mut p = Problem::new(
+            Kind::TooManyRequests,
+            format!("Too many attempts; try again in {retry_after} s."),
+        );
+        p.headers
+            .push((header::RETRY_AFTER, HeaderValue::from(retry_after)));
+        p
     }
 
     pub fn status(&self) -> StatusCode {
@@ -141,6 +172,9 @@ impl IntoResponse for Problem {
         let mut res = (status, bytes).into_response();
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        for (k, v) in self.headers {
+            res.headers_mut().insert(k, v);
+        }
         res
     }
 }
@@ -148,18 +182,24 @@ impl IntoResponse for Problem {
 impl From<Error> for Problem {
     fn from(e: Error) -> Self {
         match e {
-            Error::Validation(errors) => Problem {
-                kind: Kind::Validation,
-                detail: "The request body has invalid fields; see `errors`.".into(),
-                errors,
-            },
+            Error::Validation(errors) => Problem::new(
+                Kind::Validation,
+                "The request body has invalid fields; see `errors`.",
+            )
+            .with_errors(errors),
+            Error::Unauthorized(detail) => Problem::unauthorized(detail),
+            Error::Forbidden => Problem::new(Kind::Forbidden, "You are not allowed to do this."),
+            Error::TooManyRequests { retry_after } => Problem::too_many(retry_after),
             Error::BadRequest(detail) => Problem::new(Kind::BadRequest, detail),
             Error::NotFound => Problem::new(Kind::NotFound, "No such resource."),
-            Error::Conflict { field } => Problem {
-                kind: Kind::Conflict,
-                detail: format!("Another record already has this {field}."),
-                errors: vec![FieldError::new(field, "is already taken")],
-            },
+            Error::Conflict { field: "admin" } => {
+                Problem::new(Kind::Conflict, "An admin already exists; sign in instead.")
+            }
+            Error::Conflict { field } => Problem::new(
+                Kind::Conflict,
+                format!("Another record already has this {field}."),
+            )
+            .with_errors(vec![FieldError::new(field, "is already taken")]),
             Error::PreconditionFailed { current } => Problem::new(
                 Kind::PreconditionFailed,
                 format!("If-Match does not match the current version (\"{current}\")."),

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::app::AppState;
+use crate::auth::policy::Caller;
 use crate::domain::{Role, Status, User, UserId};
 use crate::service::ListParams;
 
@@ -55,7 +56,7 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// 200 (or the given status) with the user, its `ETag` and `Location`.
-fn user_response(status: StatusCode, user: &User) -> Response {
+pub(super) fn user_response(status: StatusCode, user: &User) -> Response {
     let mut res = (status, Json(UserDto::from(user))).into_response();
     let h = res.headers_mut();
     h.insert(
@@ -71,24 +72,26 @@ fn user_response(status: StatusCode, user: &User) -> Response {
 }
 
 /// An id in the path that is not a UUID names no user: 404, like an unknown one.
-fn user_id(raw: &str) -> Result<UserId, Problem> {
+pub(super) fn user_id(raw: &str) -> Result<UserId, Problem> {
     UserId::parse(raw).ok_or_else(|| Problem::new(Kind::NotFound, "No such user."))
 }
 
 pub async fn create(
     State(st): State<AppState>,
+    caller: Caller,
     JsonObject(body): JsonObject,
 ) -> Result<Response, Problem> {
-    let user = st.users().create(body).await?;
+    let user = st.users().create(&caller, body).await?;
     Ok(user_response(StatusCode::CREATED, &user))
 }
 
 pub async fn get(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let user = st.users().get(user_id(&id)?)?;
+    let user = st.users().get(&caller, user_id(&id)?)?;
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -110,33 +113,42 @@ pub async fn get(
 
 pub async fn patch(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, Problem> {
     let id = user_id(&id)?;
-    let user = st.users().patch(id, body, if_match(&headers)?).await?;
+    let user = st
+        .users()
+        .patch(&caller, id, body, if_match(&headers)?)
+        .await?;
     Ok(user_response(StatusCode::OK, &user))
 }
 
 pub async fn replace(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, Problem> {
     let id = user_id(&id)?;
-    let user = st.users().replace(id, body, if_match(&headers)?).await?;
+    let user = st
+        .users()
+        .replace(&caller, id, body, if_match(&headers)?)
+        .await?;
     Ok(user_response(StatusCode::OK, &user))
 }
 
 pub async fn delete(
     State(st): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
     let id = user_id(&id)?;
-    st.users().delete(id, if_match(&headers)?).await?;
+    st.users().delete(&caller, id, if_match(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -156,7 +168,11 @@ const LIST_KEYS: [&str; 7] = [
     "created_before",
 ];
 
-pub async fn list(State(st): State<AppState>, query: QueryPairs) -> Result<Response, Problem> {
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    query: QueryPairs,
+) -> Result<Response, Problem> {
     query.only(&LIST_KEYS)?;
     let bad = |detail: String| Problem::new(Kind::BadRequest, detail);
     let limit = query
@@ -198,7 +214,7 @@ pub async fn list(State(st): State<AppState>, query: QueryPairs) -> Result<Respo
         created_after: time("created_after")?,
         created_before: time("created_before")?,
     };
-    let page = st.users().list(params).await?;
+    let page = st.users().list(&caller, params).await?;
     Ok(Json(ListBody {
         items: page.items.iter().map(UserDto::from).collect(),
         next_cursor: page.next_cursor,

@@ -117,7 +117,7 @@ pub fn micros(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1000) as i64
 }
 
-pub(crate) fn from_micros(m: i64) -> Option<OffsetDateTime> {
+pub fn from_micros(m: i64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(m as i128 * 1000).ok()
 }
 

@@ -9,6 +9,7 @@
 //!
 //! This module never imports axum or tantivy.
 
+mod auth;
 mod codec;
 mod users;
 
@@ -20,7 +21,7 @@ use std::thread::JoinHandle;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use codec::{Change, micros};
+pub use codec::{Change, from_micros, micros};
 pub use users::{Order, Position, ReadTx, Scan, ScanPage, Tx};
 
 pub(crate) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("users");
@@ -30,7 +31,24 @@ pub(crate) const USERS_BY_USERNAME: TableDefinition<&str, u128> =
     TableDefinition::new("users_by_username");
 pub(crate) const USERS_BY_CREATED: TableDefinition<(i64, u128), ()> =
     TableDefinition::new("users_by_created");
+pub(crate) const USERS_BY_ROLE: TableDefinition<(u8, u128), ()> =
+    TableDefinition::new("users_by_role");
 pub(crate) const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+/// user id → argon2id PHC string. Kept apart from the user record so that a
+/// hash can never travel with a user by accident.
+pub(crate) const CREDENTIALS: TableDefinition<u128, &str> = TableDefinition::new("credentials");
+pub(crate) const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("sessions");
+pub(crate) const SESSIONS_BY_USER: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("sessions_by_user");
+/// SHA-256 of a refresh token → (session id, generation it was issued at).
+pub(crate) const REFRESH_TOKENS: TableDefinition<&[u8], (u128, u32)> =
+    TableDefinition::new("refresh_tokens");
+pub(crate) const API_KEYS: TableDefinition<u128, &[u8]> = TableDefinition::new("api_keys");
+pub(crate) const API_KEYS_BY_HASH: TableDefinition<&[u8], u128> =
+    TableDefinition::new("api_keys_by_hash");
+/// UUIDv7 (time-ordered) → audit entry.
+pub(crate) const AUDIT: TableDefinition<u128, &[u8]> = TableDefinition::new("audit");
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// Most writes committed together; bounds the latency one commit adds.
 const MAX_BATCH: usize = 512;
@@ -208,7 +226,16 @@ fn init_tables(db: &Database) -> Result<u64, StoreError> {
         txn.open_table(USERS_BY_EMAIL)?;
         txn.open_table(USERS_BY_USERNAME)?;
         txn.open_table(USERS_BY_CREATED)?;
+        txn.open_table(USERS_BY_ROLE)?;
         txn.open_table(CHANGES)?;
+        txn.open_table(CREDENTIALS)?;
+        txn.open_table(SESSIONS)?;
+        txn.open_table(SESSIONS_BY_USER)?;
+        txn.open_table(REFRESH_TOKENS)?;
+        txn.open_table(API_KEYS)?;
+        txn.open_table(API_KEYS_BY_HASH)?;
+        txn.open_table(AUDIT)?;
+        txn.open_table(META)?;
     }
     txn.commit()?;
     let read = db.begin_read()?;

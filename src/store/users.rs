@@ -7,10 +7,11 @@ use redb::{
     ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, WriteTransaction,
 };
 
-use crate::domain::{User, UserId};
+use crate::domain::{Role, User, UserId};
 
+use super::auth::{AuthTables, ReadAuth, WriteAuth};
 use super::codec::{self, Change};
-use super::{CHANGES, StoreError, USERS, USERS_BY_CREATED, USERS_BY_EMAIL, USERS_BY_USERNAME};
+use super::*;
 
 /// The tables of one write transaction, as the writer thread hands them to a
 /// write. Every mutation checks before it changes anything, and records one
@@ -20,8 +21,10 @@ pub struct Tx<'t> {
     by_email: Table<'t, &'static str, u128>,
     by_username: Table<'t, &'static str, u128>,
     by_created: Table<'t, (i64, u128), ()>,
+    by_role: Table<'t, (u8, u128), ()>,
     changes: Table<'t, u64, &'static [u8]>,
     last_seq: u64,
+    pub(super) auth: WriteAuth<'t>,
 }
 
 impl<'t> Tx<'t> {
@@ -33,8 +36,19 @@ impl<'t> Tx<'t> {
             by_email: txn.open_table(USERS_BY_EMAIL)?,
             by_username: txn.open_table(USERS_BY_USERNAME)?,
             by_created: txn.open_table(USERS_BY_CREATED)?,
+            by_role: txn.open_table(USERS_BY_ROLE)?,
             changes,
             last_seq,
+            auth: AuthTables {
+                credentials: txn.open_table(CREDENTIALS)?,
+                sessions: txn.open_table(SESSIONS)?,
+                sessions_by_user: txn.open_table(SESSIONS_BY_USER)?,
+                refresh: txn.open_table(REFRESH_TOKENS)?,
+                api_keys: txn.open_table(API_KEYS)?,
+                api_keys_by_hash: txn.open_table(API_KEYS_BY_HASH)?,
+                audit: txn.open_table(AUDIT)?,
+                meta: txn.open_table(META)?,
+            },
         })
     }
 
@@ -51,6 +65,16 @@ impl<'t> Tx<'t> {
 
     pub fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         get_user(&self.users, id)
+    }
+
+    /// The user whose folded email or folded username is `folded`.
+    pub fn find_user_by_login(&self, folded: &str) -> Result<Option<User>, StoreError> {
+        find_user_by_login(&self.users, &self.by_email, &self.by_username, folded)
+    }
+
+    /// Whether any user has the role `admin`.
+    pub fn admin_exists(&self) -> Result<bool, StoreError> {
+        role_exists(&self.by_role, Role::Admin)
     }
 
     /// Inserts a new user. `Conflict` if its id, email or username is taken.
@@ -115,6 +139,14 @@ impl<'t> Tx<'t> {
                 self.by_username.insert(name.as_str(), id)?;
             }
         }
+        if old.roles != new.roles {
+            for r in &old.roles {
+                self.by_role.remove((r.code(), id))?;
+            }
+            for r in &new.roles {
+                self.by_role.insert((r.code(), id), ())?;
+            }
+        }
         if old.created_at != new.created_at {
             self.by_created
                 .remove((codec::micros(old.created_at), id))?;
@@ -136,6 +168,10 @@ impl<'t> Tx<'t> {
             self.by_username.remove(name.folded().as_str())?;
         }
         self.by_created.remove((codec::micros(u.created_at), id))?;
+        for r in &u.roles {
+            self.by_role.remove((r.code(), id))?;
+        }
+        self.delete_credentials_and_sessions(u.id)?;
         self.log(Change::UserDelete { id })
     }
 }
@@ -149,6 +185,30 @@ fn get_user(
         Some(bytes) => codec::decode_user(key, bytes.value()).map(Some),
         None => Ok(None),
     }
+}
+
+fn find_user_by_login(
+    users: &impl ReadableTable<u128, &'static [u8]>,
+    by_email: &impl ReadableTable<&'static str, u128>,
+    by_username: &impl ReadableTable<&'static str, u128>,
+    folded: &str,
+) -> Result<Option<User>, StoreError> {
+    let id = match by_email.get(folded)? {
+        Some(id) => Some(id.value()),
+        None => by_username.get(folded)?.map(|id| id.value()),
+    };
+    match id {
+        Some(id) => get_user(users, UserId::from_u128(id)),
+        None => Ok(None),
+    }
+}
+
+fn role_exists(
+    by_role: &impl ReadableTable<(u8, u128), ()>,
+    role: Role,
+) -> Result<bool, StoreError> {
+    let c = role.code();
+    Ok(by_role.range((c, 0)..=(c, u128::MAX))?.next().is_some())
 }
 
 /// Sort orders the store can page through by an index.
@@ -193,7 +253,9 @@ pub struct ReadTx {
     by_email: ReadOnlyTable<&'static str, u128>,
     by_username: ReadOnlyTable<&'static str, u128>,
     by_created: ReadOnlyTable<(i64, u128), ()>,
+    by_role: ReadOnlyTable<(u8, u128), ()>,
     changes: ReadOnlyTable<u64, &'static [u8]>,
+    pub(super) auth: ReadAuth,
 }
 
 impl ReadTx {
@@ -203,7 +265,18 @@ impl ReadTx {
             by_email: txn.open_table(USERS_BY_EMAIL)?,
             by_username: txn.open_table(USERS_BY_USERNAME)?,
             by_created: txn.open_table(USERS_BY_CREATED)?,
+            by_role: txn.open_table(USERS_BY_ROLE)?,
             changes: txn.open_table(CHANGES)?,
+            auth: AuthTables {
+                credentials: txn.open_table(CREDENTIALS)?,
+                sessions: txn.open_table(SESSIONS)?,
+                sessions_by_user: txn.open_table(SESSIONS_BY_USER)?,
+                refresh: txn.open_table(REFRESH_TOKENS)?,
+                api_keys: txn.open_table(API_KEYS)?,
+                api_keys_by_hash: txn.open_table(API_KEYS_BY_HASH)?,
+                audit: txn.open_table(AUDIT)?,
+                meta: txn.open_table(META)?,
+            },
         })
     }
 
@@ -228,14 +301,11 @@ impl ReadTx {
 
     /// The user whose folded email or folded username is `folded`.
     pub fn find_user_by_login(&self, folded: &str) -> Result<Option<User>, StoreError> {
-        let id = match self.by_email.get(folded)? {
-            Some(id) => Some(id.value()),
-            None => self.by_username.get(folded)?.map(|id| id.value()),
-        };
-        match id {
-            Some(id) => self.get_user(UserId::from_u128(id)),
-            None => Ok(None),
-        }
+        find_user_by_login(&self.users, &self.by_email, &self.by_username, folded)
+    }
+
+    pub fn admin_exists(&self) -> Result<bool, StoreError> {
+        role_exists(&self.by_role, Role::Admin)
     }
 
     pub fn count_users(&self) -> Result<u64, StoreError> {

@@ -7,9 +7,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+use crate::auth::passwords::{HashError, Hasher};
+use crate::auth::policy::{Action, Caller};
 use crate::domain::{Role, Status, User, UserDraft, UserId, merge_patch};
 use crate::error::Error;
-use crate::store::{Order, Position, Scan, Store, StoreError, micros};
+use crate::store::{Order, Position, Scan, Store, StoreError, Tx, micros};
+
+use super::auth::{OwnedAudit, take_password};
+use super::{Audit, allow, now};
 
 /// Most entries one list page may examine; see [`Scan::budget`].
 const SCAN_BUDGET: usize = 10_000;
@@ -19,6 +24,7 @@ pub const LIST_LIMIT_MAX: usize = 500;
 #[derive(Clone)]
 pub struct Users {
     store: Store,
+    hasher: Hasher,
 }
 
 /// A precondition on the version a write applies to (`If-Match`).
@@ -67,34 +73,80 @@ struct Cursor {
 }
 
 impl Users {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, hasher: Hasher) -> Self {
+        Self { store, hasher }
     }
 
-    pub async fn create(&self, body: Map<String, Value>) -> Result<User, Error> {
+    /// Creates a user; the body may carry a write-only `password`.
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        mut body: Map<String, Value>,
+    ) -> Result<User, Error> {
+        allow(caller, Action::CreateUser)?;
+        let password = take_password(&mut body, false)?;
         let draft = UserDraft::from_json(body).map_err(Error::Validation)?;
-        let user = User::from_draft(UserId::new(), draft, now());
+        let phc = match password {
+            Some(p) => Some(self.hasher.hash(p.expose()).await.map_err(|e| match e {
+                HashError::Busy => Error::Unavailable,
+                HashError::Failed(m) => Error::Internal(anyhow::anyhow!(m)),
+            })?),
+            None => None,
+        };
+        let at = now();
+        let user = User::from_draft(UserId::new(), draft, at);
+        let audit = OwnedAudit::from(&Audit::by(caller, "user.create").target(user.id));
         self.store
             .write(move |tx| {
                 tx.insert_user(&user)?;
+                if let Some(phc) = &phc {
+                    tx.set_password_hash(user.id, phc)?;
+                }
+                audit.as_audit().write(tx, at)?;
                 Ok::<_, Error>(user.clone())
             })
             .await
     }
 
-    pub fn get(&self, id: UserId) -> Result<User, Error> {
+    pub fn get(&self, caller: &Caller, id: UserId) -> Result<User, Error> {
+        allow(caller, Action::ReadUser(id))?;
         self.store.read(|r| r.get_user(id))?.ok_or(Error::NotFound)
     }
 
     /// Applies an RFC 7396 merge patch to the user's writable fields.
     pub async fn patch(
         &self,
+        caller: &Caller,
         id: UserId,
         patch: Map<String, Value>,
         pre: Precondition,
     ) -> Result<User, Error> {
+        if patch.contains_key("password") {
+            return Err(Error::Validation(vec![crate::domain::FieldError::new(
+                "password",
+                "is changed with POST /api/v1/users/{id}/password",
+            )]));
+        }
+        // Checked early so that a plain user learns nothing about other users.
+        allow(
+            caller,
+            Action::UpdateUser {
+                id,
+                privileged: false,
+            },
+        )
+        .or_else(|_| {
+            allow(
+                caller,
+                Action::UpdateUser {
+                    id,
+                    privileged: true,
+                },
+            )
+        })?;
         let patch = Value::Object(patch);
-        let now = now();
+        let caller = caller.clone();
+        let at = now();
         self.store
             .write(move |tx| {
                 let current = tx.get_user(id)?.ok_or(Error::NotFound)?;
@@ -105,9 +157,8 @@ impl Users {
                     unreachable!("merging an object patch into an object gives an object")
                 };
                 let draft = UserDraft::from_json(body).map_err(Error::Validation)?;
-                let next = current.replaced(draft, now);
-                tx.update_user(&current, &next)?;
-                Ok(next)
+                let next = current.replaced(draft, at);
+                apply_update(tx, &caller, &current, next, at)
             })
             .await
     }
@@ -115,35 +166,61 @@ impl Users {
     /// Replaces every writable field; absent ones take their defaults.
     pub async fn replace(
         &self,
+        caller: &Caller,
         id: UserId,
         body: Map<String, Value>,
         pre: Precondition,
     ) -> Result<User, Error> {
+        allow(
+            caller,
+            Action::UpdateUser {
+                id,
+                privileged: false,
+            },
+        )
+        .or_else(|_| {
+            allow(
+                caller,
+                Action::UpdateUser {
+                    id,
+                    privileged: true,
+                },
+            )
+        })?;
         let draft = UserDraft::from_json(body).map_err(Error::Validation)?;
-        let now = now();
+        let caller = caller.clone();
+        let at = now();
         self.store
             .write(move |tx| {
                 let current = tx.get_user(id)?.ok_or(Error::NotFound)?;
                 pre.check(current.version)?;
-                let next = current.replaced(draft.clone(), now);
-                tx.update_user(&current, &next)?;
-                Ok(next)
+                let next = current.replaced(draft.clone(), at);
+                apply_update(tx, &caller, &current, next, at)
             })
             .await
     }
 
-    pub async fn delete(&self, id: UserId, pre: Precondition) -> Result<(), Error> {
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        id: UserId,
+        pre: Precondition,
+    ) -> Result<(), Error> {
+        allow(caller, Action::DeleteUser(id))?;
+        let audit = OwnedAudit::from(&Audit::by(caller, "user.delete").target(id));
+        let at = now();
         self.store
             .write(move |tx| {
                 let current = tx.get_user(id)?.ok_or(Error::NotFound)?;
                 pre.check(current.version)?;
                 tx.delete_user(&current)?;
-                Ok(())
+                audit.as_audit().write(tx, at)
             })
             .await
     }
 
-    pub async fn list(&self, params: ListParams) -> Result<Page, Error> {
+    pub async fn list(&self, caller: &Caller, params: ListParams) -> Result<Page, Error> {
+        allow(caller, Action::ListUsers)?;
         let (order, sort_code) = match params.sort.as_deref() {
             None | Some("created_at") => (Order::CreatedAsc, 0),
             Some("-created_at") => (Order::CreatedDesc, 1),
@@ -217,12 +294,50 @@ impl Users {
     }
 }
 
-fn now() -> OffsetDateTime {
-    // Microsecond precision: what the store keeps, so a returned user equals
-    // the same user read back.
-    let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
-        .expect("rounding down nanoseconds stays in range")
+/// Writes `next` over `current` after the policy check that needs both:
+/// whether the change is privileged (roles, status, verification). Disabling
+/// a user revokes its sessions; role and status changes are audited.
+fn apply_update(
+    tx: &mut Tx<'_>,
+    caller: &Caller,
+    current: &User,
+    mut next: User,
+    at: OffsetDateTime,
+) -> Result<User, Error> {
+    let privileged = next.roles != current.roles
+        || next.status != current.status
+        || next.email_verified != current.email_verified;
+    allow(
+        caller,
+        Action::UpdateUser {
+            id: current.id,
+            privileged,
+        },
+    )?;
+    if next.email.folded() != current.email.folded() && !caller.is_admin() {
+        // A new address is unverified until proven otherwise.
+        next.email_verified = false;
+    }
+    tx.update_user(current, &next)?;
+    if next.status == Status::Disabled && current.status != Status::Disabled {
+        let n = tx.revoke_user_sessions(current.id)?;
+        Audit::by(caller, "user.disable")
+            .target(current.id)
+            .detail(format!("{n} sessions revoked"))
+            .write(tx, at)?;
+    } else if next.status != current.status {
+        Audit::by(caller, "user.enable")
+            .target(current.id)
+            .write(tx, at)?;
+    }
+    if next.roles != current.roles {
+        let roles: Vec<&str> = next.roles.iter().map(|r| r.as_str()).collect();
+        Audit::by(caller, "user.roles")
+            .target(current.id)
+            .detail(roles.join(","))
+            .write(tx, at)?;
+    }
+    Ok(next)
 }
 
 fn encode_cursor(c: &Cursor) -> String {

@@ -1,0 +1,444 @@
+//! Authentication over HTTP: the middleware that turns `Authorization:
+//! Bearer …` into a [`Caller`] for every protected route, the per-IP rate
+//! limit, and the `/auth`, password, session, API-key, audit and JWKS routes.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::policy::Caller;
+use crate::domain::{ApiKey, AuditEntry, FieldError};
+use crate::error::Error;
+use crate::service::{LoginResult, SessionView};
+use crate::store::from_micros;
+
+use super::extract::{JsonObject, QueryPairs};
+use super::problem::{Kind, Problem};
+use super::users::{UserDto, rfc3339, user_id, user_response};
+
+/// The client's address, when the server knows it.
+pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<String> {
+    parts_ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip().to_string())
+}
+
+/// The caller, as set by [`require_caller`]. A handler that takes a `Caller`
+/// on a route without that layer answers 401, never 500.
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| Problem::unauthorized("Send `Authorization: Bearer <token>`."))
+    }
+}
+
+/// Authenticates every request of the protected routes: the one place that
+/// reads credentials.
+pub async fn require_caller(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        });
+    let Some(token) = bearer else {
+        return Problem::unauthorized("Send `Authorization: Bearer <token>`.").into_response();
+    };
+    let ip = client_ip(req.extensions());
+    match st.auth().authenticate(&token, ip) {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => Problem::from(e).into_response(),
+    }
+}
+
+/// A general per-IP limit on the whole API.
+pub async fn rate_limit(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(limiter) = st.ip_limiter()
+        && let Some(ip) = client_ip(req.extensions())
+        && let Err(not_until) = limiter.check_key(&ip)
+    {
+        use governor::clock::Clock;
+        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+        return Problem::too_many(wait.as_secs() + 1).into_response();
+    }
+    next.run(req).await
+}
+
+#[derive(Serialize)]
+struct TokenBody<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: &'a str,
+    user: UserDto<'a>,
+}
+
+fn token_response(r: &LoginResult) -> Response {
+    let mut res = Json(TokenBody {
+        access_token: &r.access_token,
+        token_type: "Bearer",
+        expires_in: r.expires_in,
+        refresh_token: &r.refresh_token,
+        user: UserDto::from(&r.user),
+    })
+    .into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
+/// A required string field of a small JSON body, with a length bound.
+fn string_field(
+    body: &mut serde_json::Map<String, Value>,
+    field: &'static str,
+    max: usize,
+) -> Result<String, Error> {
+    match body.remove(field) {
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= max => Ok(s),
+        Some(Value::String(_)) => Err(Error::Validation(vec![FieldError::new(
+            field,
+            format!("must be 1 to {max} characters"),
+        )])),
+        None | Some(Value::Null) => Err(Error::Validation(vec![FieldError::new(
+            field,
+            "is required",
+        )])),
+        Some(_) => Err(Error::Validation(vec![FieldError::new(
+            field,
+            "must be a string",
+        )])),
+    }
+}
+
+fn no_other_fields(body: &serde_json::Map<String, Value>) -> Result<(), Error> {
+    match body.keys().next() {
+        Some(k) => Err(Error::Validation(vec![FieldError::new(
+            k.as_str(),
+            "is not a known field",
+        )])),
+        None => Ok(()),
+    }
+}
+
+pub async fn login(
+    State(st): State<AppState>,
+    req_headers: HeaderMap,
+    parts: axum::http::Extensions,
+    JsonObject(mut body): JsonObject,
+) -> Result<Response, Problem> {
+    let login = string_field(&mut body, "login", 320)?;
+    let password = string_field(&mut body, "password", 1024)?;
+    no_other_fields(&body)?;
+    let ua = req_headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let r = st
+        .auth()
+        .login(&login, &password, client_ip(&parts), ua)
+        .await?;
+    Ok(token_response(&r))
+}
+
+pub async fn refresh(
+    State(st): State<AppState>,
+    parts: axum::http::Extensions,
+    JsonObject(mut body): JsonObject,
+) -> Result<Response, Problem> {
+    let token = string_field(&mut body, "refresh_token", 256)?;
+    no_other_fields(&body)?;
+    let r = st.auth().refresh(&token, client_ip(&parts)).await?;
+    Ok(token_response(&r))
+}
+
+pub async fn logout(State(st): State<AppState>, caller: Caller) -> Result<StatusCode, Problem> {
+    st.auth().logout(&caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn me(State(st): State<AppState>, caller: Caller) -> Result<Response, Problem> {
+    let crate::auth::policy::Principal::User { id, .. } = &caller.principal else {
+        return Err(Problem::new(
+            Kind::BadRequest,
+            "An API key is not a user; /auth/me needs a user's access token.",
+        ));
+    };
+    let user = st.users().get(&caller, *id)?;
+    Ok(user_response(StatusCode::OK, &user))
+}
+
+pub async fn register(
+    State(st): State<AppState>,
+    parts: axum::http::Extensions,
+    JsonObject(body): JsonObject,
+) -> Result<Response, Problem> {
+    let user = st.auth().register(body, client_ip(&parts)).await?;
+    Ok(user_response(StatusCode::CREATED, &user))
+}
+
+/// `POST /api/v1/setup {token, email, password, …}`: the one-time first-admin form.
+pub async fn setup(
+    State(st): State<AppState>,
+    parts: axum::http::Extensions,
+    JsonObject(mut body): JsonObject,
+) -> Result<Response, Problem> {
+    let token = string_field(&mut body, "token", 256)?;
+    let password = string_field(&mut body, "password", 1024)?;
+    let caller = Caller {
+        principal: crate::auth::policy::Principal::System,
+        ip: client_ip(&parts),
+    };
+    let user = st
+        .auth()
+        .create_admin(body, &password, &caller, Some(&token))
+        .await?;
+    Ok(user_response(StatusCode::CREATED, &user))
+}
+
+pub async fn change_password(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonObject(mut body): JsonObject,
+) -> Result<StatusCode, Problem> {
+    let id = user_id(&id)?;
+    let new = string_field(&mut body, "new_password", 4096)?;
+    let current = match body.remove("current_password") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => {
+            return Err(Error::Validation(vec![FieldError::new(
+                "current_password",
+                "must be a string",
+            )])
+            .into());
+        }
+    };
+    no_other_fields(&body)?;
+    st.auth()
+        .change_password(&caller, id, current, &new)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct SessionDto {
+    id: String,
+    created_at: String,
+    last_used_at: String,
+    expires_at: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    current: bool,
+}
+
+fn micros_rfc3339(m: i64) -> String {
+    from_micros(m).map(rfc3339).unwrap_or_default()
+}
+
+impl From<&SessionView> for SessionDto {
+    fn from(v: &SessionView) -> Self {
+        let s = &v.session;
+        Self {
+            id: s.id.to_string(),
+            created_at: micros_rfc3339(s.created_at),
+            last_used_at: micros_rfc3339(s.last_used_at),
+            expires_at: micros_rfc3339(s.expires_at),
+            ip: s.ip.clone(),
+            user_agent: s.user_agent.clone(),
+            current: v.current,
+        }
+    }
+}
+
+pub async fn list_sessions(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let sessions = st.auth().sessions(&caller, user_id(&id)?)?;
+    let items: Vec<SessionDto> = sessions.iter().map(SessionDto::from).collect();
+    Ok(Json(json!({ "items": items })).into_response())
+}
+
+pub async fn revoke_sessions(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    st.auth()
+        .revoke_sessions(&caller, user_id(&id)?, None)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn revoke_session(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((id, sid)): Path<(String, String)>,
+) -> Result<StatusCode, Problem> {
+    let sid =
+        Uuid::try_parse(&sid).map_err(|_| Problem::new(Kind::NotFound, "No such session."))?;
+    st.auth()
+        .revoke_sessions(&caller, user_id(&id)?, Some(sid))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct ApiKeyDto<'a> {
+    id: String,
+    name: &'a str,
+    scopes: &'a [String],
+    prefix: &'a str,
+    created_at: String,
+    expires_at: Option<String>,
+    created_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
+}
+
+fn key_dto<'a>(k: &'a ApiKey, secret: Option<&'a str>) -> ApiKeyDto<'a> {
+    ApiKeyDto {
+        id: k.id.to_string(),
+        name: &k.name,
+        scopes: &k.scopes,
+        prefix: &k.prefix,
+        created_at: micros_rfc3339(k.created_at),
+        expires_at: k.expires_at.map(micros_rfc3339),
+        created_by: k.created_by.as_deref(),
+        secret,
+    }
+}
+
+pub async fn create_key(
+    State(st): State<AppState>,
+    caller: Caller,
+    JsonObject(body): JsonObject,
+) -> Result<Response, Problem> {
+    let created = st.auth().create_api_key(&caller, body).await?;
+    let mut res = (
+        StatusCode::CREATED,
+        Json(key_dto(&created.key, Some(&created.secret))),
+    )
+        .into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
+pub async fn list_keys(State(st): State<AppState>, caller: Caller) -> Result<Response, Problem> {
+    let keys = st.auth().api_keys(&caller)?;
+    let items: Vec<ApiKeyDto> = keys.iter().map(|k| key_dto(k, None)).collect();
+    Ok(Json(json!({ "items": items })).into_response())
+}
+
+pub async fn revoke_key(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let id = Uuid::try_parse(&id).map_err(|_| Problem::new(Kind::NotFound, "No such API key."))?;
+    st.auth().revoke_api_key(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct AuditDto<'a> {
+    id: String,
+    at: String,
+    action: &'a str,
+    actor: Option<&'a str>,
+    target: Option<&'a str>,
+    ip: Option<&'a str>,
+    outcome: &'a str,
+    detail: Option<&'a str>,
+}
+
+impl<'a> From<&'a AuditEntry> for AuditDto<'a> {
+    fn from(e: &'a AuditEntry) -> Self {
+        Self {
+            id: e.id.to_string(),
+            at: micros_rfc3339(e.at),
+            action: &e.action,
+            actor: e.actor.as_deref(),
+            target: e.target.as_deref(),
+            ip: e.ip.as_deref(),
+            outcome: &e.outcome,
+            detail: e.detail.as_deref(),
+        }
+    }
+}
+
+pub async fn audit(
+    State(st): State<AppState>,
+    caller: Caller,
+    query: QueryPairs,
+) -> Result<Response, Problem> {
+    query.only(&["limit", "cursor", "actor", "action"])?;
+    let limit = match query.one("limit")? {
+        None => 50,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=500).contains(&n) => n,
+            _ => {
+                return Err(Problem::new(
+                    Kind::BadRequest,
+                    "limit must be between 1 and 500",
+                ));
+            }
+        },
+    };
+    let cursor = query
+        .one("cursor")?
+        .map(|c| {
+            Uuid::try_parse(c)
+                .map_err(|_| Problem::new(Kind::BadRequest, "cursor is not one this server issued"))
+        })
+        .transpose()?;
+    let (items, next) = st
+        .auth()
+        .audit(
+            &caller,
+            limit,
+            cursor,
+            query.one("actor")?.map(str::to_owned),
+            query.one("action")?.map(str::to_owned),
+        )
+        .await?;
+    let items: Vec<AuditDto> = items.iter().map(AuditDto::from).collect();
+    Ok(Json(json!({ "items": items, "next_cursor": next.map(|u| u.to_string()) })).into_response())
+}
+
+pub async fn jwks(State(st): State<AppState>) -> Response {
+    let mut res = Json(st.auth().jwks()).into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("public, max-age=300"),
+    );
+    res
+}

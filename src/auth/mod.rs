@@ -1,0 +1,8 @@
+//! Authentication building blocks, pure and HTTP-free: password hashing on a
+//! bounded pool, Ed25519 JWTs, random secrets and their hashes, and the one
+//! authorization policy. Never imports axum or the store.
+
+pub mod passwords;
+pub mod policy;
+pub mod secrets;
+pub mod tokens;

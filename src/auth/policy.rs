@@ -1,0 +1,191 @@
+//! Who may do what: the one place where authorization is decided.
+//!
+//! Every use case in the service asks [`authorize`] before it acts. An admin
+//! (role `admin`, or an API key with scope `admin`) may do everything; a
+//! plain user may read itself, change its own profile (never its roles,
+//! status or verification flag), its password and its sessions; API keys
+//! may do what their scopes say.
+
+use uuid::Uuid;
+
+use crate::domain::{Role, Scope, UserId};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A person signed in with an access token of session `session`.
+    User {
+        id: UserId,
+        roles: Vec<Role>,
+        session: Uuid,
+    },
+    ApiKey {
+        id: Uuid,
+        scopes: Vec<Scope>,
+    },
+    /// The server itself (bootstrap, offline commands).
+    System,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub principal: Principal,
+    pub ip: Option<String>,
+}
+
+impl Caller {
+    pub fn system() -> Self {
+        Self {
+            principal: Principal::System,
+            ip: None,
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        match &self.principal {
+            Principal::User { roles, .. } => roles.contains(&Role::Admin),
+            Principal::ApiKey { scopes, .. } => scopes.contains(&Scope::Admin),
+            Principal::System => true,
+        }
+    }
+
+    fn has_scope(&self, scope: Scope) -> bool {
+        matches!(&self.principal, Principal::ApiKey { scopes, .. } if scopes.contains(&scope))
+    }
+
+    fn is_user(&self, id: UserId) -> bool {
+        matches!(&self.principal, Principal::User { id: me, .. } if *me == id)
+    }
+
+    /// How the audit log names this caller.
+    pub fn actor(&self) -> String {
+        match &self.principal {
+            Principal::User { id, .. } => format!("user:{id}"),
+            Principal::ApiKey { id, .. } => format!("key:{id}"),
+            Principal::System => "system".into(),
+        }
+    }
+}
+
+/// What a caller wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ListUsers,
+    ReadUser(UserId),
+    CreateUser,
+    /// `privileged`: the change touches roles, status or email_verified.
+    UpdateUser {
+        id: UserId,
+        privileged: bool,
+    },
+    DeleteUser(UserId),
+    ChangePassword(UserId),
+    ManageSessions(UserId),
+    ManageApiKeys,
+    ReadAudit,
+}
+
+/// The caller may not do this (403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not allowed")]
+pub struct Denied;
+
+pub fn authorize(caller: &Caller, action: Action) -> Result<(), Denied> {
+    if caller.is_admin() {
+        return Ok(());
+    }
+    let allowed = match action {
+        Action::ListUsers => {
+            caller.has_scope(Scope::UsersRead) || caller.has_scope(Scope::UsersWrite)
+        }
+        Action::ReadUser(id) => {
+            caller.is_user(id)
+                || caller.has_scope(Scope::UsersRead)
+                || caller.has_scope(Scope::UsersWrite)
+        }
+        Action::CreateUser | Action::DeleteUser(_) => caller.has_scope(Scope::UsersWrite),
+        Action::UpdateUser { id, privileged } => {
+            caller.has_scope(Scope::UsersWrite) || (caller.is_user(id) && !privileged)
+        }
+        Action::ChangePassword(id) | Action::ManageSessions(id) => caller.is_user(id),
+        Action::ManageApiKeys | Action::ReadAudit => false,
+    };
+    if allowed { Ok(()) } else { Err(Denied) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: UserId, roles: &[Role]) -> Caller {
+        Caller {
+            principal: Principal::User {
+                id,
+                roles: roles.to_vec(),
+                session: Uuid::nil(),
+            },
+            ip: None,
+        }
+    }
+
+    fn key(scopes: &[Scope]) -> Caller {
+        Caller {
+            principal: Principal::ApiKey {
+                id: Uuid::nil(),
+                scopes: scopes.to_vec(),
+            },
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn the_policy_table() {
+        let (me, other) = (UserId::new(), UserId::new());
+        let plain = user(me, &[Role::User]);
+        let admin = user(me, &[Role::Admin]);
+        let reader = key(&[Scope::UsersRead]);
+        let writer = key(&[Scope::UsersWrite]);
+        let root = key(&[Scope::Admin]);
+        use Action::*;
+        let cases = [
+            (ListUsers, [false, true, true, true, true]),
+            (ReadUser(me), [true, true, true, true, true]),
+            (ReadUser(other), [false, true, true, true, true]),
+            (CreateUser, [false, true, false, true, true]),
+            (
+                UpdateUser {
+                    id: me,
+                    privileged: false,
+                },
+                [true, true, false, true, true],
+            ),
+            (
+                UpdateUser {
+                    id: me,
+                    privileged: true,
+                },
+                [false, true, false, true, true],
+            ),
+            (
+                UpdateUser {
+                    id: other,
+                    privileged: false,
+                },
+                [false, true, false, true, true],
+            ),
+            (DeleteUser(me), [false, true, false, true, true]),
+            (ChangePassword(me), [true, true, false, false, true]),
+            (ChangePassword(other), [false, true, false, false, true]),
+            (ManageSessions(other), [false, true, false, false, true]),
+            (ManageApiKeys, [false, true, false, false, true]),
+            (ReadAudit, [false, true, false, false, true]),
+        ];
+        for (action, expected) in cases {
+            let got: Vec<bool> = [&plain, &admin, &reader, &writer, &root]
+                .iter()
+                .map(|c| authorize(c, action).is_ok())
+                .collect();
+            assert_eq!(got, expected, "{action:?}");
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The use cases: the rules of users, authentication and audit. The only
+//! layer that uses the store (and, later, search); it knows nothing of HTTP.
+//! Every use case that acts for a caller asks `auth::policy::authorize` first.
+
+mod auth;
+mod users;
+
+pub use auth::{Auth, KeyCreated, LoginResult, SessionView, rotate_keys};
+pub use users::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, ListParams, Page, Precondition, Users};
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::auth::policy::{Action, Caller, authorize};
+use crate::domain::AuditEntry;
+use crate::error::Error;
+use crate::store::{Tx, micros};
+
+/// Asks the policy; 403 if it says no.
+pub(crate) fn allow(caller: &Caller, action: Action) -> Result<(), Error> {
+    authorize(caller, action).map_err(|_| Error::Forbidden)
+}
+
+pub(crate) fn now() -> OffsetDateTime {
+    // Microsecond precision: what the store keeps, so a returned value equals
+    // the same value read back.
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
+        .expect("rounding down nanoseconds stays in range")
+}
+
+/// One audit entry, written in the caller's transaction.
+pub(crate) struct Audit<'a> {
+    pub action: &'a str,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub success: bool,
+    pub detail: Option<String>,
+}
+
+impl Audit<'_> {
+    pub fn by(caller: &Caller, action: &'static str) -> Audit<'static> {
+        Audit {
+            action,
+            actor: Some(caller.actor()),
+            target: None,
+            ip: caller.ip.clone(),
+            success: true,
+            detail: None,
+        }
+    }
+
+    pub fn target(mut self, t: impl ToString) -> Self {
+        self.target = Some(t.to_string());
+        self
+    }
+
+    pub fn detail(mut self, d: impl Into<String>) -> Self {
+        self.detail = Some(d.into());
+        self
+    }
+
+    pub fn write(&self, tx: &mut Tx<'_>, at: OffsetDateTime) -> Result<(), Error> {
+        tx.append_audit(&AuditEntry {
+            id: Uuid::now_v7(),
+            at: micros(at),
+            action: self.action.to_owned(),
+            actor: self.actor.clone(),
+            target: self.target.clone(),
+            ip: self.ip.clone(),
+            outcome: if self.success { "success" } else { "failure" }.to_owned(),
+            detail: self.detail.clone(),
+        })?;
+        Ok(())
+    }
+}

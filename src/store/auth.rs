@@ -1,0 +1,306 @@
+//! Credentials, sessions, refresh tokens, API keys, the audit log and small
+//! metadata (signing keys, the setup token). Secrets never reach this module:
+//! only their hashes.
+
+use redb::{ReadOnlyTable, ReadableTable, Table};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::domain::{ApiKey, AuditEntry, Session, UserId};
+
+use super::StoreError;
+use super::users::{ReadTx, Tx};
+
+pub(crate) struct AuthTables<B, H, R, P, C, M> {
+    pub credentials: C,
+    pub sessions: B,
+    pub sessions_by_user: P,
+    pub refresh: R,
+    pub api_keys: B,
+    pub api_keys_by_hash: H,
+    pub audit: B,
+    pub meta: M,
+}
+
+pub(crate) type WriteAuth<'t> = AuthTables<
+    Table<'t, u128, &'static [u8]>,
+    Table<'t, &'static [u8], u128>,
+    Table<'t, &'static [u8], (u128, u32)>,
+    Table<'t, (u128, u128), ()>,
+    Table<'t, u128, &'static str>,
+    Table<'t, &'static str, &'static [u8]>,
+>;
+
+pub(crate) type ReadAuth = AuthTables<
+    ReadOnlyTable<u128, &'static [u8]>,
+    ReadOnlyTable<&'static [u8], u128>,
+    ReadOnlyTable<&'static [u8], (u128, u32)>,
+    ReadOnlyTable<(u128, u128), ()>,
+    ReadOnlyTable<u128, &'static str>,
+    ReadOnlyTable<&'static str, &'static [u8]>,
+>;
+
+const RECORD_V1: u8 = 1;
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    let mut out = vec![RECORD_V1];
+    postcard::to_io(v, &mut out).expect("writing to a Vec cannot fail");
+    out
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    match bytes.split_first() {
+        Some((&RECORD_V1, body)) => {
+            postcard::from_bytes(body).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+        }
+        _ => Err(StoreError::Corrupt(format!(
+            "{what}: unknown record version"
+        ))),
+    }
+}
+
+/// Reads shared by write and read transactions.
+impl<B, H, R, P, C, M> AuthTables<B, H, R, P, C, M>
+where
+    B: ReadableTable<u128, &'static [u8]>,
+    H: ReadableTable<&'static [u8], u128>,
+    R: ReadableTable<&'static [u8], (u128, u32)>,
+    P: ReadableTable<(u128, u128), ()>,
+    C: ReadableTable<u128, &'static str>,
+    M: ReadableTable<&'static str, &'static [u8]>,
+{
+    fn password_hash(&self, user: UserId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .credentials
+            .get(user.as_u128())?
+            .map(|v| v.value().to_owned()))
+    }
+
+    fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
+        match self.sessions.get(id.as_u128())? {
+            Some(v) => decode("session", v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn user_sessions(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        let u = user.as_u128();
+        let mut out = Vec::new();
+        for entry in self.sessions_by_user.range((u, 0)..=(u, u128::MAX))? {
+            let (k, _) = entry?;
+            if let Some(s) = self.session(Uuid::from_u128(k.value().1))? {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    fn refresh_token(&self, hash: &[u8]) -> Result<Option<(Uuid, u32)>, StoreError> {
+        Ok(self.refresh.get(hash)?.map(|v| {
+            let (sid, generation) = v.value();
+            (Uuid::from_u128(sid), generation)
+        }))
+    }
+
+    fn api_key(&self, id: Uuid) -> Result<Option<ApiKey>, StoreError> {
+        match self.api_keys.get(id.as_u128())? {
+            Some(v) => decode::<(ApiKey, Vec<u8>)>("api key", v.value()).map(|(k, _)| Some(k)),
+            None => Ok(None),
+        }
+    }
+
+    fn api_key_by_hash(&self, hash: &[u8]) -> Result<Option<ApiKey>, StoreError> {
+        match self.api_keys_by_hash.get(hash)? {
+            Some(id) => self.api_key(Uuid::from_u128(id.value())),
+            None => Ok(None),
+        }
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.api_keys.iter()? {
+            let (_, v) = entry?;
+            out.push(decode::<(ApiKey, Vec<u8>)>("api key", v.value())?.0);
+        }
+        Ok(out)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(key)?.map(|v| v.value().to_vec()))
+    }
+}
+
+macro_rules! shared_reads {
+    ($t:ty) => {
+        impl $t {
+            /// The PHC string of the user's password, if it has one.
+            pub fn password_hash(&self, user: UserId) -> Result<Option<String>, StoreError> {
+                self.auth.password_hash(user)
+            }
+            pub fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
+                self.auth.session(id)
+            }
+            pub fn user_sessions(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+                self.auth.user_sessions(user)
+            }
+            /// The session and generation a refresh token (by its hash) was issued for.
+            pub fn refresh_token(&self, hash: &[u8]) -> Result<Option<(Uuid, u32)>, StoreError> {
+                self.auth.refresh_token(hash)
+            }
+            pub fn api_key(&self, id: Uuid) -> Result<Option<ApiKey>, StoreError> {
+                self.auth.api_key(id)
+            }
+            pub fn api_key_by_hash(&self, hash: &[u8]) -> Result<Option<ApiKey>, StoreError> {
+                self.auth.api_key_by_hash(hash)
+            }
+            pub fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+                self.auth.api_keys()
+            }
+            pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+                self.auth.meta(key)
+            }
+        }
+    };
+}
+shared_reads!(Tx<'_>);
+shared_reads!(ReadTx);
+
+impl ReadTx {
+    /// Audit entries, newest first, starting below `before` (an entry id).
+    /// `filter` is applied to each; at most `budget` entries are examined.
+    pub fn audit_page(
+        &self,
+        before: Option<Uuid>,
+        limit: usize,
+        budget: usize,
+        filter: &dyn Fn(&AuditEntry) -> bool,
+    ) -> Result<(Vec<AuditEntry>, Option<Uuid>), StoreError> {
+        let hi = before.map_or(u128::MAX, |u| u.as_u128());
+        let mut items = Vec::new();
+        let mut last = None;
+        let mut scanned = 0;
+        for entry in self.auth.audit.range(..hi)?.rev() {
+            if items.len() == limit || scanned == budget {
+                return Ok((items, last));
+            }
+            scanned += 1;
+            let (k, v) = entry?;
+            last = Some(Uuid::from_u128(k.value()));
+            let e: AuditEntry = decode("audit entry", v.value())?;
+            if filter(&e) {
+                items.push(e);
+            }
+        }
+        Ok((items, None))
+    }
+}
+
+impl Tx<'_> {
+    pub fn set_password_hash(&mut self, user: UserId, phc: &str) -> Result<(), StoreError> {
+        self.auth.credentials.insert(user.as_u128(), phc)?;
+        Ok(())
+    }
+
+    /// Stores a new session and the hash of its first refresh token.
+    pub fn insert_session(&mut self, s: &Session, refresh_hash: &[u8]) -> Result<(), StoreError> {
+        let (sid, uid) = (s.id.as_u128(), s.user_id.as_u128());
+        self.auth.sessions.insert(sid, encode(s).as_slice())?;
+        self.auth.sessions_by_user.insert((uid, sid), ())?;
+        self.auth
+            .refresh
+            .insert(refresh_hash, (sid, s.generation))?;
+        Ok(())
+    }
+
+    /// Saves `s` after a rotation, with the hash of the token just issued.
+    pub fn rotate_session(&mut self, s: &Session, refresh_hash: &[u8]) -> Result<(), StoreError> {
+        self.auth
+            .sessions
+            .insert(s.id.as_u128(), encode(s).as_slice())?;
+        self.auth
+            .refresh
+            .insert(refresh_hash, (s.id.as_u128(), s.generation))?;
+        Ok(())
+    }
+
+    /// Marks a session revoked. Its refresh tokens stay known, so a later
+    /// use is still recognised (and refused).
+    pub fn revoke_session(&mut self, id: Uuid) -> Result<bool, StoreError> {
+        match self.auth.session(id)? {
+            Some(mut s) if !s.revoked => {
+                s.revoked = true;
+                self.auth
+                    .sessions
+                    .insert(id.as_u128(), encode(&s).as_slice())?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Revokes every live session of the user; returns how many.
+    pub fn revoke_user_sessions(&mut self, user: UserId) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for s in self.auth.user_sessions(user)? {
+            if self.revoke_session(s.id)? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Forgets the user's credentials and sessions (the user is being deleted).
+    pub(super) fn delete_credentials_and_sessions(
+        &mut self,
+        user: UserId,
+    ) -> Result<(), StoreError> {
+        self.auth.credentials.remove(user.as_u128())?;
+        for s in self.auth.user_sessions(user)? {
+            self.auth.sessions.remove(s.id.as_u128())?;
+            self.auth
+                .sessions_by_user
+                .remove((user.as_u128(), s.id.as_u128()))?;
+        }
+        // Refresh-token hashes of those sessions now point nowhere and are
+        // refused as unknown.
+        Ok(())
+    }
+
+    pub fn insert_api_key(&mut self, key: &ApiKey, secret_hash: &[u8]) -> Result<(), StoreError> {
+        let id = key.id.as_u128();
+        self.auth
+            .api_keys
+            .insert(id, encode(&(key, secret_hash.to_vec())).as_slice())?;
+        self.auth.api_keys_by_hash.insert(secret_hash, id)?;
+        Ok(())
+    }
+
+    /// Deletes an API key; false if there was none.
+    pub fn delete_api_key(&mut self, id: Uuid) -> Result<bool, StoreError> {
+        let Some(v) = self.auth.api_keys.remove(id.as_u128())? else {
+            return Ok(false);
+        };
+        let (_, hash): (ApiKey, Vec<u8>) = decode("api key", v.value())?;
+        drop(v);
+        self.auth.api_keys_by_hash.remove(hash.as_slice())?;
+        Ok(true)
+    }
+
+    pub fn append_audit(&mut self, e: &AuditEntry) -> Result<(), StoreError> {
+        self.auth
+            .audit
+            .insert(e.id.as_u128(), encode(e).as_slice())?;
+        Ok(())
+    }
+
+    pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.auth.meta.insert(key, value)?;
+        Ok(())
+    }
+
+    pub fn delete_meta(&mut self, key: &str) -> Result<(), StoreError> {
+        self.auth.meta.remove(key)?;
+        Ok(())
+    }
+}
