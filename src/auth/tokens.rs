@@ -201,12 +201,12 @@ mod tests {
             t.verify(&t.sign(&claims(now() - 3600)).unwrap()).is_err(),
             "expired"
         );
-        let other_aud = Tokens::new(std::slice::from_ref(&k), "roster", "other").unwrap();
-        assert!(
-            t.verify(&other_aud.sign(&claims(now() + 60)).unwrap())
-                .is_err(),
-            "audience"
-        );
+        let mut foreign = claims(now() + 60);
+        foreign.aud = "other".into();
+        assert!(t.verify(&t.sign(&foreign).unwrap()).is_err(), "audience");
+        let mut foreign = claims(now() + 60);
+        foreign.iss = "someone-else".into();
+        assert!(t.verify(&t.sign(&foreign).unwrap()).is_err(), "issuer");
 
         let good = t.sign(&claims(now() + 60)).unwrap();
         let parts: Vec<&str> = good.split('.').collect();

@@ -179,12 +179,10 @@ impl ReadTx {
         let hi = before.map_or(u128::MAX, |u| u.as_u128());
         let mut items = Vec::new();
         let mut last = None;
-        let mut scanned = 0;
-        for entry in self.auth.audit.range(..hi)?.rev() {
+        for (scanned, entry) in self.auth.audit.range(..hi)?.rev().enumerate() {
             if items.len() == limit || scanned == budget {
                 return Ok((items, last));
             }
-            scanned += 1;
             let (k, v) = entry?;
             last = Some(Uuid::from_u128(k.value()));
             let e: AuditEntry = decode("audit entry", v.value())?;

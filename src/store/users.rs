@@ -100,6 +100,9 @@ impl<'t> Tx<'t> {
         }
         self.by_created
             .insert((codec::micros(u.created_at), id), ())?;
+        for r in &u.roles {
+            self.by_role.insert((r.code(), id), ())?;
+        }
         self.log(Change::UserUpsert {
             id,
             version: u.version,

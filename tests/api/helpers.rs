@@ -8,9 +8,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// A server running in this process on its own port and data dir.
+pub const ADMIN_EMAIL: &str = "admin@example.test";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
 pub struct TestApp {
     pub base: String,
     pub client: Client,
+    /// The bootstrap admin's access token, sent by `request` and friends.
+    pub token: String,
     pub data_dir: PathBuf,
     /// Kept so the directory lives as long as the app (None when borrowed).
     _dir: Option<TempDir>,
@@ -19,14 +24,33 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_tuned(|_| {}).await
+}
+
+/// Test defaults (bootstrap admin, no rate limits) adjusted by `tune`.
+pub async fn spawn_app_tuned(tune: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().to_path_buf();
-    let mut app = spawn_app_with(Config::for_data_dir(&path)).await;
+    let mut config = test_config(dir.path());
+    tune(&mut config);
+    let mut app = spawn_app_with(config).await;
     app._dir = Some(dir);
     app
 }
 
+pub fn test_config(dir: &Path) -> Config {
+    let mut config = Config::for_data_dir(dir);
+    config.auth.bootstrap_admin = Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into()));
+    config.auth.login_rate_limit = None;
+    config.rate_limit = None;
+    config
+}
+
 pub async fn spawn_app_with(config: Config) -> TestApp {
+    spawn_app_with_login(config, ADMIN_EMAIL, ADMIN_PASSWORD).await
+}
+
+/// Starts the app and signs in as the given account.
+pub async fn spawn_app_with_login(config: Config, email: &str, password: &str) -> TestApp {
     let data_dir = config.data_dir.clone();
     let app = App::build(config).await.expect("app builds");
     let base = format!("http://{}", app.local_addr());
@@ -34,13 +58,50 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     let handle = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
+    let client = Client::new();
+    let token = login(&client, &base, email, password).await["access_token"]
+        .as_str()
+        .expect("admin logs in")
+        .to_owned();
     TestApp {
         base,
-        client: Client::new(),
+        client,
+        token,
         data_dir,
         _dir: None,
         stop: Some(stop),
         handle: Some(handle),
+    }
+}
+
+/// Logs in; panics unless it succeeds. Returns the token response.
+pub async fn login(client: &Client, base: &str, login: &str, password: &str) -> Value {
+    let res = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"login": login, "password": password}))
+        .send()
+        .await
+        .expect("login sent");
+    assert_eq!(res.status(), StatusCode::OK, "login of {login}");
+    let body: Value = res.json().await.expect("token json");
+    assert_no_secrets(&body);
+    body
+}
+
+/// No password, hash or stored secret in a response body.
+pub fn assert_no_secrets(body: &Value) {
+    let text = body.to_string();
+    for needle in [
+        "$argon2",
+        "$2b$",
+        "\"password\"",
+        "password_hash",
+        "\"seed\"",
+    ] {
+        assert!(
+            !text.contains(needle),
+            "a secret-looking value ({needle}) in {text}"
+        );
     }
 }
 
@@ -49,8 +110,23 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// A request as the bootstrap admin.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+    }
+
+    /// A request with no credentials.
+    pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, self.url(path))
+    }
+
+    /// A request with the given bearer token.
+    pub fn as_token(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
     }
 
     pub async fn get(&self, path: &str) -> Response {

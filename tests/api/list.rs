@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{ADMIN_EMAIL, TestApp, assert_problem, spawn_app};
 
 /// Follows `next_cursor` to the end; returns every item in order.
 async fn collect(app: &TestApp, query: &str) -> (Vec<Value>, usize) {
@@ -26,7 +26,15 @@ async fn collect_from(
         assert_eq!(res.status(), StatusCode::OK, "{url}");
         let page: Value = res.json().await.unwrap();
         pages += 1;
-        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        // The bootstrap admin is not part of what these tests seed.
+        items.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|u| u["email"] != ADMIN_EMAIL)
+                .cloned(),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => return (items, pages),
@@ -98,7 +106,11 @@ async fn pages_have_no_gaps_or_duplicates_in_every_sort() {
 
     // Default limit is 50: everything fits one page.
     let page: Value = app.get("/api/v1/users").await.json().await.unwrap();
-    assert_eq!(page["items"].as_array().unwrap().len(), 23);
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        24,
+        "23 and the admin"
+    );
     assert_eq!(page["next_cursor"], Value::Null);
 }
 
@@ -108,6 +120,13 @@ async fn pagination_survives_writes_between_pages() {
     let created = seed(&app, 12).await;
     let first: Value = app.get("/api/v1/users?limit=4").await.json().await.unwrap();
     let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    // The bootstrap admin, created first, is on page one too.
+    let seen = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["email"] != ADMIN_EMAIL)
+        .count();
     // Delete a user on the first page and one on a later page; add one.
     for victim in [&created[1], &created[8]] {
         let path = format!("/api/v1/users/{}", victim["id"].as_str().unwrap());
@@ -122,7 +141,7 @@ async fn pagination_survives_writes_between_pages() {
     }
     let added = app.create_user(json!({"email": "late@example.com"})).await;
     let (rest, _) = collect_from(&app, "limit=4", Some(cursor)).await;
-    let mut expected: Vec<String> = ids(&created[4..])
+    let mut expected: Vec<String> = ids(&created[seen..])
         .into_iter()
         .filter(|id| id != created[8]["id"].as_str().unwrap())
         .collect();
@@ -152,6 +171,18 @@ async fn filters_match_the_data() {
 
     let (items, _) = collect(&app, "status=active&role=admin&role=user").await;
     assert_eq!(items.len(), count(&|u| u["status"] == "active"));
+    let admins: Value = app
+        .get("/api/v1/users?role=admin&limit=500")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let n_admins = count(&|u| u["roles"].as_array().unwrap().contains(&json!("admin")));
+    assert_eq!(
+        admins["items"].as_array().unwrap().len(),
+        n_admins + 1,
+        "the seeded admins and the bootstrap admin"
+    );
 
     let t5 = created[5]["created_at"].as_str().unwrap();
     let t15 = created[15]["created_at"].as_str().unwrap();

@@ -2,6 +2,7 @@
 //! ephemeral loopback port with a temporary data dir, over real HTTP.
 //! One test binary with modules, to keep link times down.
 
+mod auth;
 mod cli;
 mod helpers;
 mod list;

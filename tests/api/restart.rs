@@ -5,7 +5,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{roster_bin, spawn_app, spawn_app_with};
+use crate::helpers::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, login, roster_bin, spawn_app, spawn_app_with,
+    spawn_app_with_login, test_config,
+};
 
 #[tokio::test]
 async fn a_restart_keeps_every_acknowledged_write() {
@@ -33,7 +36,7 @@ async fn a_restart_keeps_every_acknowledged_write() {
     );
     let (dir, guard) = app.stop().await;
 
-    let app = spawn_app_with(roster::Config::for_data_dir(&dir)).await;
+    let app = spawn_app_with(test_config(&dir)).await;
     assert_eq!(
         app.get(&ada_path).await.json::<Value>().await.unwrap(),
         patched
@@ -60,7 +63,7 @@ async fn a_restart_keeps_every_acknowledged_write() {
 #[tokio::test]
 async fn the_change_log_has_one_entry_per_write_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_app_with(roster::Config::for_data_dir(dir.path())).await;
+    let app = spawn_app_with(test_config(dir.path())).await;
     let u = app.create_user(json!({"email": "ada@example.com"})).await;
     let path = format!("/api/v1/users/{}", u["id"].as_str().unwrap());
     app.send_json(Method::PATCH, &path, &json!({"name": "A"}))
@@ -81,15 +84,20 @@ async fn the_change_log_has_one_entry_per_write_in_order() {
         .unwrap()
         .as_u128();
     use roster::store::Change;
+    // Entry 1 is the bootstrap admin.
+    assert!(matches!(
+        changes[0],
+        (1, Change::UserUpsert { version: 1, .. })
+    ));
     assert_eq!(
-        changes,
+        changes[1..],
         vec![
-            (1, Change::UserUpsert { id, version: 1 }),
-            (2, Change::UserUpsert { id, version: 2 }),
-            (3, Change::UserDelete { id }),
+            (2, Change::UserUpsert { id, version: 1 }),
+            (3, Change::UserUpsert { id, version: 2 }),
+            (4, Change::UserDelete { id }),
         ]
     );
-    assert_eq!(store.committed_seq(), 3);
+    assert_eq!(store.committed_seq(), 4);
     store.close().await;
 }
 
@@ -106,6 +114,8 @@ fn start_binary(data: &std::path::Path) -> (Child, String) {
             "--data",
         ])
         .arg(data)
+        .env("ROSTER_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("ROSTER_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stderr(Stdio::piped())
         .spawn()
         .expect("roster starts");
@@ -128,8 +138,19 @@ async fn sigterm_drains_commits_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = start_binary(dir.path());
     let client = reqwest::Client::new();
+    let token = login(
+        &client,
+        &format!("http://{addr}"),
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+    )
+    .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let res = client
         .post(format!("http://{addr}/api/v1/users"))
+        .bearer_auth(&token)
         .json(&json!({"email": "ada@example.com"}))
         .send()
         .await
@@ -154,6 +175,7 @@ async fn sigterm_drains_commits_and_exits_zero() {
             "http://{addr}/api/v1/users/{}",
             user["id"].as_str().unwrap()
         ))
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();
@@ -177,4 +199,146 @@ async fn a_data_dir_in_use_is_refused_clearly() {
     // The running server is unharmed.
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn first_run_prints_a_single_use_setup_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(roster_bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data",
+        ])
+        .arg(dir.path())
+        .env_remove("ROSTER_ADMIN_EMAIL")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut token, mut addr) = (None, None);
+    while token.is_none() || addr.is_none() {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(i) = line.find("setup?token=") {
+            token = Some(line[i + 12..].split_whitespace().next().unwrap().to_owned());
+        }
+        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if let Some(a) = v["address"].as_str() {
+            addr = Some(a.to_owned());
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let (token, addr) = (token.unwrap(), addr.unwrap());
+    let client = reqwest::Client::new();
+    let setup = |t: String, email: &'static str| {
+        client
+            .post(format!("http://{addr}/api/v1/setup"))
+            .json(&json!({"token": t, "email": email, "password": "first-admin-pw"}))
+            .send()
+    };
+    assert_eq!(
+        setup("wrong".into(), "a@example.com")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        setup(token.clone(), "first@example.com")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    let again = setup(token, "second@example.com").await.unwrap().status();
+    assert!(
+        again == StatusCode::CONFLICT || again == StatusCode::UNAUTHORIZED,
+        "{again}"
+    );
+    login(
+        &client,
+        &format!("http://{addr}"),
+        "first@example.com",
+        "first-admin-pw",
+    )
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn offline_admin_create_and_key_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = Command::new(roster_bin())
+            .args(args)
+            .arg("--data")
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--password-stdin",
+        ],
+        "ops-password-1\n",
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = run(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "two@example.com",
+            "--password-stdin",
+        ],
+        "ops-password-1\n",
+    );
+    assert!(!ok && out.contains("already exists"), "{out}");
+
+    let mut config = roster::Config::for_data_dir(dir.path());
+    config.rate_limit = None;
+    let app = spawn_app_with_login(config.clone(), "ops@example.com", "ops-password-1").await;
+    let old_token = app.token.clone();
+    app.stop().await;
+
+    let (ok, out) = run(&["keys", "rotate"], "");
+    assert!(ok, "{out}");
+    let app = spawn_app_with_login(config, "ops@example.com", "ops-password-1").await;
+    let new_token = app.token.clone();
+    let kid = |t: &str| t.split('.').next().unwrap().to_owned();
+    assert_ne!(kid(&old_token), kid(&new_token), "a new key signs");
+    // The old token still verifies after the rotation.
+    assert_eq!(
+        app.as_token(&old_token, Method::GET, "/api/v1/auth/me")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    app.stop().await;
 }
