@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
+const ADMIN: &str = "bench-admin@example.com";
+const ADMIN_PW: &str = "bench-admin-password";
+const USER_PW: &str = "bench-user-password";
+
 struct Server {
     child: Child,
     base: String,
@@ -44,6 +48,11 @@ fn start_server() -> Server {
         ])
         .arg(dir.path())
         .env("RUST_LOG", "warn,roster::app=info")
+        .env("ROSTER_ADMIN_EMAIL", ADMIN)
+        .env("ROSTER_ADMIN_PASSWORD", ADMIN_PW)
+        // Limits would throttle a load generator on one address.
+        .env("ROSTER_RATE_LIMIT", "off")
+        .env("ROSTER_LOGIN_RATE_LIMIT", "off")
         .stderr(Stdio::piped())
         .spawn()
         .expect("roster starts");
@@ -88,6 +97,7 @@ async fn run(
 ) -> Outcome {
     let client = Client::builder()
         .pool_max_idle_per_host(concurrency)
+        .default_headers(auth_header())
         .build()
         .expect("client");
     let counter = Arc::new(AtomicU64::new(0));
@@ -148,6 +158,21 @@ async fn run(
     }
 }
 
+static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn auth_header() -> reqwest::header::HeaderMap {
+    let mut h = reqwest::header::HeaderMap::new();
+    if let Some(t) = TOKEN.get() {
+        h.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {t}")
+                .parse()
+                .expect("a token is a valid header"),
+        );
+    }
+    h
+}
+
 fn env_num(key: &str, default: f64) -> f64 {
     std::env::var(key)
         .ok()
@@ -167,8 +192,29 @@ fn main() {
     let base = Arc::new(server.base.clone());
 
     rt.block_on(async {
+        let anon = Client::new();
+        let login: Value = anon
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"login": ADMIN, "password": ADMIN_PW}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("token");
+        TOKEN.set(login["access_token"].as_str().expect("access token").to_owned()).expect("set once");
+        let client = Client::builder().default_headers(auth_header()).build().expect("client");
+        // Users with passwords, one per login client.
+        for i in 0..8 {
+            let res = client
+                .post(format!("{base}/api/v1/users"))
+                .json(&json!({"email": format!("login{i}@example.com"), "password": USER_PW}))
+                .send()
+                .await
+                .expect("create login user");
+            assert_eq!(res.status(), StatusCode::CREATED);
+        }
         // Seed users to read and patch, 64 at a time.
-        let client = Client::new();
         let mut ids = Vec::with_capacity(seed_users);
         for chunk in (0..seed_users).collect::<Vec<_>>().chunks(64) {
             let futs = chunk.iter().map(|i| {
@@ -243,9 +289,33 @@ fn main() {
             .await,
         );
 
+        let login_req = |b: Arc<String>| -> MakeRequest {
+            Arc::new(move |c, w, _| {
+                c.post(format!("{b}/api/v1/auth/login"))
+                    .json(&json!({"login": format!("login{}@example.com", w % 8), "password": USER_PW}))
+            })
+        };
+        results.push(run("POST /api/v1/auth/login", 1, secs, StatusCode::OK, login_req(base.clone())).await);
+        results.push(run("POST /api/v1/auth/login", 8, secs, StatusCode::OK, login_req(base.clone())).await);
+        // Reads while logins saturate the CPU.
+        let (b, i) = (base.clone(), ids.clone());
+        let (logins, reads) = tokio::join!(
+            run("  logins (during mixed)", 8, secs, StatusCode::OK, login_req(base.clone())),
+            run(
+                "  GET /api/v1/users/{id} while logins run",
+                8,
+                secs,
+                StatusCode::OK,
+                Arc::new(move |c, _, n| c.get(format!("{b}/api/v1/users/{}", i[n as usize % i.len()]))),
+            )
+        );
+        results.push(logins);
+        results.push(reads);
+
         let floor = results[0].rps;
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         println!();
-        println!("roster load benchmark: {secs} s per scenario, {seed_users} seeded users, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+        println!("roster load benchmark: {secs} s per scenario, {seed_users} seeded users, {cores} cores");
         println!("| scenario | clients | ok | errors | req/s | p50 ms | p99 ms | vs /livez |");
         println!("|---|---:|---:|---:|---:|---:|---:|---:|");
         for r in &results {
@@ -261,10 +331,22 @@ fn main() {
                 100.0 * r.rps / floor
             );
         }
-        let c1 = results.iter().find(|r| r.name.starts_with("POST") && r.concurrency == 1).map_or(0.0, |r| r.rps);
-        let c64 = results.iter().find(|r| r.name.starts_with("POST") && r.concurrency == 64).map_or(0.0, |r| r.rps);
-        if c1 > 0.0 {
-            println!("\ngroup commit: durable creates with 64 clients = {:.1}x the rate of 1 client", c64 / c1);
+        let find = |prefix: &str, c: usize| {
+            results.iter().find(|r| r.name.starts_with(prefix) && r.concurrency == c)
+        };
+        if let (Some(c1), Some(c64)) = (find("POST /api/v1/users", 1), find("POST /api/v1/users", 64)) {
+            println!("\ngroup commit: durable creates with 64 clients = {:.1}x the rate of 1 client", c64.rps / c1.rps);
+        }
+        if let (Some(l1), Some(l8)) = (find("POST /api/v1/auth/login", 1), find("POST /api/v1/auth/login", 8)) {
+            // One login at concurrency 1 is one hash plus a round trip: its
+            // median is an upper bound of the single-hash time.
+            let limit = cores as f64 / (l1.p50_us as f64 / 1e6);
+            println!(
+                "logins: {:.1}/s at concurrency 8 = {:.0}% of cores / single-login time ({:.1}/s)",
+                l8.rps,
+                100.0 * l8.rps / limit,
+                limit
+            );
         }
     });
     drop(server);

@@ -712,7 +712,6 @@ pub struct ApiKey {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub created_by: Option<String>,
-    pub last_used_at: Option<i64>,
 }
 
 /// One security or administrative event.

@@ -80,7 +80,45 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .with_state(state);
-    with_layers(routes, config)
+    let routes = with_layers(routes, config);
+    match cors(config) {
+        Some(layer) => routes.layer(layer),
+        None => routes,
+    }
+}
+
+/// CORS is off unless origins are configured; then only those may call,
+/// with the `Authorization` header and the API's methods.
+fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::Method;
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if config.cors_origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = config
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+            ])
+            .expose_headers([header::ETAG, header::LOCATION, REQUEST_ID])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// The layers every response passes through, outermost first: request id,

@@ -707,7 +707,6 @@ impl Auth {
             created_at: micros(at),
             expires_at,
             created_by: Some(caller.actor()),
-            last_used_at: None,
         };
         let hash = secrets::sha256(&secret);
         let audit = OwnedAudit::from(&Audit::by(caller, "api_key.create").target(key.id));

@@ -123,6 +123,7 @@ impl Store {
             )),
             other => OpenError(format!("cannot open {}: {other}", path.display())),
         })?;
+        restrict_permissions(dir, &path);
         let last_seq = init_tables(&db)
             .map_err(|e| OpenError(format!("cannot initialise {}: {e}", path.display())))?;
 
@@ -216,6 +217,22 @@ impl Drop for Inner {
             let _ = h.join();
         }
     }
+}
+
+/// The store holds password hashes and the token signing keys: only the
+/// owner may read the data dir and the database file.
+fn restrict_permissions(dir: &Path, db: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for (p, mode) in [(dir, 0o700), (db, 0o600)] {
+            if let Err(e) = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)) {
+                tracing::warn!(path = %p.display(), error = %e, "cannot restrict permissions");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (dir, db);
 }
 
 /// Creates missing tables; returns the last change sequence.

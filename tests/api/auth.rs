@@ -776,3 +776,36 @@ async fn registration_is_off_by_default_and_safe_when_on() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn cors_is_off_by_default_and_follows_the_allow_list() {
+    let preflight = |app: &TestApp, origin: &'static str| {
+        app.anon(Method::OPTIONS, "/api/v1/users")
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let app = spawn_app().await;
+    let res = preflight(&app, "https://app.example.com").await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+
+    let app = spawn_app_tuned(|c| c.cors_origins = vec!["https://app.example.com".into()]).await;
+    let res = preflight(&app, "https://app.example.com").await.unwrap();
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let res = preflight(&app, "https://evil.example.com").await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn only_the_owner_can_read_the_data_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app().await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&app.data_dir), 0o700);
+    assert_eq!(mode(&app.data_dir.join("roster.redb")), 0o600);
+}
