@@ -521,7 +521,12 @@ impl Auth {
         if !self.0.cfg.allow_registration {
             return Err(Error::Forbidden);
         }
-        self.throttle("register", ip.as_deref())?;
+        let email_key = body
+            .get("email")
+            .and_then(Value::as_str)
+            .map(|e| fold(e.trim()))
+            .unwrap_or_default();
+        self.throttle(&format!("register:{email_key}"), ip.as_deref())?;
         let password = take_password(&mut body, true)?.expect("required above");
         // Only profile fields: roles, status and verification are the server's.
         for field in ["roles", "status", "email_verified"] {

@@ -5,8 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, assert_no_secrets, assert_problem, login, spawn_app,
-    spawn_app_tuned,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Checked, TestApp, assert_no_secrets, assert_problem, login,
+    spawn_app, spawn_app_tuned,
 };
 
 const PW: &str = "user-password-1";
@@ -31,11 +31,7 @@ fn jwt_part(token: &str, i: usize) -> Value {
 }
 
 async fn status_as(app: &TestApp, token: &str, method: Method, path: &str) -> StatusCode {
-    app.as_token(token, method, path)
-        .send()
-        .await
-        .unwrap()
-        .status()
+    app.as_token(token, method, path).check().await.status()
 }
 
 #[tokio::test]
@@ -64,9 +60,8 @@ async fn login_issues_an_eddsa_jwt_verifiable_with_the_jwks() {
 
     let jwks: Value = app
         .anon(Method::GET, "/.well-known/jwks.json")
-        .send()
+        .check()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -90,9 +85,8 @@ async fn login_issues_an_eddsa_jwt_verifiable_with_the_jwks() {
     // The token works.
     let me = app
         .as_token(token, Method::GET, "/api/v1/auth/me")
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(me.status(), StatusCode::OK);
     let me: Value = me.json().await.unwrap();
     assert_eq!(me["email"], ADMIN_EMAIL);
@@ -125,9 +119,8 @@ async fn failed_logins_all_look_the_same() {
         let res = app
             .anon(Method::POST, "/api/v1/auth/login")
             .json(&json!({"login": login, "password": pw}))
-            .send()
-            .await
-            .unwrap();
+            .check()
+            .await;
         let p = assert_problem(res, StatusCode::UNAUTHORIZED).await;
         bodies.push(p);
     }
@@ -135,16 +128,15 @@ async fn failed_logins_all_look_the_same() {
     let res = app
         .anon(Method::POST, "/api/v1/auth/login")
         .json(&json!({"login": "x"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
 }
 
 #[tokio::test]
 async fn missing_forged_and_expired_tokens_are_401() {
     let app = spawn_app().await;
-    let res = app.anon(Method::GET, "/api/v1/users").send().await.unwrap();
+    let res = app.anon(Method::GET, "/api/v1/users").check().await;
     assert_eq!(res.headers()["www-authenticate"], "Bearer");
     assert_problem(res, StatusCode::UNAUTHORIZED).await;
 
@@ -182,17 +174,15 @@ async fn missing_forged_and_expired_tokens_are_401() {
     ] {
         let res = app
             .as_token(&token, Method::GET, "/api/v1/users")
-            .send()
-            .await
-            .unwrap();
+            .check()
+            .await;
         assert_problem(res, StatusCode::UNAUTHORIZED).await;
     }
     let res = app
         .anon(Method::GET, "/api/v1/users")
         .header("authorization", "Basic YTpi")
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::UNAUTHORIZED).await;
 }
 
@@ -219,9 +209,8 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
     let res = app
         .anon(Method::POST, "/api/v1/auth/refresh")
         .json(&json!({"refresh_token": refresh}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let t: Value = res.json().await.unwrap();
     assert_no_secrets(&t);
@@ -244,16 +233,14 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
     let res = app
         .anon(Method::POST, "/api/v1/auth/refresh")
         .json(&json!({"refresh_token": refresh}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::UNAUTHORIZED).await;
     let res = app
         .anon(Method::POST, "/api/v1/auth/refresh")
         .json(&json!({"refresh_token": refresh2}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::UNAUTHORIZED).await;
     assert_eq!(
         status_as(&app, &access2, Method::GET, "/api/v1/auth/me").await,
@@ -270,9 +257,8 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
     let res = app
         .anon(Method::POST, "/api/v1/auth/refresh")
         .json(&json!({"refresh_token": "made-up"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::UNAUTHORIZED).await;
 }
 
@@ -285,9 +271,8 @@ async fn concurrent_refreshes_of_one_token_have_at_most_one_winner() {
         async move {
             app.anon(Method::POST, "/api/v1/auth/refresh")
                 .json(&json!({"refresh_token": refresh}))
-                .send()
+                .check()
                 .await
-                .unwrap()
                 .json::<Value>()
                 .await
                 .unwrap()
@@ -315,9 +300,8 @@ async fn logout_and_disabling_end_sessions() {
     let (id, access, refresh) = user_with_login(&app, "ada@example.com").await;
     let res = app
         .as_token(&access, Method::POST, "/api/v1/auth/logout")
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         status_as(&app, &access, Method::GET, "/api/v1/auth/me").await,
@@ -326,9 +310,8 @@ async fn logout_and_disabling_end_sessions() {
     let res = app
         .anon(Method::POST, "/api/v1/auth/refresh")
         .json(&json!({"refresh_token": refresh}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::UNAUTHORIZED).await;
 
     let t = login(&app.client, &app.base, "ada@example.com", PW).await;
@@ -348,9 +331,8 @@ async fn logout_and_disabling_end_sessions() {
     let res = app
         .anon(Method::POST, "/api/v1/auth/refresh")
         .json(&json!({"refresh_token": t["refresh_token"]}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::UNAUTHORIZED).await;
 }
 
@@ -374,17 +356,15 @@ async fn a_plain_user_manages_only_itself_and_cannot_escalate() {
         let res = app
             .as_token(&token, Method::PATCH, &my_path)
             .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .check()
+            .await;
         assert_problem(res, StatusCode::FORBIDDEN).await;
     }
     let res = app
         .as_token(&token, Method::PATCH, &my_path)
         .json(&json!({"name": "Ada"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["roles"], json!(["user"]));
@@ -393,9 +373,8 @@ async fn a_plain_user_manages_only_itself_and_cannot_escalate() {
     let res = app
         .as_token(&token, Method::PATCH, &my_path)
         .json(&json!({"version": 1, "id": "x"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
 
     // Other users, known or not, are equally forbidden.
@@ -414,9 +393,8 @@ async fn a_plain_user_manages_only_itself_and_cannot_escalate() {
         let res = app
             .as_token(&token, method.clone(), path)
             .json(&json!({"name": "x", "email": "z@example.com"}))
-            .send()
-            .await
-            .unwrap();
+            .check()
+            .await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{method} {path}");
     }
     assert_eq!(
@@ -434,30 +412,26 @@ async fn password_changes_need_the_current_one_and_end_sessions() {
     let res = app
         .as_token(&token, Method::POST, &path)
         .json(&json!({"new_password": "brand-new-pass"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     let res = app
         .as_token(&token, Method::POST, &path)
         .json(&json!({"new_password": "brand-new-pass", "current_password": "nope"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     let res = app
         .as_token(&token, Method::POST, &path)
         .json(&json!({"new_password": "short", "current_password": PW}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     let res = app
         .as_token(&token, Method::POST, &path)
         .json(&json!({"new_password": "brand-new-pass", "current_password": PW}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         status_as(&app, &token, Method::GET, "/api/v1/auth/me").await,
@@ -488,9 +462,8 @@ async fn sessions_are_listed_and_revoked() {
     let path = format!("/api/v1/users/{id}/sessions");
     let list: Value = app
         .as_token(&t1, Method::GET, &path)
-        .send()
+        .check()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -500,9 +473,8 @@ async fn sessions_are_listed_and_revoked() {
     let other_sid = jwt_part(&t2, 1)["sid"].as_str().unwrap().to_owned();
     let res = app
         .as_token(&t1, Method::DELETE, &format!("{path}/{other_sid}"))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         status_as(&app, &t2, Method::GET, "/api/v1/auth/me").await,
@@ -512,7 +484,7 @@ async fn sessions_are_listed_and_revoked() {
         status_as(&app, &t1, Method::GET, "/api/v1/auth/me").await,
         StatusCode::OK
     );
-    let res = app.request(Method::DELETE, &path).send().await.unwrap();
+    let res = app.request(Method::DELETE, &path).check().await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         status_as(&app, &t1, Method::GET, "/api/v1/auth/me").await,
@@ -549,9 +521,8 @@ async fn api_keys_carry_scopes_and_die_when_revoked() {
     let res = app
         .as_token(&secret, Method::POST, "/api/v1/users")
         .json(&json!({"email": "k@example.com"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::FORBIDDEN).await;
     assert_eq!(
         status_as(&app, &secret, Method::GET, "/api/v1/api-keys").await,
@@ -572,9 +543,8 @@ async fn api_keys_carry_scopes_and_die_when_revoked() {
     let res = app
         .as_token(w, Method::POST, "/api/v1/users")
         .json(&json!({"email": "k@example.com"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let res = app
@@ -582,9 +552,8 @@ async fn api_keys_carry_scopes_and_die_when_revoked() {
             Method::DELETE,
             &format!("/api/v1/api-keys/{}", created["id"].as_str().unwrap()),
         )
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         status_as(&app, &secret, Method::GET, "/api/v1/users").await,
@@ -617,9 +586,8 @@ async fn logins_are_throttled_per_account_with_retry_after() {
         let res = app
             .anon(Method::POST, "/api/v1/auth/login")
             .json(&json!({"login": "victim@example.com", "password": "guess-guess"}))
-            .send()
-            .await
-            .unwrap();
+            .check()
+            .await;
         statuses.push(res.status());
         if res.status() == StatusCode::TOO_MANY_REQUESTS {
             let retry: u64 = res.headers()["retry-after"]
@@ -658,9 +626,8 @@ async fn security_events_are_audited_newest_first() {
     let _ = app
         .anon(Method::POST, "/api/v1/auth/login")
         .json(&json!({"login": "ada@example.com", "password": "wrong-pass"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     app.send_json(
         Method::PATCH,
         &format!("/api/v1/users/{id}"),
@@ -674,9 +641,8 @@ async fn security_events_are_audited_newest_first() {
     )
     .await;
     app.request(Method::DELETE, &format!("/api/v1/users/{id}"))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
 
     let page: Value = app.get("/api/v1/audit?limit=3").await.json().await.unwrap();
     let items = page["items"].as_array().unwrap();
@@ -735,9 +701,8 @@ async fn registration_is_off_by_default_and_safe_when_on() {
     assert_problem(
         app.anon(Method::POST, "/api/v1/auth/register")
             .json(&body)
-            .send()
-            .await
-            .unwrap(),
+            .check()
+            .await,
         StatusCode::FORBIDDEN,
     )
     .await;
@@ -746,9 +711,8 @@ async fn registration_is_off_by_default_and_safe_when_on() {
     let res = app
         .anon(Method::POST, "/api/v1/auth/register")
         .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let u: Value = res.json().await.unwrap();
     assert_eq!(u["roles"], json!(["user"]));
@@ -759,9 +723,8 @@ async fn registration_is_off_by_default_and_safe_when_on() {
     assert_problem(
         app.anon(Method::POST, "/api/v1/auth/register")
             .json(&sneaky)
-            .send()
-            .await
-            .unwrap(),
+            .check()
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
@@ -769,9 +732,8 @@ async fn registration_is_off_by_default_and_safe_when_on() {
     assert_problem(
         app.anon(Method::POST, "/api/v1/auth/register")
             .json(&weak)
-            .send()
-            .await
-            .unwrap(),
+            .check()
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;

@@ -79,13 +79,38 @@ pub async fn login(client: &Client, base: &str, login: &str, password: &str) -> 
     let res = client
         .post(format!("{base}/api/v1/auth/login"))
         .json(&serde_json::json!({"login": login, "password": password}))
-        .send()
-        .await
-        .expect("login sent");
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::OK, "login of {login}");
     let body: Value = res.json().await.expect("token json");
     assert_no_secrets(&body);
     body
+}
+
+/// Sends a request and checks that its response body holds no password
+/// hash or other stored secret; every test request goes through this.
+pub trait Checked {
+    async fn check(self) -> Response;
+}
+
+impl Checked for RequestBuilder {
+    async fn check(self) -> Response {
+        let res = self.send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("response body");
+        let text = String::from_utf8_lossy(&bytes);
+        for needle in ["$argon2", "$2a$", "$2b$", "$2y$"] {
+            assert!(
+                !text.contains(needle),
+                "a secret-looking value ({needle}) in {text}"
+            );
+        }
+        let mut rebuilt = http::Response::new(bytes.to_vec());
+        *rebuilt.status_mut() = status;
+        *rebuilt.headers_mut() = headers;
+        Response::from(rebuilt)
+    }
 }
 
 /// No password, hash or stored secret in a response body.
@@ -130,18 +155,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.request(Method::GET, path)
-            .send()
-            .await
-            .expect("request sent")
+        self.request(Method::GET, path).check().await
     }
 
     pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
-        self.request(method, path)
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
+        self.request(method, path).json(body).check().await
     }
 
     pub async fn create_user(&self, body: Value) -> Value {

@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_EMAIL, TestApp, assert_problem, spawn_app};
+use crate::helpers::{ADMIN_EMAIL, Checked, TestApp, assert_problem, spawn_app};
 
 /// Follows `next_cursor` to the end; returns every item in order.
 async fn collect(app: &TestApp, query: &str) -> (Vec<Value>, usize) {
@@ -131,11 +131,7 @@ async fn pagination_survives_writes_between_pages() {
     for victim in [&created[1], &created[8]] {
         let path = format!("/api/v1/users/{}", victim["id"].as_str().unwrap());
         assert_eq!(
-            app.request(Method::DELETE, &path)
-                .send()
-                .await
-                .unwrap()
-                .status(),
+            app.request(Method::DELETE, &path).check().await.status(),
             204
         );
     }

@@ -2,6 +2,7 @@ use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::helpers::Checked;
 use crate::helpers::spawn_app;
 
 #[tokio::test]
@@ -53,9 +54,8 @@ async fn racing_patches_with_one_if_match_have_exactly_one_winner() {
                 .request(Method::PATCH, path)
                 .header("if-match", "\"1\"")
                 .json(&json!({"name": format!("writer {i}")}))
-                .send()
-                .await
-                .unwrap();
+                .check()
+                .await;
             let status = res.status();
             let body: Value = res.json().await.unwrap();
             (status, body)
@@ -93,13 +93,7 @@ async fn racing_delete_and_updates_leave_a_consistent_store() {
                 .status()
         }
     });
-    let delete = async {
-        app.request(Method::DELETE, &path)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    };
+    let delete = async { app.request(Method::DELETE, &path).check().await.status() };
     let (statuses, deleted) = tokio::join!(join_all(patches), delete);
     assert_eq!(deleted, StatusCode::NO_CONTENT);
     assert!(

@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, login, roster_bin, spawn_app, spawn_app_with,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Checked, login, roster_bin, spawn_app, spawn_app_with,
     spawn_app_with_login, test_config,
 };
 
@@ -28,9 +28,8 @@ async fn a_restart_keeps_every_acknowledged_write() {
     let gone_path = format!("/api/v1/users/{}", gone["id"].as_str().unwrap());
     assert_eq!(
         app.request(Method::DELETE, &gone_path)
-            .send()
+            .check()
             .await
-            .unwrap()
             .status(),
         204
     );
@@ -75,7 +74,7 @@ async fn the_change_log_has_one_entry_per_write_in_order() {
         &json!({"email": "ADA@example.com"}),
     )
     .await;
-    app.request(Method::DELETE, &path).send().await.unwrap();
+    app.request(Method::DELETE, &path).check().await;
     app.stop().await;
 
     let store = roster::store::Store::open(dir.path()).unwrap();
@@ -152,9 +151,8 @@ async fn sigterm_drains_commits_and_exits_zero() {
         .post(format!("http://{addr}/api/v1/users"))
         .bearer_auth(&token)
         .json(&json!({"email": "ada@example.com"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let user: Value = res.json().await.unwrap();
 
@@ -176,9 +174,8 @@ async fn sigterm_drains_commits_and_exits_zero() {
             user["id"].as_str().unwrap()
         ))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -334,9 +331,8 @@ async fn offline_admin_create_and_key_rotation() {
     // The old token still verifies after the rotation.
     assert_eq!(
         app.as_token(&old_token, Method::GET, "/api/v1/auth/me")
-            .send()
+            .check()
             .await
-            .unwrap()
             .status(),
         StatusCode::OK
     );

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::helpers::{assert_problem, error_fields, spawn_app};
+use crate::helpers::{Checked, assert_problem, error_fields, spawn_app};
 
 #[tokio::test]
 async fn seed_examples_work_as_written() {
@@ -128,9 +128,8 @@ async fn malformed_bodies_and_routes_are_problems() {
         .request(Method::POST, "/api/v1/users")
         .header("content-type", "application/json")
         .body(nested)
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::BAD_REQUEST).await;
 
     let huge = json!({"email": "big@example.com", "name": "x".repeat(2 * 1024 * 1024)});
@@ -142,11 +141,7 @@ async fn malformed_bodies_and_routes_are_problems() {
 
     assert_problem(app.get("/api/v1/nothing-here").await, StatusCode::NOT_FOUND).await;
     assert_problem(app.get("/nope").await, StatusCode::NOT_FOUND).await;
-    let res = app
-        .request(Method::DELETE, "/api/v1/users")
-        .send()
-        .await
-        .unwrap();
+    let res = app.request(Method::DELETE, "/api/v1/users").check().await;
     assert!(res.headers().contains_key("allow"));
     assert_problem(res, StatusCode::METHOD_NOT_ALLOWED).await;
 
@@ -191,9 +186,7 @@ async fn patch_is_a_merge_patch_with_if_match() {
         .request(Method::PATCH, &path)
         .header("content-type", "application/merge-patch+json")
         .body(r#"{"name": "Ada Lovelace", "username": null, "attributes": {"floor": null, "lang": "en"}}"#)
-        .send()
-        .await
-        .unwrap();
+        .check().await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["etag"], "\"2\"");
     let v: Value = res.json().await.unwrap();
@@ -209,25 +202,22 @@ async fn patch_is_a_merge_patch_with_if_match() {
         .request(Method::PATCH, &path)
         .header("if-match", "\"1\"")
         .json(&json!({"name": "Stale"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::PRECONDITION_FAILED).await;
     let res = app
         .request(Method::PATCH, &path)
         .header("if-match", "W/\"2\"")
         .json(&json!({"name": "Weak"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::PRECONDITION_FAILED).await;
     let res = app
         .request(Method::PATCH, &path)
         .header("if-match", "\"2\"")
         .json(&json!({"status": "disabled"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let current: Value = app.get(&path).await.json().await.unwrap();
     assert_eq!(current["name"], "Ada Lovelace");
@@ -313,9 +303,8 @@ async fn put_replaces_writable_fields() {
         .request(Method::PUT, &path)
         .header("if-match", "\"1\"")
         .json(&json!({"email": "x@example.com"}))
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::PRECONDITION_FAILED).await;
     let res = app
         .send_json(Method::PUT, &path, &json!({"name": "no email"}))
@@ -341,22 +330,20 @@ async fn delete_removes_the_user_and_frees_its_email() {
     let res = app
         .request(Method::DELETE, &path)
         .header("if-match", "\"7\"")
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_problem(res, StatusCode::PRECONDITION_FAILED).await;
     assert_eq!(app.get(&path).await.status(), StatusCode::OK);
 
     let res = app
         .request(Method::DELETE, &path)
         .header("if-match", "\"1\"")
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_problem(app.get(&path).await, StatusCode::NOT_FOUND).await;
     assert_problem(
-        app.request(Method::DELETE, &path).send().await.unwrap(),
+        app.request(Method::DELETE, &path).check().await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -372,26 +359,23 @@ async fn conditional_get_and_response_headers() {
     let res = app
         .request(Method::GET, &path)
         .header("if-none-match", "\"1\"")
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(res.headers()["etag"], "\"1\"");
     let res = app
         .request(Method::GET, &path)
         .header("if-none-match", "\"0\"")
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
 
     // Request ids: echoed when sent, generated otherwise.
     let res = app
         .request(Method::GET, "/livez")
         .header("x-request-id", "abc-123")
-        .send()
-        .await
-        .unwrap();
+        .check()
+        .await;
     assert_eq!(res.headers()["x-request-id"], "abc-123");
     let res = app.get("/livez").await;
     let generated = res.headers()["x-request-id"].to_str().unwrap();
