@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::passwords::Hasher;
 use crate::config::Config;
-use crate::service::{Auth, Users};
+use crate::service::{Auth, Search, Users};
 use crate::store::Store;
 
 /// What handlers share. Cheap to clone.
@@ -26,6 +26,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     users: Users,
     auth: Auth,
+    search: Search,
     ip_limiter: Option<DefaultKeyedRateLimiter<String>>,
     limiter_checks: AtomicU64,
     #[allow(dead_code)] // read by the dashboard and metrics (later issues)
@@ -39,6 +40,10 @@ impl AppState {
 
     pub fn auth(&self) -> &Auth {
         &self.0.auth
+    }
+
+    pub fn search(&self) -> &Search {
+        &self.0.search
     }
 
     /// The general per-IP limiter, if on. Now and then it also drops the
@@ -59,6 +64,7 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     store: Store,
+    search: Search,
 }
 
 impl App {
@@ -74,9 +80,11 @@ impl App {
             let burst = NonZeroU32::new(per_second.saturating_mul(2)).expect("rates are positive");
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
+        let search = Search::start(store.clone(), &config.data_dir.join("index"))?;
         let state = AppState(Arc::new(Inner {
             users: Users::new(store.clone(), hasher),
             auth,
+            search: search.clone(),
             ip_limiter,
             limiter_checks: AtomicU64::new(0),
             started: Instant::now(),
@@ -96,6 +104,7 @@ impl App {
             listener,
             router,
             store,
+            search,
         })
     }
 
@@ -128,6 +137,7 @@ impl App {
         )
         .with_graceful_shutdown(stop)
         .await;
+        self.search.close().await;
         self.store.close().await;
         tracing::info!("roster stopped");
         served.context("the server failed")

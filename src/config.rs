@@ -36,6 +36,8 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Rebuild the search index from the store (offline).
+    Reindex,
     /// Manage the token signing keys of an offline data dir.
     Keys {
         #[command(subcommand)]

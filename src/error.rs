@@ -29,6 +29,9 @@ pub enum Error {
     /// `If-Match` did not match the current version.
     #[error("precondition failed: the current version is {current}")]
     PreconditionFailed { current: u64 },
+    /// Search cannot answer now (index rebuilding or behind).
+    #[error("{0}")]
+    SearchUnavailable(&'static str),
     /// The store cannot take writes now (shutting down, disk trouble).
     #[error("service unavailable")]
     Unavailable,

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
                     password_stdin,
                 },
         } => runtime.block_on(offline::create_admin(&config, &email, password_stdin)),
+        Command::Reindex => runtime.block_on(offline::reindex(&config)),
         Command::Keys {
             command: KeysCommand::Rotate,
         } => runtime.block_on(offline::rotate_keys(&config)),

@@ -69,3 +69,20 @@ pub async fn rotate_keys(config: &Config) -> anyhow::Result<()> {
     println!("new signing key {}", kid?);
     Ok(())
 }
+
+pub async fn reindex(config: &Config) -> anyhow::Result<()> {
+    let store = Store::open(&config.data_dir)?;
+    let dir = config.data_dir.join("index");
+    let started = std::time::Instant::now();
+    let s = store.clone();
+    let result =
+        tokio::task::spawn_blocking(move || crate::service::rebuild_offline(&s, &dir)).await?;
+    store.close().await;
+    let n = result.map_err(|e| anyhow::anyhow!(e))?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "indexed {n} users in {secs:.2} s ({:.0} users/s)",
+        n as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}

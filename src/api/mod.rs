@@ -7,6 +7,7 @@
 mod auth;
 mod extract;
 pub mod problem;
+mod search;
 mod users;
 
 use std::any::Any;
@@ -39,6 +40,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState, config: &Config) -> Router {
     let protected = Router::new()
         .route("/users", get(users::list).post(users::create))
+        .route("/users/search", get(search::search))
         .route(
             "/users/{id}",
             get(users::get)
@@ -230,12 +232,22 @@ async fn livez() -> Json<serde_json::Value> {
 }
 
 /// The store is open and its writer commits: the server can take traffic.
+/// The search index's state is reported too; while it rebuilds, the server
+/// is ready (everything but search answers) and says so.
 async fn readyz(State(st): State<AppState>) -> Response {
     let check = tokio::time::timeout(Duration::from_secs(5), st.users().ready()).await;
+    let index = st.search().status();
+    let index_json = json!({
+        "state": if index.ready { "ready" } else { "rebuilding" },
+        "lag": index.store_seq.saturating_sub(index.indexed_seq),
+        "indexed_seq": index.indexed_seq,
+        "docs": index.docs,
+        "size_bytes": index.size_bytes,
+    });
     match check {
         Ok(Ok(())) => Json(json!({
             "status": "ready",
-            "checks": { "store": "ok" },
+            "checks": { "store": "ok", "index": index_json },
         }))
         .into_response(),
         Ok(Err(e)) => {

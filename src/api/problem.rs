@@ -204,6 +204,7 @@ impl From<Error> for Problem {
                 Kind::PreconditionFailed,
                 format!("If-Match does not match the current version (\"{current}\")."),
             ),
+            Error::SearchUnavailable(detail) => Problem::new(Kind::Unavailable, detail),
             Error::Unavailable => Problem::new(
                 Kind::Unavailable,
                 "The store cannot take this request now; try again later.",

@@ -3,9 +3,11 @@
 //! Every use case that acts for a caller asks `auth::policy::authorize` first.
 
 mod auth;
+mod search;
 mod users;
 
 pub use auth::{Auth, KeyCreated, LoginResult, SessionView, rotate_keys};
+pub use search::{Hit, IndexStatus, Results, Search, rebuild_offline};
 pub use users::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, ListParams, Page, Precondition, Users};
 
 use time::OffsetDateTime;

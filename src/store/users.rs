@@ -311,6 +311,23 @@ impl ReadTx {
         role_exists(&self.by_role, Role::Admin)
     }
 
+    /// The sequence number of the last change in this snapshot.
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        Ok(self.changes.last()?.map(|(k, _)| k.value()).unwrap_or(0))
+    }
+
+    /// Calls `f` with every user of this snapshot, in id order.
+    pub fn for_each_user(
+        &self,
+        mut f: impl FnMut(User) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for entry in self.users.iter()? {
+            let (k, v) = entry?;
+            f(codec::decode_user(k.value(), v.value())?)?;
+        }
+        Ok(())
+    }
+
     pub fn count_users(&self) -> Result<u64, StoreError> {
         Ok(self.users.len()?)
     }

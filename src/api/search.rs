@@ -1,0 +1,172 @@
+//! `GET /api/v1/users/search`: parse the query string, search, render hits.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::app::AppState;
+use crate::auth::policy::Caller;
+use crate::domain::{Role, Status};
+use crate::search::{SearchRequest, Sort, analyze};
+use crate::store::micros;
+
+use super::extract::QueryPairs;
+use super::problem::{Kind, Problem};
+use super::users::UserDto;
+
+pub const LIMIT_DEFAULT: usize = 20;
+pub const LIMIT_MAX: usize = 200;
+pub const OFFSET_MAX: usize = 10_000;
+const Q_MAX: usize = 512;
+
+const KEYS: [&str; 11] = [
+    "q",
+    "status",
+    "role",
+    "created_after",
+    "created_before",
+    "email_verified",
+    "facets",
+    "limit",
+    "offset",
+    "sort",
+    "consistent",
+];
+
+fn bad(detail: String) -> Problem {
+    Problem::new(Kind::BadRequest, detail)
+}
+
+fn number(
+    query: &QueryPairs,
+    key: &str,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, Problem> {
+    match query.one(key)? {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(bad(format!(
+                "{key} must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ))),
+        },
+    }
+}
+
+fn boolean(query: &QueryPairs, key: &str) -> Result<Option<bool>, Problem> {
+    match query.one(key)? {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(v) => Err(bad(format!("{key} must be true or false, not {v:?}"))),
+    }
+}
+
+pub async fn search(
+    State(st): State<AppState>,
+    caller: Caller,
+    query: QueryPairs,
+) -> Result<Response, Problem> {
+    query.only(&KEYS)?;
+    let q = query.one("q")?.unwrap_or("");
+    if q.chars().count() > Q_MAX {
+        return Err(bad(format!("q must be at most {Q_MAX} characters")));
+    }
+    let time = |key: &str| -> Result<Option<i64>, Problem> {
+        query
+            .one(key)?
+            .map(|v| {
+                OffsetDateTime::parse(v, &Rfc3339)
+                    .map(micros)
+                    .map_err(|_| bad(format!("{key} must be an RFC 3339 time, not {v:?}")))
+            })
+            .transpose()
+    };
+    let mut req = SearchRequest {
+        words: analyze(q),
+        status: query
+            .one("status")?
+            .map(|v| {
+                Status::parse(v)
+                    .ok_or_else(|| bad(format!("status must be active or disabled, not {v:?}")))
+            })
+            .transpose()?,
+        roles: query
+            .all("role")
+            .map(|v| Role::parse(v).ok_or_else(|| bad(format!("role {v:?} is not a known role"))))
+            .collect::<Result<_, _>>()?,
+        created_after: time("created_after")?,
+        created_before: time("created_before")?,
+        email_verified: boolean(&query, "email_verified")?,
+        sort: match query.one("sort")? {
+            None | Some("relevance") => Sort::Relevance,
+            Some("created_at") => Sort::CreatedAsc,
+            Some("-created_at") => Sort::CreatedDesc,
+            Some("name") => Sort::Name,
+            Some(v) => {
+                return Err(bad(format!(
+                    "sort must be relevance, created_at, -created_at or name; not {v:?}"
+                )));
+            }
+        },
+        limit: number(&query, "limit", LIMIT_DEFAULT, 1..=LIMIT_MAX)?,
+        offset: number(&query, "offset", 0, 0..=OFFSET_MAX)?,
+        ..Default::default()
+    };
+    for facet in query
+        .one("facets")?
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+    {
+        match facet {
+            "status" => req.facet_status = true,
+            "roles" => req.facet_roles = true,
+            other => {
+                return Err(bad(format!(
+                    "facets may be status and roles, not {other:?}"
+                )));
+            }
+        }
+    }
+    let consistent = boolean(&query, "consistent")?.unwrap_or(false);
+    let results = st.search().search(&caller, req, consistent).await?;
+
+    let hits: Vec<Value> = results
+        .hits
+        .iter()
+        .map(|h| {
+            let highlights: Map<String, Value> = h
+                .highlights
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                .collect();
+            json!({ "user": UserDto::from(&h.user), "score": h.score, "highlights": highlights })
+        })
+        .collect();
+    let facets: Map<String, Value> = results
+        .facets
+        .iter()
+        .map(|(name, counts)| {
+            let counts: Map<String, Value> = counts
+                .iter()
+                .map(|(k, n)| ((*k).to_owned(), Value::from(*n)))
+                .collect();
+            ((*name).to_owned(), Value::Object(counts))
+        })
+        .collect();
+    Ok(Json(json!({
+        "hits": hits,
+        "total": results.total,
+        "facets": facets,
+        "took_ms": (results.took_ms * 1000.0).round() / 1000.0,
+    }))
+    .into_response())
+}

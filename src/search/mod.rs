@@ -1,0 +1,387 @@
+//! The search index: tantivy in `<data>/index/`, a disposable view of the
+//! store. It holds only what search needs (tokenised text, filter and facet
+//! values); hits are hydrated from the store by the service.
+//!
+//! Each commit carries, as its payload, the sequence number of the last
+//! store change it reflects, so a restart resumes exactly there. An index
+//! that is missing, unreadable or of another schema version is wiped and
+//! reported as needing a rebuild.
+//!
+//! This module never imports axum or redb; it never writes the store.
+
+mod highlight;
+mod query;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tantivy::collector::{Count, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
+};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
+};
+
+pub use highlight::highlights;
+pub use query::{QueryWord, SearchRequest, Sort, analyze};
+
+use crate::domain::{Role, Status, User};
+
+/// Bumped whenever the schema or the analysis changes: an index of another
+/// version is rebuilt.
+pub const SCHEMA_VERSION: u32 = 1;
+const VERSION_FILE: &str = "roster-index-version";
+const TOKENIZER: &str = "roster";
+const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("search index: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Fields {
+    id: Field,
+    id_hi: Field,
+    id_lo: Field,
+    name: Field,
+    username: Field,
+    email: Field,
+    attributes: Field,
+    status: Field,
+    roles: Field,
+    created_at: Field,
+    email_verified: Field,
+    name_sort: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let fields = Fields {
+        id: b.add_text_field("id", STRING),
+        id_hi: b.add_u64_field("id_hi", FAST),
+        id_lo: b.add_u64_field("id_lo", FAST),
+        name: b.add_text_field("name", text.clone()),
+        username: b.add_text_field("username", text.clone()),
+        email: b.add_text_field("email", text.clone()),
+        attributes: b.add_text_field("attributes", text),
+        status: b.add_u64_field("status", INDEXED | FAST),
+        roles: b.add_u64_field("roles", INDEXED | FAST),
+        created_at: b.add_i64_field("created_at", INDEXED | FAST),
+        email_verified: b.add_u64_field("email_verified", INDEXED | FAST),
+        name_sort: b.add_text_field("name_sort", STRING | FAST),
+    };
+    (b.build(), fields)
+}
+
+/// Words: split at anything not a letter or digit, lower-cased, accents folded.
+pub fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(64))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .build()
+}
+
+pub(crate) fn status_code(s: Status) -> u64 {
+    match s {
+        Status::Active => 0,
+        Status::Disabled => 1,
+    }
+}
+
+/// What the index holds of a user.
+pub(crate) fn document(f: &Fields, u: &User) -> TantivyDocument {
+    let id = u.id.as_u128();
+    let mut d = TantivyDocument::default();
+    d.add_text(f.id, u.id.to_string());
+    d.add_u64(f.id_hi, (id >> 64) as u64);
+    d.add_u64(f.id_lo, id as u64);
+    if let Some(n) = &u.name {
+        d.add_text(f.name, n.as_str());
+    }
+    if let Some(n) = &u.username {
+        d.add_text(f.username, n.as_str());
+    }
+    d.add_text(f.email, u.email.as_str());
+    let mut attr_text = String::new();
+    collect_strings(
+        &serde_json::Value::Object(u.attributes.as_map().clone()),
+        &mut attr_text,
+    );
+    if !attr_text.is_empty() {
+        d.add_text(f.attributes, attr_text);
+    }
+    d.add_u64(f.status, status_code(u.status));
+    for r in &u.roles {
+        d.add_u64(f.roles, u64::from(r.code()));
+    }
+    d.add_i64(f.created_at, crate::store::micros(u.created_at));
+    d.add_u64(f.email_verified, u64::from(u.email_verified));
+    d.add_text(
+        f.name_sort,
+        u.name
+            .as_ref()
+            .map_or(String::new(), |n| n.as_str().to_lowercase()),
+    );
+    d
+}
+
+/// Every string value in a JSON tree, space-separated.
+pub fn collect_strings(v: &serde_json::Value, out: &mut String) {
+    match v {
+        serde_json::Value::String(s) => {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(s);
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| collect_strings(i, out)),
+        serde_json::Value::Object(m) => m.values().for_each(|i| collect_strings(i, out)),
+        _ => {}
+    }
+}
+
+/// An index change derived from one store change.
+pub enum IndexOp {
+    Upsert(Box<User>),
+    Delete(u128),
+}
+
+/// A search's result: user ids in order with scores, exact total, facets.
+pub struct Found {
+    pub hits: Vec<(u128, f32)>,
+    pub total: usize,
+    pub facets: Vec<(&'static str, Vec<(&'static str, usize)>)>,
+}
+
+pub struct SearchIndex {
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+    dir: PathBuf,
+}
+
+/// How the index was found at open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    /// Intact; it reflects the store up to this change sequence.
+    Resumed(u64),
+    /// Empty (new, or wiped because unreadable or of another version).
+    NeedsRebuild,
+}
+
+impl SearchIndex {
+    pub fn open(dir: &Path) -> Result<(Self, Opened), SearchError> {
+        match Self::try_open(dir) {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) | Err(_) => {
+                // Missing, another version, or corrupt: start over.
+                if dir.exists() {
+                    tracing::warn!(dir = %dir.display(), "search index unusable or outdated: rebuilding it from the store");
+                    std::fs::remove_dir_all(dir)?;
+                }
+                Ok((Self::create(dir)?, Opened::NeedsRebuild))
+            }
+        }
+    }
+
+    fn try_open(dir: &Path) -> Result<Option<(Self, Opened)>, SearchError> {
+        let version = std::fs::read_to_string(dir.join(VERSION_FILE)).ok();
+        if version.as_deref().map(str::trim) != Some(SCHEMA_VERSION.to_string().as_str()) {
+            return Ok(None);
+        }
+        let index =
+            Index::open(MmapDirectory::open(dir).map_err(|e| tantivy::TantivyError::from(e))?)?;
+        let (schema, fields) = schema();
+        if index.schema() != schema {
+            return Ok(None);
+        }
+        let payload = index.load_metas()?.payload;
+        let this = Self::with_index(index, fields, dir)?;
+        // Read every segment once so that a truncated file shows up now.
+        let searcher = this.reader.searcher();
+        for seg in searcher.segment_readers() {
+            seg.fast_fields().u64("id_hi")?;
+        }
+        searcher.search(&tantivy::query::AllQuery, &Count)?;
+        Ok(Some(match payload.and_then(|p| p.parse::<u64>().ok()) {
+            Some(seq) => (this, Opened::Resumed(seq)),
+            None => (this, Opened::NeedsRebuild),
+        }))
+    }
+
+    fn create(dir: &Path) -> Result<Self, SearchError> {
+        std::fs::create_dir_all(dir)?;
+        let (schema, fields) = schema();
+        let index = Index::create_in_dir(dir, schema)?;
+        std::fs::write(dir.join(VERSION_FILE), SCHEMA_VERSION.to_string())?;
+        Self::with_index(index, fields, dir)
+    }
+
+    fn with_index(index: Index, fields: Fields, dir: &Path) -> Result<Self, SearchError> {
+        index.tokenizers().register(TOKENIZER, analyzer());
+        let writer = index.writer(WRITER_MEMORY)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(Self {
+            reader,
+            writer: Mutex::new(writer),
+            fields,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Applies changes (not yet visible; see [`commit`](Self::commit)).
+    pub fn apply(&self, ops: Vec<IndexOp>) -> Result<(), SearchError> {
+        let w = self.writer.lock().expect("index writer lock");
+        for op in ops {
+            match op {
+                IndexOp::Upsert(u) => {
+                    w.delete_term(Term::from_field_text(self.fields.id, &u.id.to_string()));
+                    w.add_document(document(&self.fields, &u))?;
+                }
+                IndexOp::Delete(id) => {
+                    let id = crate::domain::UserId::from_u128(id).to_string();
+                    w.delete_term(Term::from_field_text(self.fields.id, &id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every document (before a rebuild).
+    pub fn clear(&self) -> Result<(), SearchError> {
+        self.writer
+            .lock()
+            .expect("index writer lock")
+            .delete_all_documents()?;
+        Ok(())
+    }
+
+    /// Makes applied changes durable and visible, recording `seq`.
+    pub fn commit(&self, seq: u64) -> Result<(), SearchError> {
+        {
+            let mut w = self.writer.lock().expect("index writer lock");
+            let mut prepared = w.prepare_commit()?;
+            prepared.set_payload(&seq.to_string());
+            prepared.commit()?;
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Bytes on disk.
+    pub fn size_bytes(&self) -> u64 {
+        std::fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    pub fn search(&self, req: &SearchRequest) -> Result<Found, SearchError> {
+        let searcher = self.reader.searcher();
+        let f = &self.fields;
+        let query = query::build(f, req);
+        let total = searcher.search(&query, &Count)?;
+        let top = TopDocs::with_limit(req.limit.max(1)).and_offset(req.offset);
+        let addresses: Vec<(f32, DocAddress)> = match req.sort {
+            Sort::Relevance if !req.words.is_empty() => {
+                searcher.search(&query, &top.order_by_score())?
+            }
+            Sort::Relevance | Sort::CreatedDesc => searcher
+                .search(
+                    &query,
+                    &top.order_by_fast_field::<i64>("created_at", Order::Desc),
+                )?
+                .into_iter()
+                .map(|(_, a)| (0.0, a))
+                .collect(),
+            Sort::CreatedAsc => searcher
+                .search(
+                    &query,
+                    &top.order_by_fast_field::<i64>("created_at", Order::Asc),
+                )?
+                .into_iter()
+                .map(|(_, a)| (0.0, a))
+                .collect(),
+            Sort::Name => searcher
+                .search(
+                    &query,
+                    &top.order_by_string_fast_field("name_sort", Order::Asc),
+                )?
+                .into_iter()
+                .map(|(_, a)| (0.0, a))
+                .collect(),
+        };
+        let mut hits = Vec::with_capacity(addresses.len());
+        for (score, addr) in addresses {
+            let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
+            let hi = ff.u64("id_hi")?.first(addr.doc_id).unwrap_or(0);
+            let lo = ff.u64("id_lo")?.first(addr.doc_id).unwrap_or(0);
+            hits.push(((u128::from(hi) << 64) | u128::from(lo), score));
+        }
+        let mut facets = Vec::new();
+        if req.facet_status {
+            let mut counts = Vec::new();
+            for s in [Status::Active, Status::Disabled] {
+                let q = query::and_term(&query, Term::from_field_u64(f.status, status_code(s)));
+                counts.push((s.as_str(), searcher.search(&q, &Count)?));
+            }
+            facets.push(("status", counts));
+        }
+        if req.facet_roles {
+            let mut counts = Vec::new();
+            for r in Role::ALL {
+                let q = query::and_term(&query, Term::from_field_u64(f.roles, u64::from(r.code())));
+                counts.push((r.as_str(), searcher.search(&q, &Count)?));
+            }
+            facets.push(("roles", counts));
+        }
+        Ok(Found {
+            hits,
+            total,
+            facets,
+        })
+    }
+
+    /// The doc count of each id (for tests: exactly one per live user).
+    pub fn all_ids(&self) -> Result<Vec<u128>, SearchError> {
+        let searcher = self.reader.searcher();
+        let mut out = Vec::new();
+        for seg in searcher.segment_readers() {
+            let ff = seg.fast_fields();
+            let (hi, lo) = (ff.u64("id_hi")?, ff.u64("id_lo")?);
+            for doc in seg.doc_ids_alive() {
+                let h = hi.first(doc).unwrap_or(0);
+                let l = lo.first(doc).unwrap_or(0);
+                out.push((u128::from(h) << 64) | u128::from(l));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,204 @@
+//! Turning a search request into a tantivy query. The query text is data:
+//! it is split into words by the index's own analyzer and each word becomes
+//! term queries, so no character in it is syntax and nothing can fail to parse.
+
+use std::ops::Bound;
+
+use tantivy::Term;
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::tokenizer::TokenStream;
+
+use crate::domain::{Role, Status};
+
+use super::{Fields, analyzer, status_code};
+
+/// Most words of a query that are used; the rest are ignored.
+pub const MAX_WORDS: usize = 10;
+
+/// One analysed query word and how loosely it may match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryWord {
+    pub text: String,
+    /// The last word of the query: also matches as a prefix (as you type).
+    pub prefix: bool,
+    /// Edits tolerated, as Meilisearch does: 0 below 5 characters, 1 for 5–8, 2 from 9.
+    pub typos: u8,
+}
+
+/// Splits query text into words as the index does.
+pub fn analyze(q: &str) -> Vec<QueryWord> {
+    let mut a = analyzer();
+    let mut stream = a.token_stream(q);
+    let mut words: Vec<QueryWord> = Vec::new();
+    while stream.advance() {
+        let text = stream.token().text.clone();
+        if words.len() == MAX_WORDS {
+            break;
+        }
+        let n = text.chars().count();
+        let typos = match n {
+            0..=4 => 0,
+            5..=8 => 1,
+            _ => 2,
+        };
+        words.push(QueryWord {
+            text,
+            prefix: false,
+            typos,
+        });
+    }
+    if let Some(last) = words.last_mut() {
+        last.prefix = true;
+    }
+    words
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    Relevance,
+    CreatedAsc,
+    CreatedDesc,
+    Name,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    pub words: Vec<QueryWord>,
+    pub status: Option<Status>,
+    /// Any of these roles.
+    pub roles: Vec<Role>,
+    /// Exclusive bounds, microseconds since the epoch.
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
+    pub email_verified: Option<bool>,
+    pub facet_status: bool,
+    pub facet_roles: bool,
+    pub sort: Sort,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// Field boosts: name and username above email above attributes.
+fn text_fields(f: &Fields) -> [(Field, f32); 4] {
+    [
+        (f.name, 3.0),
+        (f.username, 3.0),
+        (f.email, 2.0),
+        (f.attributes, 1.0),
+    ]
+}
+
+/// Exact matches score their BM25 (times 4) on top of what the looser forms
+/// add, prefix matches a constant 2, typo matches a constant 1: exact >
+/// prefix > typo, each scaled by the field's boost.
+fn word_query(f: &Fields, w: &QueryWord) -> Box<dyn Query> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for (field, boost) in text_fields(f) {
+        let term = Term::from_field_text(field, &w.text);
+        clauses.push((
+            Occur::Should,
+            Box::new(BoostQuery::new(
+                Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+                4.0 * boost,
+            )),
+        ));
+        if w.prefix {
+            clauses.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(FuzzyTermQuery::new_prefix(term.clone(), 0, true)),
+                    2.0 * boost,
+                )),
+            ));
+        }
+        if w.typos > 0 {
+            clauses.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(FuzzyTermQuery::new(term, w.typos, true)),
+                    boost,
+                )),
+            ));
+        }
+    }
+    Box::new(BooleanQuery::new(clauses))
+}
+
+pub(super) fn build(f: &Fields, req: &SearchRequest) -> Box<dyn Query> {
+    let mut must: Vec<(Occur, Box<dyn Query>)> = req
+        .words
+        .iter()
+        .map(|w| (Occur::Must, word_query(f, w)))
+        .collect();
+    if let Some(s) = req.status {
+        must.push((Occur::Must, term(f.status, status_code(s))));
+    }
+    if !req.roles.is_empty() {
+        let any: Vec<(Occur, Box<dyn Query>)> = req
+            .roles
+            .iter()
+            .map(|r| (Occur::Should, term(f.roles, u64::from(r.code()))))
+            .collect();
+        must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+    }
+    if let Some(v) = req.email_verified {
+        must.push((Occur::Must, term(f.email_verified, u64::from(v))));
+    }
+    if req.created_after.is_some() || req.created_before.is_some() {
+        let lo = req.created_after.map_or(Bound::Unbounded, |t| {
+            Bound::Excluded(Term::from_field_i64(f.created_at, t))
+        });
+        let hi = req.created_before.map_or(Bound::Unbounded, |t| {
+            Bound::Excluded(Term::from_field_i64(f.created_at, t))
+        });
+        must.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+    }
+    if must.is_empty() {
+        return Box::new(AllQuery);
+    }
+    if req.words.is_empty() {
+        // Filters only: match everything they allow.
+        must.push((Occur::Must, Box::new(AllQuery)));
+    }
+    Box::new(BooleanQuery::new(must))
+}
+
+fn term(field: Field, v: u64) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_u64(field, v),
+        IndexRecordOption::Basic,
+    ))
+}
+
+/// `q` restricted to documents with `t` (for facet counts).
+pub(super) fn and_term(q: &dyn Query, t: Term) -> BooleanQuery {
+    BooleanQuery::new(vec![
+        (Occur::Must, q.box_clone()),
+        (
+            Occur::Must,
+            Box::new(TermQuery::new(t, IndexRecordOption::Basic)),
+        ),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_text_is_only_words() {
+        let w = analyze("  \"Ada\" AND (Lövelace:*) OR -x  ");
+        let texts: Vec<&str> = w.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(texts, ["ada", "and", "lovelace", "or", "x"]);
+        assert!(w.last().unwrap().prefix && !w[0].prefix);
+        assert_eq!(w[2].typos, 1, "8 characters: one typo");
+        assert_eq!(analyze("constantinople")[0].typos, 2);
+        assert_eq!(w[0].typos, 0);
+        assert!(analyze("::: ))) ***").is_empty());
+        assert_eq!(analyze(&"word ".repeat(50)).len(), MAX_WORDS);
+    }
+}

@@ -1,0 +1,310 @@
+//! Search: the indexer that keeps the tantivy index following the store's
+//! change log, and the search use case that queries it and hydrates hits
+//! from the store (so results never show stale data).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::auth::policy::{Action, Caller};
+use crate::domain::{User, UserId};
+use crate::error::Error;
+use crate::search::{IndexOp, Opened, SearchError, SearchIndex, SearchRequest, highlights};
+use crate::store::{Change, Store, StoreError};
+
+use super::allow;
+
+/// Changes applied per index commit at most.
+const BATCH: usize = 10_000;
+/// How often an idle indexer looks for new changes.
+const POLL: Duration = Duration::from_millis(20);
+/// How long `consistent=true` waits for the index to catch up.
+const CONSISTENT_WAIT: Duration = Duration::from_secs(5);
+
+pub struct Hit {
+    pub user: User,
+    pub score: f32,
+    pub highlights: Vec<(String, String)>,
+}
+
+pub struct Results {
+    pub hits: Vec<Hit>,
+    pub total: usize,
+    pub facets: Vec<(&'static str, Vec<(&'static str, usize)>)>,
+    pub took_ms: f64,
+}
+
+/// What `/readyz` and the dashboard show of the index.
+pub struct IndexStatus {
+    pub ready: bool,
+    pub indexed_seq: u64,
+    pub store_seq: u64,
+    pub docs: u64,
+    pub size_bytes: u64,
+}
+
+#[derive(Clone)]
+pub struct Search(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    index: Arc<SearchIndex>,
+    indexed: watch::Sender<u64>,
+    ready: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn search_error(e: SearchError) -> Error {
+    Error::Internal(anyhow::anyhow!(e))
+}
+
+impl Search {
+    /// Opens `<dir>` and starts the indexer: it resumes from the index's
+    /// last committed sequence, or rebuilds from the store first (searches
+    /// answer 503 until then).
+    pub fn start(store: Store, dir: &Path) -> Result<Self, Error> {
+        let (index, opened) = SearchIndex::open(dir).map_err(search_error)?;
+        let index = Arc::new(index);
+        let start_seq = match opened {
+            Opened::Resumed(seq) => seq,
+            Opened::NeedsRebuild => 0,
+        };
+        let (indexed, _) = watch::channel(start_seq);
+        let ready = Arc::new(AtomicBool::new(opened != Opened::NeedsRebuild));
+        let stop = Arc::new(AtomicBool::new(false));
+        let inner = Arc::new(Inner {
+            store: store.clone(),
+            index: index.clone(),
+            indexed: indexed.clone(),
+            ready: ready.clone(),
+            stop: stop.clone(),
+            thread: Mutex::new(None),
+        });
+        let worker = Indexer {
+            store,
+            index,
+            indexed,
+            ready,
+            stop,
+        };
+        let handle = std::thread::Builder::new()
+            .name("roster-indexer".into())
+            .spawn(move || worker.run(opened))
+            .map_err(|e| Error::Internal(anyhow::anyhow!("cannot start the indexer: {e}")))?;
+        *inner.thread.lock().expect("indexer handle lock") = Some(handle);
+        Ok(Self(inner))
+    }
+
+    /// Stops the indexer after its current batch (committed) and waits for it.
+    pub async fn close(&self) {
+        self.0.stop.store(true, Ordering::SeqCst);
+        let handle = self.0.thread.lock().expect("indexer handle lock").take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+
+    pub fn status(&self) -> IndexStatus {
+        IndexStatus {
+            ready: self.0.ready.load(Ordering::SeqCst),
+            indexed_seq: *self.0.indexed.borrow(),
+            store_seq: self.0.store.committed_seq(),
+            docs: self.0.index.num_docs(),
+            size_bytes: self.0.index.size_bytes(),
+        }
+    }
+
+    /// Waits until the index reflects every change committed so far.
+    pub async fn wait_caught_up(&self, within: Duration) -> bool {
+        let target = self.0.store.committed_seq();
+        let mut rx = self.0.indexed.subscribe();
+        tokio::time::timeout(within, rx.wait_for(|s| *s >= target))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    pub async fn search(
+        &self,
+        caller: &Caller,
+        req: SearchRequest,
+        consistent: bool,
+    ) -> Result<Results, Error> {
+        allow(caller, Action::ListUsers)?;
+        let started = Instant::now();
+        if !self.0.ready.load(Ordering::SeqCst) {
+            return Err(Error::SearchUnavailable(
+                "The search index is being rebuilt; try again shortly.",
+            ));
+        }
+        if consistent && !self.wait_caught_up(CONSISTENT_WAIT).await {
+            return Err(Error::SearchUnavailable(
+                "The search index did not catch up in time; try again.",
+            ));
+        }
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let found = this.0.index.search(&req).map_err(search_error)?;
+            let users = this.0.store.read(|r| {
+                found
+                    .hits
+                    .iter()
+                    .map(|(id, score)| Ok(r.get_user(UserId::from_u128(*id))?.map(|u| (u, *score))))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })?;
+            let hits = users
+                .into_iter()
+                .flatten()
+                .map(|(user, score)| Hit {
+                    highlights: highlights(&user, &req.words),
+                    user,
+                    score,
+                })
+                .collect();
+            Ok(Results {
+                hits,
+                total: found.total,
+                facets: found.facets,
+                took_ms: started.elapsed().as_secs_f64() * 1000.0,
+            })
+        })
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("search task failed: {e}")))?
+    }
+
+    /// Ids in the index (tests compare them with the store).
+    pub fn indexed_ids(&self) -> Result<Vec<u128>, Error> {
+        self.0.index.all_ids().map_err(search_error)
+    }
+}
+
+/// Builds the index of `dir` from the store, offline (`roster reindex`).
+/// Returns how many users were indexed.
+pub fn rebuild_offline(store: &Store, dir: &Path) -> Result<u64, Error> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| Error::Internal(e.into()))?;
+    }
+    let (index, _) = SearchIndex::open(dir).map_err(search_error)?;
+    let (n, _) = rebuild(store, &index)?;
+    Ok(n)
+}
+
+/// Re-indexes every user of one store snapshot; returns (users, snapshot seq).
+fn rebuild(store: &Store, index: &SearchIndex) -> Result<(u64, u64), Error> {
+    index.clear().map_err(search_error)?;
+    let mut count = 0u64;
+    let seq = store.read(|r| {
+        let seq = r.last_seq()?;
+        let mut batch = Vec::with_capacity(BATCH);
+        r.for_each_user(|u| {
+            count += 1;
+            batch.push(IndexOp::Upsert(Box::new(u)));
+            if batch.len() == BATCH {
+                index
+                    .apply(std::mem::take(&mut batch))
+                    .map_err(|e| StoreError::Job(e.to_string()))?;
+            }
+            Ok(())
+        })?;
+        index
+            .apply(batch)
+            .map_err(|e| StoreError::Job(e.to_string()))?;
+        Ok(seq)
+    })?;
+    index.commit(seq).map_err(search_error)?;
+    Ok((count, seq))
+}
+
+struct Indexer {
+    store: Store,
+    index: Arc<SearchIndex>,
+    indexed: watch::Sender<u64>,
+    ready: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Indexer {
+    fn run(self, opened: Opened) {
+        let mut applied = match opened {
+            Opened::Resumed(seq) => seq,
+            Opened::NeedsRebuild => loop {
+                let started = Instant::now();
+                match rebuild(&self.store, &self.index) {
+                    Ok((n, seq)) => {
+                        tracing::info!(
+                            users = n,
+                            seconds = started.elapsed().as_secs_f64(),
+                            "search index rebuilt"
+                        );
+                        break seq;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "search index rebuild failed; retrying");
+                        if self.sleep_or_stop(Duration::from_secs(1)) {
+                            return;
+                        }
+                    }
+                }
+            },
+        };
+        self.indexed.send_replace(applied);
+        self.ready.store(true, Ordering::SeqCst);
+        loop {
+            if self.store.committed_seq() <= applied {
+                if self.sleep_or_stop(POLL) {
+                    return;
+                }
+                continue;
+            }
+            match self.step(applied) {
+                Ok(seq) => {
+                    applied = seq;
+                    self.indexed.send_replace(applied);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "indexing failed; retrying");
+                    if self.sleep_or_stop(Duration::from_secs(1)) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when asked to stop.
+    fn sleep_or_stop(&self, d: Duration) -> bool {
+        if self.stop.load(Ordering::SeqCst) {
+            return true;
+        }
+        std::thread::sleep(d);
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Applies the next batch of changes after `applied` and commits.
+    fn step(&self, applied: u64) -> Result<u64, Error> {
+        let (ops, last) = self.store.read(|r| {
+            let changes = r.changes_since(applied, BATCH)?;
+            let last = changes.last().map_or(applied, |(s, _)| *s);
+            let mut ops = Vec::with_capacity(changes.len());
+            for (_, change) in changes {
+                match change {
+                    // The user as it is in this snapshot; a later change to
+                    // it is applied in turn.
+                    Change::UserUpsert { id, .. } => match r.get_user(UserId::from_u128(id))? {
+                        Some(u) => ops.push(IndexOp::Upsert(Box::new(u))),
+                        None => ops.push(IndexOp::Delete(id)),
+                    },
+                    Change::UserDelete { id } => ops.push(IndexOp::Delete(id)),
+                }
+            }
+            Ok((ops, last))
+        })?;
+        self.index.apply(ops).map_err(search_error)?;
+        self.index.commit(last).map_err(search_error)?;
+        Ok(last)
+    }
+}
