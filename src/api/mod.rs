@@ -239,6 +239,7 @@ async fn readyz(State(st): State<AppState>) -> Response {
     let index = st.search().status();
     let index_json = json!({
         "state": if index.ready { "ready" } else { "rebuilding" },
+        "rebuilt_at_start": index.rebuilt_at_start,
         "lag": index.store_seq.saturating_sub(index.indexed_seq),
         "indexed_seq": index.indexed_seq,
         "docs": index.docs,

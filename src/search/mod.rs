@@ -23,9 +23,7 @@ use tantivy::schema::{
 use tantivy::tokenizer::{
     AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
 };
-use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
-};
+use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
 pub use highlight::highlights;
 pub use query::{QueryWord, SearchRequest, Sort, analyze};
@@ -168,6 +166,31 @@ pub struct Found {
     pub facets: Vec<(&'static str, Vec<(&'static str, usize)>)>,
 }
 
+type U64Col = std::sync::Arc<dyn tantivy::columnar::ColumnValues<u64>>;
+
+fn id_columns(seg: &tantivy::SegmentReader) -> (U64Col, U64Col) {
+    let ff = seg.fast_fields();
+    let col = |name: &str| {
+        ff.u64(name)
+            .map(|c| c.first_or_default_col(0))
+            .unwrap_or_else(|_| std::sync::Arc::new(tantivy::columnar::EmptyColumnValues))
+    };
+    (col("id_hi"), col("id_lo"))
+}
+
+fn created_column(
+    seg: &tantivy::SegmentReader,
+) -> std::sync::Arc<dyn tantivy::columnar::ColumnValues<i64>> {
+    seg.fast_fields()
+        .i64("created_at")
+        .map(|c| c.first_or_default_col(0))
+        .unwrap_or_else(|_| std::sync::Arc::new(tantivy::columnar::EmptyColumnValues))
+}
+
+fn join_id(hi: u64, lo: u64) -> u128 {
+    (u128::from(hi) << 64) | u128::from(lo)
+}
+
 pub struct SearchIndex {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
@@ -204,8 +227,7 @@ impl SearchIndex {
         if version.as_deref().map(str::trim) != Some(SCHEMA_VERSION.to_string().as_str()) {
             return Ok(None);
         }
-        let index =
-            Index::open(MmapDirectory::open(dir).map_err(|e| tantivy::TantivyError::from(e))?)?;
+        let index = Index::open(MmapDirectory::open(dir).map_err(tantivy::TantivyError::from)?)?;
         let (schema, fields) = schema();
         if index.schema() != schema {
             return Ok(None);
@@ -309,42 +331,63 @@ impl SearchIndex {
         let query = query::build(f, req);
         let total = searcher.search(&query, &Count)?;
         let top = TopDocs::with_limit(req.limit.max(1)).and_offset(req.offset);
-        let addresses: Vec<(f32, DocAddress)> = match req.sort {
-            Sort::Relevance if !req.words.is_empty() => {
-                searcher.search(&query, &top.order_by_score())?
-            }
+        // Every order ends with the id, so that equal keys (same score, same
+        // time) come out in the same order whatever the index's segments:
+        // a rebuilt index answers exactly as the one it replaces.
+        let hits: Vec<(u128, f32)> = match req.sort {
+            Sort::Relevance if !req.words.is_empty() => searcher
+                .search(
+                    &query,
+                    &top.tweak_score(|seg: &tantivy::SegmentReader| {
+                        let (hi, lo) = id_columns(seg);
+                        move |doc, score: f32| (score, hi.get_val(doc), lo.get_val(doc))
+                    }),
+                )?
+                .into_iter()
+                .map(|((score, hi, lo), _)| (join_id(hi, lo), score))
+                .collect(),
             Sort::Relevance | Sort::CreatedDesc => searcher
                 .search(
                     &query,
-                    &top.order_by_fast_field::<i64>("created_at", Order::Desc),
+                    &top.tweak_score(|seg: &tantivy::SegmentReader| {
+                        let (hi, lo) = id_columns(seg);
+                        let t = created_column(seg);
+                        move |doc, _: f32| (t.get_val(doc), hi.get_val(doc), lo.get_val(doc))
+                    }),
                 )?
                 .into_iter()
-                .map(|(_, a)| (0.0, a))
+                .map(|((_, hi, lo), _)| (join_id(hi, lo), 0.0))
                 .collect(),
             Sort::CreatedAsc => searcher
                 .search(
                     &query,
-                    &top.order_by_fast_field::<i64>("created_at", Order::Asc),
+                    &top.tweak_score(|seg: &tantivy::SegmentReader| {
+                        let (hi, lo) = id_columns(seg);
+                        let t = created_column(seg);
+                        move |doc, _: f32| {
+                            std::cmp::Reverse((t.get_val(doc), hi.get_val(doc), lo.get_val(doc)))
+                        }
+                    }),
                 )?
                 .into_iter()
-                .map(|(_, a)| (0.0, a))
+                .map(|(std::cmp::Reverse((_, hi, lo)), _)| (join_id(hi, lo), 0.0))
                 .collect(),
-            Sort::Name => searcher
-                .search(
+            Sort::Name => {
+                let found = searcher.search(
                     &query,
                     &top.order_by_string_fast_field("name_sort", Order::Asc),
-                )?
-                .into_iter()
-                .map(|(_, a)| (0.0, a))
-                .collect(),
+                )?;
+                let mut out = Vec::with_capacity(found.len());
+                for (_, addr) in found {
+                    let (hi, lo) = id_columns(searcher.segment_reader(addr.segment_ord));
+                    out.push((
+                        join_id(hi.get_val(addr.doc_id), lo.get_val(addr.doc_id)),
+                        0.0,
+                    ));
+                }
+                out
+            }
         };
-        let mut hits = Vec::with_capacity(addresses.len());
-        for (score, addr) in addresses {
-            let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
-            let hi = ff.u64("id_hi")?.first(addr.doc_id).unwrap_or(0);
-            let lo = ff.u64("id_lo")?.first(addr.doc_id).unwrap_or(0);
-            hits.push(((u128::from(hi) << 64) | u128::from(lo), score));
-        }
         let mut facets = Vec::new();
         if req.facet_status {
             let mut counts = Vec::new();

@@ -41,6 +41,8 @@ pub struct Results {
 /// What `/readyz` and the dashboard show of the index.
 pub struct IndexStatus {
     pub ready: bool,
+    /// Whether this process found the index unusable and rebuilt it.
+    pub rebuilt_at_start: bool,
     pub indexed_seq: u64,
     pub store_seq: u64,
     pub docs: u64,
@@ -57,6 +59,7 @@ struct Inner {
     ready: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    rebuilt_at_start: bool,
 }
 
 fn search_error(e: SearchError) -> Error {
@@ -84,6 +87,7 @@ impl Search {
             ready: ready.clone(),
             stop: stop.clone(),
             thread: Mutex::new(None),
+            rebuilt_at_start: opened == Opened::NeedsRebuild,
         });
         let worker = Indexer {
             store,
@@ -112,6 +116,7 @@ impl Search {
     pub fn status(&self) -> IndexStatus {
         IndexStatus {
             ready: self.0.ready.load(Ordering::SeqCst),
+            rebuilt_at_start: self.0.rebuilt_at_start,
             indexed_seq: *self.0.indexed.borrow(),
             store_seq: self.0.store.committed_seq(),
             docs: self.0.index.num_docs(),

@@ -4,8 +4,10 @@
 
 mod auth;
 mod cli;
+mod consistency;
 mod helpers;
 mod list;
 mod races;
 mod restart;
+mod search;
 mod users;
