@@ -18,18 +18,92 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 const FIRST: [&str; 40] = [
-    "Liam", "Olivia", "Noah", "Emma", "Oliver", "Charlotte", "Elijah", "Amelia", "James", "Sophia", "William", "Mia",
-    "Benjamin", "Harper", "Lucas", "Evelyn", "Henry", "Abigail", "Theodore", "Emily", "Jack", "Ella", "Levi",
-    "Elizabeth", "Alexander", "Camila", "Jackson", "Luna", "Mateo", "Sofia", "Daniel", "Avery", "Michael", "Mila",
-    "Mason", "Aria", "Sebastian", "Scarlett", "Ethan", "Penelope",
+    "Liam",
+    "Olivia",
+    "Noah",
+    "Emma",
+    "Oliver",
+    "Charlotte",
+    "Elijah",
+    "Amelia",
+    "James",
+    "Sophia",
+    "William",
+    "Mia",
+    "Benjamin",
+    "Harper",
+    "Lucas",
+    "Evelyn",
+    "Henry",
+    "Abigail",
+    "Theodore",
+    "Emily",
+    "Jack",
+    "Ella",
+    "Levi",
+    "Elizabeth",
+    "Alexander",
+    "Camila",
+    "Jackson",
+    "Luna",
+    "Mateo",
+    "Sofia",
+    "Daniel",
+    "Avery",
+    "Michael",
+    "Mila",
+    "Mason",
+    "Aria",
+    "Sebastian",
+    "Scarlett",
+    "Ethan",
+    "Penelope",
 ];
 const LAST: [&str; 40] = [
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-    "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee",
-    "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young",
-    "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
 ];
-const CITIES: [&str; 8] = ["Berlin", "Lisbon", "Osaka", "Lagos", "Denver", "Quito", "Perth", "Oslo"];
+const CITIES: [&str; 8] = [
+    "Berlin", "Lisbon", "Osaka", "Lagos", "Denver", "Quito", "Perth", "Oslo",
+];
 
 fn user(i: usize, now: OffsetDateTime) -> User {
     let (f, l) = (FIRST[i % 40], LAST[(i / 40) % 40]);
@@ -41,7 +115,8 @@ fn user(i: usize, now: OffsetDateTime) -> User {
         "status": if i % 10 == 0 { "disabled" } else { "active" },
         "attributes": {"city": CITIES[i % 8], "plan": if i % 3 == 0 { "pro" } else { "free" }},
     });
-    let draft = UserDraft::from_json(body.as_object().expect("object").clone()).expect("valid user");
+    let draft =
+        UserDraft::from_json(body.as_object().expect("object").clone()).expect("valid user");
     User::from_draft(UserId::new(), draft, now)
 }
 
@@ -53,14 +128,19 @@ struct Corpus {
 }
 
 fn corpus(n: usize) -> Corpus {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).expect("store");
     let started = Instant::now();
     rt.block_on(async {
         let now = OffsetDateTime::now_utc();
         for start in (0..n).step_by(20_000) {
-            let users: Vec<User> = (start..(start + 20_000).min(n)).map(|i| user(i, now)).collect();
+            let users: Vec<User> = (start..(start + 20_000).min(n))
+                .map(|i| user(i, now))
+                .collect();
             store
                 .write(move |tx| {
                     for u in &users {
@@ -85,15 +165,41 @@ fn corpus(n: usize) -> Corpus {
         indexed as f64 / build.as_secs_f64()
     );
     let search = Search::start(store.clone(), &index_dir).expect("search");
-    Corpus { rt, store, search, _dir: dir }
+    Corpus {
+        rt,
+        store,
+        search,
+        _dir: dir,
+    }
 }
 
 fn shapes() -> Vec<(&'static str, SearchRequest)> {
-    let base = SearchRequest { limit: 20, ..Default::default() };
+    let base = SearchRequest {
+        limit: 20,
+        ..Default::default()
+    };
     vec![
-        ("word", SearchRequest { words: analyze("garcia"), ..base.clone() }),
-        ("two words", SearchRequest { words: analyze("olivia garcia"), ..base.clone() }),
-        ("typo", SearchRequest { words: analyze("willaims"), ..base.clone() }),
+        (
+            "word",
+            SearchRequest {
+                words: analyze("garcia"),
+                ..base.clone()
+            },
+        ),
+        (
+            "two words",
+            SearchRequest {
+                words: analyze("olivia garcia"),
+                ..base.clone()
+            },
+        ),
+        (
+            "typo",
+            SearchRequest {
+                words: analyze("willaims"),
+                ..base.clone()
+            },
+        ),
         (
             "prefix + filter + facets",
             SearchRequest {
@@ -105,7 +211,14 @@ fn shapes() -> Vec<(&'static str, SearchRequest)> {
                 ..base.clone()
             },
         ),
-        ("browse + facets", SearchRequest { facet_status: true, facet_roles: true, ..base }),
+        (
+            "browse + facets",
+            SearchRequest {
+                facet_status: true,
+                facet_roles: true,
+                ..base
+            },
+        ),
     ]
 }
 
@@ -137,13 +250,22 @@ fn bench(c: &mut Criterion) {
         println!("| users | query | matches | p50 ms | p99 ms |");
         println!("|---:|---|---:|---:|---:|");
         for (name, total, p50, p99) in &table {
-            println!("| {n} | {name} | {total} | {:.2} | {:.2} |", ms(*p50), ms(*p99));
+            println!(
+                "| {n} | {name} | {total} | {:.2} | {:.2} |",
+                ms(*p50),
+                ms(*p99)
+            );
         }
         let mut group = c.benchmark_group(format!("search/{n}"));
         group.measurement_time(Duration::from_secs(3));
         for (name, req) in shapes() {
             group.bench_function(name, |b| {
-                b.iter(|| corpus.rt.block_on(corpus.search.search(&caller, req.clone(), false)).expect("search"))
+                b.iter(|| {
+                    corpus
+                        .rt
+                        .block_on(corpus.search.search(&caller, req.clone(), false))
+                        .expect("search")
+                })
             });
         }
         group.finish();

@@ -11,6 +11,8 @@
 
 mod highlight;
 mod query;
+mod tally;
+mod tokenizer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -20,9 +22,7 @@ use tantivy::directory::MmapDirectory;
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::{
-    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
-};
+use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, TextAnalyzer};
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
 pub use highlight::highlights;
@@ -85,9 +85,9 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
-/// Words: split at anything not a letter or digit, lower-cased, accents folded.
+/// Words: runs of letters or of digits, lower-cased, accents folded.
 pub fn analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(SimpleTokenizer::default())
+    TextAnalyzer::builder(tokenizer::WordTokenizer::default())
         .filter(RemoveLongFilter::limit(64))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
@@ -327,56 +327,60 @@ impl SearchIndex {
 
     pub fn search(&self, req: &SearchRequest) -> Result<Found, SearchError> {
         let searcher = self.reader.searcher();
-        let f = &self.fields;
-        let query = query::build(f, req);
-        let total = searcher.search(&query, &Count)?;
+        let query = query::build(&self.fields, req);
+        let tally = tally::Tally {
+            facets: req.facet_status || req.facet_roles,
+        };
         let top = TopDocs::with_limit(req.limit.max(1)).and_offset(req.offset);
         // Every order ends with the id, so that equal keys (same score, same
         // time) come out in the same order whatever the index's segments:
         // a rebuilt index answers exactly as the one it replaces.
-        let hits: Vec<(u128, f32)> = match req.sort {
-            Sort::Relevance if !req.words.is_empty() => searcher
-                .search(
-                    &query,
-                    &top.tweak_score(|seg: &tantivy::SegmentReader| {
-                        let (hi, lo) = id_columns(seg);
-                        move |doc, score: f32| (score, hi.get_val(doc), lo.get_val(doc))
-                    }),
-                )?
-                .into_iter()
-                .map(|((score, hi, lo), _)| (join_id(hi, lo), score))
-                .collect(),
-            Sort::Relevance | Sort::CreatedDesc => searcher
-                .search(
-                    &query,
-                    &top.tweak_score(|seg: &tantivy::SegmentReader| {
-                        let (hi, lo) = id_columns(seg);
-                        let t = created_column(seg);
-                        move |doc, _: f32| (t.get_val(doc), hi.get_val(doc), lo.get_val(doc))
-                    }),
-                )?
-                .into_iter()
-                .map(|((_, hi, lo), _)| (join_id(hi, lo), 0.0))
-                .collect(),
-            Sort::CreatedAsc => searcher
-                .search(
-                    &query,
-                    &top.tweak_score(|seg: &tantivy::SegmentReader| {
-                        let (hi, lo) = id_columns(seg);
-                        let t = created_column(seg);
-                        move |doc, _: f32| {
-                            std::cmp::Reverse((t.get_val(doc), hi.get_val(doc), lo.get_val(doc)))
-                        }
-                    }),
-                )?
-                .into_iter()
-                .map(|(std::cmp::Reverse((_, hi, lo)), _)| (join_id(hi, lo), 0.0))
-                .collect(),
+        let (hits, counts): (Vec<(u128, f32)>, tally::Counts) = match req.sort {
+            Sort::Relevance if !req.words.is_empty() => {
+                let collector = top.tweak_score(|seg: &tantivy::SegmentReader| {
+                    let (hi, lo) = id_columns(seg);
+                    move |doc, score: f32| (score, hi.get_val(doc), lo.get_val(doc))
+                });
+                let (top, counts) = searcher.search(&query, &(collector, tally))?;
+                (
+                    top.into_iter()
+                        .map(|((score, hi, lo), _)| (join_id(hi, lo), score))
+                        .collect(),
+                    counts,
+                )
+            }
+            Sort::Relevance | Sort::CreatedDesc => {
+                let collector = top.tweak_score(|seg: &tantivy::SegmentReader| {
+                    let (hi, lo) = id_columns(seg);
+                    let t = created_column(seg);
+                    move |doc, _: f32| (t.get_val(doc), hi.get_val(doc), lo.get_val(doc))
+                });
+                let (top, counts) = searcher.search(&query, &(collector, tally))?;
+                (
+                    top.into_iter()
+                        .map(|((_, hi, lo), _)| (join_id(hi, lo), 0.0))
+                        .collect(),
+                    counts,
+                )
+            }
+            Sort::CreatedAsc => {
+                let collector = top.tweak_score(|seg: &tantivy::SegmentReader| {
+                    let (hi, lo) = id_columns(seg);
+                    let t = created_column(seg);
+                    move |doc, _: f32| {
+                        std::cmp::Reverse((t.get_val(doc), hi.get_val(doc), lo.get_val(doc)))
+                    }
+                });
+                let (top, counts) = searcher.search(&query, &(collector, tally))?;
+                let hits = top
+                    .into_iter()
+                    .map(|(std::cmp::Reverse((_, hi, lo)), _)| (join_id(hi, lo), 0.0))
+                    .collect();
+                (hits, counts)
+            }
             Sort::Name => {
-                let found = searcher.search(
-                    &query,
-                    &top.order_by_string_fast_field("name_sort", Order::Asc),
-                )?;
+                let collector = top.order_by_string_fast_field("name_sort", Order::Asc);
+                let (found, counts) = searcher.search(&query, &(collector, tally))?;
                 let mut out = Vec::with_capacity(found.len());
                 for (_, addr) in found {
                     let (hi, lo) = id_columns(searcher.segment_reader(addr.segment_ord));
@@ -385,29 +389,34 @@ impl SearchIndex {
                         0.0,
                     ));
                 }
-                out
+                (out, counts)
             }
         };
         let mut facets = Vec::new();
         if req.facet_status {
-            let mut counts = Vec::new();
-            for s in [Status::Active, Status::Disabled] {
-                let q = query::and_term(&query, Term::from_field_u64(f.status, status_code(s)));
-                counts.push((s.as_str(), searcher.search(&q, &Count)?));
-            }
+            let counts = [Status::Active, Status::Disabled]
+                .map(|s| (s.as_str(), counts.status[status_code(s) as usize]))
+                .to_vec();
             facets.push(("status", counts));
         }
         if req.facet_roles {
-            let mut counts = Vec::new();
-            for r in Role::ALL {
-                let q = query::and_term(&query, Term::from_field_u64(f.roles, u64::from(r.code())));
-                counts.push((r.as_str(), searcher.search(&q, &Count)?));
-            }
+            let counts = Role::ALL
+                .map(|r| {
+                    (
+                        r.as_str(),
+                        counts
+                            .roles
+                            .get(usize::from(r.code()))
+                            .copied()
+                            .unwrap_or(0),
+                    )
+                })
+                .to_vec();
             facets.push(("roles", counts));
         }
         Ok(Found {
             hits,
-            total,
+            total: counts.total,
             facets,
         })
     }

@@ -39,7 +39,9 @@ pub fn analyze(q: &str) -> Vec<QueryWord> {
             break;
         }
         let n = text.chars().count();
+        // Numbers are matched as written.
         let typos = match n {
+            _ if text.chars().all(|c| c.is_numeric()) => 0,
             0..=4 => 0,
             5..=8 => 1,
             _ => 2,
@@ -172,17 +174,6 @@ fn term(field: Field, v: u64) -> Box<dyn Query> {
         Term::from_field_u64(field, v),
         IndexRecordOption::Basic,
     ))
-}
-
-/// `q` restricted to documents with `t` (for facet counts).
-pub(super) fn and_term(q: &dyn Query, t: Term) -> BooleanQuery {
-    BooleanQuery::new(vec![
-        (Occur::Must, q.box_clone()),
-        (
-            Occur::Must,
-            Box::new(TermQuery::new(t, IndexRecordOption::Basic)),
-        ),
-    ])
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ struct Inner {
 
 const VERIFIED_CACHE: usize = 16_384;
 
-fn hash_error(e: HashError) -> Error {
+pub(crate) fn hash_error(e: HashError) -> Error {
     match e {
         HashError::Busy => Error::Unavailable,
         HashError::Failed(m) => Error::Internal(anyhow::anyhow!(m)),
@@ -261,11 +261,7 @@ impl Auth {
                     _ => "user disabled",
                 };
                 let audit = fail_audit(why);
-                let audit = OwnedAudit::from(&audit);
-                self.0
-                    .store
-                    .write(move |tx| audit.as_audit().write(tx, at))
-                    .await?;
+                self.0.store.write(move |tx| audit.write(tx, at)).await?;
                 return Err(Error::Unauthorized("The login or password is wrong."));
             }
         };
@@ -420,13 +416,13 @@ impl Auth {
                 "Only a signed-in user has a session to end.".into(),
             ));
         };
-        let (sid, audit) = (*session, OwnedAudit::from(&Audit::by(caller, "logout")));
+        let (sid, audit) = (*session, Audit::by(caller, "logout"));
         let at = now();
         self.0
             .store
             .write(move |tx| {
                 tx.revoke_session(sid)?;
-                audit.as_audit().target(sid).write(tx, at)
+                audit.clone().target(sid).write(tx, at)
             })
             .await
     }
@@ -603,7 +599,7 @@ impl Auth {
         }
         let phc = self.0.hasher.hash(new.expose()).await.map_err(hash_error)?;
         let at = now();
-        let audit = OwnedAudit::from(&Audit::by(caller, "password.change").target(id));
+        let audit = Audit::by(caller, "password.change").target(id);
         self.0
             .store
             .write(move |tx| {
@@ -611,7 +607,7 @@ impl Auth {
                 tx.set_password_hash(id, &phc)?;
                 let n = tx.revoke_user_sessions(id)?;
                 audit
-                    .as_audit()
+                    .clone()
                     .detail(format!("{n} sessions revoked"))
                     .write(tx, at)
             })
@@ -650,7 +646,7 @@ impl Auth {
         sid: Option<Uuid>,
     ) -> Result<(), Error> {
         allow(caller, Action::ManageSessions(id))?;
-        let audit = OwnedAudit::from(&Audit::by(caller, "session.revoke").target(id));
+        let audit = Audit::by(caller, "session.revoke").target(id);
         let at = now();
         self.0
             .store
@@ -667,7 +663,7 @@ impl Auth {
                     }
                     None => format!("{} sessions", tx.revoke_user_sessions(id)?),
                 };
-                audit.as_audit().detail(detail).write(tx, at)
+                audit.clone().detail(detail).write(tx, at)
             })
             .await
     }
@@ -749,13 +745,13 @@ impl Auth {
             created_by: Some(caller.actor()),
         };
         let hash = secrets::sha256(&secret);
-        let audit = OwnedAudit::from(&Audit::by(caller, "api_key.create").target(key.id));
+        let audit = Audit::by(caller, "api_key.create").target(key.id);
         let k = key.clone();
         self.0
             .store
             .write(move |tx| {
                 tx.insert_api_key(&k, &hash)?;
-                audit.as_audit().write(tx, at)
+                audit.write(tx, at)
             })
             .await?;
         Ok(KeyCreated { key, secret })
@@ -770,7 +766,7 @@ impl Auth {
 
     pub async fn revoke_api_key(&self, caller: &Caller, id: Uuid) -> Result<(), Error> {
         allow(caller, Action::ManageApiKeys)?;
-        let audit = OwnedAudit::from(&Audit::by(caller, "api_key.revoke").target(id));
+        let audit = Audit::by(caller, "api_key.revoke").target(id);
         let at = now();
         self.0
             .store
@@ -778,7 +774,7 @@ impl Auth {
                 if !tx.delete_api_key(id)? {
                     return Err(Error::NotFound);
                 }
-                audit.as_audit().write(tx, at)
+                audit.write(tx, at)
             })
             .await
     }
@@ -831,43 +827,6 @@ pub(crate) fn take_password(
             "password",
             "must be a string",
         )])),
-    }
-}
-
-/// An audit entry's data without borrows, to move into a write.
-#[derive(Clone)]
-pub(crate) struct OwnedAudit {
-    action: String,
-    actor: Option<String>,
-    target: Option<String>,
-    ip: Option<String>,
-    success: bool,
-    detail: Option<String>,
-}
-
-impl From<&Audit<'_>> for OwnedAudit {
-    fn from(a: &Audit<'_>) -> Self {
-        Self {
-            action: a.action.to_owned(),
-            actor: a.actor.clone(),
-            target: a.target.clone(),
-            ip: a.ip.clone(),
-            success: a.success,
-            detail: a.detail.clone(),
-        }
-    }
-}
-
-impl OwnedAudit {
-    pub fn as_audit(&self) -> Audit<'_> {
-        Audit {
-            action: &self.action,
-            actor: self.actor.clone(),
-            target: self.target.clone(),
-            ip: self.ip.clone(),
-            success: self.success,
-            detail: self.detail.clone(),
-        }
     }
 }
 

@@ -31,9 +31,11 @@ pub(crate) fn now() -> OffsetDateTime {
         .expect("rounding down nanoseconds stays in range")
 }
 
-/// One audit entry, written in the caller's transaction.
-pub(crate) struct Audit<'a> {
-    pub action: &'a str,
+/// One audit entry, written in the caller's transaction. Owns its data, so
+/// it can be moved into a (re-runnable) write.
+#[derive(Clone)]
+pub(crate) struct Audit {
+    pub action: &'static str,
     pub actor: Option<String>,
     pub target: Option<String>,
     pub ip: Option<String>,
@@ -41,8 +43,8 @@ pub(crate) struct Audit<'a> {
     pub detail: Option<String>,
 }
 
-impl Audit<'_> {
-    pub fn by(caller: &Caller, action: &'static str) -> Audit<'static> {
+impl Audit {
+    pub fn by(caller: &Caller, action: &'static str) -> Audit {
         Audit {
             action,
             actor: Some(caller.actor()),

@@ -22,6 +22,8 @@ use super::allow;
 const BATCH: usize = 10_000;
 /// How often an idle indexer looks for new changes.
 const POLL: Duration = Duration::from_millis(20);
+/// Stores up to this many users are indexed before start-up completes.
+const INLINE_REBUILD_MAX: u64 = 20_000;
 /// How long `consistent=true` waits for the index to catch up.
 const CONSISTENT_WAIT: Duration = Duration::from_secs(5);
 
@@ -71,7 +73,16 @@ impl Search {
     /// last committed sequence, or rebuilds from the store first (searches
     /// answer 503 until then).
     pub fn start(store: Store, dir: &Path) -> Result<Self, Error> {
-        let (index, opened) = SearchIndex::open(dir).map_err(search_error)?;
+        let (index, mut opened) = SearchIndex::open(dir).map_err(search_error)?;
+        let rebuilt_at_start = opened == Opened::NeedsRebuild;
+        // A small store is indexed before the server answers (well under a
+        // second), so small installs never see search unavailable; a big one
+        // is indexed in the background.
+        if rebuilt_at_start && store.read(|r| r.count_users())? <= INLINE_REBUILD_MAX {
+            let (n, seq) = rebuild(&store, &index)?;
+            tracing::info!(users = n, "search index built");
+            opened = Opened::Resumed(seq);
+        }
         let index = Arc::new(index);
         let start_seq = match opened {
             Opened::Resumed(seq) => seq,
@@ -87,7 +98,7 @@ impl Search {
             ready: ready.clone(),
             stop: stop.clone(),
             thread: Mutex::new(None),
-            rebuilt_at_start: opened == Opened::NeedsRebuild,
+            rebuilt_at_start,
         });
         let worker = Indexer {
             store,

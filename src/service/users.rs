@@ -7,13 +7,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::auth::passwords::{HashError, Hasher};
+use crate::auth::passwords::Hasher;
 use crate::auth::policy::{Action, Caller};
 use crate::domain::{Role, Status, User, UserDraft, UserId, merge_patch};
 use crate::error::Error;
 use crate::store::{Order, Position, Scan, Store, StoreError, Tx, micros};
 
-use super::auth::{OwnedAudit, take_password};
+use super::auth::{hash_error, take_password};
 use super::{Audit, allow, now};
 
 /// Most entries one list page may examine; see [`Scan::budget`].
@@ -87,22 +87,19 @@ impl Users {
         let password = take_password(&mut body, false)?;
         let draft = UserDraft::from_json(body).map_err(Error::Validation)?;
         let phc = match password {
-            Some(p) => Some(self.hasher.hash(p.expose()).await.map_err(|e| match e {
-                HashError::Busy => Error::Unavailable,
-                HashError::Failed(m) => Error::Internal(anyhow::anyhow!(m)),
-            })?),
+            Some(p) => Some(self.hasher.hash(p.expose()).await.map_err(hash_error)?),
             None => None,
         };
         let at = now();
         let user = User::from_draft(UserId::new(), draft, at);
-        let audit = OwnedAudit::from(&Audit::by(caller, "user.create").target(user.id));
+        let audit = Audit::by(caller, "user.create").target(user.id);
         self.store
             .write(move |tx| {
                 tx.insert_user(&user)?;
                 if let Some(phc) = &phc {
                     tx.set_password_hash(user.id, phc)?;
                 }
-                audit.as_audit().write(tx, at)?;
+                audit.write(tx, at)?;
                 Ok::<_, Error>(user.clone())
             })
             .await
@@ -207,14 +204,14 @@ impl Users {
         pre: Precondition,
     ) -> Result<(), Error> {
         allow(caller, Action::DeleteUser(id))?;
-        let audit = OwnedAudit::from(&Audit::by(caller, "user.delete").target(id));
+        let audit = Audit::by(caller, "user.delete").target(id);
         let at = now();
         self.store
             .write(move |tx| {
                 let current = tx.get_user(id)?.ok_or(Error::NotFound)?;
                 pre.check(current.version)?;
                 tx.delete_user(&current)?;
-                audit.as_audit().write(tx, at)
+                audit.write(tx, at)
             })
             .await
     }

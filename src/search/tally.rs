@@ -1,0 +1,85 @@
+//! One pass over the matching documents: the exact total and the facet
+//! counts (status, roles), read from fast fields. Runs beside the top-docs
+//! collector, so a search evaluates its query once.
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::Column;
+use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+
+/// Counts indexed by the stored codes: status 0 active, 1 disabled; roles by
+/// role code (up to 8).
+#[derive(Debug, Default, Clone)]
+pub struct Counts {
+    pub total: usize,
+    pub status: [usize; 2],
+    pub roles: [usize; 8],
+}
+
+pub struct Tally {
+    pub facets: bool,
+}
+
+pub struct SegmentTally {
+    counts: Counts,
+    columns: Option<(Column<u64>, Column<u64>)>,
+}
+
+impl Collector for Tally {
+    type Fruit = Counts;
+    type Child = SegmentTally;
+
+    fn for_segment(&self, _: SegmentOrdinal, seg: &SegmentReader) -> tantivy::Result<SegmentTally> {
+        let columns = if self.facets {
+            let ff = seg.fast_fields();
+            Some((ff.u64("status")?, ff.u64("roles")?))
+        } else {
+            None
+        };
+        Ok(SegmentTally {
+            counts: Counts::default(),
+            columns,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Counts>) -> tantivy::Result<Counts> {
+        let mut all = Counts::default();
+        for f in fruits {
+            all.total += f.total;
+            for (a, b) in all.status.iter_mut().zip(f.status) {
+                *a += b;
+            }
+            for (a, b) in all.roles.iter_mut().zip(f.roles) {
+                *a += b;
+            }
+        }
+        Ok(all)
+    }
+}
+
+impl SegmentCollector for SegmentTally {
+    type Fruit = Counts;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        self.counts.total += 1;
+        if let Some((status, roles)) = &self.columns {
+            if let Some(s) = status.first(doc)
+                && let Some(slot) = self.counts.status.get_mut(s as usize)
+            {
+                *slot += 1;
+            }
+            for r in roles.values_for_doc(doc) {
+                if let Some(slot) = self.counts.roles.get_mut(r as usize) {
+                    *slot += 1;
+                }
+            }
+        }
+    }
+
+    fn harvest(self) -> Counts {
+        self.counts
+    }
+}
