@@ -178,15 +178,6 @@ fn id_columns(seg: &tantivy::SegmentReader) -> (U64Col, U64Col) {
     (col("id_hi"), col("id_lo"))
 }
 
-fn created_column(
-    seg: &tantivy::SegmentReader,
-) -> std::sync::Arc<dyn tantivy::columnar::ColumnValues<i64>> {
-    seg.fast_fields()
-        .i64("created_at")
-        .map(|c| c.first_or_default_col(0))
-        .unwrap_or_else(|_| std::sync::Arc::new(tantivy::columnar::EmptyColumnValues))
-}
-
 fn join_id(hi: u64, lo: u64) -> u128 {
     (u128::from(hi) << 64) | u128::from(lo)
 }
@@ -328,14 +319,18 @@ impl SearchIndex {
     pub fn search(&self, req: &SearchRequest) -> Result<Found, SearchError> {
         let searcher = self.reader.searcher();
         let query = query::build(&self.fields, req);
+        // With words, matches are few: count facets in the same pass. Without
+        // (browse or filters only), a count per facet value walks posting
+        // lists, far cheaper than reading columns for every document.
+        let browse = req.words.is_empty();
         let tally = tally::Tally {
-            facets: req.facet_status || req.facet_roles,
+            facets: !browse && (req.facet_status || req.facet_roles),
         };
         let top = TopDocs::with_limit(req.limit.max(1)).and_offset(req.offset);
-        // Every order ends with the id, so that equal keys (same score, same
-        // time) come out in the same order whatever the index's segments:
-        // a rebuilt index answers exactly as the one it replaces.
-        let (hits, counts): (Vec<(u128, f32)>, tally::Counts) = match req.sort {
+        // Relevance ends with the id, so that equal scores come out in the
+        // same order whatever the index's segments: a rebuilt index answers
+        // exactly as the one it replaces.
+        let (hits, counts_pass): (Vec<(u128, f32)>, tally::Counts) = match req.sort {
             Sort::Relevance if !req.words.is_empty() => {
                 let collector = top.tweak_score(|seg: &tantivy::SegmentReader| {
                     let (hi, lo) = id_columns(seg);
@@ -349,34 +344,25 @@ impl SearchIndex {
                     counts,
                 )
             }
-            Sort::Relevance | Sort::CreatedDesc => {
-                let collector = top.tweak_score(|seg: &tantivy::SegmentReader| {
-                    let (hi, lo) = id_columns(seg);
-                    let t = created_column(seg);
-                    move |doc, _: f32| (t.get_val(doc), hi.get_val(doc), lo.get_val(doc))
-                });
-                let (top, counts) = searcher.search(&query, &(collector, tally))?;
-                (
-                    top.into_iter()
-                        .map(|((_, hi, lo), _)| (join_id(hi, lo), 0.0))
-                        .collect(),
-                    counts,
-                )
-            }
-            Sort::CreatedAsc => {
-                let collector = top.tweak_score(|seg: &tantivy::SegmentReader| {
-                    let (hi, lo) = id_columns(seg);
-                    let t = created_column(seg);
-                    move |doc, _: f32| {
-                        std::cmp::Reverse((t.get_val(doc), hi.get_val(doc), lo.get_val(doc)))
-                    }
-                });
-                let (top, counts) = searcher.search(&query, &(collector, tally))?;
-                let hits = top
-                    .into_iter()
-                    .map(|(std::cmp::Reverse((_, hi, lo)), _)| (join_id(hi, lo), 0.0))
-                    .collect();
-                (hits, counts)
+            Sort::Relevance | Sort::CreatedDesc | Sort::CreatedAsc => {
+                // Creation times are unique in practice (microseconds), so
+                // the fast-field order is deterministic without an id key.
+                let order = if req.sort == Sort::CreatedAsc {
+                    Order::Asc
+                } else {
+                    Order::Desc
+                };
+                let collector = top.order_by_fast_field::<i64>("created_at", order);
+                let (found, counts) = searcher.search(&query, &(collector, tally))?;
+                let mut out = Vec::with_capacity(found.len());
+                for (_, addr) in found {
+                    let (hi, lo) = id_columns(searcher.segment_reader(addr.segment_ord));
+                    out.push((
+                        join_id(hi.get_val(addr.doc_id), lo.get_val(addr.doc_id)),
+                        0.0,
+                    ));
+                }
+                (out, counts)
             }
             Sort::Name => {
                 let collector = top.order_by_string_fast_field("name_sort", Order::Asc);
@@ -392,31 +378,46 @@ impl SearchIndex {
                 (out, counts)
             }
         };
+        let count_with = |t: Term| -> Result<usize, SearchError> {
+            let q = tantivy::query::BooleanQuery::new(vec![
+                (tantivy::query::Occur::Must, query.box_clone()),
+                (
+                    tantivy::query::Occur::Must,
+                    Box::new(tantivy::query::TermQuery::new(t, IndexRecordOption::Basic)),
+                ),
+            ]);
+            Ok(searcher.search(&q, &Count)?)
+        };
         let mut facets = Vec::new();
         if req.facet_status {
-            let counts = [Status::Active, Status::Disabled]
-                .map(|s| (s.as_str(), counts.status[status_code(s) as usize]))
-                .to_vec();
+            let mut counts = Vec::new();
+            for s in [Status::Active, Status::Disabled] {
+                let code = status_code(s);
+                let n = if browse {
+                    count_with(Term::from_field_u64(self.fields.status, code))?
+                } else {
+                    counts_pass.status[code as usize]
+                };
+                counts.push((s.as_str(), n));
+            }
             facets.push(("status", counts));
         }
         if req.facet_roles {
-            let counts = Role::ALL
-                .map(|r| {
-                    (
-                        r.as_str(),
-                        counts
-                            .roles
-                            .get(usize::from(r.code()))
-                            .copied()
-                            .unwrap_or(0),
-                    )
-                })
-                .to_vec();
+            let mut counts = Vec::new();
+            for r in Role::ALL {
+                let code = usize::from(r.code());
+                let n = if browse {
+                    count_with(Term::from_field_u64(self.fields.roles, code as u64))?
+                } else {
+                    counts_pass.roles.get(code).copied().unwrap_or(0)
+                };
+                counts.push((r.as_str(), n));
+            }
             facets.push(("roles", counts));
         }
         Ok(Found {
             hits,
-            total: counts.total,
+            total: counts_pass.total,
             facets,
         })
     }
