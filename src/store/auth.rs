@@ -41,6 +41,24 @@ pub(crate) type ReadAuth = AuthTables<
     ReadOnlyTable<&'static str, &'static [u8]>,
 >;
 
+/// Opens the auth tables in a read or a write transaction (the same
+/// definitions; the table types differ).
+macro_rules! open_auth_tables {
+    ($txn:expr) => {
+        $crate::store::auth::AuthTables {
+            credentials: $txn.open_table($crate::store::CREDENTIALS)?,
+            sessions: $txn.open_table($crate::store::SESSIONS)?,
+            sessions_by_user: $txn.open_table($crate::store::SESSIONS_BY_USER)?,
+            refresh: $txn.open_table($crate::store::REFRESH_TOKENS)?,
+            api_keys: $txn.open_table($crate::store::API_KEYS)?,
+            api_keys_by_hash: $txn.open_table($crate::store::API_KEYS_BY_HASH)?,
+            audit: $txn.open_table($crate::store::AUDIT)?,
+            meta: $txn.open_table($crate::store::META)?,
+        }
+    };
+}
+pub(crate) use open_auth_tables;
+
 const RECORD_V1: u8 = 1;
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {

@@ -9,7 +9,7 @@ use redb::{
 
 use crate::domain::{Role, User, UserId};
 
-use super::auth::{AuthTables, ReadAuth, WriteAuth};
+use super::auth::{ReadAuth, WriteAuth, open_auth_tables};
 use super::codec::{self, Change};
 use super::*;
 
@@ -39,16 +39,7 @@ impl<'t> Tx<'t> {
             by_role: txn.open_table(USERS_BY_ROLE)?,
             changes,
             last_seq,
-            auth: AuthTables {
-                credentials: txn.open_table(CREDENTIALS)?,
-                sessions: txn.open_table(SESSIONS)?,
-                sessions_by_user: txn.open_table(SESSIONS_BY_USER)?,
-                refresh: txn.open_table(REFRESH_TOKENS)?,
-                api_keys: txn.open_table(API_KEYS)?,
-                api_keys_by_hash: txn.open_table(API_KEYS_BY_HASH)?,
-                audit: txn.open_table(AUDIT)?,
-                meta: txn.open_table(META)?,
-            },
+            auth: open_auth_tables!(txn),
         })
     }
 
@@ -270,16 +261,7 @@ impl ReadTx {
             by_created: txn.open_table(USERS_BY_CREATED)?,
             by_role: txn.open_table(USERS_BY_ROLE)?,
             changes: txn.open_table(CHANGES)?,
-            auth: AuthTables {
-                credentials: txn.open_table(CREDENTIALS)?,
-                sessions: txn.open_table(SESSIONS)?,
-                sessions_by_user: txn.open_table(SESSIONS_BY_USER)?,
-                refresh: txn.open_table(REFRESH_TOKENS)?,
-                api_keys: txn.open_table(API_KEYS)?,
-                api_keys_by_hash: txn.open_table(API_KEYS_BY_HASH)?,
-                audit: txn.open_table(AUDIT)?,
-                meta: txn.open_table(META)?,
-            },
+            auth: open_auth_tables!(txn),
         })
     }
 
