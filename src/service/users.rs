@@ -124,40 +124,16 @@ impl Users {
                 "is changed with POST /api/v1/users/{id}/password",
             )]));
         }
-        // Checked early so that a plain user learns nothing about other users.
-        allow(
-            caller,
-            Action::UpdateUser {
-                id,
-                privileged: false,
-            },
-        )
-        .or_else(|_| {
-            allow(
-                caller,
-                Action::UpdateUser {
-                    id,
-                    privileged: true,
-                },
-            )
-        })?;
         let patch = Value::Object(patch);
-        let caller = caller.clone();
-        let at = now();
-        self.store
-            .write(move |tx| {
-                let current = tx.get_user(id)?.ok_or(Error::NotFound)?;
-                pre.check(current.version)?;
-                let mut body = Value::Object(current.writable_json());
-                merge_patch(&mut body, &patch);
-                let Value::Object(body) = body else {
-                    unreachable!("merging an object patch into an object gives an object")
-                };
-                let draft = UserDraft::from_json(body).map_err(Error::Validation)?;
-                let next = current.replaced(draft, at);
-                apply_update(tx, &caller, &current, next, at)
-            })
-            .await
+        self.update(caller, id, pre, move |current| {
+            let mut body = Value::Object(current.writable_json());
+            merge_patch(&mut body, &patch);
+            let Value::Object(body) = body else {
+                unreachable!("merging an object patch into an object gives an object")
+            };
+            UserDraft::from_json(body).map_err(Error::Validation)
+        })
+        .await
     }
 
     /// Replaces every writable field; absent ones take their defaults.
@@ -168,30 +144,37 @@ impl Users {
         body: Map<String, Value>,
         pre: Precondition,
     ) -> Result<User, Error> {
+        let draft = UserDraft::from_json(body).map_err(Error::Validation)?;
+        self.update(caller, id, pre, move |_| Ok(draft.clone()))
+            .await
+    }
+
+    /// Replaces the writable fields of user `id` by what `draft` makes of
+    /// the current user, under the precondition and the policy.
+    async fn update(
+        &self,
+        caller: &Caller,
+        id: UserId,
+        pre: Precondition,
+        draft: impl Fn(&User) -> Result<UserDraft, Error> + Send + 'static,
+    ) -> Result<User, Error> {
+        // Checked before reading, so that a plain user learns nothing about
+        // other users; whether the change is privileged is checked once the
+        // current user is known.
         allow(
             caller,
             Action::UpdateUser {
                 id,
                 privileged: false,
             },
-        )
-        .or_else(|_| {
-            allow(
-                caller,
-                Action::UpdateUser {
-                    id,
-                    privileged: true,
-                },
-            )
-        })?;
-        let draft = UserDraft::from_json(body).map_err(Error::Validation)?;
+        )?;
         let caller = caller.clone();
         let at = now();
         self.store
             .write(move |tx| {
                 let current = tx.get_user(id)?.ok_or(Error::NotFound)?;
                 pre.check(current.version)?;
-                let next = current.replaced(draft.clone(), at);
+                let next = current.replaced(draft(&current)?, at);
                 apply_update(tx, &caller, &current, next, at)
             })
             .await
