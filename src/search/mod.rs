@@ -388,32 +388,38 @@ impl SearchIndex {
             ]);
             Ok(searcher.search(&q, &Count)?)
         };
+        // One facet: for each value, its count from the one-pass tally, or
+        // (browsing) from a posting-list count.
+        let facet = |field: Field,
+                     values: &[(&'static str, u64)],
+                     tallied: &[usize]|
+         -> Result<Vec<(&'static str, usize)>, SearchError> {
+            values
+                .iter()
+                .map(|&(label, code)| {
+                    let n = if browse {
+                        count_with(Term::from_field_u64(field, code))?
+                    } else {
+                        tallied.get(code as usize).copied().unwrap_or(0)
+                    };
+                    Ok((label, n))
+                })
+                .collect()
+        };
         let mut facets = Vec::new();
         if req.facet_status {
-            let mut counts = Vec::new();
-            for s in [Status::Active, Status::Disabled] {
-                let code = status_code(s);
-                let n = if browse {
-                    count_with(Term::from_field_u64(self.fields.status, code))?
-                } else {
-                    counts_pass.status[code as usize]
-                };
-                counts.push((s.as_str(), n));
-            }
-            facets.push(("status", counts));
+            let values = [Status::Active, Status::Disabled].map(|s| (s.as_str(), status_code(s)));
+            facets.push((
+                "status",
+                facet(self.fields.status, &values, &counts_pass.status)?,
+            ));
         }
         if req.facet_roles {
-            let mut counts = Vec::new();
-            for r in Role::ALL {
-                let code = usize::from(r.code());
-                let n = if browse {
-                    count_with(Term::from_field_u64(self.fields.roles, code as u64))?
-                } else {
-                    counts_pass.roles.get(code).copied().unwrap_or(0)
-                };
-                counts.push((r.as_str(), n));
-            }
-            facets.push(("roles", counts));
+            let values = Role::ALL.map(|r| (r.as_str(), u64::from(r.code())));
+            facets.push((
+                "roles",
+                facet(self.fields.roles, &values, &counts_pass.roles)?,
+            ));
         }
         Ok(Found {
             hits,
