@@ -129,6 +129,7 @@ fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
 pub fn with_layers(routes: Router, config: &Config) -> Router {
     routes.layer(
         ServiceBuilder::new()
+            .layer(middleware::map_request(drop_unusable_request_id))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http()
@@ -174,6 +175,19 @@ pub fn with_layers(routes: Router, config: &Config) -> Router {
             .layer(CompressionLayer::new())
             .layer(DefaultBodyLimit::max(config.body_limit)),
     )
+}
+
+/// A client's `x-request-id` is kept only if it is short, visible ASCII;
+/// otherwise the server makes its own (it ends up in every log line).
+async fn drop_unusable_request_id(mut req: Request) -> Request {
+    let usable = req.headers().get(REQUEST_ID).is_none_or(|v| {
+        let b = v.as_bytes();
+        !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic())
+    });
+    if !usable {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    req
 }
 
 /// Turns any error response that is not already a problem (a 405 from the

@@ -377,6 +377,18 @@ async fn conditional_get_and_response_headers() {
         .check()
         .await;
     assert_eq!(res.headers()["x-request-id"], "abc-123");
+    for bad in ["x".repeat(500), "a b c".to_string()] {
+        let res = app
+            .request(Method::GET, "/livez")
+            .header("x-request-id", bad.as_str())
+            .check()
+            .await;
+        let echoed = res.headers()["x-request-id"].to_str().unwrap();
+        assert!(
+            uuid::Uuid::parse_str(echoed).is_ok(),
+            "{bad:?} replaced by a generated id"
+        );
+    }
     let res = app.get("/livez").await;
     let generated = res.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(generated).is_ok());
