@@ -332,17 +332,19 @@ impl SearchIndex {
         // exactly as the one it replaces.
         let (hits, counts_pass): (Vec<(u128, f32)>, tally::Counts) = match req.sort {
             Sort::Relevance if !req.words.is_empty() => {
+                // Ties are broken by the low, random half of the id: one
+                // column read per match; the high half is read for the page only.
                 let collector = top.tweak_score(|seg: &tantivy::SegmentReader| {
-                    let (hi, lo) = id_columns(seg);
-                    move |doc, score: f32| (score, hi.get_val(doc), lo.get_val(doc))
+                    let (_, lo) = id_columns(seg);
+                    move |doc, score: f32| (score, lo.get_val(doc))
                 });
-                let (top, counts) = searcher.search(&query, &(collector, tally))?;
-                (
-                    top.into_iter()
-                        .map(|((score, hi, lo), _)| (join_id(hi, lo), score))
-                        .collect(),
-                    counts,
-                )
+                let (found, counts) = searcher.search(&query, &(collector, tally))?;
+                let mut out = Vec::with_capacity(found.len());
+                for ((score, lo), addr) in found {
+                    let (hi, _) = id_columns(searcher.segment_reader(addr.segment_ord));
+                    out.push((join_id(hi.get_val(addr.doc_id), lo), score));
+                }
+                (out, counts)
             }
             Sort::Relevance | Sort::CreatedDesc | Sort::CreatedAsc => {
                 // Creation times are unique in practice (microseconds), so

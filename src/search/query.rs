@@ -166,6 +166,10 @@ pub(super) fn build(f: &Fields, req: &SearchRequest) -> Box<dyn Query> {
         // Filters only: match everything they allow.
         must.push((Occur::Must, Box::new(AllQuery)));
     }
+    if must.len() == 1 {
+        // One word and no filter: its own query, without a wrapper.
+        return must.pop().expect("one clause").1;
+    }
     Box::new(BooleanQuery::new(must))
 }
 
