@@ -598,6 +598,31 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_file_is_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("roster.toml");
+        let example = include_str!("../packaging/roster.toml");
+        // Commented out it is the defaults; uncommented it must parse to them too.
+        let uncommented: String = example
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|l| l.contains(" = ") && !l.contains("ROSTER_"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&file, uncommented).unwrap();
+        let args = SettingArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        let cfg = Config::resolve(&args).unwrap();
+        assert_eq!(cfg.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(cfg.auth.login_rate_limit, Some(10));
+        assert_eq!(cfg.cors_origins, ["https://app.example.com"]);
+    }
+
+    #[test]
     fn unknown_file_keys_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("roster.toml");
