@@ -178,6 +178,12 @@ fn id_columns(seg: &tantivy::SegmentReader) -> (U64Col, U64Col) {
     (col("id_hi"), col("id_lo"))
 }
 
+/// The user id of a hit, from its two id columns.
+fn user_id(searcher: &tantivy::Searcher, addr: tantivy::DocAddress) -> u128 {
+    let (hi, lo) = id_columns(searcher.segment_reader(addr.segment_ord));
+    join_id(hi.get_val(addr.doc_id), lo.get_val(addr.doc_id))
+}
+
 fn join_id(hi: u64, lo: u64) -> u128 {
     (u128::from(hi) << 64) | u128::from(lo)
 }
@@ -356,28 +362,20 @@ impl SearchIndex {
                 };
                 let collector = top.order_by_fast_field::<i64>("created_at", order);
                 let (found, counts) = searcher.search(&query, &(collector, tally))?;
-                let mut out = Vec::with_capacity(found.len());
-                for (_, addr) in found {
-                    let (hi, lo) = id_columns(searcher.segment_reader(addr.segment_ord));
-                    out.push((
-                        join_id(hi.get_val(addr.doc_id), lo.get_val(addr.doc_id)),
-                        0.0,
-                    ));
-                }
-                (out, counts)
+                let hits = found
+                    .into_iter()
+                    .map(|(_, a)| (user_id(&searcher, a), 0.0))
+                    .collect();
+                (hits, counts)
             }
             Sort::Name => {
                 let collector = top.order_by_string_fast_field("name_sort", Order::Asc);
                 let (found, counts) = searcher.search(&query, &(collector, tally))?;
-                let mut out = Vec::with_capacity(found.len());
-                for (_, addr) in found {
-                    let (hi, lo) = id_columns(searcher.segment_reader(addr.segment_ord));
-                    out.push((
-                        join_id(hi.get_val(addr.doc_id), lo.get_val(addr.doc_id)),
-                        0.0,
-                    ));
-                }
-                (out, counts)
+                let hits = found
+                    .into_iter()
+                    .map(|(_, a)| (user_id(&searcher, a), 0.0))
+                    .collect();
+                (hits, counts)
             }
         };
         let count_with = |t: Term| -> Result<usize, SearchError> {

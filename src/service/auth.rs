@@ -803,10 +803,6 @@ impl Auth {
         .map_err(|e| Error::Internal(anyhow::anyhow!("audit task failed: {e}")))?
         .map_err(Error::from)
     }
-
-    pub fn hasher(&self) -> &Hasher {
-        &self.0.hasher
-    }
 }
 
 /// Takes `password` out of a body and checks it. `required`: absent is an error.

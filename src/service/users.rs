@@ -268,10 +268,6 @@ impl Users {
     pub async fn ready(&self) -> Result<(), StoreError> {
         self.store.ping().await
     }
-
-    pub fn count(&self) -> Result<u64, Error> {
-        Ok(self.store.read(|r| r.count_users())?)
-    }
 }
 
 /// Writes `next` over `current` after the policy check that needs both:
