@@ -29,8 +29,8 @@ struct Inner {
     search: Search,
     ip_limiter: Option<DefaultKeyedRateLimiter<String>>,
     limiter_checks: AtomicU64,
-    #[allow(dead_code)] // read by the dashboard and metrics (later issues)
     started: Instant,
+    started_at: time::OffsetDateTime,
 }
 
 impl AppState {
@@ -44,6 +44,11 @@ impl AppState {
 
     pub fn search(&self) -> &Search {
         &self.0.search
+    }
+
+    /// When the server started: monotonic (for uptime) and wall clock.
+    pub fn started(&self) -> (Instant, time::OffsetDateTime) {
+        (self.0.started, self.0.started_at)
     }
 
     /// The general per-IP limiter, if on. Now and then it also drops the
@@ -88,6 +93,7 @@ impl App {
             ip_limiter,
             limiter_checks: AtomicU64::new(0),
             started: Instant::now(),
+            started_at: time::OffsetDateTime::now_utc(),
         }));
         let router = crate::api::router(state, &config);
         let listener = TcpListener::bind(config.listen)

@@ -4,7 +4,9 @@
 //! Authorization will be enforced in one place: a layer on the `protected`
 //! router below. Nothing else decides who may call what.
 
+mod admin;
 mod auth;
+mod console;
 mod extract;
 pub mod problem;
 mod search;
@@ -59,6 +61,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/api-keys", get(auth::list_keys).post(auth::create_key))
         .route("/api-keys/{id}", delete(auth::revoke_key))
         .route("/audit", get(auth::audit))
+        .route("/admin/stats", get(admin::stats))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_caller,
@@ -78,6 +81,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
     let routes = Router::new()
         .nest("/api/v1", api)
         .route("/.well-known/jwks.json", get(auth::jwks))
+        .route("/", get(console::to_console))
+        .route("/admin", get(console::to_console))
+        .route("/admin/", get(console::index))
+        .route("/admin/{*path}", get(console::file))
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -245,20 +252,24 @@ async fn livez() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The store is open and its writer commits: the server can take traffic.
-/// The search index's state is reported too; while it rebuilds, the server
-/// is ready (everything but search answers) and says so.
-async fn readyz(State(st): State<AppState>) -> Response {
-    let check = tokio::time::timeout(Duration::from_secs(5), st.users().ready()).await;
-    let index = st.search().status();
-    let index_json = json!({
+/// The search index's state as `/readyz` and the dashboard report it.
+fn index_json(index: &crate::service::IndexStatus) -> serde_json::Value {
+    json!({
         "state": if index.ready { "ready" } else { "rebuilding" },
         "rebuilt_at_start": index.rebuilt_at_start,
         "lag": index.store_seq.saturating_sub(index.indexed_seq),
         "indexed_seq": index.indexed_seq,
         "docs": index.docs,
         "size_bytes": index.size_bytes,
-    });
+    })
+}
+
+/// The store is open and its writer commits: the server can take traffic.
+/// The search index's state is reported too; while it rebuilds, the server
+/// is ready (everything but search answers) and says so.
+async fn readyz(State(st): State<AppState>) -> Response {
+    let check = tokio::time::timeout(Duration::from_secs(5), st.users().ready()).await;
+    let index_json = index_json(&st.search().status());
     match check {
         Ok(Ok(())) => Json(json!({
             "status": "ready",

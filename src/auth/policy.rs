@@ -83,6 +83,8 @@ pub enum Action {
     ManageSessions(UserId),
     ManageApiKeys,
     ReadAudit,
+    /// Counts and health for the dashboard.
+    ReadStats,
 }
 
 /// The caller may not do this (403).
@@ -108,7 +110,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Denied> {
             caller.has_scope(Scope::UsersWrite) || (caller.is_user(id) && !privileged)
         }
         Action::ChangePassword(id) | Action::ManageSessions(id) => caller.is_user(id),
-        Action::ManageApiKeys | Action::ReadAudit => false,
+        Action::ManageApiKeys | Action::ReadAudit | Action::ReadStats => false,
     };
     if allowed { Ok(()) } else { Err(Denied) }
 }
@@ -179,6 +181,7 @@ mod tests {
             (ManageSessions(other), [false, true, false, false, true]),
             (ManageApiKeys, [false, true, false, false, true]),
             (ReadAudit, [false, true, false, false, true]),
+            (ReadStats, [false, true, false, false, true]),
         ];
         for (action, expected) in cases {
             let got: Vec<bool> = [&plain, &admin, &reader, &writer, &root]

@@ -614,6 +614,17 @@ impl Auth {
             .await
     }
 
+    /// How many sessions are live now (dashboard).
+    pub async fn live_session_count(&self, caller: &Caller) -> Result<u64, Error> {
+        allow(caller, Action::ReadStats)?;
+        let store = self.0.store.clone();
+        let now = micros(OffsetDateTime::now_utc());
+        tokio::task::spawn_blocking(move || store.read(|r| r.count_live_sessions(now)))
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("session count task failed: {e}")))?
+            .map_err(Error::from)
+    }
+
     pub fn sessions(&self, caller: &Caller, id: UserId) -> Result<Vec<SessionView>, Error> {
         allow(caller, Action::ManageSessions(id))?;
         let now = micros(OffsetDateTime::now_utc());

@@ -264,6 +264,12 @@ impl Users {
         })
     }
 
+    /// How many users there are (dashboard).
+    pub fn count(&self, caller: &Caller) -> Result<u64, Error> {
+        allow(caller, Action::ReadStats)?;
+        Ok(self.store.read(|r| r.count_users())?)
+    }
+
     /// Checks that the store is open and its writer alive.
     pub async fn ready(&self) -> Result<(), StoreError> {
         self.store.ping().await

@@ -185,6 +185,20 @@ shared_reads!(Tx<'_>);
 shared_reads!(ReadTx);
 
 impl ReadTx {
+    /// Sessions neither revoked nor expired at `now` (microseconds). Reads
+    /// every session record: meant for the dashboard, not for hot paths.
+    pub fn count_live_sessions(&self, now: i64) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for entry in self.auth.sessions.iter()? {
+            let (_, v) = entry?;
+            let s: Session = decode("session", v.value())?;
+            if !s.revoked && s.expires_at > now {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Audit entries, newest first, starting below `before` (an entry id).
     /// `filter` is applied to each; at most `budget` entries are examined.
     pub fn audit_page(

@@ -224,3 +224,63 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
 pub fn roster_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_roster"))
 }
+
+/// The real binary on a fresh data dir with no admin, as an operator first
+/// starts it: it prints a one-time setup link. Killed when dropped.
+pub struct FirstRun {
+    pub base: String,
+    /// The printed `http://…/admin/setup?token=…` link and its token.
+    pub link: String,
+    pub token: String,
+    child: std::process::Child,
+    _dir: TempDir,
+}
+
+impl FirstRun {
+    pub fn start() -> FirstRun {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(roster_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--data")
+            .arg(dir.path())
+            .env_remove("ROSTER_ADMIN_EMAIL")
+            .env_remove("ROSTER_ADMIN_PASSWORD")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("roster starts");
+        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        let (mut link, mut addr) = (None, None);
+        while link.is_none() || addr.is_none() {
+            let line = lines.next().expect("server output").expect("utf-8 line");
+            if let Some(i) = line
+                .find("http://")
+                .filter(|_| line.contains("setup?token="))
+            {
+                link = line[i..].split_whitespace().next().map(str::to_owned);
+            }
+            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if let Some(a) = v["address"].as_str() {
+                addr = Some(a.to_owned());
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let link = link.expect("a setup link");
+        let token = link.split("token=").nth(1).expect("a token").to_owned();
+        FirstRun {
+            base: format!("http://{}", addr.expect("an address")),
+            link,
+            token,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for FirstRun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

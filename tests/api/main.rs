@@ -5,6 +5,7 @@
 mod auth;
 mod cli;
 mod consistency;
+mod console;
 mod helpers;
 mod list;
 mod races;

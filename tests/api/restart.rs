@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Checked, login, roster_bin, spawn_app, spawn_app_with,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Checked, FirstRun, login, roster_bin, spawn_app, spawn_app_with,
     spawn_app_with_login, test_config,
 };
 
@@ -200,35 +200,18 @@ async fn a_data_dir_in_use_is_refused_clearly() {
 
 #[tokio::test]
 async fn first_run_prints_a_single_use_setup_link() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(roster_bin())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data",
-        ])
-        .arg(dir.path())
-        .env_remove("ROSTER_ADMIN_EMAIL")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut token, mut addr) = (None, None);
-    while token.is_none() || addr.is_none() {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(i) = line.find("setup?token=") {
-            token = Some(line[i + 12..].split_whitespace().next().unwrap().to_owned());
-        }
-        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        if let Some(a) = v["address"].as_str() {
-            addr = Some(a.to_owned());
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    let (token, addr) = (token.unwrap(), addr.unwrap());
+    let server = FirstRun::start();
+    assert!(
+        server
+            .link
+            .starts_with(&format!("{}/admin/setup?token=", server.base)),
+        "{}",
+        server.link
+    );
+    let (token, addr) = (
+        server.token.clone(),
+        server.base.trim_start_matches("http://").to_owned(),
+    );
     let client = reqwest::Client::new();
     let setup = |t: String, email: &'static str| {
         client
@@ -262,8 +245,6 @@ async fn first_run_prints_a_single_use_setup_link() {
         "first-admin-pw",
     )
     .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[tokio::test]

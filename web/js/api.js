@@ -1,0 +1,246 @@
+// The API client: one fetch wrapper, RFC 9457 problems as ApiError, and the
+// session (access token in memory, refresh token in sessionStorage).
+
+const BASE = '/api/v1';
+const REFRESH_KEY = 'roster.refresh_token';
+
+/** An API failure: the problem document's fields, or a network failure (status 0). */
+export class ApiError extends Error {
+  constructor(status, problem = {}) {
+    super(problem.detail || problem.title || `Request failed (${status})`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.type = problem.type || '';
+    this.title = problem.title || '';
+    this.detail = problem.detail || problem.title || this.message;
+    this.errors = Array.isArray(problem.errors) ? problem.errors : [];
+  }
+}
+
+export function isAbort(e) {
+  return e && e.name === 'AbortError';
+}
+
+// --- session state -------------------------------------------------------
+
+let accessToken = null;
+let currentUser = null;
+let refreshTimer = 0;
+let inflightRefresh = null;
+let signedOutHandler = () => {};
+
+export function onSignedOut(fn) {
+  signedOutHandler = fn;
+}
+
+export function me() {
+  return currentUser;
+}
+
+export function setMe(user) {
+  currentUser = user;
+}
+
+export function isSignedIn() {
+  return accessToken !== null;
+}
+
+export function hasStoredSession() {
+  try {
+    return !!sessionStorage.getItem(REFRESH_KEY);
+  } catch {
+    return false;
+  }
+}
+
+function storeRefresh(token) {
+  try {
+    if (token) sessionStorage.setItem(REFRESH_KEY, token);
+    else sessionStorage.removeItem(REFRESH_KEY);
+  } catch {
+    /* storage may be unavailable; the session then lasts this page only */
+  }
+}
+
+let memoryRefresh = null;
+
+function readRefresh() {
+  try {
+    return sessionStorage.getItem(REFRESH_KEY) || memoryRefresh;
+  } catch {
+    return memoryRefresh;
+  }
+}
+
+function adopt(tokens) {
+  accessToken = tokens.access_token;
+  currentUser = tokens.user || currentUser;
+  memoryRefresh = tokens.refresh_token;
+  storeRefresh(tokens.refresh_token);
+  clearTimeout(refreshTimer);
+  const ttl = Number(tokens.expires_in) || 900;
+  // Refresh shortly before expiry: 30 s early, or at 80 % for short lifetimes.
+  const seconds = Math.max(5, Math.min(ttl - 30, ttl * 0.8));
+  refreshTimer = setTimeout(() => {
+    refreshSession().catch(() => {});
+  }, seconds * 1000);
+}
+
+function forget() {
+  accessToken = null;
+  currentUser = null;
+  memoryRefresh = null;
+  clearTimeout(refreshTimer);
+  storeRefresh(null);
+}
+
+// --- raw requests -----------------------------------------------------------
+
+async function send(path, { method = 'GET', body, headers = {}, signal, token } = {}) {
+  const h = { Accept: 'application/json, application/problem+json', ...headers };
+  if (body !== undefined) h['Content-Type'] = 'application/json';
+  if (token) h.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(BASE + path, {
+      method,
+      headers: h,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch (e) {
+    if (isAbort(e)) throw e;
+    throw new ApiError(0, {
+      title: 'Network error',
+      detail: 'Could not reach the server. Check your connection and try again.',
+    });
+  }
+  let data = null;
+  const type = res.headers.get('Content-Type') || '';
+  if (res.status !== 204 && res.status !== 304 && type.includes('json')) {
+    try {
+      data = await res.json();
+    } catch (e) {
+      if (isAbort(e)) throw e;
+      data = null;
+    }
+  }
+  if (!res.ok && res.status !== 304) {
+    throw new ApiError(res.status, data || { title: res.statusText });
+  }
+  return { status: res.status, data, etag: res.headers.get('ETag'), headers: res.headers };
+}
+
+// --- session operations ----------------------------------------------------
+
+export async function login(loginName, password) {
+  const { data } = await send('/auth/login', {
+    method: 'POST',
+    body: { login: loginName, password },
+  });
+  adopt(data);
+  return data.user;
+}
+
+/**
+ * Exchanges the refresh token for a new pair. Concurrent callers share one
+ * in-flight request: refreshing one token twice would look like reuse and
+ * revoke the session.
+ */
+export function refreshSession() {
+  if (inflightRefresh) return inflightRefresh;
+  const token = readRefresh();
+  if (!token) return Promise.reject(new ApiError(401, { detail: 'Not signed in.' }));
+  inflightRefresh = (async () => {
+    try {
+      const { data } = await send('/auth/refresh', {
+        method: 'POST',
+        body: { refresh_token: token },
+      });
+      adopt(data);
+      return data.user;
+    } catch (e) {
+      if (e instanceof ApiError && e.status !== 0 && e.status < 500 && e.status !== 429) {
+        forget();
+        signedOutHandler('Your session has ended. Please sign in again.');
+      }
+      throw e;
+    } finally {
+      inflightRefresh = null;
+    }
+  })();
+  return inflightRefresh;
+}
+
+/** Restores a session after a reload from the stored refresh token. */
+export async function restore() {
+  if (!readRefresh()) return null;
+  return refreshSession();
+}
+
+export async function logout() {
+  const token = accessToken;
+  forget();
+  if (token) {
+    try {
+      await send('/auth/logout', { method: 'POST', token });
+    } catch {
+      /* the session is gone locally either way */
+    }
+  }
+}
+
+// --- authenticated requests ---------------------------------------------
+
+/**
+ * An authenticated request. On a 401 it refreshes once (sharing any refresh
+ * already under way) and retries. Returns {status, data, etag}.
+ */
+export async function request(path, opts = {}) {
+  if (!accessToken && inflightRefresh) {
+    try {
+      await inflightRefresh;
+    } catch {
+      /* handled below */
+    }
+  }
+  if (!accessToken && !readRefresh()) {
+    throw new ApiError(401, { title: 'Authentication required', detail: 'Not signed in.' });
+  }
+  const used = accessToken;
+  try {
+    if (!used) throw new ApiError(401, {});
+    return await send(path, { ...opts, token: used });
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 401 || opts.signal?.aborted) throw e;
+    // Someone else may already have refreshed since this request left.
+    if (accessToken === used || !accessToken) {
+      await refreshSession();
+    }
+    return send(path, { ...opts, token: accessToken });
+  }
+}
+
+/** Like request(), returning only the body. */
+export async function api(path, opts) {
+  return (await request(path, opts)).data;
+}
+
+/** A public request (no token): setup. */
+export async function publicRequest(path, opts) {
+  return send(path, opts);
+}
+
+/** Builds a query string, skipping empty values; arrays repeat the key. */
+export function qs(params) {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null || v === '') continue;
+    if (Array.isArray(v)) v.forEach((x) => u.append(k, x));
+    else u.append(k, String(v));
+  }
+  const s = u.toString();
+  return s ? `?${s}` : '';
+}

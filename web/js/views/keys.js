@@ -1,0 +1,238 @@
+// #/keys: create API keys (the secret is shown once), list and revoke them.
+
+import { api, request, isAbort } from '/admin/js/api.js';
+import {
+  h, clear, icon, timeEl, badge, alertBox, statusBox, field, busy, setFieldError,
+  clearFieldErrors, showFieldErrors, problemText, confirmDialog, plural,
+} from '/admin/js/dom.js';
+
+const SCOPES = [
+  ['users:read', 'Read users and search'],
+  ['users:write', 'Create, change and delete users'],
+  ['admin', 'Everything an admin can do'],
+];
+
+function tomorrow() {
+  const d = new Date();
+  d.setDate(d.getDate() + 1);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+export function mount(container) {
+  let destroyed = false;
+  const ctrl = new AbortController();
+
+  // --- the create form -----------------------------------------------------------
+
+  const name = h('input', { name: 'name', type: 'text', required: true, maxlength: '100', autocomplete: 'off', placeholder: 'e.g. billing-service' });
+  const expires = h('input', { name: 'expires_at', type: 'date', min: tomorrow() });
+  const scopeBoxes = SCOPES.map(([value]) => h('input', { type: 'checkbox', name: 'scopes', value, checked: value === 'users:read' }));
+  const scopesError = h('p', { class: 'field-error', id: 'key-scopes-error', hidden: true, dataset: { field: 'scopes' } });
+  const scopes = h('fieldset', { class: 'field fieldset', 'aria-describedby': 'key-scopes-error' },
+    h('legend', { text: 'Scopes' }),
+    h('div', { class: 'check-col' }, scopeBoxes.map((b, i) => h('label', { class: 'check' }, b,
+      h('span', {}, h('code', { text: b.value }), h('span', { class: 'muted', text: ` — ${SCOPES[i][1]}` }))))),
+    scopesError);
+  const alert = alertBox();
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, icon('plus'), h('span', { text: 'Create key' }));
+  const form = h('form', { id: 'key-form', class: 'form card', novalidate: true },
+    h('h2', { class: 'card-title', text: 'New API key' }),
+    h('div', { class: 'grid-2' },
+      field('Name', name).wrap,
+      field('Expires (optional)', expires, { hint: 'The key stops working at the end of this day.', errorFor: 'expires_at' }).wrap),
+    scopes,
+    alert,
+    h('div', { class: 'form-actions' }, submit));
+
+  const secretSlot = h('div', { class: 'secret-slot' });
+
+  // --- the table -------------------------------------------------------------------
+
+  const tbody = h('tbody', {});
+  const table = h('table', { id: 'keys-table', class: 'table' },
+    h('caption', { class: 'sr-only', text: 'API keys' }),
+    h('thead', {}, h('tr', {},
+      h('th', { scope: 'col', text: 'Name' }),
+      h('th', { scope: 'col', class: 'col-prefix', text: 'Prefix' }),
+      h('th', { scope: 'col', text: 'Scopes' }),
+      h('th', { scope: 'col', class: 'col-created', text: 'Created' }),
+      h('th', { scope: 'col', class: 'col-expires', text: 'Expires' }),
+      h('th', { scope: 'col', class: 'col-actions' }, h('span', { class: 'sr-only', text: 'Actions' })))),
+    tbody);
+  const tableWrap = h('div', { class: 'table-wrap' }, table);
+  const listAlert = alertBox();
+  const notice = statusBox();
+  const count = h('p', { class: 'count', 'aria-live': 'polite' });
+
+  const view = h('section', { class: 'view view-keys', 'aria-labelledby': 'keys-title' },
+    h('div', { class: 'view-head' }, h('div', {}, h('h1', { id: 'keys-title', text: 'API keys' }), count)),
+    h('p', { class: 'muted lede', text: 'Keys let other services call the API with Authorization: Bearer <secret>. Give each service its own key with the fewest scopes it needs.' }),
+    form,
+    secretSlot,
+    h('h2', { class: 'section-title', text: 'Active keys' }),
+    listAlert,
+    notice,
+    tableWrap);
+  container.append(view);
+
+  function updateCount() {
+    const n = tbody.querySelectorAll('tr[data-id]').length;
+    count.textContent = plural(n, 'key', 'keys');
+    if (!n && !tbody.querySelector('.empty-row')) {
+      tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: '6' }, h('div', { class: 'empty', text: 'No API keys yet.' }))));
+    }
+  }
+
+  function rowFor(k) {
+    const revoke = h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost revoke', text: 'Revoke', 'aria-label': `Revoke key ${k.name}` });
+    revoke.addEventListener('click', async () => {
+      const ok = await confirmDialog({
+        title: `Revoke key “${k.name}”?`,
+        message: 'Anything using this key loses access at once. This cannot be undone.',
+        ok: 'Revoke',
+      });
+      if (!ok || destroyed) return;
+      listAlert.hide();
+      await busy(revoke, async () => {
+        try {
+          await request(`/api-keys/${encodeURIComponent(k.id)}`, { method: 'DELETE', signal: ctrl.signal });
+          removeRow();
+          notice.flash(`Revoked “${k.name}”.`);
+        } catch (err) {
+          if (isAbort(err)) return;
+          if (err.status === 404) {
+            removeRow();
+            return;
+          }
+          listAlert.show(err.detail);
+        }
+      });
+    });
+    const tr = h('tr', { dataset: { id: k.id } },
+      h('td', {}, h('span', { class: 'cell-main', text: k.name }), k.created_by ? h('span', { class: 'cell-sub muted', title: k.created_by, text: `by ${k.created_by}` }) : null),
+      h('td', { class: 'col-prefix' }, h('code', { text: `${k.prefix}…` })),
+      h('td', {}, (k.scopes || []).map((s) => badge(s, s === 'admin' ? 'accent' : ''))),
+      h('td', { class: 'col-created' }, timeEl(k.created_at)),
+      h('td', { class: 'col-expires' }, k.expires_at ? timeEl(k.expires_at) : h('span', { class: 'muted', text: 'Never' })),
+      h('td', { class: 'col-actions' }, revoke));
+    function removeRow() {
+      const sib = tr.nextElementSibling || tr.previousElementSibling;
+      tr.remove();
+      updateCount();
+      const focusTo = sib && sib.querySelector('button.revoke');
+      (focusTo || name).focus();
+    }
+    return tr;
+  }
+
+  async function load() {
+    table.setAttribute('aria-busy', 'true');
+    tableWrap.classList.add('is-loading');
+    if (!tbody.firstChild) tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: '6' }, h('div', { class: 'empty', text: 'Loading keys…' }))));
+    try {
+      const data = await api('/api-keys', { signal: ctrl.signal });
+      if (destroyed) return;
+      clear(tbody);
+      const items = [...(data.items || [])].sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+      items.forEach((k) => tbody.append(rowFor(k)));
+      updateCount();
+    } catch (err) {
+      if (isAbort(err) || destroyed) return;
+      clear(tbody);
+      listAlert.show(err.detail);
+    } finally {
+      table.setAttribute('aria-busy', 'false');
+      tableWrap.classList.remove('is-loading');
+    }
+  }
+
+  function showSecret(created) {
+    const code = h('code', { class: 'secret-value mono', text: created.secret });
+    const copied = h('span', { class: 'copied muted', role: 'status' });
+    const copy = h('button', { type: 'button', class: 'btn btn-sm', id: 'copy-secret' }, icon('copy'), h('span', { text: 'Copy' }));
+    copy.addEventListener('click', async () => {
+      try {
+        await navigator.clipboard.writeText(created.secret);
+        copied.textContent = 'Copied to the clipboard.';
+      } catch {
+        const range = document.createRange();
+        range.selectNodeContents(code);
+        const sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        copied.textContent = 'Selected — press Ctrl+C (⌘C) to copy.';
+      }
+    });
+    const dismiss = h('button', { type: 'button', class: 'btn btn-sm btn-ghost', text: 'I have stored it' });
+    dismiss.addEventListener('click', () => {
+      clear(secretSlot);
+      name.focus();
+    });
+    const box = h('div', { id: 'key-secret', class: 'secret-box', role: 'region', 'aria-labelledby': 'key-secret-title', tabindex: '-1' },
+      h('h2', { id: 'key-secret-title', class: 'card-title', text: `Secret of “${created.name}”` }),
+      h('p', { class: 'secret-warning', text: 'Copy it now: this secret will not be shown again. If you lose it, revoke the key and create a new one.' }),
+      h('div', { class: 'secret-row' }, code, copy),
+      copied,
+      h('div', { class: 'form-actions' }, dismiss));
+    clear(secretSlot).append(box);
+    box.focus();
+  }
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearFieldErrors(form);
+    alert.hide();
+    const chosen = scopeBoxes.filter((b) => b.checked).map((b) => b.value);
+    let bad = false;
+    if (!name.value.trim()) {
+      setFieldError(form.querySelector('.field-error[data-field="name"]'), 'Give the key a name.', name);
+      name.focus();
+      bad = true;
+    }
+    if (!chosen.length) {
+      setFieldError(scopesError, 'Choose at least one scope.');
+      if (!bad) scopeBoxes[0].focus();
+      bad = true;
+    }
+    const body = { name: name.value.trim(), scopes: chosen };
+    if (expires.value) {
+      const end = new Date(`${expires.value}T23:59:59`);
+      if (Number.isNaN(end.getTime()) || end <= new Date()) {
+        setFieldError(form.querySelector('.field-error[data-field="expires_at"]'), 'Choose a date in the future.', expires);
+        if (!bad) expires.focus();
+        bad = true;
+      } else {
+        body.expires_at = end.toISOString().replace(/\.\d{3}Z$/, 'Z');
+      }
+    }
+    if (bad) return;
+    await busy(submit, async () => {
+      try {
+        const res = await request('/api-keys', { method: 'POST', body, signal: ctrl.signal });
+        const created = res.data;
+        showSecret(created);
+        const empty = tbody.querySelector('.empty-row');
+        if (empty) empty.remove();
+        tbody.prepend(rowFor(created));
+        updateCount();
+        name.value = '';
+        expires.value = '';
+      } catch (err) {
+        if (isAbort(err)) return;
+        const left = showFieldErrors(form, err.errors);
+        alert.show(problemText(err, left));
+      }
+    });
+  });
+
+  load();
+
+  return {
+    unmount() {
+      destroyed = true;
+      ctrl.abort();
+      view.remove();
+    },
+  };
+}
