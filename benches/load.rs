@@ -181,6 +181,8 @@ fn env_num(key: &str, default: f64) -> f64 {
 }
 
 fn main() {
+    // reqwest has rustls without a provider (no aws-lc): use ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // `cargo bench` passes `--bench`; a filter argument is not supported here.
     let secs = env_num("ROSTER_BENCH_SECS", 5.0);
     let seed_users = env_num("ROSTER_BENCH_USERS", 2000.0) as usize;

@@ -1,5 +1,6 @@
-//! The running server: state shared by handlers, the listener, and the
-//! graceful shutdown that drains requests and commits before the store closes.
+//! The running server: state shared by handlers, the listener (plain HTTP,
+//! or HTTPS through `tls`), and the graceful shutdown that drains requests and
+//! commits before the store closes.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,13 +12,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use axum::Router;
+use axum::serve::ListenerExt;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::auth::passwords::Hasher;
 use crate::config::Config;
 use crate::service::{Auth, Search, Users};
 use crate::store::Store;
+use crate::tls::TlsListener;
 
 /// What handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -67,14 +71,19 @@ impl AppState {
 /// `main` does, on port 0.
 pub struct App {
     listener: TcpListener,
+    /// Set when serving HTTPS: every connection on `listener` is TLS.
+    tls: Option<TlsAcceptor>,
     router: Router,
     store: Store,
     search: Search,
 }
 
 impl App {
-    /// Opens the store and binds the listener.
+    /// Loads the TLS certificate and key (if set), opens the store and binds
+    /// the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // First, so that a bad certificate fails before anything is opened.
+        let tls = config.tls.as_ref().map(crate::tls::load).transpose()?;
         let store = Store::open(&config.data_dir)?;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let hasher = Hasher::new(config.auth.argon2, workers, workers * 64)?;
@@ -102,12 +111,14 @@ impl App {
         if let Some(token) = setup_token {
             // Printed, not logged: it is a one-time secret for the operator.
             let addr = listener.local_addr().unwrap_or(config.listen);
+            let scheme = scheme(tls.is_some());
             eprintln!(
-                "roster: no admin exists yet. Create the first one at http://{addr}/admin/setup?token={token} (single use; a new link is printed at each start until then)"
+                "roster: no admin exists yet. Create the first one at {scheme}://{addr}/admin/setup?token={token} (single use; a new link is printed at each start until then)"
             );
         }
         Ok(Self {
             listener,
+            tls,
             router,
             store,
             search,
@@ -135,19 +146,38 @@ impl App {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr(), "roster listening");
-        let served = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await;
+        let scheme = scheme(self.tls.is_some());
+        tracing::info!(address = %self.local_addr(), scheme, "roster listening");
+        // Handlers read the client address as `ConnectInfo<SocketAddr>`.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = match self.tls {
+            None => {
+                axum::serve(self.listener, service)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            Some(acceptor) => {
+                // The no-op `tap_io` is there for `ConnectInfo`: axum provides
+                // `SocketAddr: Connected<_>` for `TapIo<L, _>` with any
+                // listener `L`, but the orphan rule forbids us to write that
+                // impl for `TlsListener` itself.
+                let listener = TlsListener::new(self.listener, acceptor).tap_io(|_| {});
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+        };
         self.search.close().await;
         self.store.close().await;
         tracing::info!("roster stopped");
         served.context("the server failed")
     }
+}
+
+fn scheme(tls: bool) -> &'static str {
+    if tls { "https" } else { "http" }
 }
 
 async fn shutdown_signal() {

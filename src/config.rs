@@ -43,6 +43,48 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Add users from an NDJSON or CSV file (offline); bad lines are
+    /// reported by number and skipped.
+    Import {
+        /// The file to read (`-` for standard input).
+        file: PathBuf,
+        /// The file's format [default: from its extension, else ndjson].
+        #[arg(long, value_enum)]
+        format: Option<TransferFormat>,
+    },
+    /// Write every user as NDJSON or CSV (offline).
+    Export {
+        #[arg(long, value_enum, default_value = "ndjson")]
+        format: TransferFormat,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Include password hashes (PHC strings), for a migration to another
+        /// roster. Without it, no secret is ever written.
+        #[arg(long)]
+        include_secrets: bool,
+    },
+    /// Write a consistent snapshot of the whole store to one file (offline;
+    /// a running server offers `GET /api/v1/admin/backup`).
+    Backup {
+        /// The backup file to write (`-` for standard output).
+        out: PathBuf,
+    },
+    /// Restore a backup into the data dir (offline) and rebuild the index.
+    Restore {
+        /// The backup file to read.
+        input: PathBuf,
+        /// Replace a data dir that already holds data.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// File formats of `import` and `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransferFormat {
+    Ndjson,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +214,12 @@ pub struct SettingArgs {
         value_name = "ORIGINS"
     )]
     pub cors_origins: Option<String>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key) [default: plain HTTP].
+    #[arg(long, env = "ROSTER_TLS_CERT", global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "ROSTER_TLS_KEY", global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -202,6 +250,8 @@ struct FileSettings {
     login_burst: Option<u64>,
     rate_limit: Option<toml::Value>,
     cors_origins: Option<Vec<String>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// A bad setting: the message is one sentence naming the setting.
@@ -222,6 +272,14 @@ pub struct Config {
     /// Per client IP, requests per second; `None` when off.
     pub rate_limit: Option<u32>,
     pub cors_origins: Vec<String>,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Authentication settings.
@@ -276,6 +334,7 @@ impl Config {
             auth: AuthConfig::default(),
             rate_limit: Some(DEFAULT_RATE_LIMIT),
             cors_origins: Vec::new(),
+            tls: None,
         }
     }
 
@@ -432,6 +491,25 @@ impl Config {
                 )));
             }
         }
+        let tls = match (
+            args.tls_cert.clone().or(file.tls_cert),
+            args.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError(
+                    "setting `tls_cert` (--tls-cert / ROSTER_TLS_CERT) is set but `tls_key` is not"
+                        .into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError(
+                    "setting `tls_key` (--tls-key / ROSTER_TLS_KEY) is set but `tls_cert` is not"
+                        .into(),
+                ));
+            }
+        };
         let bootstrap_admin = match (
             std::env::var("ROSTER_ADMIN_EMAIL"),
             std::env::var("ROSTER_ADMIN_PASSWORD"),
@@ -464,6 +542,7 @@ impl Config {
             auth,
             rate_limit,
             cors_origins,
+            tls,
             listen,
             data_dir,
             log_format: args

@@ -15,6 +15,7 @@ pub mod search;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+mod tls;
 
 pub use app::App;
 pub use config::Config;

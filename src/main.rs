@@ -42,6 +42,23 @@ fn main() -> ExitCode {
         Command::Keys {
             command: KeysCommand::Rotate,
         } => runtime.block_on(offline::rotate_keys(&config)),
+        Command::Import { file, format } => {
+            runtime.block_on(offline::import(&config, &file, format))
+        }
+        Command::Export {
+            format,
+            out,
+            include_secrets,
+        } => runtime.block_on(offline::export(
+            &config,
+            format,
+            out.as_deref(),
+            include_secrets,
+        )),
+        Command::Backup { out } => runtime.block_on(offline::backup(&config, &out)),
+        Command::Restore { input, force } => {
+            runtime.block_on(offline::restore(&config, &input, force))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

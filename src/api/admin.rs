@@ -3,26 +3,52 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 
 use crate::app::AppState;
 use crate::auth::policy::Caller;
 
+use super::openapi as doc;
 use super::problem::Problem;
 
+/// The dashboard's figures.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    users: u64,
+    active_sessions: u64,
+    version: &'static str,
+    uptime_seconds: u64,
+    #[schema(value_type = time::OffsetDateTime)]
+    started_at: String,
+    #[schema(value_type = doc::IndexHealth)]
+    index: Value,
+}
+
 /// `GET /api/v1/admin/stats`: counts, index health, version and uptime.
+#[utoipa::path(
+    get, path = "/api/v1/admin/stats", operation_id = "getStats", tag = "admin",
+    summary = "Counts, index health, version and uptime",
+    responses(
+        (status = 200, description = "The figures.", body = Stats),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 429, response = doc::TooManyRequests),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn stats(State(st): State<AppState>, caller: Caller) -> Result<Response, Problem> {
     let users = st.users().count(&caller)?;
     let sessions = st.auth().live_session_count(&caller).await?;
     let (started, started_at) = st.started();
-    Ok(Json(json!({
-        "users": users,
-        "active_sessions": sessions,
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_seconds": started.elapsed().as_secs(),
-        "started_at": started_at.format(&Rfc3339).unwrap_or_default(),
-        "index": super::index_json(&st.search().status()),
-    }))
+    Ok(Json(Stats {
+        users,
+        active_sessions: sessions,
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: started.elapsed().as_secs(),
+        started_at: started_at.format(&Rfc3339).unwrap_or_default(),
+        index: super::index_json(&st.search().status()),
+    })
     .into_response())
 }

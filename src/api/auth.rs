@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -22,6 +22,7 @@ use crate::service::{LoginResult, SessionView};
 use crate::store::from_micros;
 
 use super::extract::{JsonObject, QueryPairs};
+use super::openapi as doc;
 use super::problem::{Kind, Problem};
 use super::users::{UserDto, rfc3339, user_id, user_response};
 
@@ -85,11 +86,19 @@ pub async fn rate_limit(State(st): State<AppState>, req: Request, next: Next) ->
     next.run(req).await
 }
 
-#[derive(Serialize)]
-struct TokenBody<'a> {
+/// A signed-in session: a short-lived access token and the refresh token
+/// that renews it (single use; each refresh returns a new one).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TokenResponse)]
+pub struct TokenBody<'a> {
+    /// An Ed25519-signed JWT; send it as `Authorization: Bearer …`.
+    #[schema(value_type = String)]
     access_token: &'a str,
+    #[schema(value_type = String, pattern = "^Bearer$")]
     token_type: &'static str,
+    /// Seconds until the access token expires.
     expires_in: u64,
+    #[schema(value_type = String)]
     refresh_token: &'a str,
     user: UserDto<'a>,
 }
@@ -143,6 +152,20 @@ fn no_other_fields(body: &serde_json::Map<String, Value>) -> Result<(), Error> {
     }
 }
 
+/// Sign in with an email or username and a password.
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth",
+    request_body(content = doc::LoginRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Signed in.", body = TokenBody, headers(("Cache-Control" = String, description = "`no-store`."))),
+        (status = 401, response = doc::Unauthorized),
+        (status = 400, response = doc::BadRequest),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+    )
+)]
 pub async fn login(
     State(st): State<AppState>,
     req_headers: HeaderMap,
@@ -163,6 +186,20 @@ pub async fn login(
     Ok(token_response(&r))
 }
 
+/// Trade a refresh token for new tokens (the old refresh token is spent).
+#[utoipa::path(
+    post, path = "/api/v1/auth/refresh", operation_id = "refresh", tag = "auth",
+    request_body(content = doc::RefreshRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "New tokens.", body = TokenBody, headers(("Cache-Control" = String, description = "`no-store`."))),
+        (status = 401, response = doc::Unauthorized),
+        (status = 400, response = doc::BadRequest),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+    )
+)]
 pub async fn refresh(
     State(st): State<AppState>,
     parts: axum::http::Extensions,
@@ -174,11 +211,34 @@ pub async fn refresh(
     Ok(token_response(&r))
 }
 
+/// End the caller's session: its refresh token stops working.
+#[utoipa::path(
+    post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth",
+    responses(
+        (status = 204, description = "Signed out."),
+        (status = 401, response = doc::Unauthorized),
+        (status = 429, response = doc::TooManyRequests),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn logout(State(st): State<AppState>, caller: Caller) -> Result<StatusCode, Problem> {
     st.auth().logout(&caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The signed-in user.
+#[utoipa::path(
+    get, path = "/api/v1/auth/me", operation_id = "getMe", tag = "auth",
+    responses(
+        (status = 200, description = "The caller.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 429, response = doc::TooManyRequests),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn me(State(st): State<AppState>, caller: Caller) -> Result<Response, Problem> {
     let crate::auth::policy::Principal::User { id, .. } = &caller.principal else {
         return Err(Problem::new(
@@ -190,6 +250,22 @@ pub async fn me(State(st): State<AppState>, caller: Caller) -> Result<Response, 
     Ok(user_response(StatusCode::OK, &user))
 }
 
+/// Create one's own account, when the server allows registration.
+#[utoipa::path(
+    post, path = "/api/v1/auth/register", operation_id = "register", tag = "auth",
+    request_body(content = doc::Registration, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Registered.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 400, response = doc::BadRequest),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn register(
     State(st): State<AppState>,
     parts: axum::http::Extensions,
@@ -199,7 +275,24 @@ pub async fn register(
     Ok(user_response(StatusCode::CREATED, &user))
 }
 
-/// `POST /api/v1/setup {token, email, password, …}`: the one-time first-admin form.
+/// Create the first admin with the one-time setup token.
+///
+/// The token is printed at first start (and in the `/admin/setup?token=…` link).
+#[utoipa::path(
+    post, path = "/api/v1/setup", operation_id = "setup", tag = "auth",
+    request_body(content = doc::SetupRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The admin.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
+        (status = 401, response = doc::Unauthorized),
+        (status = 409, response = doc::Conflict),
+        (status = 400, response = doc::BadRequest),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn setup(
     State(st): State<AppState>,
     parts: axum::http::Extensions,
@@ -218,6 +311,25 @@ pub async fn setup(
     Ok(user_response(StatusCode::CREATED, &user))
 }
 
+/// Set a user's password. Users changing their own give `current_password`.
+#[utoipa::path(
+    post, path = "/api/v1/users/{id}/password", operation_id = "changePassword", tag = "users",
+    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404).")),
+    request_body(content = doc::PasswordChange, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Changed; the user's other sessions are revoked."),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 400, response = doc::BadRequest),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn change_password(
     State(st): State<AppState>,
     caller: Caller,
@@ -244,15 +356,30 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
-struct SessionDto {
+/// A login session (one refresh-token family).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
+pub struct SessionDto {
+    #[schema(value_type = uuid::Uuid)]
     id: String,
+    #[schema(value_type = time::OffsetDateTime)]
     created_at: String,
+    #[schema(value_type = time::OffsetDateTime)]
     last_used_at: String,
+    #[schema(value_type = time::OffsetDateTime)]
     expires_at: String,
+    #[schema(required = true)]
     ip: Option<String>,
+    #[schema(required = true)]
     user_agent: Option<String>,
+    /// Whether this is the session of the token making the request.
     current: bool,
+}
+
+/// A user's live sessions.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionList {
+    items: Vec<SessionDto>,
 }
 
 fn micros_rfc3339(m: i64) -> String {
@@ -274,6 +401,19 @@ impl From<&SessionView> for SessionDto {
     }
 }
 
+/// A user's live sessions.
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}/sessions", operation_id = "listSessions", tag = "sessions",
+    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404).")),
+    responses(
+        (status = 200, description = "The sessions.", body = SessionList),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 429, response = doc::TooManyRequests),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_sessions(
     State(st): State<AppState>,
     caller: Caller,
@@ -281,9 +421,22 @@ pub async fn list_sessions(
 ) -> Result<Response, Problem> {
     let sessions = st.auth().sessions(&caller, user_id(&id)?)?;
     let items: Vec<SessionDto> = sessions.iter().map(SessionDto::from).collect();
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Json(SessionList { items }).into_response())
 }
 
+/// Revoke every session of a user.
+#[utoipa::path(
+    delete, path = "/api/v1/users/{id}/sessions", operation_id = "revokeSessions", tag = "sessions",
+    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404).")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 429, response = doc::TooManyRequests),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn revoke_sessions(
     State(st): State<AppState>,
     caller: Caller,
@@ -295,6 +448,19 @@ pub async fn revoke_sessions(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Revoke one session of a user.
+#[utoipa::path(
+    delete, path = "/api/v1/users/{id}/sessions/{sid}", operation_id = "revokeSession", tag = "sessions",
+    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404)."), ("sid" = uuid::Uuid, Path, description = "The session's id.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 429, response = doc::TooManyRequests),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn revoke_session(
     State(st): State<AppState>,
     caller: Caller,
@@ -308,17 +474,36 @@ pub async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
-struct ApiKeyDto<'a> {
+/// An API key. Its `secret` is shown once, in the answer to its creation.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ApiKey)]
+pub struct ApiKeyDto<'a> {
+    #[schema(value_type = uuid::Uuid)]
     id: String,
+    #[schema(value_type = String)]
     name: &'a str,
+    #[schema(value_type = Vec<doc::ScopeName>)]
     scopes: &'a [String],
+    /// The first characters of the secret, to recognise the key.
+    #[schema(value_type = String)]
     prefix: &'a str,
+    #[schema(value_type = time::OffsetDateTime)]
     created_at: String,
+    #[schema(value_type = Option<time::OffsetDateTime>, required = true)]
     expires_at: Option<String>,
+    /// Who made it: `user:<id>`, `key:<id>` or `system`.
+    #[schema(value_type = Option<String>, required = true)]
     created_by: Option<&'a str>,
+    /// The key itself (`rk_…`): only in the answer to its creation, never again.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^rk_")]
     secret: Option<&'a str>,
+}
+
+/// Every API key (without secrets).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ApiKeyList<'a> {
+    items: Vec<ApiKeyDto<'a>>,
 }
 
 fn key_dto<'a>(k: &'a ApiKey, secret: Option<&'a str>) -> ApiKeyDto<'a> {
@@ -334,6 +519,23 @@ fn key_dto<'a>(k: &'a ApiKey, secret: Option<&'a str>) -> ApiKeyDto<'a> {
     }
 }
 
+/// Create an API key. The answer holds its secret, once.
+#[utoipa::path(
+    post, path = "/api/v1/api-keys", operation_id = "createApiKey", tag = "api-keys",
+    request_body(content = doc::ApiKeyCreate, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; `secret` is shown only now.", body = ApiKeyDto, headers(("Cache-Control" = String, description = "`no-store`."))),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 400, response = doc::BadRequest),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create_key(
     State(st): State<AppState>,
     caller: Caller,
@@ -352,12 +554,36 @@ pub async fn create_key(
     Ok(res)
 }
 
+/// Every API key, without secrets.
+#[utoipa::path(
+    get, path = "/api/v1/api-keys", operation_id = "listApiKeys", tag = "api-keys",
+    responses(
+        (status = 200, description = "The keys.", body = ApiKeyList),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 429, response = doc::TooManyRequests),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_keys(State(st): State<AppState>, caller: Caller) -> Result<Response, Problem> {
     let keys = st.auth().api_keys(&caller)?;
     let items: Vec<ApiKeyDto> = keys.iter().map(|k| key_dto(k, None)).collect();
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Json(ApiKeyList { items }).into_response())
 }
 
+/// Revoke an API key.
+#[utoipa::path(
+    delete, path = "/api/v1/api-keys/{id}", operation_id = "revokeApiKey", tag = "api-keys",
+    params(("id" = uuid::Uuid, Path, description = "The key's id.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 429, response = doc::TooManyRequests),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn revoke_key(
     State(st): State<AppState>,
     caller: Caller,
@@ -368,16 +594,36 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
-struct AuditDto<'a> {
+/// One security or administrative event.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
+pub struct AuditDto<'a> {
+    #[schema(value_type = uuid::Uuid)]
     id: String,
+    #[schema(value_type = time::OffsetDateTime)]
     at: String,
+    /// Such as `login`, `user.create`, `api_key.revoke`.
+    #[schema(value_type = String)]
     action: &'a str,
+    /// Who did it: `user:<id>`, `key:<id>`, `system`, or the login name tried.
+    #[schema(value_type = Option<String>, required = true)]
     actor: Option<&'a str>,
+    #[schema(value_type = Option<String>, required = true)]
     target: Option<&'a str>,
+    #[schema(value_type = Option<String>, required = true)]
     ip: Option<&'a str>,
+    #[schema(value_type = String)]
     outcome: &'a str,
+    #[schema(value_type = Option<String>, required = true)]
     detail: Option<&'a str>,
+}
+
+/// One page of the audit log, newest first; `next_cursor` is null on the last page.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditPage<'a> {
+    items: Vec<AuditDto<'a>>,
+    #[schema(value_type = Option<uuid::Uuid>, required = true)]
+    next_cursor: Option<String>,
 }
 
 impl<'a> From<&'a AuditEntry> for AuditDto<'a> {
@@ -395,6 +641,24 @@ impl<'a> From<&'a AuditEntry> for AuditDto<'a> {
     }
 }
 
+/// The audit log, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/audit", operation_id = "listAudit", tag = "audit",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)."),
+        ("cursor" = Option<uuid::Uuid>, Query, description = "`next_cursor` of the previous page."),
+        ("actor" = Option<String>, Query, description = "Only entries by this actor, such as `user:<id>`."),
+        ("action" = Option<String>, Query, description = "Only entries of this action, such as `login`."),
+    ),
+    responses(
+        (status = 200, description = "One page of entries.", body = AuditPage),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 429, response = doc::TooManyRequests),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn audit(
     State(st): State<AppState>,
     caller: Caller,
@@ -431,9 +695,21 @@ pub async fn audit(
         )
         .await?;
     let items: Vec<AuditDto> = items.iter().map(AuditDto::from).collect();
-    Ok(Json(json!({ "items": items, "next_cursor": next.map(|u| u.to_string()) })).into_response())
+    Ok(Json(AuditPage {
+        items,
+        next_cursor: next.map(|u| u.to_string()),
+    })
+    .into_response())
 }
 
+/// The public keys that verify access tokens (JWKS, RFC 7517).
+#[utoipa::path(
+    get, path = "/.well-known/jwks.json", operation_id = "getJwks", tag = "auth",
+    responses(
+        (status = 200, description = "The key set.", body = doc::Jwks,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`."))),
+    )
+)]
 pub async fn jwks(State(st): State<AppState>) -> Response {
     let mut res = Json(st.auth().jwks()).into_response();
     res.headers_mut().insert(

@@ -8,8 +8,11 @@ mod admin;
 mod auth;
 mod console;
 mod extract;
+mod metrics;
+mod openapi;
 pub mod problem;
 mod search;
+mod transfer;
 mod users;
 
 use std::any::Any;
@@ -19,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tower::ServiceBuilder;
@@ -38,39 +41,28 @@ use problem::{Kind, Problem};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Every route of the server, with its layers.
+/// Every route of the server, with its layers. The API's routes come from
+/// [`openapi::routes`], the table the OpenAPI document is built from, so
+/// what is served and what is documented are the same list.
 pub fn router(state: AppState, config: &Config) -> Router {
-    let protected = Router::new()
-        .route("/users", get(users::list).post(users::create))
-        .route("/users/search", get(search::search))
-        .route(
-            "/users/{id}",
-            get(users::get)
-                .patch(users::patch)
-                .put(users::replace)
-                .delete(users::delete),
-        )
-        .route("/users/{id}/password", post(auth::change_password))
-        .route(
-            "/users/{id}/sessions",
-            get(auth::list_sessions).delete(auth::revoke_sessions),
-        )
-        .route("/users/{id}/sessions/{sid}", delete(auth::revoke_session))
-        .route("/auth/me", get(auth::me))
-        .route("/auth/logout", post(auth::logout))
-        .route("/api-keys", get(auth::list_keys).post(auth::create_key))
-        .route("/api-keys/{id}", delete(auth::revoke_key))
-        .route("/audit", get(auth::audit))
-        .route("/admin/stats", get(admin::stats))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_caller,
-        ));
-    let public = Router::new()
-        .route("/auth/login", post(auth::login))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/register", post(auth::register))
-        .route("/setup", post(auth::setup));
+    let mut protected = Router::new();
+    let mut public = Router::new();
+    let mut outside_api = Router::new();
+    for r in openapi::routes() {
+        let in_api = r.path.starts_with("/api/v1/");
+        match (r.access, in_api) {
+            (openapi::Access::Bearer, true) => protected = protected.route(&r.path, r.handler),
+            (openapi::Access::Public, true) => public = public.route(&r.path, r.handler),
+            (openapi::Access::Public, false) => outside_api = outside_api.route(&r.path, r.handler),
+            (openapi::Access::Bearer, false) => {
+                unreachable!("{}: protected routes live under /api/v1", r.path)
+            }
+        }
+    }
+    let protected = protected.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_caller,
+    ));
     let api = protected
         .merge(public)
         .route_layer(middleware::from_fn_with_state(
@@ -78,15 +70,12 @@ pub fn router(state: AppState, config: &Config) -> Router {
             auth::rate_limit,
         ));
 
-    let routes = Router::new()
-        .nest("/api/v1", api)
-        .route("/.well-known/jwks.json", get(auth::jwks))
+    let routes = api
+        .merge(outside_api)
         .route("/", get(console::to_console))
         .route("/admin", get(console::to_console))
         .route("/admin/", get(console::index))
         .route("/admin/{*path}", get(console::file))
-        .route("/livez", get(livez))
-        .route("/readyz", get(readyz))
         .fallback(not_found)
         .with_state(state);
     let routes = with_layers(routes, config);
@@ -134,6 +123,8 @@ fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
 /// one log line per request, panic → 500, bare error statuses → problems,
 /// timeout, compression, security headers, body limit.
 pub fn with_layers(routes: Router, config: &Config) -> Router {
+    // Installed before the first request, so no figure is lost.
+    metrics::handle();
     routes.layer(
         ServiceBuilder::new()
             .layer(middleware::map_request(drop_unusable_request_id))
@@ -160,6 +151,7 @@ pub fn with_layers(routes: Router, config: &Config) -> Router {
                     )
                     .on_failure(()),
             )
+            .layer(middleware::from_fn(metrics::track))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(SetResponseHeaderLayer::overriding(
                 header::X_CONTENT_TYPE_OPTIONS,

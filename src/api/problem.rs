@@ -110,14 +110,27 @@ pub struct Problem {
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error answer (RFC 9457), as `application/problem+json`.
+/// The OpenAPI `Problem` schema is derived from this very type.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub(super) struct Body<'a> {
+    /// A URN naming the kind of problem, such as `urn:roster:problem:not-found`.
     #[serde(rename = "type")]
+    #[schema(value_type = String, format = "uri")]
     type_: String,
+    /// The kind's fixed, human-readable title.
+    #[schema(value_type = String)]
     title: &'a str,
+    /// The HTTP status, repeated.
+    #[schema(minimum = 400, maximum = 599)]
     status: u16,
+    /// What went wrong in this case.
+    #[schema(value_type = String)]
     detail: &'a str,
+    /// The invalid fields (validation and conflicts only).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[schema(value_type = Vec<super::openapi::FieldErrorDoc>, required = false)]
     errors: &'a [FieldError],
 }
 

@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -14,6 +15,7 @@ use crate::search::{SearchRequest, Sort, analyze};
 use crate::store::micros;
 
 use super::extract::QueryPairs;
+use super::openapi as doc;
 use super::problem::{Kind, Problem};
 use super::users::UserDto;
 
@@ -68,6 +70,55 @@ fn boolean(query: &QueryPairs, key: &str) -> Result<Option<bool>, Problem> {
     }
 }
 
+/// One page of search results.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SearchResults)]
+pub struct Results<'a> {
+    hits: Vec<Hit<'a>>,
+    /// How many users match in all (not just on this page).
+    total: usize,
+    /// Per requested facet (`status`, `roles`), the count of matches per value.
+    #[schema(value_type = std::collections::HashMap<String, std::collections::HashMap<String, u64>>)]
+    facets: Map<String, Value>,
+    took_ms: f64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SearchHit)]
+pub struct Hit<'a> {
+    user: UserDto<'a>,
+    score: f32,
+    /// Per field, its text with the matched words marked.
+    #[schema(value_type = std::collections::HashMap<String, String>)]
+    highlights: Map<String, Value>,
+}
+
+/// Search users: typo-tolerant, as-you-type, filtered, faceted.
+#[utoipa::path(
+    get, path = "/api/v1/users/search", operation_id = "searchUsers", tag = "search",
+    params(
+        ("q" = Option<String>, Query, max_length = 512, description = "Words to find in email, username, name; the last one as a prefix."),
+        ("status" = Option<doc::StatusName>, Query, description = "Only users with this status."),
+        ("role" = Option<Vec<doc::RoleName>>, Query, style = Form, explode, description = "Only users with any of these roles; repeat the key for several."),
+        ("created_after" = Option<OffsetDateTime>, Query, description = "Only users created after this RFC 3339 time."),
+        ("created_before" = Option<OffsetDateTime>, Query, description = "Only users created before this RFC 3339 time."),
+        ("email_verified" = Option<bool>, Query, description = "Only users whose email is (or is not) verified."),
+        ("facets" = Option<String>, Query, description = "Comma-separated facets to count: `status`, `roles`."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size (default 20)."),
+        ("offset" = Option<u32>, Query, minimum = 0, maximum = 10000, description = "Hits to skip (default 0)."),
+        ("sort" = Option<doc::SearchSort>, Query, description = "Order (default `relevance`)."),
+        ("consistent" = Option<bool>, Query, description = "Wait until the index has every change made so far."),
+    ),
+    responses(
+        (status = 200, description = "The matching users.", body = Results),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn search(
     State(st): State<AppState>,
     caller: Caller,
@@ -139,16 +190,17 @@ pub async fn search(
     let consistent = boolean(&query, "consistent")?.unwrap_or(false);
     let results = st.search().search(&caller, req, consistent).await?;
 
-    let hits: Vec<Value> = results
+    let hits: Vec<Hit> = results
         .hits
         .iter()
-        .map(|h| {
-            let highlights: Map<String, Value> = h
+        .map(|h| Hit {
+            user: UserDto::from(&h.user),
+            score: h.score,
+            highlights: h
                 .highlights
                 .iter()
                 .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-                .collect();
-            json!({ "user": UserDto::from(&h.user), "score": h.score, "highlights": highlights })
+                .collect(),
         })
         .collect();
     let facets: Map<String, Value> = results
@@ -162,11 +214,11 @@ pub async fn search(
             ((*name).to_owned(), Value::Object(counts))
         })
         .collect();
-    Ok(Json(json!({
-        "hits": hits,
-        "total": results.total,
-        "facets": facets,
-        "took_ms": (results.took_ms * 1000.0).round() / 1000.0,
-    }))
+    Ok(Json(Results {
+        hits,
+        total: results.total,
+        facets,
+        took_ms: (results.took_ms * 1000.0).round() / 1000.0,
+    })
     .into_response())
 }

@@ -15,21 +15,35 @@ use crate::domain::{Role, Status, User, UserId};
 use crate::service::ListParams;
 
 use super::extract::{JsonObject, QueryPairs, etag, if_match, parse_etag};
+use super::openapi as doc;
 use super::problem::{Kind, Problem};
 
 /// A user as the API shows it. Never carries secrets.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserDto<'a> {
+    #[schema(value_type = uuid::Uuid)]
     id: String,
+    #[schema(value_type = String, format = Email)]
     email: &'a str,
+    #[schema(value_type = Option<String>, required = true)]
     username: Option<&'a str>,
+    #[schema(value_type = Option<String>, required = true)]
     name: Option<&'a str>,
+    #[schema(value_type = Vec<doc::RoleName>)]
     roles: Vec<&'static str>,
+    #[schema(value_type = doc::StatusName)]
     status: &'static str,
     email_verified: bool,
+    /// Free-form JSON object, at most 16 KiB serialised.
+    #[schema(value_type = Object)]
     attributes: &'a Map<String, Value>,
+    #[schema(value_type = OffsetDateTime)]
     created_at: String,
+    #[schema(value_type = OffsetDateTime)]
     updated_at: String,
+    /// Increases with every change; the `ETag` is this number, quoted.
+    #[schema(minimum = 1)]
     version: u64,
 }
 
@@ -76,6 +90,27 @@ pub(super) fn user_id(raw: &str) -> Result<UserId, Problem> {
     UserId::parse(raw).ok_or_else(|| Problem::new(Kind::NotFound, "No such user."))
 }
 
+/// Create a user.
+///
+/// The body may carry a write-only `password`; without one the user cannot
+/// sign in until a password is set.
+#[utoipa::path(
+    post, path = "/api/v1/users", operation_id = "createUser", tag = "users",
+    request_body(content = doc::UserCreate, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -85,6 +120,24 @@ pub async fn create(
     Ok(user_response(StatusCode::CREATED, &user))
 }
 
+/// Read a user.
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}", operation_id = "getUser", tag = "users",
+    params(
+        ("id" = String, Path, description = "The user's id (a UUID; anything else is 404)."),
+        ("If-None-Match" = Option<String>, Header, description = "Entity tags (or `*`); 304 if one is the current version."),
+    ),
+    responses(
+        (status = 200, description = "The user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
+        (status = 304, description = "Not modified: the `If-None-Match` tag is current.", headers(("ETag" = String, description = "The user's version, quoted."))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 429, response = doc::TooManyRequests),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(st): State<AppState>,
     caller: Caller,
@@ -111,6 +164,30 @@ pub async fn get(
     Ok(user_response(StatusCode::OK, &user))
 }
 
+/// Update a user with a JSON merge patch (RFC 7396).
+#[utoipa::path(
+    patch, path = "/api/v1/users/{id}", operation_id = "patchUser", tag = "users",
+    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404)."), ("If-Match" = Option<String>, Header, description = "`*` or one strong entity tag such as `\"3\"`; the write happens only if it matches (else 412).")),
+    request_body(content(
+        (doc::UserPatch = "application/merge-patch+json"),
+        (doc::UserPatch = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The updated user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn patch(
     State(st): State<AppState>,
     caller: Caller,
@@ -126,6 +203,27 @@ pub async fn patch(
     Ok(user_response(StatusCode::OK, &user))
 }
 
+/// Replace every writable field of a user; absent ones take their defaults.
+#[utoipa::path(
+    put, path = "/api/v1/users/{id}", operation_id = "replaceUser", tag = "users",
+    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404)."), ("If-Match" = Option<String>, Header, description = "`*` or one strong entity tag such as `\"3\"`; the write happens only if it matches (else 412).")),
+    request_body(content = doc::UserReplace, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn replace(
     State(st): State<AppState>,
     caller: Caller,
@@ -141,6 +239,22 @@ pub async fn replace(
     Ok(user_response(StatusCode::OK, &user))
 }
 
+/// Delete a user.
+#[utoipa::path(
+    delete, path = "/api/v1/users/{id}", operation_id = "deleteUser", tag = "users",
+    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404)."), ("If-Match" = Option<String>, Header, description = "`*` or one strong entity tag such as `\"3\"`; the write happens only if it matches (else 412).")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,
@@ -152,9 +266,12 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
-struct ListBody<'a> {
+/// One page of users; `next_cursor` is null on the last page.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = UserPage)]
+pub struct ListBody<'a> {
     items: Vec<UserDto<'a>>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
@@ -168,6 +285,27 @@ const LIST_KEYS: [&str; 7] = [
     "created_before",
 ];
 
+/// List users, cursor-paginated.
+#[utoipa::path(
+    get, path = "/api/v1/users", operation_id = "listUsers", tag = "users",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page; only valid with the same `sort`."),
+        ("sort" = Option<doc::ListSort>, Query, description = "Order (default `created_at`)."),
+        ("role" = Option<Vec<doc::RoleName>>, Query, style = Form, explode, description = "Only users with any of these roles; repeat the key for several."),
+        ("status" = Option<doc::StatusName>, Query, description = "Only users with this status."),
+        ("created_after" = Option<OffsetDateTime>, Query, description = "Only users created strictly after this RFC 3339 time."),
+        ("created_before" = Option<OffsetDateTime>, Query, description = "Only users created strictly before this RFC 3339 time."),
+    ),
+    responses(
+        (status = 200, description = "One page of users.", body = ListBody),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 429, response = doc::TooManyRequests),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,

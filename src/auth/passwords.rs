@@ -135,9 +135,43 @@ fn hash_with(params: &Params, password: &str) -> Result<String, HashError> {
 
 /// Verifies an argon2 PHC string (the parameters come from the string).
 fn verify_with(password: &str, phc: &str) -> bool {
+    if is_bcrypt(phc) {
+        // Imported from another system; re-hashed to argon2id on success
+        // (`needs_rehash` is true for anything not argon2id).
+        return bcrypt::verify(password, phc).unwrap_or(false);
+    }
     Argon2::default()
         .verify_password(password.as_bytes(), phc)
         .is_ok()
+}
+
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
+}
+
+/// Checks a password hash brought by an import: a PHC string of argon2
+/// (id, i or d), or a bcrypt hash (`$2a$`/`$2b$`/`$2y$`, cost 4–16).
+pub fn check_imported_hash(hash: &str) -> Result<(), &'static str> {
+    if hash.len() > 512 {
+        return Err("is too long");
+    }
+    if is_bcrypt(hash) {
+        return match hash.parse::<bcrypt::HashParts>() {
+            Ok(parts) if (4..=16).contains(&parts.get_cost()) => Ok(()),
+            Ok(_) => Err("has a bcrypt cost outside 4 to 16"),
+            Err(_) => Err("is not a valid bcrypt hash"),
+        };
+    }
+    match PasswordHash::new(hash) {
+        Ok(h) if ["argon2id", "argon2i", "argon2d"].contains(&h.algorithm.as_str()) => {
+            match Params::try_from(&h) {
+                Ok(_) if h.hash.is_some() && h.salt.is_some() => Ok(()),
+                _ => Err("is not a complete argon2 hash"),
+            }
+        }
+        Ok(_) => Err("uses an unsupported algorithm (argon2 or bcrypt only)"),
+        Err(_) => Err("is not a PHC string (argon2) or a bcrypt hash"),
+    }
 }
 
 fn needs_rehash(phc: &str, current: &Params) -> bool {

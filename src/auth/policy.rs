@@ -85,6 +85,8 @@ pub enum Action {
     ReadAudit,
     /// Counts and health for the dashboard.
     ReadStats,
+    /// Bulk import, export and backup.
+    Transfer,
 }
 
 /// The caller may not do this (403).
@@ -110,7 +112,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Denied> {
             caller.has_scope(Scope::UsersWrite) || (caller.is_user(id) && !privileged)
         }
         Action::ChangePassword(id) | Action::ManageSessions(id) => caller.is_user(id),
-        Action::ManageApiKeys | Action::ReadAudit | Action::ReadStats => false,
+        Action::ManageApiKeys | Action::ReadAudit | Action::ReadStats | Action::Transfer => false,
     };
     if allowed { Ok(()) } else { Err(Denied) }
 }
@@ -182,6 +184,7 @@ mod tests {
             (ManageApiKeys, [false, true, false, false, true]),
             (ReadAudit, [false, true, false, false, true]),
             (ReadStats, [false, true, false, false, true]),
+            (Transfer, [false, true, false, false, true]),
         ];
         for (action, expected) in cases {
             let got: Vec<bool> = [&plain, &admin, &reader, &writer, &root]

@@ -215,7 +215,10 @@ impl Auth {
         user_agent: Option<String>,
     ) -> Result<LoginResult, Error> {
         let folded = fold(login.trim());
-        self.throttle(&folded, ip.as_deref())?;
+        if let Err(e) = self.throttle(&folded, ip.as_deref()) {
+            metrics::counter!("roster_logins_total", "outcome" => "throttled").increment(1);
+            return Err(e);
+        }
         let found = self
             .0
             .store
@@ -255,11 +258,12 @@ impl Auth {
                 u.clone()
             }
             _ => {
-                let why = match (&user, &verified) {
-                    (None, _) => "unknown login",
-                    (Some(_), Verified::No) => "wrong password",
-                    _ => "user disabled",
+                let (why, outcome) = match (&user, &verified) {
+                    (None, _) => ("unknown login", "unknown_login"),
+                    (Some(_), Verified::No) => ("wrong password", "wrong_password"),
+                    _ => ("user disabled", "disabled"),
                 };
+                metrics::counter!("roster_logins_total", "outcome" => outcome).increment(1);
                 let audit = fail_audit(why);
                 self.0.store.write(move |tx| audit.write(tx, at)).await?;
                 return Err(Error::Unauthorized("The login or password is wrong."));
@@ -311,6 +315,7 @@ impl Auth {
                 Ok::<_, Error>(u)
             })
             .await?;
+        metrics::counter!("roster_logins_total", "outcome" => "success").increment(1);
         self.issue(user, &session, refresh, at)
     }
 

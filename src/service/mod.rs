@@ -4,10 +4,15 @@
 
 mod auth;
 mod search;
+mod transfer;
 mod users;
 
 pub use auth::{Auth, KeyCreated, LoginResult, SessionView, rotate_keys};
 pub use search::{Hit, IndexStatus, Results, Search, rebuild_offline};
+pub use transfer::{
+    CSV_COLUMNS, Format, ImportReport, Importer, LineError, MAX_LINE, backup, check_csv_header,
+    csv_record, export,
+};
 pub use users::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, ListParams, Page, Precondition, Users};
 
 use time::OffsetDateTime;

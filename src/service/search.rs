@@ -181,11 +181,13 @@ impl Search {
                     score,
                 })
                 .collect();
+            let took = started.elapsed().as_secs_f64();
+            metrics::histogram!("roster_search_duration_seconds").record(took);
             Ok(Results {
                 hits,
                 total: found.total,
                 facets: found.facets,
-                took_ms: started.elapsed().as_secs_f64() * 1000.0,
+                took_ms: took * 1000.0,
             })
         })
         .await

@@ -264,10 +264,35 @@ impl Users {
         })
     }
 
+    /// A bulk importer acting for `caller` (admins only).
+    pub fn importer(&self, caller: &Caller) -> Result<super::Importer, Error> {
+        super::Importer::new(self.store.clone(), self.hasher.clone(), caller.clone())
+    }
+
+    /// Streams every user to `out` (blocking; admins only).
+    pub fn export(
+        &self,
+        caller: &Caller,
+        format: super::Format,
+        out: impl std::io::Write,
+    ) -> Result<u64, Error> {
+        super::export(&self.store, caller, format, false, out)
+    }
+
+    /// Streams a backup of the whole store to `out` (blocking; admins only).
+    pub fn backup(&self, caller: &Caller, out: impl std::io::Write) -> Result<u64, Error> {
+        super::backup(&self.store, caller, out)
+    }
+
     /// How many users there are (dashboard).
     pub fn count(&self, caller: &Caller) -> Result<u64, Error> {
         allow(caller, Action::ReadStats)?;
         Ok(self.store.read(|r| r.count_users())?)
+    }
+
+    /// Bytes the store takes on disk (metrics).
+    pub fn store_size_bytes(&self) -> u64 {
+        self.store.file_size()
     }
 
     /// Checks that the store is open and its writer alive.

@@ -10,6 +10,7 @@
 //! This module never imports axum or tantivy.
 
 mod auth;
+mod backup;
 mod codec;
 mod users;
 
@@ -21,6 +22,7 @@ use std::thread::JoinHandle;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use backup::{BackupSummary, RestoreError, restore};
 pub use codec::{Change, from_micros, micros};
 pub use users::{Order, Position, ReadTx, Scan, ScanPage, Tx};
 
@@ -100,6 +102,7 @@ pub struct Store {
 
 struct Inner {
     db: Arc<Database>,
+    path: std::path::PathBuf,
     jobs: mpsc::Sender<Msg>,
     writer: Mutex<Option<JoinHandle<()>>>,
     committed: watch::Receiver<u64>,
@@ -138,6 +141,7 @@ impl Store {
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
+                path,
                 jobs,
                 writer: Mutex::new(Some(writer)),
                 committed,
@@ -181,6 +185,11 @@ impl Store {
         let txn = self.inner.db.begin_read()?;
         let rtx = ReadTx::open(&txn)?;
         f(&rtx)
+    }
+
+    /// Bytes the store's file takes on disk (0 if it cannot be read).
+    pub fn file_size(&self) -> u64 {
+        std::fs::metadata(&self.inner.path).map_or(0, |m| m.len())
     }
 
     /// The sequence number of the last committed change.

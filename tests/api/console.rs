@@ -21,7 +21,7 @@ fn header(res: &reqwest::Response, name: reqwest::header::HeaderName) -> String 
 #[tokio::test]
 async fn console_is_served_with_csp_etags_and_compression() {
     let app = spawn_app().await;
-    let no_redirects = reqwest::Client::builder()
+    let no_redirects = crate::helpers::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

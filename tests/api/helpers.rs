@@ -58,7 +58,7 @@ pub async fn spawn_app_with_login(config: Config, email: &str, password: &str) -
     let handle = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    let client = Client::new();
+    let client = http_client();
     let token = login(&client, &base, email, password).await["access_token"]
         .as_str()
         .expect("admin logs in")
@@ -283,4 +283,15 @@ impl Drop for FirstRun {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A plain HTTP client. reqwest is built with rustls but no crypto provider
+/// (to keep aws-lc out), so the ring provider is installed once first.
+pub fn http_client() -> Client {
+    http_client_builder().build().expect("an HTTP client")
+}
+
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder()
 }

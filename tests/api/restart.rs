@@ -136,7 +136,7 @@ fn start_binary(data: &std::path::Path) -> (Child, String) {
 async fn sigterm_drains_commits_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = start_binary(dir.path());
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let token = login(
         &client,
         &format!("http://{addr}"),
@@ -212,7 +212,7 @@ async fn first_run_prints_a_single_use_setup_link() {
         server.token.clone(),
         server.base.trim_start_matches("http://").to_owned(),
     );
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let setup = |t: String, email: &'static str| {
         client
             .post(format!("http://{addr}/api/v1/setup"))

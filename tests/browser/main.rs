@@ -608,7 +608,7 @@ async fn first_run_setup_page_creates_the_admin() {
     b.assert_clean_console().await;
 
     // The link was single use.
-    let client = reqwest::Client::new();
+    let client = helpers::http_client();
     let again = client
         .post(format!("{}/api/v1/setup", server.base))
         .json(&json!({"token": server.token, "email": "second@example.com", "password": "second-admin-pw"}))
