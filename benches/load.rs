@@ -4,7 +4,12 @@
 //! throughput, p50 and p99 per scenario, and the ratio to `/livez`.
 //!
 //!     cargo bench --bench load
-//!     ROSTER_BENCH_SECS=10 ROSTER_BENCH_USERS=5000 cargo bench --bench load
+//!     ROSTER_BENCH_SECS=10 ROSTER_BENCH_USERS=1000000 cargo bench --bench load
+//!
+//! The users (100 000 by default) are generated as NDJSON and loaded with
+//! `roster import` before the server starts, which also measures the import
+//! rate (including indexing) and the start-up time to a ready `/readyz` on an
+//! intact index. At the end the server's peak RSS (VmHWM) is read from /proc.
 //!
 //! Request logging is turned down (RUST_LOG=warn) so that the numbers measure
 //! the server, not the terminal.
@@ -25,7 +30,6 @@ const USER_PW: &str = "bench-user-password";
 struct Server {
     child: Child,
     base: String,
-    _dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -35,8 +39,64 @@ impl Drop for Server {
     }
 }
 
-fn start_server() -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
+const FIRST: [&str; 20] = [
+    "Ada", "Grace", "Alan", "Barbara", "Donald", "Edsger", "Frances", "John", "Katherine",
+    "Linus", "Radia", "Ken", "Dennis", "Bjarne", "Guido", "Anita", "Margaret", "Hedy", "Claude",
+    "Niklaus",
+];
+const LAST: [&str; 25] = [
+    "Lovelace", "Hopper", "Turing", "Liskov", "Knuth", "Dijkstra", "Allen", "Johnson",
+    "Johansson", "Torvalds", "Perlman", "Thompson", "Ritchie", "Stroustrup", "Rossum", "Borg",
+    "Hamilton", "Lamarr", "Shannon", "Wirth", "Hoare", "Lamport", "Backus", "Kay", "Engelbart",
+];
+
+/// Writes `n` users (and 8 with passwords, for logins) as NDJSON and loads
+/// them with `roster import`. Returns their ids and the import rate.
+fn import_users(data: &std::path::Path, n: usize) -> (Vec<String>, f64) {
+    use std::io::Write;
+    let file = data.with_extension("ndjson");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file).expect("seed file"));
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = uuid::Uuid::now_v7().to_string();
+        let (f, l) = (FIRST[i % FIRST.len()], LAST[(i / FIRST.len()) % LAST.len()]);
+        let team = ["engines", "compilers", "kernels", "databases"][i % 4];
+        let rec = json!({
+            "id": id,
+            "email": format!("{}.{}{i}@example.com", f.to_lowercase(), l.to_lowercase()),
+            "username": format!("{}{i}", f.to_lowercase()),
+            "name": format!("{f} {l}"),
+            "status": if i % 10 == 0 { "disabled" } else { "active" },
+            "attributes": {"team": team},
+        });
+        writeln!(out, "{rec}").expect("write seed");
+        ids.push(id);
+    }
+    for i in 0..8 {
+        let rec = json!({"email": format!("login{i}@example.com"), "password": USER_PW});
+        writeln!(out, "{rec}").expect("write seed");
+    }
+    drop(out);
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .arg("--data")
+        .arg(data)
+        .arg("import")
+        .arg(&file)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .status()
+        .expect("roster import runs");
+    assert!(status.success(), "import failed");
+    let rate = (n + 8) as f64 / started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&file);
+    (ids, rate)
+}
+
+/// Starts the server on `data`; returns it and the time until `/readyz`
+/// reported the store and the search index ready.
+fn start_server(data: &std::path::Path) -> (Server, Duration) {
+    let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
         .args([
             "serve",
@@ -46,7 +106,7 @@ fn start_server() -> Server {
             "json",
             "--data",
         ])
-        .arg(dir.path())
+        .arg(data)
         .env("RUST_LOG", "warn,roster::app=info")
         .env("ROSTER_ADMIN_EMAIL", ADMIN)
         .env("ROSTER_ADMIN_PASSWORD", ADMIN_PW)
@@ -68,11 +128,42 @@ fn start_server() -> Server {
         }
     };
     std::thread::spawn(move || lines.for_each(drop));
-    Server {
-        child,
-        base: format!("http://{addr}"),
-        _dir: dir,
+    let base = format!("http://{addr}");
+    loop {
+        if readyz_says_ready(&addr) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "never ready");
+        std::thread::sleep(Duration::from_millis(5));
     }
+    (Server { child, base }, started.elapsed())
+}
+
+/// One plain `GET /readyz` over a fresh connection: store and index ready?
+fn readyz_says_ready(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let req = format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut answer = String::new();
+    conn.write_all(req.as_bytes()).is_ok()
+        && conn.read_to_string(&mut answer).is_ok()
+        && answer.starts_with("HTTP/1.1 200")
+        && answer.contains("\"state\":\"ready\"")
+}
+
+/// Peak resident memory of a process (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// One request of a scenario, given the client's index and a running counter.
@@ -185,12 +276,25 @@ fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // `cargo bench` passes `--bench`; a filter argument is not supported here.
     let secs = env_num("ROSTER_BENCH_SECS", 5.0);
-    let seed_users = env_num("ROSTER_BENCH_USERS", 2000.0) as usize;
+    let seed_users = env_num("ROSTER_BENCH_USERS", 100_000.0) as usize;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let server = start_server();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let (ids, import_rate) = import_users(&data, seed_users);
+    // The first start creates the admin (one password hash); the start-up
+    // time is measured on the second, as a restart with an intact index.
+    let (first, _) = start_server(&data);
+    let status = Command::new("kill")
+        .args(["-TERM", &first.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    drop(first);
+    let (server, startup) = start_server(&data);
+    let pid = server.child.id();
     let base = Arc::new(server.base.clone());
 
     rt.block_on(async {
@@ -206,30 +310,24 @@ fn main() {
             .expect("token");
         TOKEN.set(login["access_token"].as_str().expect("access token").to_owned()).expect("set once");
         let client = Client::builder().default_headers(auth_header()).build().expect("client");
-        // Users with passwords, one per login client.
-        for i in 0..8 {
-            let res = client
-                .post(format!("{base}/api/v1/users"))
-                .json(&json!({"email": format!("login{i}@example.com"), "password": USER_PW}))
-                .send()
-                .await
-                .expect("create login user");
-            assert_eq!(res.status(), StatusCode::CREATED);
-        }
-        // Seed users to read and patch, 64 at a time.
-        let mut ids = Vec::with_capacity(seed_users);
-        for chunk in (0..seed_users).collect::<Vec<_>>().chunks(64) {
-            let futs = chunk.iter().map(|i| {
-                client
-                    .post(format!("{base}/api/v1/users"))
-                    .json(&json!({"email": format!("seed{i}@example.com"), "name": format!("Seed User {i}")}))
-                    .send()
-            });
-            for res in futures::future::join_all(futs).await {
-                let v: Value = res.expect("seed").json().await.expect("seed json");
-                ids.push(v["id"].as_str().expect("id").to_owned());
+        // Cursors of the first 200 pages of 50, to fetch pages at random.
+        let mut cursors = Vec::new();
+        let mut next: Option<String> = None;
+        for _ in 0..200 {
+            let url = match &next {
+                Some(c) => format!("{base}/api/v1/users?limit=50&cursor={c}"),
+                None => format!("{base}/api/v1/users?limit=50"),
+            };
+            let page: Value = client.get(url).send().await.expect("page").json().await.expect("page json");
+            match page["next_cursor"].as_str() {
+                Some(c) => {
+                    cursors.push(c.to_owned());
+                    next = Some(c.to_owned());
+                }
+                None => break,
             }
         }
+        let cursors = Arc::new(cursors);
         let ids = Arc::new(ids);
         let run_id = std::process::id();
 
@@ -249,17 +347,38 @@ fn main() {
             )
             .await,
         );
-        let b = base.clone();
+        let (b, cur) = (base.clone(), cursors.clone());
         results.push(
             run(
-                "GET /api/v1/users?limit=50",
+                "GET /api/v1/users?limit=50&cursor=…",
                 64,
                 secs,
                 StatusCode::OK,
-                Arc::new(move |c, _, _| c.get(format!("{b}/api/v1/users?limit=50"))),
+                Arc::new(move |c, _, n| {
+                    c.get(format!("{b}/api/v1/users?limit=50&cursor={}", cur[n as usize % cur.len()]))
+                }),
             )
             .await,
         );
+        for (shape, query) in [
+            ("search: word", "q=lovelace"),
+            ("search: two words", "q=grace%20hopper"),
+            ("search: typo", "q=dijkstar"),
+            ("search: prefix + filter + facets", "q=marg&status=active&facets=status,roles"),
+            ("search: browse + facets", "facets=status,roles&sort=-created_at"),
+        ] {
+            let b = base.clone();
+            results.push(
+                run(
+                    shape,
+                    64,
+                    secs,
+                    StatusCode::OK,
+                    Arc::new(move |c, _, _| c.get(format!("{b}/api/v1/users/search?{query}"))),
+                )
+                .await,
+            );
+        }
         for concurrency in [1, 64] {
             let b = base.clone();
             results.push(
@@ -317,7 +436,7 @@ fn main() {
         let floor = results[0].rps;
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         println!();
-        println!("roster load benchmark: {secs} s per scenario, {seed_users} seeded users, {cores} cores");
+        println!("roster load benchmark: {secs} s per scenario, {seed_users} imported users, {cores} cores");
         println!("| scenario | clients | ok | errors | req/s | p50 ms | p99 ms | vs /livez |");
         println!("|---|---:|---:|---:|---:|---:|---:|---:|");
         for r in &results {
@@ -350,6 +469,12 @@ fn main() {
                 limit
             );
         }
+        println!(
+            "import: {seed_users} users at {import_rate:.0} users/s (incl. indexing); \
+             start-up to a ready /readyz: {:.0} ms; peak RSS (VmHWM): {:.0} MiB",
+            startup.as_secs_f64() * 1000.0,
+            peak_rss_mib(pid)
+        );
     });
     drop(server);
 }

@@ -204,6 +204,33 @@ pub enum Opened {
     NeedsRebuild,
 }
 
+/// Live documents holding `term`: the term's document frequency in segments
+/// without deletes (no postings read), a walk of its postings elsewhere.
+fn live_docs_with(searcher: &tantivy::Searcher, term: &Term) -> Result<usize, SearchError> {
+    use tantivy::{DocSet, TERMINATED};
+    let mut n = 0usize;
+    for seg in searcher.segment_readers() {
+        let inverted = seg.inverted_index(term.field())?;
+        match seg.alive_bitset() {
+            None => n += inverted.doc_freq(term)? as usize,
+            Some(alive) => {
+                if let Some(mut postings) =
+                    inverted.read_postings(term, IndexRecordOption::Basic)?
+                {
+                    let mut doc = postings.doc();
+                    while doc != TERMINATED {
+                        if alive.is_alive(doc) {
+                            n += 1;
+                        }
+                        doc = postings.advance();
+                    }
+                }
+            }
+        }
+    }
+    Ok(n)
+}
+
 impl SearchIndex {
     pub fn open(dir: &Path) -> Result<(Self, Opened), SearchError> {
         match Self::try_open(dir) {
@@ -388,6 +415,14 @@ impl SearchIndex {
             ]);
             Ok(searcher.search(&q, &Count)?)
         };
+        // No words and no filters: every live document matches, so a facet
+        // value's count is its term's document frequency (live documents only).
+        let everything = browse
+            && req.status.is_none()
+            && req.roles.is_empty()
+            && req.email_verified.is_none()
+            && req.created_after.is_none()
+            && req.created_before.is_none();
         // One facet: for each value, its count from the one-pass tally, or
         // (browsing) from a posting-list count.
         let facet = |field: Field,
@@ -397,7 +432,9 @@ impl SearchIndex {
             values
                 .iter()
                 .map(|&(label, code)| {
-                    let n = if browse {
+                    let n = if everything {
+                        live_docs_with(&searcher, &Term::from_field_u64(field, code))?
+                    } else if browse {
                         count_with(Term::from_field_u64(field, code))?
                     } else {
                         tallied.get(code as usize).copied().unwrap_or(0)
