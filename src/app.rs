@@ -1,19 +1,28 @@
 //! The running server: state shared by handlers, the listener (plain HTTP,
-//! or HTTPS through `tls`), and the graceful shutdown that drains requests and
-//! commits before the store closes.
+//! or HTTPS through `tls`), the accept loop that serves each connection, and
+//! the graceful shutdown that drains requests and commits before the store
+//! closes.
+//!
+//! The accept loop is ours rather than `axum::serve` because that has no
+//! header-read timeout: without one, a client sending its headers a byte at a
+//! time (slowloris), or holding idle keep-alive connections, keeps a task and
+//! a file descriptor for ever.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use axum::Router;
-use axum::serve::ListenerExt;
+use axum::extract::ConnectInfo;
+use axum::serve::{Listener, ListenerExt};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -74,9 +83,15 @@ pub struct App {
     /// Set when serving HTTPS: every connection on `listener` is TLS.
     tls: Option<TlsAcceptor>,
     router: Router,
+    header_read_timeout: Duration,
     store: Store,
     search: Search,
 }
+
+/// Most bytes of a request head (request line and headers) a client may
+/// send; above it hyper answers 431 (or 414 for a long URI) and closes.
+/// Tokens and cookies fit many times over.
+const MAX_HEAD_BYTES: usize = 32 * 1024;
 
 impl App {
     /// Loads the TLS certificate and key (if set), opens the store and binds
@@ -120,6 +135,7 @@ impl App {
             listener,
             tls,
             router,
+            header_read_timeout: config.header_read_timeout,
             store,
             search,
         })
@@ -148,31 +164,88 @@ impl App {
     ) -> anyhow::Result<()> {
         let scheme = scheme(self.tls.is_some());
         tracing::info!(address = %self.local_addr(), scheme, "roster listening");
-        // Handlers read the client address as `ConnectInfo<SocketAddr>`.
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = match self.tls {
+        let conns = Connections {
+            router: self.router,
+            http: http1_builder(self.header_read_timeout),
+        };
+        match self.tls {
             None => {
-                axum::serve(self.listener, service)
-                    .with_graceful_shutdown(stop)
-                    .await
+                // As in tls.rs: answers go out as soon as they are written.
+                let tcp = self.listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                conns.serve(tcp, stop).await;
             }
             Some(acceptor) => {
-                // The no-op `tap_io` is there for `ConnectInfo`: axum provides
-                // `SocketAddr: Connected<_>` for `TapIo<L, _>` with any
-                // listener `L`, but the orphan rule forbids us to write that
-                // impl for `TlsListener` itself.
-                let listener = TlsListener::new(self.listener, acceptor).tap_io(|_| {});
-                axum::serve(listener, service)
-                    .with_graceful_shutdown(stop)
-                    .await
+                conns
+                    .serve(TlsListener::new(self.listener, acceptor), stop)
+                    .await;
             }
-        };
+        }
         self.search.close().await;
         self.store.close().await;
         tracing::info!("roster stopped");
-        served.context("the server failed")
+        Ok(())
+    }
+}
+
+/// HTTP/1.1 only (roster's axum is built without HTTP/2, and TLS offers
+/// only `http/1.1`), keep-alive on, with the header-read timeout. hyper
+/// starts that timer whenever it waits for a request head, so it also
+/// closes keep-alive connections left idle that long.
+fn http1_builder(header_read_timeout: Duration) -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+    b
+}
+
+/// Serves every accepted connection with the router until shutdown.
+struct Connections {
+    router: Router,
+    http: hyper::server::conn::http1::Builder,
+}
+
+impl Connections {
+    /// Accepts until `stop` completes; then stops accepting, tells each
+    /// connection to finish its request in flight (idle ones close at once)
+    /// and returns when all have closed.
+    async fn serve<L>(self, mut listener: L, stop: impl Future<Output = ()> + Send + 'static)
+    where
+        L: Listener<Addr = SocketAddr>,
+    {
+        let graceful = GracefulShutdown::new();
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            // `accept` is cancel-safe for both listeners (axum's contract);
+            // it retries failed accepts itself, pausing on fd exhaustion.
+            let (io, peer) = tokio::select! {
+                conn = listener.accept() => conn,
+                () = &mut stop => break,
+            };
+            let router = self.router.clone();
+            // Handlers read the client address as `ConnectInfo<SocketAddr>`.
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let mut router = router.clone();
+                async move {
+                    use tower::Service;
+                    router.call(req.map(axum::body::Body::new)).await
+                }
+            });
+            let conn = graceful.watch(self.http.serve_connection(TokioIo::new(io), service));
+            tokio::spawn(async move {
+                // Errors here are the client's doing (reset, timed out, bad
+                // framing); hyper has already answered what it could.
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        graceful.shutdown().await;
     }
 }
 

@@ -133,6 +133,23 @@ pub struct SettingArgs {
         value_name = "SECONDS"
     )]
     pub request_timeout: Option<String>,
+    /// Longest a client may take to send a request's headers, in seconds;
+    /// also how long an idle keep-alive connection stays open [default: 20].
+    #[arg(
+        long,
+        env = "ROSTER_HEADER_READ_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub header_read_timeout: Option<String>,
+    /// Requests handled at once; more are answered 503 at once [default: 1024].
+    #[arg(
+        long,
+        env = "ROSTER_MAX_CONCURRENT_REQUESTS",
+        global = true,
+        value_name = "N"
+    )]
+    pub max_concurrent_requests: Option<String>,
     /// Lifetime of access tokens, in seconds [default: 900].
     #[arg(
         long,
@@ -238,6 +255,8 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     body_limit: Option<u64>,
     request_timeout: Option<u64>,
+    header_read_timeout: Option<u64>,
+    max_concurrent_requests: Option<u64>,
     access_token_ttl: Option<u64>,
     refresh_token_ttl: Option<u64>,
     issuer: Option<String>,
@@ -268,6 +287,13 @@ pub struct Config {
     pub log_format: LogFormat,
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// A connection that has not sent a whole request head this long after
+    /// the server became ready for one (at connect, or after the previous
+    /// answer) is closed: slowloris clients and idle keep-alives alike.
+    pub header_read_timeout: Duration,
+    /// Requests in progress at once; above it the API answers 503 at once
+    /// (health checks excepted) rather than queueing without bound.
+    pub max_concurrent_requests: usize,
     pub auth: AuthConfig,
     /// Per client IP, requests per second; `None` when off.
     pub rate_limit: Option<u32>,
@@ -320,6 +346,8 @@ pub const DEFAULT_DATA: &str = "./roster-data";
 const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_RATE_LIMIT: u32 = 1000;
+const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 20;
+const DEFAULT_MAX_CONCURRENT_REQUESTS: u64 = 1024;
 
 impl Config {
     /// Defaults with the given data dir and an ephemeral loopback port:
@@ -331,6 +359,8 @@ impl Config {
             log_format: LogFormat::Pretty,
             body_limit: DEFAULT_BODY_LIMIT as usize,
             request_timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS as usize,
             auth: AuthConfig::default(),
             rate_limit: Some(DEFAULT_RATE_LIMIT),
             cors_origins: Vec::new(),
@@ -383,6 +413,22 @@ impl Config {
             file.request_timeout,
             DEFAULT_TIMEOUT_SECS,
             1..=3600,
+        )?;
+        let header_read_timeout = number_setting(
+            "header_read_timeout",
+            "--header-read-timeout / ROSTER_HEADER_READ_TIMEOUT",
+            args.header_read_timeout.as_deref(),
+            file.header_read_timeout,
+            DEFAULT_HEADER_READ_TIMEOUT_SECS,
+            1..=3600,
+        )?;
+        let max_concurrent_requests = number_setting(
+            "max_concurrent_requests",
+            "--max-concurrent-requests / ROSTER_MAX_CONCURRENT_REQUESTS",
+            args.max_concurrent_requests.as_deref(),
+            file.max_concurrent_requests,
+            DEFAULT_MAX_CONCURRENT_REQUESTS,
+            1..=1_000_000,
         )?;
 
         let d = AuthConfig::default();
@@ -551,6 +597,8 @@ impl Config {
                 .unwrap_or(LogFormat::Pretty),
             body_limit: body_limit as usize,
             request_timeout: Duration::from_secs(timeout),
+            header_read_timeout: Duration::from_secs(header_read_timeout),
+            max_concurrent_requests: max_concurrent_requests as usize,
         })
     }
 }

@@ -92,7 +92,7 @@ fn pem_problem(e: pem::Error) -> String {
     }
 }
 
-/// A listener for `axum::serve` that yields TLS streams whose handshake has
+/// A listener (axum's `Listener`, as `app` serves from) that yields TLS streams whose handshake has
 /// completed. Dropping it stops accepting and abandons pending handshakes.
 pub(crate) struct TlsListener {
     local_addr: SocketAddr,
@@ -163,6 +163,7 @@ async fn accept_loop(
             // Reap finished handshakes so the set does not grow.
             Some(_) = handshakes.join_next() => continue,
         };
+        let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let ready = ready.clone();
         handshakes.spawn(async move {

@@ -69,6 +69,8 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// The query string as (key, value) pairs, percent-decoded, in order.
+/// A key or value whose decoded bytes are not UTF-8 is 400, rather than
+/// quietly becoming U+FFFD and matching something else.
 pub struct QueryPairs(pub Vec<(String, String)>);
 
 const MAX_QUERY_PAIRS: usize = 64;
@@ -78,15 +80,53 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .take(MAX_QUERY_PAIRS + 1)
-            .collect();
-        if pairs.len() > MAX_QUERY_PAIRS {
-            return Err(Problem::new(Kind::BadRequest, "Too many query parameters."));
+        let mut pairs = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            if pairs.len() == MAX_QUERY_PAIRS {
+                return Err(Problem::new(Kind::BadRequest, "Too many query parameters."));
+            }
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let not_utf8 = || {
+                Problem::new(
+                    Kind::BadRequest,
+                    "The query string is not UTF-8 once percent-decoded.",
+                )
+            };
+            pairs.push((
+                form_decode(k).ok_or_else(not_utf8)?,
+                form_decode(v).ok_or_else(not_utf8)?,
+            ));
         }
         Ok(QueryPairs(pairs))
     }
+}
+
+/// `application/x-www-form-urlencoded` decoding as `form_urlencoded` does
+/// it (`+` is a space; a `%` not followed by two hex digits stays as is),
+/// but `None` when the bytes are not UTF-8.
+fn form_decode(s: &str) -> Option<String> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match bytes.get(i..i + 3) {
+            Some([b'%', hi, lo]) => hex(*hi).zip(hex(*lo)),
+            _ => None,
+        };
+        match (escaped, bytes[i]) {
+            (Some((hi, lo)), _) => {
+                // Two hex digits make at most 0xFF.
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 impl QueryPairs {
@@ -154,4 +194,22 @@ pub fn parse_etag(text: &str) -> Option<u64> {
 
 pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_decode;
+
+    #[test]
+    fn form_decoding_matches_form_urlencoded_on_utf8_and_refuses_the_rest() {
+        for s in ["a+b", "%41%c3%A9", "100%", "%zz", "%4", "caf%C3%A9", ""] {
+            let expected: String = form_urlencoded::parse(format!("k={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            assert_eq!(form_decode(s).as_deref(), Some(expected.as_str()), "{s}");
+        }
+        assert_eq!(form_decode("%FF"), None);
+        assert_eq!(form_decode("a%C3"), None);
+    }
 }

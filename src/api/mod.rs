@@ -16,6 +16,7 @@ mod transfer;
 mod users;
 
 use std::any::Any;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -25,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -120,11 +122,12 @@ fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
 }
 
 /// The layers every response passes through, outermost first: request id,
-/// one log line per request, panic → 500, bare error statuses → problems,
-/// timeout, compression, security headers, body limit.
+/// one log line per request, metrics, security headers, bare error statuses
+/// → problems, load shedding, panic → 500, timeout, compression, body limit.
 pub fn with_layers(routes: Router, config: &Config) -> Router {
     // Installed before the first request, so no figure is lost.
     metrics::handle();
+    let slots = Arc::new(Semaphore::new(config.max_concurrent_requests));
     routes.layer(
         ServiceBuilder::new()
             .layer(middleware::map_request(drop_unusable_request_id))
@@ -166,6 +169,7 @@ pub fn with_layers(routes: Router, config: &Config) -> Router {
                 HeaderValue::from_static("DENY"),
             ))
             .layer(middleware::from_fn(problems_for_bare_errors))
+            .layer(middleware::from_fn_with_state(slots, shed_load))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -174,6 +178,31 @@ pub fn with_layers(routes: Router, config: &Config) -> Router {
             .layer(CompressionLayer::new())
             .layer(DefaultBodyLimit::max(config.body_limit)),
     )
+}
+
+/// Bounds the requests in progress: past `max_concurrent_requests` the
+/// answer is 503 with `Retry-After` at once, so overload costs the server
+/// little and clients hear about it quickly instead of queueing without
+/// bound. (tower's `ConcurrencyLimit` + `LoadShed` would do the same but
+/// cannot let the health checks through.) The slot is held until the
+/// response head is ready; a streamed body does not keep it.
+async fn shed_load(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+    if matches!(req.uri().path(), "/livez" | "/readyz") {
+        // An orchestrator must see "alive, busy", not "dead", under load.
+        return next.run(req).await;
+    }
+    match slots.try_acquire_owned() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => {
+            let mut p = Problem::new(
+                Kind::Unavailable,
+                "The server is at its limit of requests in progress; try again shortly.",
+            );
+            p.headers
+                .push((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            p.into_response()
+        }
+    }
 }
 
 /// A client's `x-request-id` is kept only if it is short, visible ASCII;

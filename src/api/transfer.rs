@@ -272,9 +272,11 @@ fn stream_blocking(
                 w.tx.blocking_send(Err(std::io::Error::other("the download stopped early")));
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
+    // Fused: a layer (compression) may poll again after the end.
+    let stream =
+        futures_util::StreamExt::fuse(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }));
     Body::from_stream(stream)
 }
 

@@ -428,6 +428,22 @@ async fn online_import_and_export_for_admins() {
         .await
         .unwrap();
     assert_eq!(first, api, "an export line is the API's user");
+    // Compressed on request (a compressing layer must not break the stream).
+    for path in ["/api/v1/users/export", "/api/v1/admin/backup"] {
+        let res = app
+            .request(Method::GET, path)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(res.headers()["content-encoding"], "gzip", "{path}");
+        let body = res.bytes().await.expect("the whole compressed body");
+        assert!(
+            body.len() > 100 && body[..2] == [0x1f, 0x8b],
+            "{path}: gzip data"
+        );
+    }
     let csv = app
         .get("/api/v1/users/export?format=csv")
         .await
