@@ -67,7 +67,7 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     out
 }
 
-fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+pub(super) fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
     match bytes.split_first() {
         Some((&RECORD_V1, body)) => {
             postcard::from_bytes(body).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))

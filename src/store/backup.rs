@@ -11,9 +11,7 @@
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use redb::{
-    Database, Durability, Key, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, Value,
-};
+use redb::{Database, Durability, Key, ReadableTable, TableDefinition, TableHandle, Value};
 use sha2::{Digest, Sha256};
 
 use super::{

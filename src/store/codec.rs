@@ -83,6 +83,20 @@ pub(crate) fn decode_user(id: u128, bytes: &[u8]) -> Result<User, StoreError> {
     })
 }
 
+/// [`encode_user`], reachable from outside the crate for the fuzz targets
+/// (`tests/fuzz`) and their regression tests. Not an API.
+#[doc(hidden)]
+pub fn encode_user_record(u: &User) -> Vec<u8> {
+    encode_user(u)
+}
+
+/// [`decode_user`], reachable from outside the crate for the fuzz targets
+/// (`tests/fuzz`) and their regression tests. Not an API.
+#[doc(hidden)]
+pub fn decode_user_record(id: u128, bytes: &[u8]) -> Result<User, StoreError> {
+    decode_user(id, bytes)
+}
+
 /// What a write did, as recorded in the change log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {

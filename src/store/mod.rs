@@ -11,19 +11,23 @@
 
 mod auth;
 mod backup;
+mod check;
 mod codec;
 mod users;
 
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use backup::{BackupSummary, RestoreError, restore};
+pub use check::CheckReport;
 pub use codec::{Change, from_micros, micros};
+#[doc(hidden)]
+pub use codec::{decode_user_record, encode_user_record};
 pub use users::{Order, Position, ReadTx, Scan, ScanPage, Tx};
 
 pub(crate) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("users");
@@ -101,8 +105,8 @@ pub struct Store {
 }
 
 struct Inner {
-    db: Arc<Database>,
-    path: std::path::PathBuf,
+    db: Arc<Db>,
+    path: PathBuf,
     jobs: mpsc::Sender<Msg>,
     writer: Mutex<Option<JoinHandle<()>>>,
     committed: watch::Receiver<u64>,
@@ -115,22 +119,33 @@ enum Msg {
 
 impl Store {
     /// Opens (or creates) `<dir>/roster.redb` and starts the writer thread.
+    ///
+    /// A file left by a process that did not shut down cleanly is repaired
+    /// first (see [`open_database`]); a file that is not a roster store, or is
+    /// damaged beyond what repair handles, is an `OpenError` naming the file.
     pub fn open(dir: &Path) -> Result<Self, OpenError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| OpenError(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join("roster.redb");
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => OpenError(format!(
+        let db = open_database(&path, true).map_err(|e| match e {
+            OpenFailure::Redb(redb::DatabaseError::DatabaseAlreadyOpen) => OpenError(format!(
                 "data dir {} is in use by another roster process (stop it first)",
                 dir.display()
             )),
             other => OpenError(format!("cannot open {}: {other}", path.display())),
         })?;
         restrict_permissions(dir, &path);
-        let last_seq = init_tables(&db)
-            .map_err(|e| OpenError(format!("cannot initialise {}: {e}", path.display())))?;
+        let last_seq = init_tables(&db).map_err(|e| {
+            OpenError(format!(
+                "cannot initialise {}: {e} (the file may be damaged; restore it from a backup)",
+                path.display()
+            ))
+        })?;
 
-        let db = Arc::new(db);
+        let db = Arc::new(Db {
+            path: path.clone(),
+            slot: RwLock::new(Some(db)),
+        });
         let (jobs, rx) = mpsc::channel(QUEUE);
         let (seq_tx, committed) = watch::channel(last_seq);
         let writer_db = db.clone();
@@ -182,7 +197,10 @@ impl Store {
         &self,
         f: impl FnOnce(&ReadTx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let txn = self.inner.db.begin_read()?;
+        // The guard is held for the whole read so that the writer cannot
+        // swap the database (after an I/O error) under a running read.
+        let guard = self.inner.db.guard();
+        let txn = guard.as_ref().ok_or_else(Db::gone)?.begin_read()?;
         let rtx = ReadTx::open(&txn)?;
         f(&rtx)
     }
@@ -309,7 +327,121 @@ where
     }
 }
 
-fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Msg>, committed: &watch::Sender<u64>) {
+/// The open database. Only the writer thread replaces it: after an I/O
+/// error redb refuses every later operation on that handle (`PreviousIo`,
+/// reads included), so the writer drops it and opens the file again, which
+/// recovers from the last durable commit. Reads hold the read lock for their
+/// whole snapshot, so a swap never pulls a database from under one.
+pub(crate) struct Db {
+    path: PathBuf,
+    /// None between a failed reopen and the next successful one.
+    slot: RwLock<Option<Database>>,
+}
+
+impl Db {
+    fn guard(&self) -> RwLockReadGuard<'_, Option<Database>> {
+        self.slot.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The error while no database is open (a reopen after an I/O error
+    /// failed; the next write tries again).
+    fn gone() -> StoreError {
+        StoreError::Storage(Arc::new(redb::Error::PreviousIo))
+    }
+
+    /// A read snapshot. It stays valid only while the database is not
+    /// swapped: prefer `Store::read`, which holds the lock.
+    pub(crate) fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
+        Ok(self.guard().as_ref().ok_or_else(Self::gone)?.begin_read()?)
+    }
+
+    /// Drops the database and opens the file again; returns the last change
+    /// sequence if that worked. Only the writer thread calls this, between
+    /// transactions, so no write transaction keeps the old handle (and its
+    /// file lock) alive.
+    fn reopen(&self) -> Option<u64> {
+        let mut slot = self.slot.write().unwrap_or_else(PoisonError::into_inner);
+        // Closing a handle whose I/O failed writes nothing: the file keeps its
+        // last durable commit, and the open below recovers it.
+        drop(slot.take());
+        let reopened = open_database(&self.path, false)
+            .map_err(|e| e.to_string())
+            .and_then(|db| Ok((init_tables(&db).map_err(|e| e.to_string())?, db)));
+        match reopened {
+            Ok((last_seq, db)) => {
+                tracing::warn!(path = %self.path.display(), "store reopened after an I/O error");
+                *slot = Some(db);
+                Some(last_seq)
+            }
+            Err(e) => {
+                tracing::error!(path = %self.path.display(), error = %e,
+                    "cannot reopen the store after an I/O error; writes fail until it can");
+                None
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum OpenFailure {
+    #[error("{0}")]
+    Redb(#[from] redb::DatabaseError),
+    /// redb trusts the header of a file it believes was shut down cleanly
+    /// and may panic on one damaged outside it.
+    #[error("the file is damaged ({0})")]
+    Panicked(String),
+}
+
+/// Opens or creates the redb file.
+///
+/// A file whose last writer did not shut down cleanly (killed, power loss,
+/// I/O error) is marked as needing repair; redb then rebuilds its allocator
+/// state by walking every table from the last commit whose checksums verify,
+/// so no durable (acknowledged) commit is lost and nothing half-written is
+/// kept. The callback only reports progress: aborting would leave the store
+/// unusable.
+///
+/// With `verify`, the checksum of every page is checked as well, even after
+/// a clean shutdown: redb trusts a cleanly closed file and may panic later on
+/// one damaged outside it, while this turns such damage into an error at
+/// start. It reads the whole file once (about a second per GB), so it is
+/// done at start only, not when the writer reopens after an I/O error.
+fn open_database(path: &Path, verify: bool) -> Result<Database, OpenFailure> {
+    let shown = path.display().to_string();
+    let mut builder = Database::builder();
+    builder.set_check_integrity_on_open(verify);
+    let what = if verify {
+        "verifying the store file (and repairing it if it was not shut down cleanly)"
+    } else {
+        "repairing the store after an unclean shutdown"
+    };
+    builder.set_repair_callback(move |session| {
+        tracing::info!(
+            path = %shown,
+            progress = format!("{:.0}%", session.progress() * 100.0),
+            "{what}"
+        );
+    });
+    std::panic::catch_unwind(AssertUnwindSafe(|| builder.create(path)))
+        .map_err(|p| {
+            let why = p
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+                .unwrap_or("redb panicked");
+            OpenFailure::Panicked(why.to_owned())
+        })?
+        .map_err(OpenFailure::from)
+}
+
+fn writer_loop(db: &Db, mut rx: mpsc::Receiver<Msg>, committed: &watch::Sender<u64>) {
+    let publish = |last_seq: u64| {
+        committed.send_if_modified(|s| {
+            let changed = *s != last_seq;
+            *s = last_seq;
+            changed
+        });
+    };
     // After Stop the channel is closed: what is already queued is still
     // received and committed, then `blocking_recv` returns None.
     while let Some(first) = rx.blocking_recv() {
@@ -326,13 +458,38 @@ fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Msg>, committed: &watch::Se
                 None
             };
         }
-        if !batch.is_empty() {
-            commit_batch(db, batch, committed);
+        if batch.is_empty() {
+            continue;
+        }
+        // (Not one `if` with the guard inside: its temporary would hold the
+        // read lock that `reopen` needs.)
+        let closed = db.guard().is_none();
+        if closed && let Some(seq) = db.reopen() {
+            publish(seq);
+        }
+        let io_failed = match db.guard().as_ref() {
+            Some(d) => commit_batch(d, batch, &publish),
+            None => {
+                fail_all(batch, redb::Error::PreviousIo);
+                false
+            }
+        };
+        // The failed transaction's writes were answered with the error (a
+        // 503); reopening now lets the next ones through once the disk
+        // allows. A commit whose final sync failed may still have reached the
+        // file: the reopened log says what is durable.
+        if io_failed && let Some(seq) = db.reopen() {
+            publish(seq);
         }
     }
 }
 
-fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, committed: &watch::Sender<u64>) {
+fn is_io(e: &redb::Error) -> bool {
+    matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo)
+}
+
+/// Commits `batch`; true if an I/O error broke the database handle.
+fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, publish: &impl Fn(u64)) -> bool {
     loop {
         let txn = match db.begin_write() {
             Ok(t) => t,
@@ -349,26 +506,27 @@ fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, committed: &watch::
                     StoreError::Storage(e) => e,
                     other => Arc::new(redb::Error::Corrupted(other.to_string())),
                 };
-                return batch.into_iter().for_each(|j| j.finish(Some(&e)));
+                batch.into_iter().for_each(|j| j.finish(Some(&e)));
+                return is_io(&e);
             }
             Ok((Some(i), _)) => {
                 // Drop the failed write's partial changes with the whole
                 // transaction, answer it, and retry the others without it.
+                // Its error may have been an I/O error, which the next
+                // `begin_write` reports as `PreviousIo`: probe for that when
+                // no retry follows.
                 let _ = txn.abort();
                 batch.remove(i).finish(None);
                 if batch.is_empty() {
-                    return;
+                    return db.begin_write().is_err_and(|e| is_io(&e.into()));
                 }
             }
             Ok((None, last_seq)) => {
                 return match txn.commit() {
                     Ok(()) => {
-                        committed.send_if_modified(|s| {
-                            let changed = *s != last_seq;
-                            *s = last_seq;
-                            changed
-                        });
+                        publish(last_seq);
                         batch.into_iter().for_each(|j| j.finish(None));
+                        false
                     }
                     Err(e) => fail_all(batch, e.into()),
                 };
@@ -377,8 +535,11 @@ fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, committed: &watch::
     }
 }
 
-fn fail_all(batch: Vec<Box<dyn Job>>, e: redb::Error) {
+/// Answers every write with `e`; true if it is an I/O error.
+fn fail_all(batch: Vec<Box<dyn Job>>, e: redb::Error) -> bool {
     tracing::error!(error = %e, writes = batch.len(), "write transaction failed");
+    let io = is_io(&e);
     let e = Arc::new(e);
     batch.into_iter().for_each(|j| j.finish(Some(&e)));
+    io
 }

@@ -243,12 +243,12 @@ pub struct ScanPage {
 
 /// The tables of one read snapshot.
 pub struct ReadTx {
-    users: ReadOnlyTable<u128, &'static [u8]>,
-    by_email: ReadOnlyTable<&'static str, u128>,
-    by_username: ReadOnlyTable<&'static str, u128>,
-    by_created: ReadOnlyTable<(i64, u128), ()>,
-    by_role: ReadOnlyTable<(u8, u128), ()>,
-    changes: ReadOnlyTable<u64, &'static [u8]>,
+    pub(super) users: ReadOnlyTable<u128, &'static [u8]>,
+    pub(super) by_email: ReadOnlyTable<&'static str, u128>,
+    pub(super) by_username: ReadOnlyTable<&'static str, u128>,
+    pub(super) by_created: ReadOnlyTable<(i64, u128), ()>,
+    pub(super) by_role: ReadOnlyTable<(u8, u128), ()>,
+    pub(super) changes: ReadOnlyTable<u64, &'static [u8]>,
     pub(super) auth: ReadAuth,
 }
 

@@ -6,6 +6,8 @@ mod auth;
 mod cli;
 mod consistency;
 mod console;
+mod crash;
+mod disk;
 mod helpers;
 mod hostile;
 mod list;
