@@ -442,7 +442,7 @@ impl Auth {
                 return Err(Error::Unauthorized("The API key is not valid."));
             }
             let hash = secrets::sha256(bearer);
-            let key = self.0.store.read(|r| r.api_key_by_hash(&hash))?;
+            let key = self.0.store.api_key_by_hash(&hash)?;
             return match key {
                 Some(k) if k.expires_at.is_none_or(|e| e > at) => Ok(Caller {
                     principal: Principal::ApiKey {
@@ -462,10 +462,7 @@ impl Auth {
         else {
             return Err(Error::Unauthorized("The access token is not valid."));
         };
-        let (user, session) = self
-            .0
-            .store
-            .read(|r| Ok((r.get_user(uid)?, r.session(sid)?)))?;
+        let (user, session) = self.0.store.user_and_session(uid, sid)?;
         match (user, session) {
             (Some(u), Some(s))
                 if u.status == Status::Active && !s.revoked && s.user_id == uid.0 =>

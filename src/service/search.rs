@@ -165,13 +165,19 @@ impl Search {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let found = this.0.index.search(&req).map_err(search_error)?;
-            let users = this.0.store.read(|r| {
-                found
-                    .hits
-                    .iter()
-                    .map(|(id, score)| Ok(r.get_user(UserId::from_u128(*id))?.map(|u| (u, *score))))
-                    .collect::<Result<Vec<_>, StoreError>>()
-            })?;
+            let ids: Vec<UserId> = found
+                .hits
+                .iter()
+                .map(|(id, _)| UserId::from_u128(*id))
+                .collect();
+            let users: Vec<Option<(User, f32)>> = this
+                .0
+                .store
+                .get_users(&ids)?
+                .into_iter()
+                .zip(&found.hits)
+                .map(|(u, (_, score))| u.map(|u| (u, *score)))
+                .collect();
             let hits = users
                 .into_iter()
                 .flatten()

@@ -107,7 +107,7 @@ impl Users {
 
     pub fn get(&self, caller: &Caller, id: UserId) -> Result<User, Error> {
         allow(caller, Action::ReadUser(id))?;
-        self.store.read(|r| r.get_user(id))?.ok_or(Error::NotFound)
+        self.store.get_user(id)?.ok_or(Error::NotFound)
     }
 
     /// Applies an RFC 7396 merge patch to the user's writable fields.

@@ -21,6 +21,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::domain::{ApiKey, Session, User, UserId};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use backup::{BackupSummary, RestoreError, restore};
@@ -55,6 +57,9 @@ pub(crate) const API_KEYS_BY_HASH: TableDefinition<&[u8], u128> =
 /// UUIDv7 (time-ordered) → audit entry.
 pub(crate) const AUDIT: TableDefinition<u128, &[u8]> = TableDefinition::new("audit");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// redb's page cache (bytes).
+const CACHE_BYTES: usize = 128 * 1024 * 1024;
 
 /// Most writes committed together; bounds the latency one commit adds.
 const MAX_BATCH: usize = 512;
@@ -203,6 +208,56 @@ impl Store {
         let txn = guard.as_ref().ok_or_else(Db::gone)?.begin_read()?;
         let rtx = ReadTx::open(&txn)?;
         f(&rtx)
+    }
+
+    /// Users by id from one snapshot, opening only the users table. `read`
+    /// opens every table, which costs more than the lookups themselves; the
+    /// hot paths (`GET /users/{id}`, search hits) use this instead.
+    pub fn get_users(&self, ids: &[UserId]) -> Result<Vec<Option<User>>, StoreError> {
+        let guard = self.inner.db.guard();
+        let txn = guard.as_ref().ok_or_else(Db::gone)?.begin_read()?;
+        let table = txn.open_table(USERS)?;
+        ids.iter().map(|&id| users::get_user(&table, id)).collect()
+    }
+
+    pub fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        Ok(self.get_users(&[id])?.pop().flatten())
+    }
+
+    /// The user and the session an access token names, from one snapshot
+    /// and only their two tables (every request with a token asks).
+    pub fn user_and_session(
+        &self,
+        user: UserId,
+        session: uuid::Uuid,
+    ) -> Result<(Option<User>, Option<Session>), StoreError> {
+        let guard = self.inner.db.guard();
+        let txn = guard.as_ref().ok_or_else(Db::gone)?.begin_read()?;
+        let u = users::get_user(&txn.open_table(USERS)?, user)?;
+        let s = match txn.open_table(SESSIONS)?.get(session.as_u128())? {
+            Some(v) => Some(auth::decode::<Session>("session", v.value())?),
+            None => None,
+        };
+        Ok((u, s))
+    }
+
+    /// The API key whose secret hashes to `hash`, reading only its two tables.
+    pub fn api_key_by_hash(&self, hash: &[u8]) -> Result<Option<ApiKey>, StoreError> {
+        let guard = self.inner.db.guard();
+        let txn = guard.as_ref().ok_or_else(Db::gone)?.begin_read()?;
+        let Some(id) = txn
+            .open_table(API_KEYS_BY_HASH)?
+            .get(hash)?
+            .map(|v| v.value())
+        else {
+            return Ok(None);
+        };
+        match txn.open_table(API_KEYS)?.get(id)? {
+            Some(v) => Ok(Some(
+                auth::decode::<(ApiKey, Vec<u8>)>("api key", v.value())?.0,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Bytes the store's file takes on disk (0 if it cannot be read).
@@ -409,6 +464,10 @@ enum OpenFailure {
 fn open_database(path: &Path, verify: bool) -> Result<Database, OpenFailure> {
     let shown = path.display().to_string();
     let mut builder = Database::builder();
+    // redb's page cache defaults to 1 GiB, which would make the store alone
+    // exceed roster's memory budget with a million users; reads past the
+    // cache come from the OS page cache.
+    builder.set_cache_size(CACHE_BYTES);
     builder.set_check_integrity_on_open(verify);
     let what = if verify {
         "verifying the store file (and repairing it if it was not shut down cleanly)"

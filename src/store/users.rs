@@ -170,7 +170,7 @@ impl<'t> Tx<'t> {
     }
 }
 
-fn get_user(
+pub(super) fn get_user(
     users: &impl ReadableTable<u128, &'static [u8]>,
     id: UserId,
 ) -> Result<Option<User>, StoreError> {
