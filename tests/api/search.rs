@@ -218,24 +218,48 @@ async fn filters_and_facets_agree_with_the_store() {
     // After updates and deletes (deleted documents in the index's segments)
     // the counts still agree.
     // (Not the admin making the requests.)
-    for u in users.iter().filter(|u| u["email"] != ADMIN_EMAIL).step_by(7) {
+    for u in users
+        .iter()
+        .filter(|u| u["email"] != ADMIN_EMAIL)
+        .step_by(7)
+    {
         let path = format!("/api/v1/users/{}", u["id"].as_str().unwrap());
         if u["email"].as_str().unwrap().contains('3') {
             app.request(Method::DELETE, &path).check().await;
         } else {
-            let flipped = if u["status"] == "active" { "disabled" } else { "active" };
-            app.send_json(Method::PATCH, &path, &json!({"status": flipped})).await;
+            let flipped = if u["status"] == "active" {
+                "disabled"
+            } else {
+                "active"
+            };
+            app.send_json(Method::PATCH, &path, &json!({"status": flipped}))
+                .await;
         }
     }
     let now = all_users(&app).await;
     let r = search(&app, "facets=status,roles&limit=1&consistent=true").await;
     assert_eq!(r["total"], now.len());
     for (facet, value, n) in [
-        ("status", "active", now.iter().filter(|u| u["status"] == "active").count()),
-        ("status", "disabled", now.iter().filter(|u| u["status"] == "disabled").count()),
-        ("roles", "admin", now.iter().filter(|u| has_role(u, "admin")).count()),
+        (
+            "status",
+            "active",
+            now.iter().filter(|u| u["status"] == "active").count(),
+        ),
+        (
+            "status",
+            "disabled",
+            now.iter().filter(|u| u["status"] == "disabled").count(),
+        ),
+        (
+            "roles",
+            "admin",
+            now.iter().filter(|u| has_role(u, "admin")).count(),
+        ),
     ] {
-        assert_eq!(r["facets"][facet][value], n, "{facet}={value} after changes");
+        assert_eq!(
+            r["facets"][facet][value], n,
+            "{facet}={value} after changes"
+        );
     }
     let users = now;
     let count = |pred: &dyn Fn(&Value) -> bool| users.iter().filter(|u| pred(u)).count();
