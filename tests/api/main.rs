@@ -8,6 +8,7 @@ mod consistency;
 mod console;
 mod crash;
 mod disk;
+mod fuzz_regressions;
 mod helpers;
 mod hostile;
 mod list;
