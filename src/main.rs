@@ -7,6 +7,7 @@ use roster::config::{AdminCommand, Cli, Command, Config, KeysCommand};
 use roster::{App, offline, telemetry};
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let config = match Config::resolve(&cli.settings) {
         Ok(c) => c,
@@ -66,5 +67,18 @@ fn main() -> ExitCode {
             eprintln!("roster: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc gives each thread that allocates concurrently its own arena (up to
+/// 8 per core) and rarely returns their free memory; under load that alone
+/// doubled roster's resident memory. Two arenas keep it flat at no
+/// measurable cost in throughput. Runs before any thread starts.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called once,
+    // before the process starts any other thread.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
