@@ -62,6 +62,9 @@ struct Inner {
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
     rebuilt_at_start: bool,
+    /// Searches running at once. They are CPU-bound: more than two per core
+    /// adds memory and context switches, not throughput; the rest wait.
+    running: Arc<tokio::sync::Semaphore>,
 }
 
 fn search_error(e: SearchError) -> Error {
@@ -99,6 +102,9 @@ impl Search {
             stop: stop.clone(),
             thread: Mutex::new(None),
             rebuilt_at_start,
+            running: Arc::new(tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         });
         let worker = Indexer {
             store,
@@ -162,8 +168,16 @@ impl Search {
                 "The search index did not catch up in time; try again.",
             ));
         }
+        let permit = self
+            .0
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Unavailable)?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let found = this.0.index.search(&req).map_err(search_error)?;
             let ids: Vec<UserId> = found
                 .hits
