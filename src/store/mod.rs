@@ -202,22 +202,29 @@ impl Store {
         &self,
         f: impl FnOnce(&ReadTx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        // The guard is held for the whole read so that the writer cannot
-        // swap the database (after an I/O error) under a running read.
+        self.snapshot(|txn| f(&ReadTx::open(txn)?))
+    }
+
+    /// Runs `f` on a read transaction. The guard is held for the whole read
+    /// so that the writer cannot swap the database (after an I/O error)
+    /// under a running read.
+    fn snapshot<T>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let guard = self.inner.db.guard();
         let txn = guard.as_ref().ok_or_else(Db::gone)?.begin_read()?;
-        let rtx = ReadTx::open(&txn)?;
-        f(&rtx)
+        f(&txn)
     }
 
     /// Users by id from one snapshot, opening only the users table. `read`
     /// opens every table, which costs more than the lookups themselves; the
     /// hot paths (`GET /users/{id}`, search hits) use this instead.
     pub fn get_users(&self, ids: &[UserId]) -> Result<Vec<Option<User>>, StoreError> {
-        let guard = self.inner.db.guard();
-        let txn = guard.as_ref().ok_or_else(Db::gone)?.begin_read()?;
-        let table = txn.open_table(USERS)?;
-        ids.iter().map(|&id| users::get_user(&table, id)).collect()
+        self.snapshot(|txn| {
+            let table = txn.open_table(USERS)?;
+            ids.iter().map(|&id| users::get_user(&table, id)).collect()
+        })
     }
 
     pub fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -231,33 +238,33 @@ impl Store {
         user: UserId,
         session: uuid::Uuid,
     ) -> Result<(Option<User>, Option<Session>), StoreError> {
-        let guard = self.inner.db.guard();
-        let txn = guard.as_ref().ok_or_else(Db::gone)?.begin_read()?;
-        let u = users::get_user(&txn.open_table(USERS)?, user)?;
-        let s = match txn.open_table(SESSIONS)?.get(session.as_u128())? {
-            Some(v) => Some(auth::decode::<Session>("session", v.value())?),
-            None => None,
-        };
-        Ok((u, s))
+        self.snapshot(|txn| {
+            let u = users::get_user(&txn.open_table(USERS)?, user)?;
+            let s = match txn.open_table(SESSIONS)?.get(session.as_u128())? {
+                Some(v) => Some(auth::decode::<Session>("session", v.value())?),
+                None => None,
+            };
+            Ok((u, s))
+        })
     }
 
     /// The API key whose secret hashes to `hash`, reading only its two tables.
     pub fn api_key_by_hash(&self, hash: &[u8]) -> Result<Option<ApiKey>, StoreError> {
-        let guard = self.inner.db.guard();
-        let txn = guard.as_ref().ok_or_else(Db::gone)?.begin_read()?;
-        let Some(id) = txn
-            .open_table(API_KEYS_BY_HASH)?
-            .get(hash)?
-            .map(|v| v.value())
-        else {
-            return Ok(None);
-        };
-        match txn.open_table(API_KEYS)?.get(id)? {
-            Some(v) => Ok(Some(
-                auth::decode::<(ApiKey, Vec<u8>)>("api key", v.value())?.0,
-            )),
-            None => Ok(None),
-        }
+        self.snapshot(|txn| {
+            let Some(id) = txn
+                .open_table(API_KEYS_BY_HASH)?
+                .get(hash)?
+                .map(|v| v.value())
+            else {
+                return Ok(None);
+            };
+            match txn.open_table(API_KEYS)?.get(id)? {
+                Some(v) => Ok(Some(
+                    auth::decode::<(ApiKey, Vec<u8>)>("api key", v.value())?.0,
+                )),
+                None => Ok(None),
+            }
+        })
     }
 
     /// Bytes the store's file takes on disk (0 if it cannot be read).
