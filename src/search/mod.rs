@@ -281,6 +281,14 @@ impl SearchIndex {
     fn with_index(index: Index, fields: Fields, dir: &Path) -> Result<Self, SearchError> {
         index.tokenizers().register(TOKENIZER, analyzer());
         let writer = index.writer(WRITER_MEMORY)?;
+        // tantivy 0.27 starts a reopened writer's operation stamps at the
+        // last commit's opstamp, the stamp that commit gave the delete files
+        // it wrote. A merge taken up to that stamp then treats those
+        // segments as up to date with the first delete made after the
+        // restart, and a replaced document comes back (found by the crash
+        // test; `tests::the_first_update_after_a_reopen_survives_merges`).
+        // A delete that matches nothing takes that stamp instead.
+        writer.delete_term(Term::from_field_text(fields.id, ""));
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -593,4 +601,119 @@ pub fn fuzz_build_query(q: &str, mut req: SearchRequest) -> Result<Found, Search
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::UserId;
+
+    /// A user of [`fuzz_users`] under id `n`.
+    fn user(n: u128) -> User {
+        let mut u = fuzz_users().swap_remove(0);
+        u.id = UserId::from_u128((7 << 120) + n);
+        u
+    }
+
+    fn docs_of(dir: &Path, u: &User) -> usize {
+        let index = Index::open_in_dir(dir).expect("the index opens");
+        let searcher = index.reader().expect("a reader").searcher();
+        let id = Term::from_field_text(
+            index.schema().get_field("id").expect("an id field"),
+            &u.id.to_string(),
+        );
+        searcher
+            .search(
+                &tantivy::query::TermQuery::new(id, IndexRecordOption::Basic),
+                &Count,
+            )
+            .expect("a count")
+    }
+
+    /// tantivy starts a reopened writer's operation stamps at the last
+    /// commit's opstamp, which segments deleted from in that commit also
+    /// carry; a merge then takes the first delete after a restart as
+    /// already applied to them, and a replaced document comes back. The
+    /// writer burns that stamp at open (see `with_index`).
+    #[test]
+    fn the_first_update_after_a_reopen_survives_merges() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("index");
+        // Built with one indexing thread and no merges, so that the
+        // segments are exactly as described.
+        drop(SearchIndex::open(&path).expect("an index"));
+        let (u, w) = (user(100), user(101));
+        {
+            let raw = Index::open_in_dir(&path).expect("the index opens");
+            raw.tokenizers().register(TOKENIZER, analyzer());
+            let (_, fields) = schema();
+            let mut writer: IndexWriter = raw
+                .writer_with_num_threads(1, 15_000_000)
+                .expect("a writer");
+            writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+            let commit = |w: &mut IndexWriter, seq: u64| {
+                let mut prepared = w.prepare_commit().expect("prepare");
+                prepared.set_payload(&seq.to_string());
+                prepared.commit().expect("commit");
+            };
+            let upsert = |w: &IndexWriter, u: &User| {
+                w.delete_term(Term::from_field_text(fields.id, &u.id.to_string()));
+                w.add_document(document(&fields, u)).expect("add");
+            };
+            // Seven one-segment commits (the first one bigger, so that the
+            // merge below does not list u's segment first), then u and w
+            // (and a third user) in one segment, then w replaced: that last commit deletes
+            // from u's segment, stamping it with the commit's opstamp.
+            for seq in 1..=7u64 {
+                let n = if seq == 1 { 3 } else { 1 };
+                for i in 0..n {
+                    upsert(&writer, &user(u128::from(seq) * 10 + i));
+                }
+                commit(&mut writer, seq);
+            }
+            upsert(&writer, &u);
+            upsert(&writer, &w);
+            upsert(&writer, &user(102));
+            commit(&mut writer, 8);
+            upsert(&writer, &w);
+            commit(&mut writer, 9);
+            writer.wait_merging_threads().expect("no merges");
+        }
+        let metas = Index::open_in_dir(&path)
+            .expect("it opens")
+            .load_metas()
+            .expect("metas");
+        let deleted_at: Vec<_> = metas.segments.iter().map(|s| s.delete_opstamp()).collect();
+        assert!(
+            deleted_at.contains(&Some(metas.opstamp)),
+            "a segment deleted from at the last commit: {deleted_at:?} vs {}",
+            metas.opstamp
+        );
+
+        // Reopened (default merge policy: nine small segments get merged),
+        // u is replaced first thing.
+        let (index, opened) = SearchIndex::open(&path).expect("it reopens");
+        assert_eq!(opened, Opened::Resumed(9));
+        index
+            .apply(vec![IndexOp::Upsert(Box::new(u.clone()))])
+            .expect("apply");
+        index.commit(10).expect("commit");
+        let SearchIndex { writer, .. } = index;
+        writer
+            .into_inner()
+            .expect("writer lock")
+            .wait_merging_threads()
+            .expect("merges end");
+        let segments = Index::open_in_dir(&path)
+            .expect("it opens")
+            .searchable_segment_ids()
+            .expect("segment ids")
+            .len();
+        assert!(
+            segments < 9,
+            "the small segments were merged: {segments} left"
+        );
+        assert_eq!(docs_of(&path, &u), 1, "u once after the merges");
+        assert_eq!(docs_of(&path, &w), 1, "w once");
+    }
 }

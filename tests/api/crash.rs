@@ -158,6 +158,14 @@ async fn sigkill_under_load_loses_no_acknowledged_write() {
         // The process is gone, so its lock is free: check the file offline.
         let store = roster::store::Store::open(dir.path()).expect("the killed store opens");
         let report = store.check().expect("the check runs");
+        // And the index, as the kill left it, holds each user at most once.
+        let (index, _) = roster::search::SearchIndex::open(&dir.path().join("index"))
+            .expect("the killed index opens");
+        let ids = index.all_ids().expect("the index reads");
+        let mut seen = std::collections::HashSet::new();
+        let twice: Vec<_> = ids.iter().filter(|id| !seen.insert(**id)).collect();
+        assert!(twice.is_empty(), "round {round}: indexed twice: {twice:x?}");
+        drop(index);
         assert!(report.is_healthy(), "round {round}: {:#?}", report.problems);
         store.close().await;
     }
