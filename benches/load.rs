@@ -216,6 +216,27 @@ struct Outcome {
     rps: f64,
     p50_us: u64,
     p99_us: u64,
+    /// The server's peak RSS (VmHWM) once this scenario ended, in MiB.
+    peak_rss_mib: f64,
+}
+
+fn push_rss(results: &mut Vec<Outcome>, pid: u32, mut o: Outcome) {
+    o.peak_rss_mib = peak_rss_mib(pid);
+    results.push(o);
+}
+
+/// The server's resident memory now: (total, anonymous) in MiB, from
+/// /proc/PID/smaps_rollup; the rest is file pages it maps (the index).
+fn rss_now_mib(pid: u32) -> (f64, f64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("Rss:"), field("Anonymous:"))
 }
 
 async fn run(
@@ -285,6 +306,7 @@ async fn run(
         rps: all.len() as f64 / elapsed,
         p50_us: pct(0.50),
         p99_us: pct(0.99),
+        peak_rss_mib: 0.0,
     }
 }
 
@@ -334,6 +356,7 @@ fn main() {
     drop(first);
     let (server, startup) = start_server(&data);
     let pid = server.child.id();
+    let rss_at_ready = peak_rss_mib(pid);
     let base = Arc::new(server.base.clone());
 
     rt.block_on(async {
@@ -372,11 +395,11 @@ fn main() {
 
         let mut results = Vec::new();
         let b = base.clone();
-        results.push(
+        push_rss(&mut results, pid,
             run("GET /livez", 64, secs, StatusCode::OK, Arc::new(move |c, _, _| c.get(format!("{b}/livez")))).await,
         );
         let (b, i) = (base.clone(), ids.clone());
-        results.push(
+        push_rss(&mut results, pid,
             run(
                 "GET /api/v1/users/{id}",
                 64,
@@ -387,7 +410,7 @@ fn main() {
             .await,
         );
         let (b, cur) = (base.clone(), cursors.clone());
-        results.push(
+        push_rss(&mut results, pid,
             run(
                 "GET /api/v1/users?limit=50&cursor=…",
                 64,
@@ -407,7 +430,7 @@ fn main() {
             ("search: browse + facets", "facets=status,roles&sort=-created_at"),
         ] {
             let b = base.clone();
-            results.push(
+            push_rss(&mut results, pid,
                 run(
                     shape,
                     64,
@@ -420,7 +443,7 @@ fn main() {
         }
         for concurrency in [1, 64] {
             let b = base.clone();
-            results.push(
+            push_rss(&mut results, pid,
                 run(
                     "POST /api/v1/users (durable)",
                     concurrency,
@@ -435,7 +458,7 @@ fn main() {
             );
         }
         let (b, i) = (base.clone(), ids.clone());
-        results.push(
+        push_rss(&mut results, pid,
             run(
                 "PATCH /api/v1/users/{id}",
                 64,
@@ -455,8 +478,8 @@ fn main() {
                     .json(&json!({"login": format!("login{}@example.com", w % 8), "password": USER_PW}))
             })
         };
-        results.push(run("POST /api/v1/auth/login", 1, secs, StatusCode::OK, login_req(base.clone())).await);
-        results.push(run("POST /api/v1/auth/login", 8, secs, StatusCode::OK, login_req(base.clone())).await);
+        push_rss(&mut results, pid, run("POST /api/v1/auth/login", 1, secs, StatusCode::OK, login_req(base.clone())).await);
+        push_rss(&mut results, pid, run("POST /api/v1/auth/login", 8, secs, StatusCode::OK, login_req(base.clone())).await);
         // Reads while logins saturate the CPU.
         let (b, i) = (base.clone(), ids.clone());
         let (logins, reads) = tokio::join!(
@@ -469,18 +492,18 @@ fn main() {
                 Arc::new(move |c, _, n| c.get(format!("{b}/api/v1/users/{}", i[n as usize % i.len()]))),
             )
         );
-        results.push(logins);
-        results.push(reads);
+        push_rss(&mut results, pid, logins);
+        push_rss(&mut results, pid, reads);
 
         let floor = results[0].rps;
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         println!();
         println!("roster load benchmark: {secs} s per scenario, {seed_users} imported users, {cores} cores");
-        println!("| scenario | clients | ok | errors | req/s | p50 ms | p99 ms | vs /livez |");
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        println!("| scenario | clients | ok | errors | req/s | p50 ms | p99 ms | vs /livez | peak RSS MiB |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in &results {
             println!(
-                "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.1}% |",
+                "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.1}% | {:.0} |",
                 r.name,
                 r.concurrency,
                 r.ok,
@@ -488,7 +511,8 @@ fn main() {
                 r.rps,
                 r.p50_us as f64 / 1000.0,
                 r.p99_us as f64 / 1000.0,
-                100.0 * r.rps / floor
+                100.0 * r.rps / floor,
+                r.peak_rss_mib
             );
         }
         let find = |prefix: &str, c: usize| {
@@ -510,9 +534,16 @@ fn main() {
         }
         println!(
             "import: {seed_users} users at {import_rate:.0} users/s (incl. indexing); \
-             start-up to a ready /readyz: {:.0} ms; peak RSS (VmHWM): {:.0} MiB",
+             start-up to a ready /readyz: {:.0} ms; peak RSS (VmHWM): {:.0} MiB \
+             ({rss_at_ready:.0} MiB when ready)",
             startup.as_secs_f64() * 1000.0,
             peak_rss_mib(pid)
+        );
+        let (rss, anon) = rss_now_mib(pid);
+        println!(
+            "resident now: {rss:.0} MiB, of which {anon:.0} MiB anonymous (heap) and {:.0} MiB \
+             mapped files (index)",
+            rss - anon
         );
     });
     drop(server);

@@ -174,6 +174,8 @@ async fn run_import(
     while !search.wait_caught_up(Duration::from_secs(5)).await {
         progress.message("indexing…");
     }
+    progress.message("merging the index…");
+    search.optimize().await?;
     search.close().await;
     progress.finish(
         bytes.load(Ordering::Relaxed),

@@ -340,6 +340,34 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Merges every segment into one and waits for it. After a bulk load
+    /// (import, rebuild) a search then walks one term dictionary per field
+    /// instead of one per segment. Only an optimisation: if background
+    /// merges keep some segments busy, it gives up after a few tries.
+    pub fn optimize(&self) -> Result<(), SearchError> {
+        for attempt in 0..20 {
+            let merged = {
+                let mut w = self.writer.lock().expect("index writer lock");
+                let ids = w.index().searchable_segment_ids()?;
+                if ids.len() <= 1 {
+                    break;
+                }
+                w.merge(&ids)
+            }
+            .wait();
+            match merged {
+                Ok(_) => break,
+                Err(e) if attempt == 19 => {
+                    tracing::warn!(error = %e, "could not merge the index into one segment");
+                }
+                // Some segments are in a background merge: let it end.
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            }
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
     }

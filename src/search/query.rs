@@ -84,13 +84,32 @@ pub struct SearchRequest {
     pub offset: usize,
 }
 
+/// How a field matches a word. Exact matches everywhere; as-you-type
+/// prefixes on what people type (name, username, email); typos only where
+/// people misspell (name, username): an email's words are the name's again,
+/// and attribute values are codes rather than words. Each looser form is a
+/// walk of the field's term dictionary per segment and a union of postings,
+/// so this is most of a search's cost.
+struct FieldPlan {
+    field: Field,
+    boost: f32,
+    prefix: bool,
+    typos: bool,
+}
+
 /// Field boosts: name and username above email above attributes.
-fn text_fields(f: &Fields) -> [(Field, f32); 4] {
+fn text_fields(f: &Fields) -> [FieldPlan; 4] {
+    let plan = |field, boost, prefix, typos| FieldPlan {
+        field,
+        boost,
+        prefix,
+        typos,
+    };
     [
-        (f.name, 3.0),
-        (f.username, 3.0),
-        (f.email, 2.0),
-        (f.attributes, 1.0),
+        plan(f.name, 3.0, true, true),
+        plan(f.username, 3.0, true, true),
+        plan(f.email, 2.0, true, false),
+        plan(f.attributes, 1.0, false, false),
     ]
 }
 
@@ -99,7 +118,8 @@ fn text_fields(f: &Fields) -> [(Field, f32); 4] {
 /// prefix > typo, each scaled by the field's boost.
 fn word_query(f: &Fields, w: &QueryWord) -> Box<dyn Query> {
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    for (field, boost) in text_fields(f) {
+    for plan in text_fields(f) {
+        let (field, boost) = (plan.field, plan.boost);
         let term = Term::from_field_text(field, &w.text);
         clauses.push((
             Occur::Should,
@@ -108,7 +128,7 @@ fn word_query(f: &Fields, w: &QueryWord) -> Box<dyn Query> {
                 4.0 * boost,
             )),
         ));
-        if w.prefix {
+        if w.prefix && plan.prefix {
             clauses.push((
                 Occur::Should,
                 Box::new(BoostQuery::new(
@@ -117,7 +137,7 @@ fn word_query(f: &Fields, w: &QueryWord) -> Box<dyn Query> {
                 )),
             ));
         }
-        if w.typos > 0 {
+        if w.typos > 0 && plan.typos {
             clauses.push((
                 Occur::Should,
                 Box::new(BoostQuery::new(
