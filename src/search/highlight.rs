@@ -10,9 +10,13 @@ use crate::domain::User;
 use super::{QueryWord, analyzer, collect_strings};
 
 fn matches(token: &str, w: &QueryWord) -> bool {
+    let typos = usize::from(w.typos);
     token == w.text
         || (w.prefix && token.starts_with(&w.text))
-        || (w.typos > 0 && strsim::osa_distance(token, &w.text) <= usize::from(w.typos))
+        || (typos > 0
+            // Lengths further apart than the allowance cannot be within it.
+            && token.chars().count().abs_diff(w.text.chars().count()) <= typos
+            && strsim::osa_distance(token, &w.text) <= typos)
 }
 
 fn escape(s: &str, out: &mut String) {

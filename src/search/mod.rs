@@ -161,6 +161,9 @@ pub enum IndexOp {
 
 /// A search's result: user ids in order with scores, exact total, facets.
 pub struct Found {
+    /// The query's words as they were matched (typos only where a word
+    /// matched too few users as typed), for highlighting.
+    pub words: Vec<QueryWord>,
     pub hits: Vec<(u128, f32)>,
     pub total: usize,
     pub facets: Vec<(&'static str, Vec<(&'static str, usize)>)>,
@@ -168,20 +171,46 @@ pub struct Found {
 
 type U64Col = std::sync::Arc<dyn tantivy::columnar::ColumnValues<u64>>;
 
-fn id_columns(seg: &tantivy::SegmentReader) -> (U64Col, U64Col) {
-    let ff = seg.fast_fields();
-    let col = |name: &str| {
-        ff.u64(name)
-            .map(|c| c.first_or_default_col(0))
-            .unwrap_or_else(|_| std::sync::Arc::new(tantivy::columnar::EmptyColumnValues))
-    };
-    (col("id_hi"), col("id_lo"))
+fn u64_column(seg: &tantivy::SegmentReader, name: &str) -> U64Col {
+    seg.fast_fields()
+        .u64(name)
+        .map(|c| c.first_or_default_col(0))
+        .unwrap_or_else(|_| std::sync::Arc::new(tantivy::columnar::EmptyColumnValues))
 }
 
-/// The user id of a hit, from its two id columns.
-fn user_id(searcher: &tantivy::Searcher, addr: tantivy::DocAddress) -> u128 {
-    let (hi, lo) = id_columns(searcher.segment_reader(addr.segment_ord));
-    join_id(hi.get_val(addr.doc_id), lo.get_val(addr.doc_id))
+/// Reads hits' user ids. Opening a column decodes its block index, so each
+/// segment's columns are opened once per search, not once per hit.
+struct Ids<'a> {
+    searcher: &'a tantivy::Searcher,
+    columns: Vec<Option<(U64Col, U64Col)>>,
+}
+
+impl<'a> Ids<'a> {
+    fn new(searcher: &'a tantivy::Searcher) -> Self {
+        Self {
+            searcher,
+            columns: vec![None; searcher.segment_readers().len()],
+        }
+    }
+
+    fn columns(&mut self, segment: u32) -> &(U64Col, U64Col) {
+        let searcher = self.searcher;
+        self.columns[segment as usize].get_or_insert_with(|| {
+            let seg = searcher.segment_reader(segment);
+            (u64_column(seg, "id_hi"), u64_column(seg, "id_lo"))
+        })
+    }
+
+    fn id(&mut self, addr: tantivy::DocAddress) -> u128 {
+        let (hi, lo) = self.columns(addr.segment_ord);
+        join_id(hi.get_val(addr.doc_id), lo.get_val(addr.doc_id))
+    }
+
+    /// The id of a hit whose low half is known.
+    fn with_lo(&mut self, addr: tantivy::DocAddress, lo: u64) -> u128 {
+        let (hi, _) = self.columns(addr.segment_ord);
+        join_id(hi.get_val(addr.doc_id), lo)
+    }
 }
 
 fn join_id(hi: u64, lo: u64) -> u128 {
@@ -229,6 +258,86 @@ fn live_docs_with(searcher: &tantivy::Searcher, term: &Term) -> Result<usize, Se
         }
     }
     Ok(n)
+}
+
+/// What the index holds of a word, read from its term dictionaries (live
+/// documents only, so a rebuilt index plans every query the same way).
+pub(crate) struct Lexicon<'a>(&'a tantivy::Searcher);
+
+impl Lexicon<'_> {
+    /// Live documents of `field` holding `word` (or, with `prefix`, a term
+    /// starting with it), one per document and term, counted up to `cap`.
+    fn live_docs(
+        &self,
+        field: Field,
+        word: &str,
+        prefix: bool,
+        cap: usize,
+    ) -> Result<usize, SearchError> {
+        use tantivy::{DocSet, TERMINATED};
+        let mut n = 0usize;
+        for seg in self.0.segment_readers() {
+            let inverted = seg.inverted_index(field)?;
+            let mut terms = inverted.terms().range().ge(word.as_bytes()).into_stream()?;
+            while n < cap && terms.advance() {
+                let key = terms.key();
+                if key != word.as_bytes() && !(prefix && key.starts_with(word.as_bytes())) {
+                    break;
+                }
+                match seg.alive_bitset() {
+                    None => n += terms.value().doc_freq as usize,
+                    Some(alive) => {
+                        let mut postings = inverted
+                            .read_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)?;
+                        let mut doc = postings.doc();
+                        while doc != TERMINATED && n < cap {
+                            if alive.is_alive(doc) {
+                                n += 1;
+                            }
+                            doc = postings.advance();
+                        }
+                    }
+                }
+            }
+            if n >= cap {
+                break;
+            }
+        }
+        Ok(n.min(cap))
+    }
+
+    /// Whether `field` holds a live term that is `word` extended: if not, a
+    /// prefix query of `word` would only repeat its exact query.
+    fn extends(&self, field: Field, word: &str) -> Result<bool, SearchError> {
+        let longer = format!("{word}\0");
+        for seg in self.0.segment_readers() {
+            let inverted = seg.inverted_index(field)?;
+            let mut terms = inverted
+                .terms()
+                .range()
+                .ge(longer.as_bytes())
+                .into_stream()?;
+            while terms.advance() {
+                if !terms.key().starts_with(word.as_bytes()) {
+                    break;
+                }
+                let Some(alive) = seg.alive_bitset() else {
+                    return Ok(true);
+                };
+                use tantivy::{DocSet, TERMINATED};
+                let mut postings = inverted
+                    .read_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)?;
+                let mut doc = postings.doc();
+                while doc != TERMINATED {
+                    if alive.is_alive(doc) {
+                        return Ok(true);
+                    }
+                    doc = postings.advance();
+                }
+            }
+        }
+        Ok(false)
+    }
 }
 
 impl SearchIndex {
@@ -387,7 +496,7 @@ impl SearchIndex {
 
     pub fn search(&self, req: &SearchRequest) -> Result<Found, SearchError> {
         let searcher = self.reader.searcher();
-        let query = query::build(&self.fields, req);
+        let (query, words) = query::build(&self.fields, req, &Lexicon(&searcher))?;
         // With words, matches are few: count facets in the same pass. Without
         // (browse or filters only), a count per facet value walks posting
         // lists, far cheaper than reading columns for every document.
@@ -404,15 +513,15 @@ impl SearchIndex {
                 // Ties are broken by the low, random half of the id: one
                 // column read per match; the high half is read for the page only.
                 let collector = top.tweak_score(|seg: &tantivy::SegmentReader| {
-                    let (_, lo) = id_columns(seg);
+                    let lo = u64_column(seg, "id_lo");
                     move |doc, score: f32| (score, lo.get_val(doc))
                 });
                 let (found, counts) = searcher.search(&query, &(collector, tally))?;
-                let mut out = Vec::with_capacity(found.len());
-                for ((score, lo), addr) in found {
-                    let (hi, _) = id_columns(searcher.segment_reader(addr.segment_ord));
-                    out.push((join_id(hi.get_val(addr.doc_id), lo), score));
-                }
+                let mut ids = Ids::new(&searcher);
+                let out = found
+                    .into_iter()
+                    .map(|((score, lo), addr)| (ids.with_lo(addr, lo), score))
+                    .collect();
                 (out, counts)
             }
             Sort::Relevance | Sort::CreatedDesc | Sort::CreatedAsc => {
@@ -425,19 +534,15 @@ impl SearchIndex {
                 };
                 let collector = top.order_by_fast_field::<i64>("created_at", order);
                 let (found, counts) = searcher.search(&query, &(collector, tally))?;
-                let hits = found
-                    .into_iter()
-                    .map(|(_, a)| (user_id(&searcher, a), 0.0))
-                    .collect();
+                let mut ids = Ids::new(&searcher);
+                let hits = found.into_iter().map(|(_, a)| (ids.id(a), 0.0)).collect();
                 (hits, counts)
             }
             Sort::Name => {
                 let collector = top.order_by_string_fast_field("name_sort", Order::Asc);
                 let (found, counts) = searcher.search(&query, &(collector, tally))?;
-                let hits = found
-                    .into_iter()
-                    .map(|(_, a)| (user_id(&searcher, a), 0.0))
-                    .collect();
+                let mut ids = Ids::new(&searcher);
+                let hits = found.into_iter().map(|(_, a)| (ids.id(a), 0.0)).collect();
                 (hits, counts)
             }
         };
@@ -495,6 +600,7 @@ impl SearchIndex {
             ));
         }
         Ok(Found {
+            words,
             hits,
             total: counts_pass.total,
             facets,
@@ -617,7 +723,7 @@ pub fn fuzz_build_query(q: &str, mut req: SearchRequest) -> Result<Found, Search
             .iter()
             .find(|u| u.id.as_u128() == id)
             .unwrap_or_else(|| panic!("hit {id:x} is not a live user"));
-        highlights(user, &req.words);
+        highlights(user, &found.words);
     }
     for (facet, counts) in &found.facets {
         for (value, count) in counts {

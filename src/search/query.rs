@@ -13,10 +13,18 @@ use tantivy::tokenizer::TokenStream;
 
 use crate::domain::{Role, Status};
 
-use super::{Fields, analyzer, status_code};
+use super::{Fields, Lexicon, SearchError, analyzer, status_code};
 
 /// Most words of a query that are used; the rest are ignored.
 pub const MAX_WORDS: usize = 10;
+
+/// A word that at least this many users match as typed (exactly, or as a
+/// prefix for the last word) is not a typo: it is not also matched within
+/// its typo allowance. Below it, it is, and typo matches rank below the
+/// others. Typo expansions are a walk of the term dictionaries and a union
+/// of postings, the dearest part of a query, and for a common word they
+/// only add results ranked below hundreds of exact ones.
+pub const TYPO_THRESHOLD: usize = 10;
 
 /// One analysed query word and how loosely it may match.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,8 +123,25 @@ fn text_fields(f: &Fields) -> [FieldPlan; 4] {
 
 /// Exact matches score their BM25 (times 4) on top of what the looser forms
 /// add, prefix matches a constant 2, typo matches a constant 1: exact >
-/// prefix > typo, each scaled by the field's boost.
-fn word_query(f: &Fields, w: &QueryWord) -> Box<dyn Query> {
+/// prefix > typo, each scaled by the field's boost. Returns the word as it
+/// is matched (its typo allowance dropped if it is common as typed).
+fn word_query(
+    f: &Fields,
+    lex: &Lexicon<'_>,
+    w: &QueryWord,
+) -> Result<(QueryWord, Box<dyn Query>), SearchError> {
+    let mut w = w.clone();
+    if w.typos > 0 {
+        let mut as_typed = 0;
+        for plan in text_fields(f) {
+            let left = TYPO_THRESHOLD - as_typed;
+            as_typed += lex.live_docs(plan.field, &w.text, w.prefix && plan.prefix, left)?;
+            if as_typed >= TYPO_THRESHOLD {
+                w.typos = 0;
+                break;
+            }
+        }
+    }
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for plan in text_fields(f) {
         let (field, boost) = (plan.field, plan.boost);
@@ -128,7 +153,8 @@ fn word_query(f: &Fields, w: &QueryWord) -> Box<dyn Query> {
                 4.0 * boost,
             )),
         ));
-        if w.prefix && plan.prefix {
+        // A prefix that nothing extends would only repeat the exact query.
+        if w.prefix && plan.prefix && lex.extends(field, &w.text)? {
             clauses.push((
                 Occur::Should,
                 Box::new(BoostQuery::new(
@@ -147,15 +173,22 @@ fn word_query(f: &Fields, w: &QueryWord) -> Box<dyn Query> {
             ));
         }
     }
-    Box::new(BooleanQuery::new(clauses))
+    Ok((w, Box::new(BooleanQuery::new(clauses))))
 }
 
-pub(super) fn build(f: &Fields, req: &SearchRequest) -> Box<dyn Query> {
-    let mut must: Vec<(Occur, Box<dyn Query>)> = req
-        .words
-        .iter()
-        .map(|w| (Occur::Must, word_query(f, w)))
-        .collect();
+/// The tantivy query of a request, and its words as they are matched.
+pub(super) fn build(
+    f: &Fields,
+    req: &SearchRequest,
+    lex: &Lexicon<'_>,
+) -> Result<(Box<dyn Query>, Vec<QueryWord>), SearchError> {
+    let mut words = Vec::with_capacity(req.words.len());
+    let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for w in &req.words {
+        let (word, q) = word_query(f, lex, w)?;
+        words.push(word);
+        must.push((Occur::Must, q));
+    }
     if let Some(s) = req.status {
         must.push((Occur::Must, term(f.status, status_code(s))));
     }
@@ -180,7 +213,7 @@ pub(super) fn build(f: &Fields, req: &SearchRequest) -> Box<dyn Query> {
         must.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
     }
     if must.is_empty() {
-        return Box::new(AllQuery);
+        return Ok((Box::new(AllQuery), words));
     }
     if req.words.is_empty() {
         // Filters only: match everything they allow.
@@ -188,9 +221,9 @@ pub(super) fn build(f: &Fields, req: &SearchRequest) -> Box<dyn Query> {
     }
     if must.len() == 1 {
         // One word and no filter: its own query, without a wrapper.
-        return must.pop().expect("one clause").1;
+        return Ok((must.pop().expect("one clause").1, words));
     }
-    Box::new(BooleanQuery::new(must))
+    Ok((Box::new(BooleanQuery::new(must)), words))
 }
 
 fn term(field: Field, v: u64) -> Box<dyn Query> {

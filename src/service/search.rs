@@ -196,7 +196,7 @@ impl Search {
                 .into_iter()
                 .flatten()
                 .map(|(user, score)| Hit {
-                    highlights: highlights(&user, &req.words),
+                    highlights: highlights(&user, &found.words),
                     user,
                     score,
                 })

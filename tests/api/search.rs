@@ -157,6 +157,32 @@ async fn ranking_exact_then_prefix_then_typo() {
 }
 
 #[tokio::test]
+async fn a_word_common_as_typed_is_not_taken_for_a_typo() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    app.create_user(json!({"email": "tom@example.org", "name": "Tom Garcis"}))
+        .await;
+    // 24 users are called Garcia: "garcia" is no typo of "garcis", and the
+    // one user one letter away is not among its results.
+    let r = search(&app, "q=garcia&limit=50&consistent=true").await;
+    assert_eq!(r["total"], 24, "{r}");
+    assert!(!names(&r).contains(&"Tom Garcis".to_owned()), "{r}");
+    // One user is called Garcis: few match it as typed, so it may be a
+    // typo; the exact match ranks first, the 24 within one letter follow.
+    let r = search(&app, "q=garcis&limit=50").await;
+    assert_eq!(r["total"], 25, "{r}");
+    assert_eq!(names(&r)[0], "Tom Garcis");
+    assert!(names(&r)[1..].iter().all(|n| n.ends_with(" Garcia")), "{r}");
+    assert_eq!(
+        r["hits"][1]["highlights"]["name"]
+            .as_str()
+            .map(|h| h.contains("<mark>Garcia</mark>")),
+        Some(true),
+        "{r}"
+    );
+}
+
+#[tokio::test]
 async fn all_words_must_match_across_fields() {
     let app = spawn_app().await;
     seed(&app).await;
