@@ -508,7 +508,17 @@ impl SearchIndex {
         // Relevance ends with the id, so that equal scores come out in the
         // same order whatever the index's segments: a rebuilt index answers
         // exactly as the one it replaces.
+        let everything = req.browses_everything();
         let (hits, counts_pass): (Vec<(u128, f32)>, tally::Counts) = match req.sort {
+            // No hits asked for, and every live document matches: the total
+            // is the index's count, without visiting a document.
+            _ if everything && req.limit == 0 => (
+                Vec::new(),
+                tally::Counts {
+                    total: usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX),
+                    ..Default::default()
+                },
+            ),
             Sort::Relevance if !req.words.is_empty() => {
                 // Ties are broken by the low, random half of the id: one
                 // column read per match; the high half is read for the page only.
@@ -558,12 +568,6 @@ impl SearchIndex {
         };
         // No words and no filters: every live document matches, so a facet
         // value's count is its term's document frequency (live documents only).
-        let everything = browse
-            && req.status.is_none()
-            && req.roles.is_empty()
-            && req.email_verified.is_none()
-            && req.created_after.is_none()
-            && req.created_before.is_none();
         // One facet: for each value, its count from the one-pass tally, or
         // (browsing) from a posting-list count.
         let facet = |field: Field,

@@ -92,6 +92,18 @@ pub struct SearchRequest {
     pub offset: usize,
 }
 
+impl SearchRequest {
+    /// No words and no filters: every user matches.
+    pub fn browses_everything(&self) -> bool {
+        self.words.is_empty()
+            && self.status.is_none()
+            && self.roles.is_empty()
+            && self.email_verified.is_none()
+            && self.created_after.is_none()
+            && self.created_before.is_none()
+    }
+}
+
 /// How a field matches a word. Exact matches everywhere; as-you-type
 /// prefixes on what people type (name, username, email); typos only where
 /// people misspell (name, username): an email's words are the name's again,

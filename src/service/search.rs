@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::auth::policy::{Action, Caller};
 use crate::domain::{User, UserId};
 use crate::error::Error;
-use crate::search::{IndexOp, Opened, SearchError, SearchIndex, SearchRequest, highlights};
+use crate::search::{IndexOp, Opened, SearchError, SearchIndex, SearchRequest, Sort, highlights};
 use crate::store::{Change, Store, StoreError};
 
 use super::allow;
@@ -178,20 +178,44 @@ impl Search {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let found = this.0.index.search(&req).map_err(search_error)?;
-            let ids: Vec<UserId> = found
-                .hits
-                .iter()
-                .map(|(id, _)| UserId::from_u128(*id))
-                .collect();
-            let users: Vec<Option<(User, f32)>> = this
-                .0
-                .store
-                .get_users(&ids)?
-                .into_iter()
-                .zip(&found.hits)
-                .map(|(u, (_, score))| u.map(|u| (u, *score)))
-                .collect();
+            // Browsing everyone by creation time is a walk of the store's
+            // creation index: the index would read the creation time of
+            // every user to find the page. It still gives total and facets.
+            let by_creation = req.browses_everything()
+                && matches!(
+                    req.sort,
+                    Sort::Relevance | Sort::CreatedDesc | Sort::CreatedAsc
+                );
+            let index_req = if by_creation {
+                SearchRequest {
+                    limit: 0,
+                    ..req.clone()
+                }
+            } else {
+                req.clone()
+            };
+            let found = this.0.index.search(&index_req).map_err(search_error)?;
+            let users: Vec<Option<(User, f32)>> = if by_creation {
+                this.0
+                    .store
+                    .users_by_creation(req.sort != Sort::CreatedAsc, req.offset, req.limit)?
+                    .into_iter()
+                    .map(|u| Some((u, 0.0)))
+                    .collect()
+            } else {
+                let ids: Vec<UserId> = found
+                    .hits
+                    .iter()
+                    .map(|(id, _)| UserId::from_u128(*id))
+                    .collect();
+                this.0
+                    .store
+                    .get_users(&ids)?
+                    .into_iter()
+                    .zip(&found.hits)
+                    .map(|(u, (_, score))| u.map(|u| (u, *score)))
+                    .collect()
+            };
             let hits = users
                 .into_iter()
                 .flatten()

@@ -227,6 +227,35 @@ impl Store {
         })
     }
 
+    /// Users in creation order (newest first with `newest_first`), skipping
+    /// `offset`, from one snapshot and only the two tables read.
+    pub fn users_by_creation(
+        &self,
+        newest_first: bool,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<User>, StoreError> {
+        self.snapshot(|txn| {
+            let users = txn.open_table(USERS)?;
+            let by_created = txn.open_table(USERS_BY_CREATED)?;
+            let range = by_created.range::<(i64, u128)>(..)?;
+            let keys: Box<dyn Iterator<Item = _>> = if newest_first {
+                Box::new(range.rev())
+            } else {
+                Box::new(range)
+            };
+            let mut out = Vec::with_capacity(limit);
+            for entry in keys.skip(offset).take(limit) {
+                let (key, _) = entry?;
+                let (_, id) = key.value();
+                if let Some(u) = users::get_user(&users, UserId::from_u128(id))? {
+                    out.push(u);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     pub fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         Ok(self.get_users(&[id])?.pop().flatten())
     }

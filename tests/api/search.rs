@@ -183,6 +183,46 @@ async fn a_word_common_as_typed_is_not_taken_for_a_typo() {
 }
 
 #[tokio::test]
+async fn browsing_everyone_pages_by_creation_time() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let mut users = all_users(&app).await;
+    users.sort_by(|a, b| {
+        let key = |u: &Value| {
+            (
+                u["created_at"].as_str().unwrap().to_owned(),
+                u["id"].as_str().unwrap().to_owned(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    let oldest: Vec<String> = users
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .collect();
+    let newest: Vec<String> = oldest.iter().rev().cloned().collect();
+    for (sort, expected) in [
+        ("created_at", &oldest),
+        ("-created_at", &newest),
+        ("relevance", &newest),
+    ] {
+        let mut got = Vec::new();
+        for offset in (0..expected.len()).step_by(40) {
+            let r = search(
+                &app,
+                &format!("sort={sort}&limit=40&offset={offset}&facets=status&consistent=true"),
+            )
+            .await;
+            assert_eq!(r["total"], expected.len(), "{r}");
+            let active = users.iter().filter(|u| u["status"] == "active").count();
+            assert_eq!(r["facets"]["status"]["active"], active, "{r}");
+            got.extend(hit_ids(&r));
+        }
+        assert_eq!(&got, expected, "sort={sort}");
+    }
+}
+
+#[tokio::test]
 async fn all_words_must_match_across_fields() {
     let app = spawn_app().await;
     seed(&app).await;
