@@ -9,6 +9,7 @@
 //!
 //! This module never imports axum or redb; it never writes the store.
 
+mod any_of;
 mod highlight;
 mod query;
 mod tally;
