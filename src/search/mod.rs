@@ -234,28 +234,38 @@ pub enum Opened {
     NeedsRebuild,
 }
 
-/// Live documents holding `term`: the term's document frequency in segments
-/// without deletes (no postings read), a walk of its postings elsewhere.
-fn live_docs_with(searcher: &tantivy::Searcher, term: &Term) -> Result<usize, SearchError> {
+/// Live documents among one term's, counted up to `cap`: the term's document
+/// frequency in a segment without deletes (no postings read), a walk of its
+/// postings elsewhere.
+fn live_of_term(
+    inverted: &tantivy::InvertedIndexReader,
+    info: &tantivy::postings::TermInfo,
+    alive: Option<&tantivy::fastfield::AliveBitSet>,
+    cap: usize,
+) -> Result<usize, SearchError> {
     use tantivy::{DocSet, TERMINATED};
+    let Some(alive) = alive else {
+        return Ok((info.doc_freq as usize).min(cap));
+    };
+    let mut postings = inverted.read_postings_from_terminfo(info, IndexRecordOption::Basic)?;
+    let mut n = 0;
+    let mut doc = postings.doc();
+    while doc != TERMINATED && n < cap {
+        if alive.is_alive(doc) {
+            n += 1;
+        }
+        doc = postings.advance();
+    }
+    Ok(n)
+}
+
+/// Live documents holding `term`.
+fn live_docs_with(searcher: &tantivy::Searcher, term: &Term) -> Result<usize, SearchError> {
     let mut n = 0usize;
     for seg in searcher.segment_readers() {
         let inverted = seg.inverted_index(term.field())?;
-        match seg.alive_bitset() {
-            None => n += inverted.doc_freq(term)? as usize,
-            Some(alive) => {
-                if let Some(mut postings) =
-                    inverted.read_postings(term, IndexRecordOption::Basic)?
-                {
-                    let mut doc = postings.doc();
-                    while doc != TERMINATED {
-                        if alive.is_alive(doc) {
-                            n += 1;
-                        }
-                        doc = postings.advance();
-                    }
-                }
-            }
+        if let Some(info) = inverted.get_term_info(term)? {
+            n += live_of_term(&inverted, &info, seg.alive_bitset(), usize::MAX)?;
         }
     }
     Ok(n)
@@ -275,7 +285,6 @@ impl Lexicon<'_> {
         prefix: bool,
         cap: usize,
     ) -> Result<usize, SearchError> {
-        use tantivy::{DocSet, TERMINATED};
         let mut n = 0usize;
         for seg in self.0.segment_readers() {
             let inverted = seg.inverted_index(field)?;
@@ -285,31 +294,16 @@ impl Lexicon<'_> {
                 if key != word.as_bytes() && !(prefix && key.starts_with(word.as_bytes())) {
                     break;
                 }
-                match seg.alive_bitset() {
-                    None => n += terms.value().doc_freq as usize,
-                    Some(alive) => {
-                        let mut postings = inverted
-                            .read_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)?;
-                        let mut doc = postings.doc();
-                        while doc != TERMINATED && n < cap {
-                            if alive.is_alive(doc) {
-                                n += 1;
-                            }
-                            doc = postings.advance();
-                        }
-                    }
-                }
-            }
-            if n >= cap {
-                break;
+                n += live_of_term(&inverted, terms.value(), seg.alive_bitset(), cap - n)?;
             }
         }
-        Ok(n.min(cap))
+        Ok(n)
     }
 
     /// Whether `field` holds a live term that is `word` extended: if not, a
     /// prefix query of `word` would only repeat its exact query.
     fn extends(&self, field: Field, word: &str) -> Result<bool, SearchError> {
+        // The first key after `word` itself.
         let longer = format!("{word}\0");
         for seg in self.0.segment_readers() {
             let inverted = seg.inverted_index(field)?;
@@ -318,22 +312,9 @@ impl Lexicon<'_> {
                 .range()
                 .ge(longer.as_bytes())
                 .into_stream()?;
-            while terms.advance() {
-                if !terms.key().starts_with(word.as_bytes()) {
-                    break;
-                }
-                let Some(alive) = seg.alive_bitset() else {
+            while terms.advance() && terms.key().starts_with(word.as_bytes()) {
+                if live_of_term(&inverted, terms.value(), seg.alive_bitset(), 1)? > 0 {
                     return Ok(true);
-                };
-                use tantivy::{DocSet, TERMINATED};
-                let mut postings = inverted
-                    .read_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)?;
-                let mut doc = postings.doc();
-                while doc != TERMINATED {
-                    if alive.is_alive(doc) {
-                        return Ok(true);
-                    }
-                    doc = postings.advance();
                 }
             }
         }
@@ -767,6 +748,48 @@ mod tests {
                 &Count,
             )
             .expect("a count")
+    }
+
+    /// Query planning reads live documents only: a deleted user's words
+    /// count for nothing, as after a rebuild.
+    #[test]
+    fn the_lexicon_counts_live_documents_only() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (index, _) = SearchIndex::open(&dir.path().join("index")).expect("an index");
+        let name = index.fields.name;
+        index
+            .apply(
+                (0..12)
+                    .map(|n| IndexOp::Upsert(Box::new(user(n))))
+                    .collect(),
+            )
+            .expect("indexed");
+        index.commit(1).expect("committed");
+        let check = |live: usize| {
+            let searcher = index.reader.searcher();
+            let lex = Lexicon(&searcher);
+            assert_eq!(lex.live_docs(name, "lovelace", false, 100).unwrap(), live);
+            assert_eq!(lex.live_docs(name, "lovel", true, 100).unwrap(), live);
+            assert_eq!(lex.live_docs(name, "lovel", false, 100).unwrap(), 0);
+            assert_eq!(
+                lex.live_docs(name, "lovelace", false, 5).unwrap(),
+                live.min(5)
+            );
+            assert_eq!(lex.extends(name, "lovel").unwrap(), live > 0);
+            assert!(!lex.extends(name, "lovelace").unwrap());
+        };
+        check(12);
+        let ids = (0..12).map(|n| user(n).id.as_u128());
+        index
+            .apply(ids.clone().take(9).map(IndexOp::Delete).collect())
+            .expect("deleted");
+        index.commit(2).expect("committed");
+        check(3);
+        index
+            .apply(ids.skip(9).map(IndexOp::Delete).collect())
+            .expect("deleted");
+        index.commit(3).expect("committed");
+        check(0);
     }
 
     /// tantivy starts a reopened writer's operation stamps at the last
