@@ -187,15 +187,14 @@ async fn browsing_everyone_pages_by_creation_time() {
     let app = spawn_app().await;
     seed(&app).await;
     let mut users = all_users(&app).await;
-    users.sort_by(|a, b| {
-        let key = |u: &Value| {
-            (
-                u["created_at"].as_str().unwrap().to_owned(),
-                u["id"].as_str().unwrap().to_owned(),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
+    // RFC 3339 times drop trailing zeros of the fraction ("…:12.1Z" is
+    // later than "…:12.09Z"): compare them with the fraction padded.
+    let time = |u: &Value| {
+        let t = u["created_at"].as_str().unwrap().trim_end_matches('Z');
+        let (whole, fraction) = t.split_once('.').unwrap_or((t, ""));
+        format!("{whole}.{fraction:0<9}")
+    };
+    users.sort_by_key(|u| (time(u), u["id"].as_str().unwrap().to_owned()));
     let oldest: Vec<String> = users
         .iter()
         .map(|u| u["id"].as_str().unwrap().to_owned())
