@@ -17,6 +17,11 @@ use roster::store::{Store, StoreError};
 use serde_json::json;
 use time::OffsetDateTime;
 
+/// The allocator the `roster` binary runs with (`src/main.rs`), so that the
+/// figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const FIRST: [&str; 40] = [
     "Liam",
     "Olivia",

@@ -13,6 +13,11 @@ use roster::store::{Store, StoreError};
 use serde_json::json;
 use time::OffsetDateTime;
 
+/// The allocator the `roster` binary runs with (`src/main.rs`), so that the
+/// figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn user(i: u64) -> User {
     let body = json!({
         "email": format!("bench{i}-{}@example.com", std::process::id()),

@@ -90,7 +90,17 @@ pub struct Hit<'a> {
     score: f32,
     /// Per field, its text with the matched words marked.
     #[schema(value_type = std::collections::HashMap<String, String>)]
-    highlights: Map<String, Value>,
+    highlights: Highlights<'a>,
+}
+
+/// A hit's highlights as a JSON object, serialised from the service's
+/// pairs (already in field-name order) without copying them into a map.
+pub struct Highlights<'a>(&'a [(String, String)]);
+
+impl Serialize for Highlights<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
 }
 
 /// Search users: typo-tolerant, as-you-type, filtered, faceted.
@@ -196,11 +206,7 @@ pub async fn search(
         .map(|h| Hit {
             user: UserDto::from(&h.user),
             score: h.score,
-            highlights: h
-                .highlights
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-                .collect(),
+            highlights: Highlights(&h.highlights),
         })
         .collect();
     let facets: Map<String, Value> = results

@@ -3,10 +3,11 @@
 //! within its typo allowance) is wrapped in `<mark>`; everything else is
 //! HTML-escaped.
 
-use tantivy::tokenizer::TokenStream;
+use tantivy::tokenizer::{TextAnalyzer, TokenStream, Tokenizer};
 
 use crate::domain::User;
 
+use super::tokenizer::WordTokenizer;
 use super::{QueryWord, analyzer, collect_strings};
 
 fn matches(token: &str, w: &QueryWord) -> bool {
@@ -19,38 +20,88 @@ fn matches(token: &str, w: &QueryWord) -> bool {
             && strsim::osa_distance(token, &w.text) <= typos)
 }
 
+/// Appends `s` HTML-escaped: runs without a special character are copied
+/// whole.
 fn escape(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+    let mut from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        // Special characters are ASCII, so `i` is a character boundary.
+        out.push_str(&s[from..i]);
+        out.push_str(entity);
+        from = i + 1;
+    }
+    out.push_str(&s[from..]);
+}
+
+/// Reads the words of a text as the index's [`analyzer`] does, cheaply: an
+/// ASCII word (nearly all of them) only needs lower-casing, which is all the
+/// analyzer's filters do to it; other words go through the analyzer itself.
+struct Words {
+    tokenizer: WordTokenizer,
+    analyzer: TextAnalyzer,
+    folded: String,
+}
+
+/// Words of this many bytes or more are dropped by the analyzer.
+const LONG_WORD: usize = 64;
+
+impl Words {
+    fn new() -> Self {
+        Self {
+            tokenizer: WordTokenizer::default(),
+            analyzer: analyzer(),
+            folded: String::new(),
+        }
+    }
+
+    /// Calls `f` with each word of `text` as indexed, and its byte range.
+    fn each(&mut self, text: &str, mut f: impl FnMut(&str, usize, usize)) {
+        let mut stream = self.tokenizer.token_stream(text);
+        while stream.advance() {
+            let t = stream.token();
+            if t.text.len() >= LONG_WORD {
+                continue;
+            }
+            self.folded.clear();
+            if t.text.is_ascii() {
+                self.folded.push_str(&t.text);
+                self.folded.make_ascii_lowercase();
+            } else {
+                let mut one = self.analyzer.token_stream(&t.text);
+                while one.advance() {
+                    self.folded.push_str(&one.token().text);
+                }
+            }
+            f(&self.folded, t.offset_from, t.offset_to);
         }
     }
 }
 
 /// `text` with matched words marked, or None if nothing matched.
-pub fn highlight(text: &str, words: &[QueryWord]) -> Option<String> {
-    let mut a = analyzer();
-    let mut stream = a.token_stream(text);
-    let mut out = String::with_capacity(text.len() + 16);
+fn highlight(words: &mut Words, text: &str, query: &[QueryWord]) -> Option<String> {
+    let mut out = String::new();
     let mut at = 0;
-    let mut any = false;
-    while stream.advance() {
-        let t = stream.token();
-        if words.iter().any(|w| matches(&t.text, w)) && t.offset_from >= at {
-            escape(&text[at..t.offset_from], &mut out);
+    words.each(text, |word, from, to| {
+        if query.iter().any(|w| matches(word, w)) {
+            if out.is_empty() {
+                out.reserve(text.len() + 16);
+            }
+            escape(&text[at..from], &mut out);
             out.push_str("<mark>");
-            escape(&text[t.offset_from..t.offset_to], &mut out);
+            escape(&text[from..to], &mut out);
             out.push_str("</mark>");
-            at = t.offset_to;
-            any = true;
+            at = to;
         }
-    }
-    if !any {
+    });
+    if at == 0 {
         return None;
     }
     escape(&text[at..], &mut out);
@@ -63,8 +114,10 @@ pub fn highlights(u: &User, words: &[QueryWord]) -> Vec<(String, String)> {
         return Vec::new();
     }
     let mut out = Vec::new();
+    // One reader for every field (building an analyzer allocates).
+    let mut reader = Words::new();
     let mut field = |name: String, text: &str| {
-        if let Some(h) = highlight(text, words) {
+        if let Some(h) = highlight(&mut reader, text, words) {
             out.push((name, h));
         }
     };
@@ -82,6 +135,8 @@ pub fn highlights(u: &User, words: &[QueryWord]) -> Vec<(String, String)> {
             field(format!("attributes.{k}"), &text);
         }
     }
+    // By field name, so the JSON object is always in one order.
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
@@ -94,15 +149,40 @@ mod tests {
     fn marks_matches_and_escapes_the_rest() {
         let words = analyze("lovelace ad");
         assert_eq!(
-            highlight("Ada <b>Lovelace</b> & co", &words).unwrap(),
+            highlight(&mut Words::new(), "Ada <b>Lovelace</b> & co", &words).unwrap(),
             "<mark>Ada</mark> &lt;b&gt;<mark>Lovelace</mark>&lt;/b&gt; &amp; co"
         );
         // A typo within the allowance is marked too.
         let words = analyze("lovelase");
         assert_eq!(
-            highlight("Ada Lovelace", &words).unwrap(),
+            highlight(&mut Words::new(), "Ada Lovelace", &words).unwrap(),
             "Ada <mark>Lovelace</mark>"
         );
-        assert_eq!(highlight("Grace Hopper", &words), None);
+        assert_eq!(highlight(&mut Words::new(), "Grace Hopper", &words), None);
+    }
+
+    /// The cheap reading gives the words the index's analyzer gives.
+    #[test]
+    fn words_are_read_as_the_analyzer_reads_them() {
+        let long = "x".repeat(LONG_WORD);
+        let just_short = "y".repeat(LONG_WORD - 1);
+        for text in [
+            "Ada LOVELACE ada.lovelace42@example.com",
+            "José García, São Paulo; ÆLFGIFU straße",
+            "Zoë 李小龍 🦀 crab <b>&",
+            &format!("{long} {just_short} é{just_short}"),
+            "",
+        ] {
+            let mut expected = Vec::new();
+            let mut a = analyzer();
+            let mut stream = a.token_stream(text);
+            while stream.advance() {
+                let t = stream.token();
+                expected.push((t.text.clone(), t.offset_from, t.offset_to));
+            }
+            let mut got = Vec::new();
+            Words::new().each(text, |w, from, to| got.push((w.to_owned(), from, to)));
+            assert_eq!(got, expected, "{text:?}");
+        }
     }
 }

@@ -6,7 +6,8 @@ use std::ops::Bound;
 
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RangeQuery,
+    TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TokenStream;
@@ -148,7 +149,7 @@ fn word_query(
     lex: &Lexicon<'_>,
     w: &QueryWord,
     alone: bool,
-) -> Result<(QueryWord, Box<dyn Query>), SearchError> {
+) -> Result<WordQuery, SearchError> {
     let mut w = w.clone();
     if w.typos > 0 {
         let mut as_typed = 0;
@@ -162,6 +163,7 @@ fn word_query(
         }
     }
     let mut clauses: Vec<Box<dyn Query>> = Vec::new();
+    let mut exact = true;
     for plan in text_fields(f) {
         let (field, boost) = (plan.field, plan.boost);
         let term = Term::from_field_text(field, &w.text);
@@ -171,12 +173,14 @@ fn word_query(
         )));
         // A prefix that nothing extends would only repeat the exact query.
         if w.prefix && plan.prefix && lex.extends(field, &w.text)? {
+            exact = false;
             clauses.push(Box::new(BoostQuery::new(
                 Box::new(FuzzyTermQuery::new_prefix(term.clone(), 0, true)),
                 2.0 * boost,
             )));
         }
         if w.typos > 0 && plan.typos {
+            exact = false;
             clauses.push(Box::new(BoostQuery::new(
                 Box::new(FuzzyTermQuery::new(term, w.typos, true)),
                 boost,
@@ -185,23 +189,60 @@ fn word_query(
     }
     if alone {
         let should = clauses.into_iter().map(|q| (Occur::Should, q)).collect();
-        return Ok((w, Box::new(BooleanQuery::new(should))));
+        return Ok(WordQuery {
+            word: w,
+            query: Box::new(BooleanQuery::new(should)),
+            exact,
+        });
     }
-    Ok((w, Box::new(AnyOf(clauses))))
+    Ok(WordQuery {
+        word: w,
+        query: Box::new(AnyOf(clauses)),
+        exact,
+    })
+}
+
+/// A word's query, the word as it is matched, and whether its clauses are
+/// exact terms only (no prefix or typo expansions).
+struct WordQuery {
+    word: QueryWord,
+    query: Box<dyn Query>,
+    exact: bool,
 }
 
 /// The tantivy query of a request, and its words as they are matched.
+/// `narrow` adds the `all` clauses described below; it is false only in the
+/// test that checks they change no result.
 pub(super) fn build(
     f: &Fields,
     req: &SearchRequest,
     lex: &Lexicon<'_>,
+    narrow: bool,
 ) -> Result<(Box<dyn Query>, Vec<QueryWord>), SearchError> {
     let mut words = Vec::with_capacity(req.words.len());
     let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let alone = req.words.len() == 1;
     for w in &req.words {
-        let (word, q) = word_query(f, lex, w, req.words.len() == 1)?;
-        words.push(word);
-        must.push((Occur::Must, q));
+        let wq = word_query(f, lex, w, alone)?;
+        // Beside other words, an exact word also narrows the intersection
+        // through its one posting list in `all`, scoring nothing: the
+        // intersection then walks one list per word and moves the word's
+        // per-field clauses (which score) only to documents every word
+        // holds. Same documents and scores (the narrowing clauses score
+        // 0.0; only the order in which several words' scores add up can
+        // differ, in the last bit).
+        if narrow && wq.exact && !alone {
+            let anywhere = TermQuery::new(
+                Term::from_field_text(f.all, &wq.word.text),
+                IndexRecordOption::Basic,
+            );
+            must.push((
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(Box::new(anywhere), 0.0)),
+            ));
+        }
+        words.push(wq.word);
+        must.push((Occur::Must, wq.query));
     }
     if let Some(s) = req.status {
         must.push((Occur::Must, term(f.status, status_code(s))));

@@ -6,6 +6,8 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
+use super::View;
+
 /// Counts indexed by the stored codes: status 0 active, 1 disabled; roles by
 /// role code (up to 8).
 #[derive(Debug, Default, Clone)]
@@ -15,8 +17,10 @@ pub struct Counts {
     pub roles: [usize; 8],
 }
 
-pub struct Tally {
+pub struct Tally<'a> {
     pub facets: bool,
+    /// The view searched: its segments' status and roles columns.
+    pub view: &'a View,
 }
 
 pub struct SegmentTally {
@@ -24,17 +28,15 @@ pub struct SegmentTally {
     columns: Option<(Column<u64>, Column<u64>)>,
 }
 
-impl Collector for Tally {
+impl Collector for Tally<'_> {
     type Fruit = Counts;
     type Child = SegmentTally;
 
-    fn for_segment(&self, _: SegmentOrdinal, seg: &SegmentReader) -> tantivy::Result<SegmentTally> {
-        let columns = if self.facets {
-            let ff = seg.fast_fields();
-            Some((ff.u64("status")?, ff.u64("roles")?))
-        } else {
-            None
-        };
+    fn for_segment(&self, ord: SegmentOrdinal, _: &SegmentReader) -> tantivy::Result<SegmentTally> {
+        let columns = self.facets.then(|| {
+            let c = self.view.segment(ord);
+            (c.status.clone(), c.roles.clone())
+        });
         Ok(SegmentTally {
             counts: Counts::default(),
             columns,
