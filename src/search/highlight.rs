@@ -8,7 +8,7 @@ use tantivy::tokenizer::{TextAnalyzer, TokenStream, Tokenizer};
 use crate::domain::User;
 
 use super::tokenizer::WordTokenizer;
-use super::{QueryWord, analyzer, collect_strings};
+use super::{LONG_WORD, QueryWord, analyzer, collect_strings};
 
 fn matches(token: &str, w: &QueryWord) -> bool {
     let typos = usize::from(w.typos);
@@ -49,9 +49,6 @@ struct Words {
     analyzer: TextAnalyzer,
     folded: String,
 }
-
-/// Words of this many bytes or more are dropped by the analyzer.
-const LONG_WORD: usize = 64;
 
 impl Words {
     fn new() -> Self {

@@ -98,10 +98,13 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
+/// Words of this many bytes or more are dropped by the [`analyzer`].
+const LONG_WORD: usize = 64;
+
 /// Words: runs of letters or of digits, lower-cased, accents folded.
 pub fn analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(tokenizer::WordTokenizer::default())
-        .filter(RemoveLongFilter::limit(64))
+        .filter(RemoveLongFilter::limit(LONG_WORD))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .build()
