@@ -6,8 +6,7 @@ use std::ops::Bound;
 
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RangeQuery,
-    TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TokenStream;
@@ -15,6 +14,7 @@ use tantivy::tokenizer::TokenStream;
 use crate::domain::{Role, Status};
 
 use super::any_of::AnyOf;
+use super::exact::{ExactWord, SLOTS};
 use super::{Fields, Lexicon, SearchError, analyzer, status_code};
 
 /// Most words of a query that are used; the rest are ignored.
@@ -119,8 +119,9 @@ struct FieldPlan {
     typos: bool,
 }
 
-/// Field boosts: name and username above email above attributes.
-fn text_fields(f: &Fields) -> [FieldPlan; 4] {
+/// Field boosts: name and username above email above attributes. The order
+/// is that of the slots of `all` (see `exact`).
+fn text_fields(f: &Fields) -> [FieldPlan; SLOTS] {
     let plan = |field, boost, prefix, typos| FieldPlan {
         field,
         boost,
@@ -202,6 +203,17 @@ fn word_query(
     })
 }
 
+/// A word's exact clauses as one [`ExactWord`]: each field's term with the
+/// boost `word_query` gives its exact clause.
+fn exact_word(f: &Fields, text: &str) -> ExactWord {
+    let fields =
+        text_fields(f).map(|plan| (Term::from_field_text(plan.field, text), 4.0 * plan.boost));
+    ExactWord {
+        all: Term::from_field_text(f.all, text),
+        fields,
+    }
+}
+
 /// A word's query, the word as it is matched, and whether its clauses are
 /// exact terms only (no prefix or typo expansions).
 struct WordQuery {
@@ -211,8 +223,8 @@ struct WordQuery {
 }
 
 /// The tantivy query of a request, and its words as they are matched.
-/// `narrow` adds the `all` clauses described below; it is false only in the
-/// test that checks they change no result.
+/// `narrow` matches exact words through `all` as described below; it is
+/// false only in the test that checks this changes no result.
 pub(super) fn build(
     f: &Fields,
     req: &SearchRequest,
@@ -224,25 +236,17 @@ pub(super) fn build(
     let alone = req.words.len() == 1;
     for w in &req.words {
         let wq = word_query(f, lex, w, alone)?;
-        // Beside other words, an exact word also narrows the intersection
-        // through its one posting list in `all`, scoring nothing: the
-        // intersection then walks one list per word and moves the word's
-        // per-field clauses (which score) only to documents every word
-        // holds. Same documents and scores (the narrowing clauses score
-        // 0.0; only the order in which several words' scores add up can
-        // differ, in the last bit).
-        if narrow && wq.exact && !alone {
-            let anywhere = TermQuery::new(
-                Term::from_field_text(f.all, &wq.word.text),
-                IndexRecordOption::Basic,
-            );
-            must.push((
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(Box::new(anywhere), 0.0)),
-            ));
-        }
+        // Beside other words, an exact word is matched and scored through
+        // its one posting list in `all` (see `exact`): the same documents
+        // and scores as its per-field clauses, read from one list instead
+        // of four. `narrow` is false only in the test that checks it.
+        let query = if narrow && wq.exact && !alone {
+            Box::new(exact_word(f, &wq.word.text))
+        } else {
+            wq.query
+        };
         words.push(wq.word);
-        must.push((Occur::Must, wq.query));
+        must.push((Occur::Must, query));
     }
     if let Some(s) = req.status {
         must.push((Occur::Must, term(f.status, status_code(s))));
