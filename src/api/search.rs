@@ -1,8 +1,7 @@
 //! `GET /api/v1/users/search`: parse the query string, search, render hits.
 
-use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -95,11 +94,11 @@ pub struct Hit<'a> {
 
 /// A hit's highlights as a JSON object, serialised from the service's
 /// pairs (already in field-name order) without copying them into a map.
-pub struct Highlights<'a>(&'a [(String, String)]);
+pub struct Highlights<'a>(&'a [crate::search::Highlight]);
 
 impl Serialize for Highlights<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+        s.collect_map(self.0.iter().map(|(k, v)| (k.as_ref(), v)))
     }
 }
 
@@ -220,11 +219,15 @@ pub async fn search(
             ((*name).to_owned(), Value::Object(counts))
         })
         .collect();
-    Ok(Json(Results {
-        hits,
-        total: results.total,
-        facets,
-        took_ms: (results.took_ms * 1000.0).round() / 1000.0,
-    })
-    .into_response())
+    // About 500 bytes per hit, twice that with highlights.
+    let size = 256 + hits.len() * 1024;
+    Ok(super::json_sized(
+        &Results {
+            hits,
+            total: results.total,
+            facets,
+            took_ms: (results.took_ms * 1000.0).round() / 1000.0,
+        },
+        size,
+    ))
 }

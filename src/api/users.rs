@@ -353,9 +353,13 @@ pub async fn list(
         created_before: time("created_before")?,
     };
     let page = st.users().list(&caller, params).await?;
-    Ok(Json(ListBody {
-        items: page.items.iter().map(UserDto::from).collect(),
-        next_cursor: page.next_cursor,
-    })
-    .into_response())
+    // About 500 bytes per user.
+    let size = 256 + page.items.len() * 640;
+    Ok(super::json_sized(
+        &ListBody {
+            items: page.items.iter().map(UserDto::from).collect(),
+            next_cursor: page.next_cursor,
+        },
+        size,
+    ))
 }

@@ -3,6 +3,8 @@
 //! within its typo allowance) is wrapped in `<mark>`; everything else is
 //! HTML-escaped.
 
+use std::borrow::Cow;
+
 use tantivy::tokenizer::{TextAnalyzer, TokenStream, Tokenizer};
 
 use crate::domain::User;
@@ -105,36 +107,56 @@ fn highlight(words: &mut Words, text: &str, query: &[QueryWord]) -> Option<Strin
     Some(out)
 }
 
-/// Highlights of every field of `u` the query matched.
-pub fn highlights(u: &User, words: &[QueryWord]) -> Vec<(String, String)> {
-    if words.is_empty() {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    // One reader for every field (building an analyzer allocates).
-    let mut reader = Words::new();
-    let mut field = |name: String, text: &str| {
-        if let Some(h) = highlight(&mut reader, text, words) {
-            out.push((name, h));
+/// A field's name and its text with the matched words marked.
+pub type Highlight = (Cow<'static, str>, String);
+
+/// Highlights the hits of one search: one word reader for all of them
+/// (building an analyzer allocates).
+pub struct Highlighter<'q> {
+    words: &'q [QueryWord],
+    reader: Words,
+}
+
+impl<'q> Highlighter<'q> {
+    pub fn new(words: &'q [QueryWord]) -> Self {
+        Self {
+            words,
+            reader: Words::new(),
         }
-    };
-    if let Some(n) = &u.name {
-        field("name".into(), n.as_str());
     }
-    if let Some(n) = &u.username {
-        field("username".into(), n.as_str());
-    }
-    field("email".into(), u.email.as_str());
-    for (k, v) in u.attributes.as_map() {
+
+    /// Highlights of every field of `u` the query matched, by field name.
+    pub fn of(&mut self, u: &User) -> Vec<Highlight> {
+        let words = self.words;
+        if words.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let reader = &mut self.reader;
+        let mut field = |name: Cow<'static, str>, text: &str| {
+            if let Some(h) = highlight(reader, text, words) {
+                out.push((name, h));
+            }
+        };
+        if let Some(n) = &u.name {
+            field(Cow::Borrowed("name"), n.as_str());
+        }
+        if let Some(n) = &u.username {
+            field(Cow::Borrowed("username"), n.as_str());
+        }
+        field(Cow::Borrowed("email"), u.email.as_str());
         let mut text = String::new();
-        collect_strings(v, &mut text);
-        if !text.is_empty() {
-            field(format!("attributes.{k}"), &text);
+        for (k, v) in u.attributes.as_map() {
+            text.clear();
+            collect_strings(v, &mut text);
+            if !text.is_empty() {
+                field(Cow::Owned(format!("attributes.{k}")), &text);
+            }
         }
+        // By field name, so the JSON object is always in one order.
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
     }
-    // By field name, so the JSON object is always in one order.
-    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 #[cfg(test)]

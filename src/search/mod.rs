@@ -27,7 +27,7 @@ use tantivy::schema::{
 use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, TextAnalyzer};
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
-pub use highlight::highlights;
+pub use highlight::{Highlight, Highlighter};
 pub use query::{QueryWord, SearchRequest, Sort, analyze};
 
 use crate::domain::{Role, Status, User};
@@ -788,6 +788,7 @@ pub fn fuzz_build_query(q: &str, mut req: SearchRequest) -> Result<Found, Search
         found.total
     );
     let mut seen = std::collections::HashSet::new();
+    let mut highlighter = Highlighter::new(&found.words);
     for &(id, score) in &found.hits {
         assert!(seen.insert(id), "hit {id:x} twice");
         assert!(score.is_finite(), "score {score}");
@@ -795,7 +796,7 @@ pub fn fuzz_build_query(q: &str, mut req: SearchRequest) -> Result<Found, Search
             .iter()
             .find(|u| u.id.as_u128() == id)
             .unwrap_or_else(|| panic!("hit {id:x} is not a live user"));
-        highlights(user, &found.words);
+        highlighter.of(user);
     }
     for (facet, counts) in &found.facets {
         for (value, count) in counts {

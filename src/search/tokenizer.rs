@@ -3,9 +3,6 @@
 //! and "123", so that emails and usernames with numbers match their names
 //! and do not flood the term dictionary with one-off words.
 
-use std::iter::Peekable;
-use std::str::CharIndices;
-
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 
 #[derive(Clone, Default)]
@@ -15,7 +12,8 @@ pub struct WordTokenizer {
 
 pub struct WordStream<'a> {
     text: &'a str,
-    chars: Peekable<CharIndices<'a>>,
+    /// Byte offset of the next character to read.
+    at: usize,
     token: &'a mut Token,
 }
 
@@ -26,32 +24,52 @@ impl Tokenizer for WordTokenizer {
         self.token.reset();
         WordStream {
             text,
-            chars: text.char_indices().peekable(),
+            at: 0,
             token: &mut self.token,
         }
     }
+}
+
+/// Whether the character at byte `i` of `text` is a letter or digit, whether
+/// it is a digit, and its length in bytes. ASCII (nearly every character of
+/// an email, a username or a name) is classified without decoding; for it,
+/// `is_ascii_alphanumeric` and `is_ascii_digit` are `char::is_alphanumeric`
+/// and `char::is_numeric`.
+#[inline]
+fn class_at(text: &str, i: usize) -> (bool, bool, usize) {
+    let b = text.as_bytes()[i];
+    if b.is_ascii() {
+        return (b.is_ascii_alphanumeric(), b.is_ascii_digit(), 1);
+    }
+    let c = text[i..]
+        .chars()
+        .next()
+        .unwrap_or(char::REPLACEMENT_CHARACTER);
+    (c.is_alphanumeric(), c.is_numeric(), c.len_utf8())
 }
 
 impl TokenStream for WordStream<'_> {
     fn advance(&mut self) -> bool {
         self.token.text.clear();
         self.token.position = self.token.position.wrapping_add(1);
-        while let Some((start, c)) = self.chars.next() {
-            if !c.is_alphanumeric() {
+        let len = self.text.len();
+        while self.at < len {
+            let start = self.at;
+            let (word, digits, n) = class_at(self.text, start);
+            self.at += n;
+            if !word {
                 continue;
             }
-            let digits = c.is_numeric();
-            let mut end = start + c.len_utf8();
-            while let Some(&(i, d)) = self.chars.peek() {
-                if !d.is_alphanumeric() || d.is_numeric() != digits {
+            while self.at < len {
+                let (word, d, n) = class_at(self.text, self.at);
+                if !word || d != digits {
                     break;
                 }
-                end = i + d.len_utf8();
-                self.chars.next();
+                self.at += n;
             }
             self.token.offset_from = start;
-            self.token.offset_to = end;
-            self.token.text.push_str(&self.text[start..end]);
+            self.token.offset_to = self.at;
+            self.token.text.push_str(&self.text[start..self.at]);
             return true;
         }
         false
@@ -97,5 +115,42 @@ mod tests {
             ]
         );
         assert!(words(" ..-- ").is_empty());
+    }
+
+    /// The byte-wise reading splits as a reading of decoded characters
+    /// does, on every ASCII character and on letters, digits and marks of
+    /// other scripts.
+    #[test]
+    fn reads_as_decoded_characters_would() {
+        fn reference(s: &str) -> Vec<(String, usize, usize)> {
+            let mut out = Vec::new();
+            let mut chars = s.char_indices().peekable();
+            while let Some((start, c)) = chars.next() {
+                if !c.is_alphanumeric() {
+                    continue;
+                }
+                let digits = c.is_numeric();
+                let mut end = start + c.len_utf8();
+                while let Some(&(i, d)) = chars.peek() {
+                    if !d.is_alphanumeric() || d.is_numeric() != digits {
+                        break;
+                    }
+                    end = i + d.len_utf8();
+                    chars.next();
+                }
+                out.push((s[start..end].to_owned(), start, end));
+            }
+            out
+        }
+        let ascii: String = (0u8..128).map(char::from).collect();
+        for text in [
+            ascii.as_str(),
+            "José García-López, São Paulo; ÆLFGIFU straße",
+            "Zoë 李小龍 🦀 crab <b>& x²y ٣٤abc ⅷ9 \u{301}é",
+            "a1b2c3 ..__-- 0x1F ß9ß",
+            "",
+        ] {
+            assert_eq!(words(text), reference(text), "{text:?}");
+        }
     }
 }

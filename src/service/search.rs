@@ -13,7 +13,9 @@ use tokio::sync::watch;
 use crate::auth::policy::{Action, Caller};
 use crate::domain::{User, UserId};
 use crate::error::Error;
-use crate::search::{IndexOp, Opened, SearchError, SearchIndex, SearchRequest, Sort, highlights};
+use crate::search::{
+    Highlight, Highlighter, IndexOp, Opened, SearchError, SearchIndex, SearchRequest, Sort,
+};
 use crate::store::{Change, Store, StoreError};
 
 use super::allow;
@@ -30,7 +32,7 @@ const CONSISTENT_WAIT: Duration = Duration::from_secs(5);
 pub struct Hit {
     pub user: User,
     pub score: f32,
-    pub highlights: Vec<(String, String)>,
+    pub highlights: Vec<Highlight>,
 }
 
 pub struct Results {
@@ -216,11 +218,12 @@ impl Search {
                     .map(|(u, (_, score))| u.map(|u| (u, *score)))
                     .collect()
             };
+            let mut highlighter = Highlighter::new(&found.words);
             let hits = users
                 .into_iter()
                 .flatten()
                 .map(|(user, score)| Hit {
-                    highlights: highlights(&user, &found.words),
+                    highlights: highlighter.of(&user),
                     user,
                     score,
                 })
