@@ -23,7 +23,7 @@ use super::problem::{Kind, Problem};
 #[schema(as = User)]
 pub struct UserDto<'a> {
     #[schema(value_type = uuid::Uuid)]
-    id: String,
+    id: uuid::fmt::Hyphenated,
     #[schema(value_type = String, format = Email)]
     email: &'a str,
     #[schema(value_type = Option<String>, required = true)]
@@ -31,7 +31,7 @@ pub struct UserDto<'a> {
     #[schema(value_type = Option<String>, required = true)]
     name: Option<&'a str>,
     #[schema(value_type = Vec<doc::RoleName>)]
-    roles: Vec<&'static str>,
+    roles: Roles<'a>,
     #[schema(value_type = doc::StatusName)]
     status: &'static str,
     email_verified: bool,
@@ -50,11 +50,11 @@ pub struct UserDto<'a> {
 impl<'a> From<&'a User> for UserDto<'a> {
     fn from(u: &'a User) -> Self {
         Self {
-            id: u.id.to_string(),
+            id: u.id.0.hyphenated(),
             email: u.email.as_str(),
             username: u.username.as_ref().map(|x| x.as_str()),
             name: u.name.as_ref().map(|x| x.as_str()),
-            roles: u.roles.iter().map(|r| r.as_str()).collect(),
+            roles: Roles(&u.roles),
             status: u.status.as_str(),
             email_verified: u.email_verified,
             attributes: u.attributes.as_map(),
@@ -62,6 +62,15 @@ impl<'a> From<&'a User> for UserDto<'a> {
             updated_at: rfc3339(u.updated_at),
             version: u.version,
         }
+    }
+}
+
+/// A user's roles by name, serialised from the user's own list.
+struct Roles<'a>(&'a [Role]);
+
+impl Serialize for Roles<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|r| r.as_str()))
     }
 }
 
@@ -362,4 +371,16 @@ pub async fn list(
         },
         size,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_written_by_name() {
+        let roles = serde_json::to_string(&Roles(&[Role::Admin, Role::User])).expect("roles");
+        assert_eq!(roles, r#"["admin","user"]"#);
+        assert_eq!(serde_json::to_string(&Roles(&[])).expect("roles"), "[]");
+    }
 }

@@ -133,24 +133,25 @@ impl<'q> Highlighter<'q> {
         }
         let mut out = Vec::new();
         let reader = &mut self.reader;
-        let mut field = |name: Cow<'static, str>, text: &str| {
+        // The name is only built for a field that has highlights.
+        let mut field = |name: &dyn Fn() -> Cow<'static, str>, text: &str| {
             if let Some(h) = highlight(reader, text, words) {
-                out.push((name, h));
+                out.push((name(), h));
             }
         };
         if let Some(n) = &u.name {
-            field(Cow::Borrowed("name"), n.as_str());
+            field(&|| Cow::Borrowed("name"), n.as_str());
         }
         if let Some(n) = &u.username {
-            field(Cow::Borrowed("username"), n.as_str());
+            field(&|| Cow::Borrowed("username"), n.as_str());
         }
-        field(Cow::Borrowed("email"), u.email.as_str());
+        field(&|| Cow::Borrowed("email"), u.email.as_str());
         let mut text = String::new();
         for (k, v) in u.attributes.as_map() {
             text.clear();
             collect_strings(v, &mut text);
             if !text.is_empty() {
-                field(Cow::Owned(format!("attributes.{k}")), &text);
+                field(&|| Cow::Owned(format!("attributes.{k}")), &text);
             }
         }
         // By field name, so the JSON object is always in one order.

@@ -30,17 +30,10 @@ impl Tokenizer for WordTokenizer {
     }
 }
 
-/// Whether the character at byte `i` of `text` is a letter or digit, whether
-/// it is a digit, and its length in bytes. ASCII (nearly every character of
-/// an email, a username or a name) is classified without decoding; for it,
-/// `is_ascii_alphanumeric` and `is_ascii_digit` are `char::is_alphanumeric`
-/// and `char::is_numeric`.
-#[inline]
-fn class_at(text: &str, i: usize) -> (bool, bool, usize) {
-    let b = text.as_bytes()[i];
-    if b.is_ascii() {
-        return (b.is_ascii_alphanumeric(), b.is_ascii_digit(), 1);
-    }
+/// Whether the character at byte `i` of `text` (not ASCII) is a letter or
+/// digit, whether it is a digit, and its length in bytes.
+#[cold]
+fn class_of_char(text: &str, i: usize) -> (bool, bool, usize) {
     let c = text[i..]
         .chars()
         .next()
@@ -48,31 +41,50 @@ fn class_at(text: &str, i: usize) -> (bool, bool, usize) {
     (c.is_alphanumeric(), c.is_numeric(), c.len_utf8())
 }
 
+/// The same for any character: ASCII (nearly every character of an email,
+/// a username or a name) is classified from its byte, without decoding;
+/// for it `is_ascii_alphanumeric` and `is_ascii_digit` are
+/// `char::is_alphanumeric` and `char::is_numeric`.
+#[inline(always)]
+fn class_at(text: &str, i: usize) -> (bool, bool, usize) {
+    let b = text.as_bytes()[i];
+    if b.is_ascii() {
+        (b.is_ascii_alphanumeric(), b.is_ascii_digit(), 1)
+    } else {
+        class_of_char(text, i)
+    }
+}
+
 impl TokenStream for WordStream<'_> {
     fn advance(&mut self) -> bool {
         self.token.text.clear();
         self.token.position = self.token.position.wrapping_add(1);
-        let len = self.text.len();
-        while self.at < len {
-            let start = self.at;
-            let (word, digits, n) = class_at(self.text, start);
+        let text = self.text;
+        let len = text.len();
+        // Skip to the next letter or digit.
+        let digits = loop {
+            if self.at >= len {
+                return false;
+            }
+            let (word, digits, n) = class_at(text, self.at);
+            if word {
+                break digits;
+            }
             self.at += n;
-            if !word {
-                continue;
+        };
+        // The word: letters, or digits, up to the first other character.
+        let start = self.at;
+        while self.at < len {
+            let (word, d, n) = class_at(text, self.at);
+            if !word || d != digits {
+                break;
             }
-            while self.at < len {
-                let (word, d, n) = class_at(self.text, self.at);
-                if !word || d != digits {
-                    break;
-                }
-                self.at += n;
-            }
-            self.token.offset_from = start;
-            self.token.offset_to = self.at;
-            self.token.text.push_str(&self.text[start..self.at]);
-            return true;
+            self.at += n;
         }
-        false
+        self.token.offset_from = start;
+        self.token.offset_to = self.at;
+        self.token.text.push_str(&text[start..self.at]);
+        true
     }
 
     fn token(&self) -> &Token {
