@@ -3,7 +3,7 @@
 //!
 //! `all` holds every word of name, username, email and attributes, at
 //! positions that say which field each occurrence is in (see
-//! [`all_tokens`]). One posting list then does what four did: it finds the
+//! [`AllTokenizer`](super::tokenizer::AllTokenizer)). One posting list then does what four did: it finds the
 //! documents, and for the few that every word of the query holds, its
 //! positions give the word's frequency in each field, which with each
 //! field's norms and statistics is each field's BM25. The four per-field
@@ -19,49 +19,10 @@ use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::{Postings, SegmentPostings};
 use tantivy::query::{Bm25Weight, EmptyScorer, EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::tokenizer::{PreTokenizedString, TextAnalyzer, Token, TokenStream};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TantivyError, Term};
 
-/// Positions of one field's words in `all` start at `slot << SLOT_BITS`.
-/// A field holds fewer words than `1 << SLOT_BITS` (254 characters at most
-/// for the longest, the email), except the last slot, attributes, which is
-/// open-ended.
-const SLOT_BITS: u32 = 10;
-
-/// Which text field each slot of `all` is, in the order the query's fields
-/// are listed (`query::text_fields`).
-pub(super) const SLOTS: usize = 4;
-
-/// The tokens of `all` for one user: each field's words as the analyzer
-/// reads them, at positions in the field's slot. `fields` are the texts of
-/// name, username, email and attributes, in slot order.
-pub(super) fn all_tokens(analyzer: &mut TextAnalyzer, fields: [&str; SLOTS]) -> PreTokenizedString {
-    let mut tokens = Vec::new();
-    for (slot, text) in fields.into_iter().enumerate() {
-        let start = (slot as u32) << SLOT_BITS;
-        let mut stream = analyzer.token_stream(text);
-        let mut i = 0u32;
-        while stream.advance() {
-            let t = stream.token();
-            debug_assert!(
-                slot == SLOTS - 1 || i < (1 << SLOT_BITS),
-                "a field of at most 254 characters"
-            );
-            tokens.push(Token {
-                offset_from: 0,
-                offset_to: 0,
-                position: (start + i) as usize,
-                text: t.text.clone(),
-                position_length: 1,
-            });
-            i += 1;
-        }
-    }
-    PreTokenizedString {
-        text: String::new(),
-        tokens,
-    }
-}
+use super::tokenizer::SLOT_BITS;
+pub(super) use super::tokenizer::SLOTS;
 
 fn slot_of(position: u32) -> usize {
     ((position >> SLOT_BITS) as usize).min(SLOTS - 1)
@@ -202,26 +163,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_field_has_its_slot() {
-        let mut a = crate::search::analyzer();
-        let t = all_tokens(&mut a, ["Ada Lovelace", "", "ada.l@example.com", "x"]);
-        let got: Vec<(usize, &str)> = t
-            .tokens
-            .iter()
-            .map(|t| (slot_of(t.position as u32), t.text.as_str()))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (0, "ada"),
-                (0, "lovelace"),
-                (2, "ada"),
-                (2, "l"),
-                (2, "example"),
-                (2, "com"),
-                (3, "x")
-            ]
-        );
+    fn positions_tell_the_slot() {
+        assert_eq!(slot_of(0), 0);
+        assert_eq!(slot_of((1 << SLOT_BITS) - 1), 0);
+        assert_eq!(slot_of(2 << SLOT_BITS | 5), 2);
         // Attributes run past their slot's start without leaving it.
         assert_eq!(slot_of(u32::MAX), SLOTS - 1);
     }

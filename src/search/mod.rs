@@ -34,9 +34,11 @@ use crate::domain::{Role, Status, User};
 
 /// Bumped whenever the schema or the analysis changes: an index of another
 /// version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 const VERSION_FILE: &str = "roster-index-version";
 const TOKENIZER: &str = "roster";
+/// The tokenizer of the `all` field: see [`tokenizer::AllTokenizer`].
+const ALL_TOKENIZER: &str = "roster-all";
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +92,7 @@ fn schema() -> (Schema, Fields) {
             "all",
             TextOptions::default().set_indexing_options(
                 TextFieldIndexing::default()
-                    .set_tokenizer(TOKENIZER)
+                    .set_tokenizer(ALL_TOKENIZER)
                     .set_index_option(IndexRecordOption::WithFreqsAndPositions),
             ),
         ),
@@ -104,6 +106,16 @@ const LONG_WORD: usize = 64;
 /// Words: runs of letters or of digits, lower-cased, accents folded.
 pub fn analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(tokenizer::WordTokenizer::default())
+        .filter(RemoveLongFilter::limit(LONG_WORD))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .build()
+}
+
+/// The analyzer of the `all` field: each field's words as [`analyzer`]
+/// reads them, at positions that tell the field.
+fn all_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(tokenizer::AllTokenizer::default())
         .filter(RemoveLongFilter::limit(LONG_WORD))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
@@ -138,12 +150,9 @@ pub(crate) fn document(f: &Fields, u: &User) -> TantivyDocument {
         .as_map()
         .values()
         .for_each(|v| collect_strings(v, &mut attr_text));
-    d.add_pre_tokenized_text(
+    d.add_text(
         f.all,
-        exact::all_tokens(
-            &mut analyzer(),
-            [name, username, u.email.as_str(), &attr_text],
-        ),
+        tokenizer::all_text([name, username, u.email.as_str(), &attr_text]),
     );
     if !attr_text.is_empty() {
         d.add_text(f.attributes, attr_text);
@@ -441,6 +450,7 @@ impl SearchIndex {
 
     fn with_index(index: Index, fields: Fields, dir: &Path) -> Result<Self, SearchError> {
         index.tokenizers().register(TOKENIZER, analyzer());
+        index.tokenizers().register(ALL_TOKENIZER, all_analyzer());
         let writer = index.writer(WRITER_MEMORY)?;
         // tantivy 0.27 starts a reopened writer's operation stamps at the
         // last commit's opstamp, the stamp that commit gave the delete files
@@ -999,6 +1009,7 @@ mod tests {
         {
             let raw = Index::open_in_dir(&path).expect("the index opens");
             raw.tokenizers().register(TOKENIZER, analyzer());
+            raw.tokenizers().register(ALL_TOKENIZER, all_analyzer());
             let (_, fields) = schema();
             let mut writer: IndexWriter = raw
                 .writer_with_num_threads(1, 15_000_000)

@@ -55,36 +55,146 @@ fn class_at(text: &str, i: usize) -> (bool, bool, usize) {
     }
 }
 
+/// The next word of `text` from byte `at` on: its byte range, with `at`
+/// moved past it.
+#[inline]
+fn next_word(text: &str, at: &mut usize) -> Option<(usize, usize)> {
+    let len = text.len();
+    // Skip to the next letter or digit.
+    let digits = loop {
+        if *at >= len {
+            return None;
+        }
+        let (word, digits, n) = class_at(text, *at);
+        if word {
+            break digits;
+        }
+        *at += n;
+    };
+    // The word: letters, or digits, up to the first other character.
+    let start = *at;
+    while *at < len {
+        let (word, d, n) = class_at(text, *at);
+        if !word || d != digits {
+            break;
+        }
+        *at += n;
+    }
+    Some((start, *at))
+}
+
 impl TokenStream for WordStream<'_> {
     fn advance(&mut self) -> bool {
         self.token.text.clear();
         self.token.position = self.token.position.wrapping_add(1);
-        let text = self.text;
-        let len = text.len();
-        // Skip to the next letter or digit.
-        let digits = loop {
-            if self.at >= len {
-                return false;
-            }
-            let (word, digits, n) = class_at(text, self.at);
-            if word {
-                break digits;
-            }
-            self.at += n;
+        let Some((from, to)) = next_word(self.text, &mut self.at) else {
+            return false;
         };
-        // The word: letters, or digits, up to the first other character.
-        let start = self.at;
-        while self.at < len {
-            let (word, d, n) = class_at(text, self.at);
-            if !word || d != digits {
-                break;
-            }
-            self.at += n;
-        }
-        self.token.offset_from = start;
-        self.token.offset_to = self.at;
-        self.token.text.push_str(&text[start..self.at]);
+        self.token.offset_from = from;
+        self.token.offset_to = to;
+        self.token.text.push_str(&self.text[from..to]);
         true
+    }
+
+    fn token(&self) -> &Token {
+        self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.token
+    }
+}
+
+/// Fields in the `all` text: name, username, email, attributes.
+pub const SLOTS: usize = 4;
+
+/// Positions of one field's words in `all` start at `slot << SLOT_BITS`. A
+/// field holds fewer words than `1 << SLOT_BITS` (254 characters at most,
+/// the email's limit), except the last, attributes, which is open-ended.
+pub const SLOT_BITS: u32 = 10;
+
+/// The `all` text of a user: a header with the byte lengths of the first
+/// three fields, then the four fields' texts. [`AllTokenizer`] reads it.
+pub fn all_text(fields: [&str; SLOTS]) -> String {
+    let [a, b, c, d] = fields;
+    let mut out = String::with_capacity(16 + a.len() + b.len() + c.len() + d.len());
+    out.push_str(&format!("{},{},{};", a.len(), b.len(), c.len()));
+    for f in fields {
+        out.push_str(f);
+    }
+    out
+}
+
+/// The words of an [`all_text`], each field's read as [`WordTokenizer`]
+/// reads them and placed in the field's slot of positions: word `i` of
+/// field `slot` is at `slot << SLOT_BITS | i`.
+#[derive(Clone, Default)]
+pub struct AllTokenizer {
+    token: Token,
+}
+
+pub struct AllStream<'a> {
+    /// The fields' texts, back to back.
+    body: &'a str,
+    /// Where each field ends in `body`.
+    ends: [usize; SLOTS],
+    slot: usize,
+    at: usize,
+    word: u32,
+    token: &'a mut Token,
+}
+
+/// `body` and the field ends of an [`all_text`]; a text without a header
+/// (none is written so) is all attributes.
+fn split_all(text: &str) -> (&str, [usize; SLOTS]) {
+    let parsed = text.split_once(';').and_then(|(head, body)| {
+        let mut lens = head.split(',').map(|n| n.parse::<usize>().ok());
+        let (a, b, c) = (lens.next()??, lens.next()??, lens.next()??);
+        let ab = a.checked_add(b)?;
+        let ends = [a, ab, ab.checked_add(c)?, body.len()];
+        let on_chars = ends
+            .iter()
+            .all(|&e| e <= body.len() && body.is_char_boundary(e));
+        (lens.next().is_none() && on_chars).then_some((body, ends))
+    });
+    parsed.unwrap_or((text, [0, 0, 0, text.len()]))
+}
+
+impl Tokenizer for AllTokenizer {
+    type TokenStream<'a> = AllStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> AllStream<'a> {
+        self.token.reset();
+        let (body, ends) = split_all(text);
+        AllStream {
+            body,
+            ends,
+            slot: 0,
+            at: 0,
+            word: 0,
+            token: &mut self.token,
+        }
+    }
+}
+
+impl TokenStream for AllStream<'_> {
+    fn advance(&mut self) -> bool {
+        self.token.text.clear();
+        while self.slot < SLOTS {
+            let end = self.ends[self.slot];
+            if let Some((from, to)) = next_word(&self.body[..end], &mut self.at) {
+                self.token.offset_from = from;
+                self.token.offset_to = to;
+                self.token.position = ((self.slot as u32) << SLOT_BITS | self.word) as usize;
+                self.token.text.push_str(&self.body[from..to]);
+                self.word += 1;
+                return true;
+            }
+            self.slot += 1;
+            self.at = end;
+            self.word = 0;
+        }
+        false
     }
 
     fn token(&self) -> &Token {
@@ -164,5 +274,48 @@ mod tests {
         ] {
             assert_eq!(words(text), reference(text), "{text:?}");
         }
+    }
+
+    #[test]
+    fn all_text_keeps_each_field_in_its_slot() {
+        let mut t = AllTokenizer::default();
+        let text = all_text(["Zoë Ada", "", "ada.l9@x.com", "hopper; 1,2;3"]);
+        let mut stream = t.token_stream(&text);
+        let mut got = Vec::new();
+        while stream.advance() {
+            let tok = stream.token();
+            got.push((
+                tok.position >> SLOT_BITS,
+                tok.position & 1023,
+                tok.text.clone(),
+            ));
+        }
+        let want = [
+            (0, 0, "Zoë"),
+            (0, 1, "Ada"),
+            (2, 0, "ada"),
+            (2, 1, "l"),
+            (2, 2, "9"),
+            (2, 3, "x"),
+            (2, 4, "com"),
+            (3, 0, "hopper"),
+            (3, 1, "1"),
+            (3, 2, "2"),
+            (3, 3, "3"),
+        ];
+        let want: Vec<_> = want.iter().map(|&(s, i, w)| (s, i, w.to_owned())).collect();
+        assert_eq!(got, want);
+        // Words never run across a field's end.
+        let text = all_text(["ab", "cd", "", ""]);
+        let mut stream = t.token_stream(&text);
+        let mut words = Vec::new();
+        while stream.advance() {
+            words.push(stream.token().text.clone());
+        }
+        assert_eq!(words, ["ab", "cd"]);
+        // A text without a header is read as attributes.
+        let mut stream = t.token_stream("no header");
+        assert!(stream.advance());
+        assert_eq!(stream.token().position >> SLOT_BITS, 3);
     }
 }
