@@ -17,7 +17,9 @@
 
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::{Postings, SegmentPostings};
-use tantivy::query::{Bm25Weight, EmptyScorer, EnableScoring, Explanation, Query, Scorer, Weight};
+use tantivy::query::{
+    Bm25Weight, EmptyScorer, EnableScoring, Explanation, Query, Scorer, TermQuery, Weight,
+};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TantivyError, Term};
 
@@ -44,9 +46,8 @@ impl Query for ExactWord {
             ..
         } = scoring
         else {
-            return Err(TantivyError::InvalidArgument(
-                "an exact word is only searched with scores".into(),
-            ));
+            // Without scores (counting), the word is its posting list.
+            return TermQuery::new(self.all.clone(), IndexRecordOption::Basic).weight(scoring);
         };
         let mut fields = Vec::with_capacity(SLOTS);
         for (term, boost) in &self.fields {

@@ -977,6 +977,19 @@ mod tests {
             assert_eq!(narrowed.facets, plain.facets, "{q}");
             assert_eq!(narrowed.words, plain.words, "{q}");
         }
+        // Counted without scores, exact words are their posting lists.
+        let view = index.view();
+        for q in ["grace hopper", "ada ada", "hopper compilers"] {
+            let req = SearchRequest {
+                words: analyze(q),
+                limit: 1,
+                ..Default::default()
+            };
+            let (query, _) =
+                query::build(&index.fields, &req, &Lexicon(&view.searcher), true).expect("a query");
+            let counted = view.searcher.search(&query, &Count).expect("a count");
+            assert_eq!(counted, index.search(&req).expect("a search").total, "{q}");
+        }
         // The test is not vacuous: these queries find something.
         let req = |q| SearchRequest {
             words: analyze(q),
