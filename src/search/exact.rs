@@ -3,12 +3,12 @@
 //!
 //! `all` holds every word of name, username, email and attributes, at
 //! positions that say which field each occurrence is in (see
-//! [`AllTokenizer`](super::tokenizer::AllTokenizer)). One posting list then does what four did: it finds the
-//! documents, and for the few that every word of the query holds, its
-//! positions give the word's frequency in each field, which with each
-//! field's norms and statistics is each field's BM25. The four per-field
-//! posting lists, each walked and decoded only to score, were most of a
-//! two-word search.
+//! [`AllTokenizer`](super::tokenizer::AllTokenizer)). One posting list then
+//! does what four did: it finds the documents, and for the few that every
+//! word of the query holds, its positions give the word's frequency in each
+//! field, which with each field's norms and statistics is each field's
+//! BM25. The four per-field posting lists, each walked and decoded only to
+//! score, were most of a two-word search.
 //!
 //! Scores are those of [`AnyOf`](super::any_of::AnyOf) over the word's
 //! per-field exact `TermQuery`s, boosted alike, bit for bit: the same BM25
