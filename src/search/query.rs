@@ -144,12 +144,15 @@ fn text_fields(f: &Fields) -> [FieldPlan; SLOTS] {
 /// With other words beside it, the word's clauses are an [`AnyOf`], which
 /// the intersection can move to the few documents every word matches; alone,
 /// every matching document is visited anyway, and tantivy's buffered union
-/// does that faster. Both score the same.
+/// does that faster. Both score the same. With `via_all`, a word that has
+/// only exact clauses (no prefix or typo form) is one [`ExactWord`] instead,
+/// which scores as its clauses would from one posting list (see `exact`).
 fn word_query(
     f: &Fields,
     lex: &Lexicon<'_>,
     w: &QueryWord,
     alone: bool,
+    via_all: bool,
 ) -> Result<WordQuery, SearchError> {
     let mut w = w.clone();
     if w.typos > 0 {
@@ -163,44 +166,49 @@ fn word_query(
             }
         }
     }
-    let mut clauses: Vec<Box<dyn Query>> = Vec::new();
-    let mut exact = true;
-    for plan in text_fields(f) {
-        let (field, boost) = (plan.field, plan.boost);
-        let term = Term::from_field_text(field, &w.text);
-        clauses.push(Box::new(BoostQuery::new(
-            Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
-            4.0 * boost,
-        )));
-        // A prefix that nothing extends would only repeat the exact query.
-        if w.prefix && plan.prefix && lex.extends(field, &w.text)? {
-            exact = false;
-            clauses.push(Box::new(BoostQuery::new(
-                Box::new(FuzzyTermQuery::new_prefix(term.clone(), 0, true)),
-                2.0 * boost,
-            )));
-        }
-        if w.typos > 0 && plan.typos {
-            exact = false;
-            clauses.push(Box::new(BoostQuery::new(
-                Box::new(FuzzyTermQuery::new(term, w.typos, true)),
-                boost,
-            )));
-        }
+    // The looser forms each field adds (prefix, typo). A prefix that
+    // nothing extends would only repeat the exact query.
+    let plans = text_fields(f);
+    let mut looser = [(false, false); SLOTS];
+    for (plan, forms) in plans.iter().zip(&mut looser) {
+        *forms = (
+            w.prefix && plan.prefix && lex.extends(plan.field, &w.text)?,
+            w.typos > 0 && plan.typos,
+        );
     }
-    if alone {
-        let should = clauses.into_iter().map(|q| (Occur::Should, q)).collect();
+    if via_all && looser.iter().all(|&(prefix, typo)| !prefix && !typo) {
         return Ok(WordQuery {
+            query: Box::new(exact_word(f, &w.text)),
             word: w,
-            query: Box::new(BooleanQuery::new(should)),
-            exact,
         });
     }
-    Ok(WordQuery {
-        word: w,
-        query: Box::new(AnyOf(clauses)),
-        exact,
-    })
+    let mut clauses: Vec<Box<dyn Query>> = Vec::new();
+    for (plan, (prefix, typo)) in plans.iter().zip(looser) {
+        let term = Term::from_field_text(plan.field, &w.text);
+        clauses.push(Box::new(BoostQuery::new(
+            Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+            4.0 * plan.boost,
+        )));
+        if prefix {
+            clauses.push(Box::new(BoostQuery::new(
+                Box::new(FuzzyTermQuery::new_prefix(term.clone(), 0, true)),
+                2.0 * plan.boost,
+            )));
+        }
+        if typo {
+            clauses.push(Box::new(BoostQuery::new(
+                Box::new(FuzzyTermQuery::new(term, w.typos, true)),
+                plan.boost,
+            )));
+        }
+    }
+    let query: Box<dyn Query> = if alone {
+        let should = clauses.into_iter().map(|q| (Occur::Should, q)).collect();
+        Box::new(BooleanQuery::new(should))
+    } else {
+        Box::new(AnyOf(clauses))
+    };
+    Ok(WordQuery { word: w, query })
 }
 
 /// A word's exact clauses as one [`ExactWord`]: each field's term with the
@@ -214,12 +222,10 @@ fn exact_word(f: &Fields, text: &str) -> ExactWord {
     }
 }
 
-/// A word's query, the word as it is matched, and whether its clauses are
-/// exact terms only (no prefix or typo expansions).
+/// A word's query and the word as it is matched.
 struct WordQuery {
     word: QueryWord,
     query: Box<dyn Query>,
-    exact: bool,
 }
 
 /// The tantivy query of a request, and its words as they are matched.
@@ -235,18 +241,13 @@ pub(super) fn build(
     let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     let alone = req.words.len() == 1;
     for w in &req.words {
-        let wq = word_query(f, lex, w, alone)?;
         // Beside other words, an exact word is matched and scored through
         // its one posting list in `all` (see `exact`): the same documents
         // and scores as its per-field clauses, read from one list instead
         // of four. `narrow` is false only in the test that checks it.
-        let query = if narrow && wq.exact && !alone {
-            Box::new(exact_word(f, &wq.word.text))
-        } else {
-            wq.query
-        };
+        let wq = word_query(f, lex, w, alone, narrow && !alone)?;
         words.push(wq.word);
-        must.push((Occur::Must, query));
+        must.push((Occur::Must, wq.query));
     }
     if let Some(s) = req.status {
         must.push((Occur::Must, term(f.status, status_code(s))));
