@@ -63,17 +63,23 @@ impl Weight for AnyOfWeight {
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        let mut scorer = self.scorer(reader, 1.0)?;
-        if scorer.seek(doc) != doc {
-            return Err(TantivyError::InvalidArgument(format!(
-                "document {doc} does not match"
-            )));
-        }
-        Ok(Explanation::new(
-            "any of the word's clauses",
-            scorer.score(),
-        ))
+        explain_by_scoring(self.scorer(reader, 1.0)?, doc, "any of the word's clauses")
     }
+}
+
+/// A weight's explanation as its score on `doc`, for weights (this one,
+/// `ExactWord`'s) that are explained by what they compute.
+pub(super) fn explain_by_scoring(
+    mut scorer: Box<dyn Scorer>,
+    doc: DocId,
+    what: &'static str,
+) -> tantivy::Result<Explanation> {
+    if scorer.seek(doc) != doc {
+        return Err(TantivyError::InvalidArgument(format!(
+            "document {doc} does not match"
+        )));
+    }
+    Ok(Explanation::new(what, scorer.score()))
 }
 
 struct AnyOfScorer {

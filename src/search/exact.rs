@@ -21,8 +21,9 @@ use tantivy::query::{
     Bm25Weight, EmptyScorer, EnableScoring, Explanation, Query, Scorer, TermQuery, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocId, DocSet, Score, SegmentReader, TantivyError, Term};
+use tantivy::{DocId, DocSet, Score, SegmentReader, Term};
 
+use super::any_of::explain_by_scoring;
 use super::tokenizer::SLOT_BITS;
 pub(super) use super::tokenizer::SLOTS;
 
@@ -102,16 +103,11 @@ impl Weight for ExactWordWeight {
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        let mut scorer = self.scorer(reader, 1.0)?;
-        if scorer.seek(doc) != doc {
-            return Err(TantivyError::InvalidArgument(format!(
-                "document {doc} does not match"
-            )));
-        }
-        Ok(Explanation::new(
+        explain_by_scoring(
+            self.scorer(reader, 1.0)?,
+            doc,
             "the word's BM25 in each field",
-            scorer.score(),
-        ))
+        )
     }
 }
 
