@@ -133,25 +133,23 @@ impl<'q> Highlighter<'q> {
         }
         let mut out = Vec::new();
         let reader = &mut self.reader;
-        // The name is only built for a field that has highlights.
-        let mut field = |name: &dyn Fn() -> Cow<'static, str>, text: &str| {
-            if let Some(h) = highlight(reader, text, words) {
-                out.push((name(), h));
-            }
-        };
-        if let Some(n) = &u.name {
-            field(&|| Cow::Borrowed("name"), n.as_str());
+        let mut mark = |text: &str| highlight(reader, text, words);
+        if let Some(h) = u.name.as_ref().and_then(|n| mark(n.as_str())) {
+            out.push((Cow::Borrowed("name"), h));
         }
-        if let Some(n) = &u.username {
-            field(&|| Cow::Borrowed("username"), n.as_str());
+        if let Some(h) = u.username.as_ref().and_then(|n| mark(n.as_str())) {
+            out.push((Cow::Borrowed("username"), h));
         }
-        field(&|| Cow::Borrowed("email"), u.email.as_str());
+        if let Some(h) = mark(u.email.as_str()) {
+            out.push((Cow::Borrowed("email"), h));
+        }
         let mut text = String::new();
         for (k, v) in u.attributes.as_map() {
             text.clear();
             collect_strings(v, &mut text);
-            if !text.is_empty() {
-                field(&|| Cow::Owned(format!("attributes.{k}")), &text);
+            // The name is only built for a field that has highlights.
+            if let Some(h) = mark(&text) {
+                out.push((Cow::Owned(format!("attributes.{k}")), h));
             }
         }
         // By field name, so the JSON object is always in one order.

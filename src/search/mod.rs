@@ -105,17 +105,19 @@ const LONG_WORD: usize = 64;
 
 /// Words: runs of letters or of digits, lower-cased, accents folded.
 pub fn analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(tokenizer::WordTokenizer::default())
-        .filter(RemoveLongFilter::limit(LONG_WORD))
-        .filter(LowerCaser)
-        .filter(AsciiFoldingFilter)
-        .build()
+    filtered(tokenizer::WordTokenizer::default())
 }
 
 /// The analyzer of the `all` field: each field's words as [`analyzer`]
 /// reads them, at positions that tell the field.
 fn all_analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(tokenizer::AllTokenizer::default())
+    filtered(tokenizer::AllTokenizer::default())
+}
+
+/// The filters every analyzer of the index shares: `all` must read each
+/// word exactly as its own field does.
+fn filtered<T: tantivy::tokenizer::Tokenizer>(words: T) -> TextAnalyzer {
+    TextAnalyzer::builder(words)
         .filter(RemoveLongFilter::limit(LONG_WORD))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
