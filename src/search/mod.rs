@@ -383,6 +383,16 @@ impl Lexicon<'_> {
 
     /// Whether `field` holds a live term that is `word` extended: if not, a
     /// prefix query of `word` would only repeat its exact query.
+    /// Documents holding `term`, deleted ones included (an estimate).
+    fn doc_freq(&self, term: &Term) -> Result<u64, SearchError> {
+        Ok(self.0.doc_freq(term)?)
+    }
+
+    /// Live documents.
+    fn num_docs(&self) -> u64 {
+        self.0.num_docs()
+    }
+
     fn extends(&self, field: Field, word: &str) -> Result<bool, SearchError> {
         // The first key after `word` itself.
         let longer = format!("{word}\0");
@@ -573,13 +583,44 @@ impl SearchIndex {
     }
 
     pub fn search(&self, req: &SearchRequest) -> Result<Found, SearchError> {
-        self.search_with(req, true)
+        self.run(self.prepare(req.clone())?)
     }
 
-    fn search_with(&self, req: &SearchRequest, narrow: bool) -> Result<Found, SearchError> {
+    /// Builds the request's query on the current generation: term lookups
+    /// only, so cheap; [`run`](Self::run) walks it.
+    pub fn prepare(&self, req: SearchRequest) -> Result<Prepared, SearchError> {
+        self.prepare_with(req, true)
+    }
+
+    fn prepare_with(&self, req: SearchRequest, narrow: bool) -> Result<Prepared, SearchError> {
         let view = self.view();
+        let built = query::build(&self.fields, &req, &Lexicon(&view.searcher), narrow)?;
+        Ok(Prepared {
+            view,
+            query: built.query,
+            words: built.words,
+            cost: built
+                .postings
+                .saturating_add(HIT_COST.saturating_mul(req.limit as u64)),
+            req,
+        })
+    }
+
+    #[cfg(test)]
+    fn search_with(&self, req: &SearchRequest, narrow: bool) -> Result<Found, SearchError> {
+        self.run(self.prepare_with(req.clone(), narrow)?)
+    }
+
+    pub fn run(&self, prepared: Prepared) -> Result<Found, SearchError> {
+        let Prepared {
+            view,
+            query,
+            words,
+            req,
+            ..
+        } = prepared;
+        let req = &req;
         let searcher = &view.searcher;
-        let (query, words) = query::build(&self.fields, req, &Lexicon(searcher), narrow)?;
         // With words, matches are few: count facets in the same pass. Without
         // (browse or filters only), a count per facet value walks posting
         // lists, far cheaper than reading columns for every document.
@@ -705,6 +746,36 @@ impl SearchIndex {
             out.extend(seg.doc_ids_alive().map(|doc| columns.id(doc)));
         }
         Ok(out)
+    }
+}
+
+/// What a hit costs beyond the postings walked (hydrating it from the store,
+/// highlighting and writing it), in postings: roughly their ratio in
+/// instructions.
+const HIT_COST: u64 = 250;
+
+/// Searches costing at most this are [`Prepared::cheap`]: well under a
+/// millisecond on one core (a two-word search at 100 000 users is about
+/// 14 000).
+const CHEAP_COST: u64 = 32_768;
+
+/// A request with its query built, to be [`run`](SearchIndex::run).
+pub struct Prepared {
+    view: std::sync::Arc<View>,
+    query: Box<dyn tantivy::query::Query>,
+    words: Vec<QueryWord>,
+    req: SearchRequest,
+    /// Postings the query walks at most, plus [`HIT_COST`] per hit asked for.
+    cost: u64,
+}
+
+impl Prepared {
+    /// Whether the search is so short that handing it to another thread
+    /// would cost a good part of it: one with exact words only, of which
+    /// few users hold each, and a page of a few dozen hits. Searches with a
+    /// prefix or typo expansion, a date range, or no words are never cheap.
+    pub fn cheap(&self) -> bool {
+        self.cost <= CHEAP_COST
     }
 }
 
@@ -896,8 +967,9 @@ mod tests {
     /// segments with deletes, for words found in one field or several (and
     /// more than once in one), in attributes, as prefixes and typos beside
     /// exact words, and absent.
-    #[test]
-    fn narrowing_by_all_changes_no_result() {
+    /// 600 users with famous first and last names (some twice in a name),
+    /// on two segments with deletes.
+    fn famous() -> (tempfile::TempDir, SearchIndex) {
         use crate::domain::UserDraft;
         let dir = tempfile::tempdir().expect("a temp dir");
         let (index, _) = SearchIndex::open(&dir.path().join("index")).expect("an index");
@@ -941,7 +1013,71 @@ mod tests {
             index.view().searcher.segment_readers().len() >= 2,
             "two segments"
         );
+        (dir, index)
+    }
 
+    /// A search of a few exact words runs where it is asked (no thread
+    /// hop); one with a prefix or typo expansion, a date range, or a long
+    /// page does not, and a walk of every document only in a small index.
+    #[test]
+    fn only_short_searches_are_cheap() {
+        let (_dir, index) = famous();
+        let prepared = |q: &str, limit: usize, status: Option<Status>| {
+            let req = SearchRequest {
+                words: analyze(q),
+                limit,
+                status,
+                ..Default::default()
+            };
+            index.prepare(req).expect("a query")
+        };
+        let cheap = prepared("grace hopper", 20, None);
+        assert!(cheap.cheap(), "cost {}", cheap.cost);
+        // Each word's documents in `all`, plus the page.
+        // Grace: 1 in 5; hopper: a last name for 1 in 4 blocks of 5, a team
+        // for 1 in 3 (deleted documents count until merged).
+        let (grace, hopper) = (120, 150 + 200 - 50);
+        let words = analyze("grace hopper");
+        let view = index.view();
+        let df = |w: &QueryWord| {
+            view.searcher
+                .doc_freq(&Term::from_field_text(index.fields.all, &w.text))
+                .expect("a doc freq")
+        };
+        assert_eq!(df(&words[0]), grace);
+        assert_eq!(df(&words[1]), hopper);
+        assert_eq!(cheap.cost, grace + hopper + 20 * HIT_COST);
+        assert!(prepared("ada", 100, None).cost > prepared("ada", 1, None).cost);
+        assert!(!prepared("ada", 1000, None).cheap(), "a long page");
+        // "lovel" extends to "lovelace"; "hoper" is a typo of "hopper".
+        assert!(!prepared("ada lovel", 20, None).cheap(), "a prefix");
+        assert!(!prepared("grace hoper", 20, None).cheap(), "a typo");
+        let range = index
+            .prepare(SearchRequest {
+                words: analyze("grace hopper"),
+                limit: 20,
+                created_after: Some(0),
+                ..Default::default()
+            })
+            .expect("a query");
+        assert!(!range.cheap(), "a date range");
+        // Without words every document is walked: 545 live ones here, so
+        // cheap, but not beyond the threshold.
+        let browse = prepared("", 20, Some(Status::Active));
+        assert!(browse.cheap());
+        assert!(browse.cost >= 545 + 20 * HIT_COST, "cost {}", browse.cost);
+        // Cheap or not, a prepared search runs to the same result.
+        let found = index.run(cheap).expect("a search");
+        // The live Graces with hopper for a last name or team.
+        let expected = (0..600)
+            .filter(|i| i % 11 != 0 && i % 5 == 1 && (i / 5 % 4 == 1 || i % 3 == 2))
+            .count();
+        assert_eq!(found.total, expected, "grace hopper");
+    }
+
+    #[test]
+    fn narrowing_by_all_changes_no_result() {
+        let (_dir, index) = famous();
         for q in [
             "ada lovelace",
             "grace hopper",
@@ -994,9 +1130,9 @@ mod tests {
                 limit: 1,
                 ..Default::default()
             };
-            let (query, _) =
+            let built =
                 query::build(&index.fields, &req, &Lexicon(&view.searcher), true).expect("a query");
-            let counted = view.searcher.search(&query, &Count).expect("a count");
+            let counted = view.searcher.search(&built.query, &Count).expect("a count");
             assert_eq!(counted, index.search(&req).expect("a search").total, "{q}");
         }
         // The test is not vacuous: these queries find something.

@@ -176,10 +176,19 @@ fn word_query(
             w.typos > 0 && plan.typos,
         );
     }
-    if via_all && looser.iter().all(|&(prefix, typo)| !prefix && !typo) {
+    let exact_only = looser.iter().all(|&(prefix, typo)| !prefix && !typo);
+    // An exact word walks at most its documents in each field, which `all`
+    // counts; a looser form walks an expansion not known before the walk.
+    let postings = if exact_only {
+        lex.doc_freq(&Term::from_field_text(f.all, &w.text))?
+    } else {
+        u64::MAX
+    };
+    if via_all && exact_only {
         return Ok(WordQuery {
             query: Box::new(exact_word(f, &w.text)),
             word: w,
+            postings,
         });
     }
     let mut clauses: Vec<Box<dyn Query>> = Vec::new();
@@ -208,7 +217,11 @@ fn word_query(
     } else {
         Box::new(AnyOf(clauses))
     };
-    Ok(WordQuery { word: w, query })
+    Ok(WordQuery {
+        word: w,
+        query,
+        postings,
+    })
 }
 
 /// A word's exact clauses as one [`ExactWord`]: each field's term with the
@@ -222,23 +235,37 @@ fn exact_word(f: &Fields, text: &str) -> ExactWord {
     }
 }
 
-/// A word's query and the word as it is matched.
+/// A word's query, the word as it is matched, and at most how many
+/// postings its query walks (`u64::MAX`: not known before the walk).
 struct WordQuery {
     word: QueryWord,
     query: Box<dyn Query>,
+    postings: u64,
 }
 
-/// The tantivy query of a request, and its words as they are matched.
-/// `narrow` matches exact words through `all` as described below; it is
-/// false only in the test that checks this changes no result.
+/// The tantivy query of a request.
+pub(super) struct Built {
+    pub query: Box<dyn Query>,
+    /// The request's words as they are matched.
+    pub words: Vec<QueryWord>,
+    /// About how many postings the query walks at most: a word's documents
+    /// in each field, a filter's, or every document without words;
+    /// `u64::MAX` when a word's prefix or typo expansion is to be walked.
+    pub postings: u64,
+}
+
+/// The tantivy query of a request, its words as they are matched, and its
+/// cost. `narrow` matches exact words through `all` as described below; it
+/// is false only in the test that checks this changes no result.
 pub(super) fn build(
     f: &Fields,
     req: &SearchRequest,
     lex: &Lexicon<'_>,
     narrow: bool,
-) -> Result<(Box<dyn Query>, Vec<QueryWord>), SearchError> {
+) -> Result<Built, SearchError> {
     let mut words = Vec::with_capacity(req.words.len());
     let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let mut postings = 0u64;
     let alone = req.words.len() == 1;
     for w in &req.words {
         // Beside other words, an exact word is matched and scored through
@@ -248,22 +275,38 @@ pub(super) fn build(
         let wq = word_query(f, lex, w, alone, narrow && !alone)?;
         words.push(wq.word);
         must.push((Occur::Must, wq.query));
+        postings = postings.saturating_add(wq.postings);
     }
+    let mut filter = |field: Field, v: u64| -> Result<Box<dyn Query>, SearchError> {
+        postings = postings.saturating_add(lex.doc_freq(&Term::from_field_u64(field, v))?);
+        Ok(term(field, v))
+    };
     if let Some(s) = req.status {
-        must.push((Occur::Must, term(f.status, status_code(s))));
+        must.push((Occur::Must, filter(f.status, status_code(s))?));
     }
     if !req.roles.is_empty() {
         let any: Vec<(Occur, Box<dyn Query>)> = req
             .roles
             .iter()
-            .map(|r| (Occur::Should, term(f.roles, u64::from(r.code()))))
-            .collect();
+            .map(|r| Ok((Occur::Should, filter(f.roles, u64::from(r.code()))?)))
+            .collect::<Result<_, SearchError>>()?;
         must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
     }
     if let Some(v) = req.email_verified {
-        must.push((Occur::Must, term(f.email_verified, u64::from(v))));
+        must.push((Occur::Must, filter(f.email_verified, u64::from(v))?));
     }
+    if req.words.is_empty() {
+        // Without words every document is visited (or counted).
+        postings = postings.saturating_add(lex.num_docs());
+    }
+    let built = |query, words, postings| Built {
+        query,
+        words,
+        postings,
+    };
     if req.created_after.is_some() || req.created_before.is_some() {
+        // A range's documents are not counted before the walk.
+        postings = u64::MAX;
         let lo = req.created_after.map_or(Bound::Unbounded, |t| {
             Bound::Excluded(Term::from_field_i64(f.created_at, t))
         });
@@ -273,7 +316,7 @@ pub(super) fn build(
         must.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
     }
     if must.is_empty() {
-        return Ok((Box::new(AllQuery), words));
+        return Ok(built(Box::new(AllQuery), words, postings));
     }
     if req.words.is_empty() {
         // Filters only: match everything they allow.
@@ -281,9 +324,10 @@ pub(super) fn build(
     }
     if must.len() == 1 {
         // One word and no filter: its own query, without a wrapper.
-        return Ok((must.pop().expect("one clause").1, words));
+        let query = must.pop().expect("one clause").1;
+        return Ok(built(query, words, postings));
     }
-    Ok((Box::new(BooleanQuery::new(must)), words))
+    Ok(built(Box::new(BooleanQuery::new(must)), words, postings))
 }
 
 fn term(field: Field, v: u64) -> Box<dyn Query> {

@@ -14,7 +14,8 @@ use crate::auth::policy::{Action, Caller};
 use crate::domain::{User, UserId};
 use crate::error::Error;
 use crate::search::{
-    Highlight, Highlighter, IndexOp, Opened, SearchError, SearchIndex, SearchRequest, Sort,
+    Highlight, Highlighter, IndexOp, Opened, Prepared, SearchError, SearchIndex, SearchRequest,
+    Sort,
 };
 use crate::store::{Change, Store, StoreError};
 
@@ -170,6 +171,30 @@ impl Search {
                 "The search index did not catch up in time; try again.",
             ));
         }
+        // Browsing everyone by creation time is a walk of the store's
+        // creation index: the index would read the creation time of every
+        // user to find the page. It still gives total and facets.
+        let by_creation = req.browses_everything()
+            && matches!(
+                req.sort,
+                Sort::Relevance | Sort::CreatedDesc | Sort::CreatedAsc
+            );
+        let index_req = if by_creation {
+            SearchRequest {
+                limit: 0,
+                ..req.clone()
+            }
+        } else {
+            req.clone()
+        };
+        // Building the query is term lookups: cheap enough for this thread.
+        let prepared = self.0.index.prepare(index_req).map_err(search_error)?;
+        if prepared.cheap() && !by_creation {
+            // A search of a few exact words takes about as long as handing
+            // it to a blocking thread and back (two wake-ups and context
+            // switches), so it runs here, as a handler's other work does.
+            return self.answer(prepared, &req, false, started);
+        }
         let permit = self
             .0
             .running
@@ -180,65 +205,61 @@ impl Search {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            // Browsing everyone by creation time is a walk of the store's
-            // creation index: the index would read the creation time of
-            // every user to find the page. It still gives total and facets.
-            let by_creation = req.browses_everything()
-                && matches!(
-                    req.sort,
-                    Sort::Relevance | Sort::CreatedDesc | Sort::CreatedAsc
-                );
-            let index_req = if by_creation {
-                SearchRequest {
-                    limit: 0,
-                    ..req.clone()
-                }
-            } else {
-                req.clone()
-            };
-            let found = this.0.index.search(&index_req).map_err(search_error)?;
-            let users: Vec<Option<(User, f32)>> = if by_creation {
-                this.0
-                    .store
-                    .users_by_creation(req.sort != Sort::CreatedAsc, req.offset, req.limit)?
-                    .into_iter()
-                    .map(|u| Some((u, 0.0)))
-                    .collect()
-            } else {
-                let ids: Vec<UserId> = found
-                    .hits
-                    .iter()
-                    .map(|(id, _)| UserId::from_u128(*id))
-                    .collect();
-                this.0
-                    .store
-                    .get_users(&ids)?
-                    .into_iter()
-                    .zip(&found.hits)
-                    .map(|(u, (_, score))| u.map(|u| (u, *score)))
-                    .collect()
-            };
-            let mut highlighter = Highlighter::new(&found.words);
-            let hits = users
-                .into_iter()
-                .flatten()
-                .map(|(user, score)| Hit {
-                    highlights: highlighter.of(&user),
-                    user,
-                    score,
-                })
-                .collect();
-            let took = started.elapsed().as_secs_f64();
-            metrics::histogram!("roster_search_duration_seconds").record(took);
-            Ok(Results {
-                hits,
-                total: found.total,
-                facets: found.facets,
-                took_ms: took * 1000.0,
-            })
+            this.answer(prepared, &req, by_creation, started)
         })
         .await
         .map_err(|e| Error::Internal(anyhow::anyhow!("search task failed: {e}")))?
+    }
+
+    /// Runs a prepared search and hydrates its hits from the store (or,
+    /// `by_creation`, takes the page from the store's creation index).
+    fn answer(
+        &self,
+        prepared: Prepared,
+        req: &SearchRequest,
+        by_creation: bool,
+        started: Instant,
+    ) -> Result<Results, Error> {
+        let found = self.0.index.run(prepared).map_err(search_error)?;
+        let users: Vec<Option<(User, f32)>> = if by_creation {
+            self.0
+                .store
+                .users_by_creation(req.sort != Sort::CreatedAsc, req.offset, req.limit)?
+                .into_iter()
+                .map(|u| Some((u, 0.0)))
+                .collect()
+        } else {
+            let ids: Vec<UserId> = found
+                .hits
+                .iter()
+                .map(|(id, _)| UserId::from_u128(*id))
+                .collect();
+            self.0
+                .store
+                .get_users(&ids)?
+                .into_iter()
+                .zip(&found.hits)
+                .map(|(u, (_, score))| u.map(|u| (u, *score)))
+                .collect()
+        };
+        let mut highlighter = Highlighter::new(&found.words);
+        let hits = users
+            .into_iter()
+            .flatten()
+            .map(|(user, score)| Hit {
+                highlights: highlighter.of(&user),
+                user,
+                score,
+            })
+            .collect();
+        let took = started.elapsed().as_secs_f64();
+        metrics::histogram!("roster_search_duration_seconds").record(took);
+        Ok(Results {
+            hits,
+            total: found.total,
+            facets: found.facets,
+            took_ms: took * 1000.0,
+        })
     }
 
     /// Merges the index into one segment (after a bulk import), waiting
