@@ -5,11 +5,11 @@
 
 use std::borrow::Cow;
 
-use tantivy::tokenizer::{TextAnalyzer, TokenStream, Tokenizer};
+use tantivy::tokenizer::{TextAnalyzer, TokenStream};
 
 use crate::domain::User;
 
-use super::tokenizer::WordTokenizer;
+use super::tokenizer::next_word;
 use super::{LONG_WORD, QueryWord, analyzer, collect_strings};
 
 fn matches(token: &str, w: &QueryWord) -> bool {
@@ -20,6 +20,11 @@ fn matches(token: &str, w: &QueryWord) -> bool {
             // Lengths further apart than the allowance cannot be within it.
             && token.chars().count().abs_diff(w.text.chars().count()) <= typos
             && strsim::osa_distance(token, &w.text) <= typos)
+}
+
+/// The bytes `escape` replaces.
+fn is_special(b: u8) -> bool {
+    matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')
 }
 
 /// Appends `s` HTML-escaped: runs without a special character are copied
@@ -43,11 +48,11 @@ fn escape(s: &str, out: &mut String) {
     out.push_str(&s[from..]);
 }
 
-/// Reads the words of a text as the index's [`analyzer`] does, cheaply: an
-/// ASCII word (nearly all of them) only needs lower-casing, which is all the
-/// analyzer's filters do to it; other words go through the analyzer itself.
+/// Matches the words of a text, as the index's [`analyzer`] reads them,
+/// against a query's words, cheaply: an ASCII word (nearly all of them)
+/// only needs lower-casing, which is all the analyzer's filters do to it,
+/// and is compared without it; other words go through the analyzer itself.
 struct Words {
-    tokenizer: WordTokenizer,
     analyzer: TextAnalyzer,
     folded: String,
 }
@@ -55,55 +60,92 @@ struct Words {
 impl Words {
     fn new() -> Self {
         Self {
-            tokenizer: WordTokenizer::default(),
             analyzer: analyzer(),
             folded: String::new(),
         }
     }
 
+    /// `token` (a word as the tokenizer cuts it) as the index holds it.
+    fn fold(&mut self, token: &str) -> &str {
+        self.folded.clear();
+        if token.is_ascii() {
+            self.folded.push_str(token);
+            self.folded.make_ascii_lowercase();
+        } else {
+            let mut one = self.analyzer.token_stream(token);
+            while one.advance() {
+                self.folded.push_str(&one.token().text);
+            }
+        }
+        &self.folded
+    }
+
+    /// Whether `token`, folded, [`matches`] a word of `query` (a word too
+    /// long for the index never does).
+    fn matches_any(&mut self, token: &str, query: &[QueryWord]) -> bool {
+        if token.len() >= LONG_WORD {
+            return false;
+        }
+        if token.is_ascii() {
+            // Query words are folded (lower case): an ASCII token equals or
+            // extends one, lower-cased, exactly when it does ignoring case.
+            let t = token.as_bytes();
+            let exact_or_prefix = query.iter().any(|w| {
+                let q = w.text.as_bytes();
+                t.eq_ignore_ascii_case(q)
+                    || (w.prefix && t.len() >= q.len() && t[..q.len()].eq_ignore_ascii_case(q))
+            });
+            if exact_or_prefix || query.iter().all(|w| w.typos == 0) {
+                return exact_or_prefix;
+            }
+        }
+        let folded = self.fold(token);
+        query.iter().any(|w| matches(folded, w))
+    }
+
     /// Calls `f` with each word of `text` as indexed, and its byte range.
+    #[cfg(test)]
     fn each(&mut self, text: &str, mut f: impl FnMut(&str, usize, usize)) {
-        let mut stream = self.tokenizer.token_stream(text);
-        while stream.advance() {
-            let t = stream.token();
-            if t.text.len() >= LONG_WORD {
-                continue;
+        let mut cursor = 0;
+        while let Some((from, to)) = next_word(text, &mut cursor) {
+            if to - from < LONG_WORD {
+                f(self.fold(&text[from..to]), from, to);
             }
-            self.folded.clear();
-            if t.text.is_ascii() {
-                self.folded.push_str(&t.text);
-                self.folded.make_ascii_lowercase();
-            } else {
-                let mut one = self.analyzer.token_stream(&t.text);
-                while one.advance() {
-                    self.folded.push_str(&one.token().text);
-                }
-            }
-            f(&self.folded, t.offset_from, t.offset_to);
         }
     }
 }
 
 /// `text` with matched words marked, or None if nothing matched.
 fn highlight(words: &mut Words, text: &str, query: &[QueryWord]) -> Option<String> {
-    let mut out = String::new();
-    let mut at = 0;
-    words.each(text, |word, from, to| {
-        if query.iter().any(|w| matches(word, w)) {
-            if out.is_empty() {
-                out.reserve(text.len() + 16);
-            }
-            escape(&text[at..from], &mut out);
-            out.push_str("<mark>");
-            escape(&text[from..to], &mut out);
-            out.push_str("</mark>");
-            at = to;
+    // Most texts have nothing to escape: their runs are then copied whole.
+    let plain = !text.bytes().any(is_special);
+    let copy = |s: &str, out: &mut String| {
+        if plain {
+            out.push_str(s);
+        } else {
+            escape(s, out);
         }
-    });
-    if at == 0 {
+    };
+    let mut out = String::new();
+    let (mut at, mut cursor) = (0, 0);
+    while let Some((from, to)) = next_word(text, &mut cursor) {
+        if !words.matches_any(&text[from..to], query) {
+            continue;
+        }
+        if out.is_empty() {
+            // Room for a few marks.
+            out.reserve(text.len() + 4 * "<mark></mark>".len());
+        }
+        copy(&text[at..from], &mut out);
+        out.push_str("<mark>");
+        copy(&text[from..to], &mut out);
+        out.push_str("</mark>");
+        at = to;
+    }
+    if out.is_empty() {
         return None;
     }
-    escape(&text[at..], &mut out);
+    copy(&text[at..], &mut out);
     Some(out)
 }
 
@@ -177,6 +219,57 @@ mod tests {
             "Ada <mark>Lovelace</mark>"
         );
         assert_eq!(highlight(&mut Words::new(), "Grace Hopper", &words), None);
+    }
+
+    /// Matching a token as cut, without folding it, is matching it folded.
+    #[test]
+    fn tokens_match_as_their_folded_forms_do() {
+        let long = "Ab".repeat(LONG_WORD / 2);
+        let tokens = [
+            "Ada",
+            "ADA",
+            "Adams",
+            "ad",
+            "420",
+            "Lovelace",
+            "LOVELACE",
+            "Lovelac",
+            "lovelaces",
+            "Lovelase",
+            "42",
+            "José",
+            "JOSE",
+            "Straße",
+            "STRASSE",
+            "Zoë",
+            "ZOE",
+            "李小龍",
+            &long,
+        ];
+        let queries = [
+            "ada lovelace",
+            "lovel",
+            "lovelase",
+            "jose",
+            "strasse",
+            "zoe",
+            "李小龍",
+            "42 ad",
+            &long,
+        ];
+        let mut words = Words::new();
+        let mut hits = 0;
+        for q in queries {
+            let query = analyze(q);
+            for t in tokens {
+                let folded = words.fold(t).to_owned();
+                let expected = t.len() < LONG_WORD && query.iter().any(|w| matches(&folded, w));
+                assert_eq!(words.matches_any(t, &query), expected, "{t:?} for {q:?}");
+                hits += usize::from(expected);
+            }
+        }
+        // Not vacuous: exact, prefix, typo and folded matches are among them.
+        assert!(hits >= 15, "{hits} matches");
     }
 
     /// The cheap reading gives the words the index's analyzer gives.

@@ -58,7 +58,7 @@ fn class_at(text: &str, i: usize) -> (bool, bool, usize) {
 /// The next word of `text` from byte `at` on: its byte range, with `at`
 /// moved past it.
 #[inline]
-fn next_word(text: &str, at: &mut usize) -> Option<(usize, usize)> {
+pub(super) fn next_word(text: &str, at: &mut usize) -> Option<(usize, usize)> {
     let len = text.len();
     // Skip to the next letter or digit.
     let digits = loop {
