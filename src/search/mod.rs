@@ -34,7 +34,7 @@ use crate::domain::{Role, Status, User};
 
 /// Bumped whenever the schema or the analysis changes: an index of another
 /// version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 const VERSION_FILE: &str = "roster-index-version";
 const TOKENIZER: &str = "roster";
 /// The tokenizer of the `all` field: see [`tokenizer::AllTokenizer`].
@@ -64,8 +64,11 @@ pub(crate) struct Fields {
     email_verified: Field,
     name_sort: Field,
     /// Every word of name, username, email and attributes, in one posting
-    /// list per word, at positions that tell the field: see [`exact`].
+    /// list per word: see [`exact`].
     all: Field,
+    /// Per document, distinct words' hashes and frequencies in each text
+    /// field: see [`exact::word_columns`].
+    words: [Field; exact::WORD_COLUMNS],
 }
 
 fn schema() -> (Schema, Fields) {
@@ -93,9 +96,10 @@ fn schema() -> (Schema, Fields) {
             TextOptions::default().set_indexing_options(
                 TextFieldIndexing::default()
                     .set_tokenizer(ALL_TOKENIZER)
-                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+                    .set_index_option(IndexRecordOption::Basic),
             ),
         ),
+        words: std::array::from_fn(|i| b.add_u64_field(&format!("words{i}"), FAST)),
     };
     (b.build(), fields)
 }
@@ -109,7 +113,7 @@ pub fn analyzer() -> TextAnalyzer {
 }
 
 /// The analyzer of the `all` field: each field's words as [`analyzer`]
-/// reads them, at positions that tell the field.
+/// reads them, none running across two fields.
 fn all_analyzer() -> TextAnalyzer {
     filtered(tokenizer::AllTokenizer::default())
 }
@@ -129,6 +133,11 @@ pub(crate) fn status_code(s: Status) -> u64 {
         Status::Active => 0,
         Status::Disabled => 1,
     }
+}
+
+thread_local! {
+    /// The analyzer [`document`] reads words with (building one allocates).
+    static WORDS: std::cell::RefCell<TextAnalyzer> = std::cell::RefCell::new(analyzer());
 }
 
 /// What the index holds of a user.
@@ -152,10 +161,12 @@ pub(crate) fn document(f: &Fields, u: &User) -> TantivyDocument {
         .as_map()
         .values()
         .for_each(|v| collect_strings(v, &mut attr_text));
-    d.add_text(
-        f.all,
-        tokenizer::all_text([name, username, u.email.as_str(), &attr_text]),
-    );
+    let texts = [name, username, u.email.as_str(), attr_text.as_str()];
+    let words = WORDS.with_borrow_mut(|analyzer| exact::word_columns(texts, analyzer));
+    for (field, value) in f.words.iter().zip(words) {
+        d.add_u64(*field, value);
+    }
+    d.add_text(f.all, tokenizer::all_text(texts));
     if !attr_text.is_empty() {
         d.add_text(f.attributes, attr_text);
     }
@@ -207,10 +218,15 @@ pub struct Found {
 
 type U64Col = std::sync::Arc<dyn tantivy::columnar::ColumnValues<u64>>;
 
+/// A column of one value per document: read directly where every document
+/// has one (the values are the documents'), through its index otherwise.
 fn u64_column(seg: &tantivy::SegmentReader, name: &str) -> U64Col {
     seg.fast_fields()
         .u64(name)
-        .map(|c| c.first_or_default_col(0))
+        .map(|c| match c.index {
+            tantivy::columnar::ColumnIndex::Full => c.values,
+            _ => c.first_or_default_col(0),
+        })
         .unwrap_or_else(|_| std::sync::Arc::new(tantivy::columnar::EmptyColumnValues))
 }
 
@@ -224,6 +240,7 @@ pub(crate) struct SegmentColumns {
     id_lo: U64Col,
     status: tantivy::columnar::Column<u64>,
     roles: tantivy::columnar::Column<u64>,
+    words: [U64Col; exact::WORD_COLUMNS],
 }
 
 impl SegmentColumns {
@@ -235,6 +252,7 @@ impl SegmentColumns {
             id_lo: u64_column(seg, "id_lo"),
             status: ff.u64("status")?,
             roles: ff.u64("roles")?,
+            words: std::array::from_fn(|i| u64_column(seg, &format!("words{i}"))),
         })
     }
 
@@ -594,7 +612,7 @@ impl SearchIndex {
 
     fn prepare_with(&self, req: SearchRequest, narrow: bool) -> Result<Prepared, SearchError> {
         let view = self.view();
-        let built = query::build(&self.fields, &req, &Lexicon(&view.searcher), narrow)?;
+        let built = query::build(&self.fields, &req, &Lexicon(&view.searcher), &view, narrow)?;
         Ok(Prepared {
             view,
             query: built.query,
@@ -982,8 +1000,13 @@ mod tests {
                 let body = serde_json::json!({
                     "email": format!("{}.{}{i}@example.com", f.to_lowercase(), l.to_lowercase()),
                     "username": format!("{}{i}", f.to_lowercase()),
-                    // Some names hold a word twice: frequencies above 1.
-                    "name": if i % 13 == 0 { format!("{f} {l} {f}") } else { format!("{f} {l}") },
+                    // Some names hold a word twice (frequencies above 1),
+                    // some eight times (more than the `words` column tells).
+                    "name": match i {
+                        _ if i % 29 == 0 => format!("{l} {}", [f; 8].join(" ")),
+                        _ if i % 13 == 0 => format!("{f} {l} {f}"),
+                        _ => format!("{f} {l}"),
+                    },
                     "status": if i % 7 == 0 { "disabled" } else { "active" },
                     "attributes": {"team": team[i as usize % 3]},
                 });
@@ -1014,6 +1037,53 @@ mod tests {
             "two segments"
         );
         (dir, index)
+    }
+
+    /// Where two words of a document share a hash in the `words` column,
+    /// each is scored from its fields' posting lists, as it would be
+    /// without the column.
+    #[test]
+    fn words_sharing_a_hash_are_scored_as_without_the_column() {
+        use crate::domain::UserDraft;
+        let mut seen = std::collections::HashMap::new();
+        let (a, b) = (100_000u32..)
+            .find_map(|n| {
+                let h = exact::word_hash(&n.to_string());
+                seen.insert(h, n).map(|m| (m, n))
+            })
+            .expect("a collision among 20-bit hashes");
+        let bodies = [
+            serde_json::json!({"name": format!("Grace {a} {b} {b}"), "username": format!("u{b}"),
+                               "email": format!("{a}.grace@example.com")}),
+            serde_json::json!({"name": format!("Grace {a}"), "email": "grace@example.com"}),
+            serde_json::json!({"name": format!("{b} Grace"), "email": format!("{b}@example.com")}),
+        ];
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (index, _) = SearchIndex::open(&dir.path().join("index")).expect("an index");
+        let ops = bodies.iter().enumerate().map(|(i, body)| {
+            let draft = UserDraft::from_json(body.as_object().expect("an object").clone())
+                .expect("a valid user");
+            let id = UserId::from_u128((5 << 120) + i as u128);
+            let user = User::from_draft(id, draft, time::OffsetDateTime::UNIX_EPOCH);
+            IndexOp::Upsert(Box::new(user))
+        });
+        index.apply(ops.collect()).expect("indexed");
+        index.commit(1).expect("committed");
+        for q in [format!("{a} grace"), format!("grace {b}"), format!("{b} {a} grace")] {
+            let req = SearchRequest {
+                words: analyze(&q),
+                limit: 10,
+                ..Default::default()
+            };
+            let narrowed = index.search_with(&req, true).expect("a search");
+            let plain = index.search_with(&req, false).expect("a search");
+            assert!(!plain.hits.is_empty(), "{q}");
+            assert_eq!(narrowed.hits.len(), plain.hits.len(), "{q}");
+            for (x, y) in narrowed.hits.iter().zip(&plain.hits) {
+                assert_eq!(x.0, y.0, "{q}");
+                assert!((x.1 - y.1).abs() <= 1e-5 * y.1, "{q}: {} vs {}", x.1, y.1);
+            }
+        }
     }
 
     /// A search of a few exact words runs where it is asked (no thread
@@ -1130,8 +1200,8 @@ mod tests {
                 limit: 1,
                 ..Default::default()
             };
-            let built =
-                query::build(&index.fields, &req, &Lexicon(&view.searcher), true).expect("a query");
+            let built = query::build(&index.fields, &req, &Lexicon(&view.searcher), &view, true)
+                .expect("a query");
             let counted = view.searcher.search(&built.query, &Count).expect("a count");
             assert_eq!(counted, index.search(&req).expect("a search").total, "{q}");
         }

@@ -3,6 +3,7 @@
 //! term queries, so no character in it is syntax and nothing can fail to parse.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use tantivy::Term;
 use tantivy::query::{
@@ -15,7 +16,7 @@ use crate::domain::{Role, Status};
 
 use super::any_of::AnyOf;
 use super::exact::{ExactWord, SLOTS};
-use super::{Fields, Lexicon, SearchError, analyzer, status_code};
+use super::{Fields, Lexicon, SearchError, View, analyzer, status_code};
 
 /// Most words of a query that are used; the rest are ignored.
 pub const MAX_WORDS: usize = 10;
@@ -150,6 +151,7 @@ fn text_fields(f: &Fields) -> [FieldPlan; SLOTS] {
 fn word_query(
     f: &Fields,
     lex: &Lexicon<'_>,
+    view: &Arc<View>,
     w: &QueryWord,
     alone: bool,
     via_all: bool,
@@ -186,7 +188,7 @@ fn word_query(
     };
     if via_all && exact_only {
         return Ok(WordQuery {
-            query: Box::new(exact_word(f, &w.text)),
+            query: Box::new(exact_word(f, view, &w.text)),
             word: w,
             postings,
         });
@@ -226,12 +228,13 @@ fn word_query(
 
 /// A word's exact clauses as one [`ExactWord`]: each field's term with the
 /// boost `word_query` gives its exact clause.
-fn exact_word(f: &Fields, text: &str) -> ExactWord {
+fn exact_word(f: &Fields, view: &Arc<View>, text: &str) -> ExactWord {
     let fields =
         text_fields(f).map(|plan| (Term::from_field_text(plan.field, text), 4.0 * plan.boost));
     ExactWord {
         all: Term::from_field_text(f.all, text),
         fields,
+        view: view.clone(),
     }
 }
 
@@ -261,6 +264,7 @@ pub(super) fn build(
     f: &Fields,
     req: &SearchRequest,
     lex: &Lexicon<'_>,
+    view: &Arc<View>,
     narrow: bool,
 ) -> Result<Built, SearchError> {
     let mut words = Vec::with_capacity(req.words.len());
@@ -272,7 +276,7 @@ pub(super) fn build(
         // its one posting list in `all` (see `exact`): the same documents
         // and scores as its per-field clauses, read from one list instead
         // of four. `narrow` is false only in the test that checks it.
-        let wq = word_query(f, lex, w, alone, narrow && !alone)?;
+        let wq = word_query(f, lex, view, w, alone, narrow && !alone)?;
         words.push(wq.word);
         must.push((Occur::Must, wq.query));
         postings = postings.saturating_add(wq.postings);

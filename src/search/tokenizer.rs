@@ -111,6 +111,8 @@ pub const SLOTS: usize = 4;
 /// Positions of one field's words in `all` start at `slot << SLOT_BITS`. A
 /// field holds fewer words than `1 << SLOT_BITS` (254 characters at most,
 /// the email's limit), except the last, attributes, which is open-ended.
+/// (`all` does not index positions today: the `words` columns tell a word's
+/// fields, see `exact`. The slots keep the fields apart all the same.)
 pub const SLOT_BITS: u32 = 10;
 
 /// The `all` text of a user: a header with the byte lengths of the first
