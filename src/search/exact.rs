@@ -173,9 +173,7 @@ struct ExactWordWeight {
 impl Weight for ExactWordWeight {
     fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
         let inverted = reader.inverted_index(self.all.field())?;
-        let Some(postings) =
-            inverted.read_postings(&self.all, IndexRecordOption::Basic)?
-        else {
+        let Some(postings) = inverted.read_postings(&self.all, IndexRecordOption::Basic)? else {
             return Ok(Box::new(EmptyScorer));
         };
         let mut fields = Vec::with_capacity(SLOTS);
@@ -235,7 +233,8 @@ impl ExactFreqs {
             if self.postings[slot].is_none() {
                 let term = &self.terms[slot];
                 let inverted = self.reader.inverted_index(term.field())?;
-                self.postings[slot] = Some(inverted.read_postings(term, IndexRecordOption::WithFreqs)?);
+                self.postings[slot] =
+                    Some(inverted.read_postings(term, IndexRecordOption::WithFreqs)?);
             }
             // Documents are scored in order: each list only moves forward.
             if let Some(Some(p)) = &mut self.postings[slot]
@@ -318,8 +317,14 @@ mod tests {
     fn values_round_trip_and_cap_frequencies() {
         let hash = (1 << HASH_BITS) - 3;
         assert_eq!(unpack(pack(hash, [1, 0, 2, 6])), (hash, [1, 0, 2, 6]));
-        assert_eq!(unpack(pack(hash, [0, 7, 100, 0])), (hash, [0, TF_MANY, TF_MANY, 0]));
-        assert!(pack(hash, [TF_MANY; SLOTS]) < 1 << 32, "a value fits 32 bits");
+        assert_eq!(
+            unpack(pack(hash, [0, 7, 100, 0])),
+            (hash, [0, TF_MANY, TF_MANY, 0])
+        );
+        assert!(
+            pack(hash, [TF_MANY; SLOTS]) < 1 << 32,
+            "a value fits 32 bits"
+        );
         assert_ne!(word_hash("ada"), word_hash("grace"));
     }
 

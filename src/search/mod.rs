@@ -1069,7 +1069,11 @@ mod tests {
         });
         index.apply(ops.collect()).expect("indexed");
         index.commit(1).expect("committed");
-        for q in [format!("{a} grace"), format!("grace {b}"), format!("{b} {a} grace")] {
+        for q in [
+            format!("{a} grace"),
+            format!("grace {b}"),
+            format!("{b} {a} grace"),
+        ] {
             let req = SearchRequest {
                 words: analyze(&q),
                 limit: 10,
