@@ -13,9 +13,12 @@
 //! block decode per document and a third of the import's speed, and a
 //! multi-valued column costs more to read than these.
 //!
-//! Where the columns cannot tell (a word not kept, a frequency of
-//! [`TF_MANY`] or more, or two words of the document sharing the hash), the
-//! field's own posting list is read for that document. Scores are those of
+//! A search reads a document's values in order up to the first of its
+//! word's hash: a document's name words come first, so that is mostly one
+//! column. Where the columns cannot tell (a word not kept, a frequency of
+//! [`TF_MANY`] or more, or two words of the document sharing the hash: both
+//! are then marked so), the field's own posting list is read for that
+//! document. Scores are those of
 //! [`AnyOf`](super::any_of::AnyOf) over the word's per-field exact
 //! `TermQuery`s, boosted alike, bit for bit: the same BM25 weights, boosts
 //! multiplied in the same order, fields summed in the same order.
@@ -74,16 +77,32 @@ fn unpack(value: u64) -> (u32, [u32; SLOTS]) {
 
 /// The `words` columns of a document whose text fields, in slot order, are
 /// `texts`: a value per distinct word as `analyzer` (the index's) reads it,
-/// with its frequency in each field; those of attributes only last, and no
-/// more than [`WORDS_KEPT`]. A value is never 0 (a word is in some field),
-/// so 0 is no word.
+/// with its frequency in each field, no more than [`WORDS_KEPT`]: the name's
+/// words first, then the username's, the email's, the attributes'. Words
+/// sharing a hash have every frequency [`TF_MANY`] (not told). A value is
+/// never 0 (a word is in some field), so 0 is no word.
 pub(super) fn word_columns(
     texts: [&str; SLOTS],
     analyzer: &mut TextAnalyzer,
 ) -> [u64; WORD_COLUMNS] {
     let mut values = word_values(texts, analyzer);
-    // Words of attributes only last (a stable sort: by word otherwise).
-    values.sort_by_key(|&v| unpack(v).1[..SLOTS - 1].iter().all(|&tf| tf == 0));
+    // A search takes the first value of its word's hash as its word's:
+    // where two words share one, neither may tell.
+    let mut hashes: Vec<u32> = values.iter().map(|&v| unpack(v).0).collect();
+    hashes.sort_unstable();
+    let shared: Vec<u32> = hashes
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    for v in &mut values {
+        let hash = unpack(*v).0;
+        if shared.binary_search(&hash).is_ok() {
+            *v = pack(hash, [TF_MANY; SLOTS]);
+        }
+    }
+    // By the first field holding the word (a stable sort: by word within).
+    values.sort_by_key(|&v| unpack(v).1.iter().position(|&tf| tf > 0));
     values.resize(WORDS_KEPT.max(values.len()), 0);
     std::array::from_fn(|i| values[2 * i] << 32 | values[2 * i + 1])
 }
@@ -251,29 +270,35 @@ impl ExactFreqs {
 impl ExactWordScorer {
     /// The word's frequency in each field of `doc`, a document holding it.
     fn freqs(&mut self, doc: DocId) -> [u32; SLOTS] {
-        let mut found = None;
-        let mut same_hash = 0;
         for column in &self.words {
             let two = column.get_val(doc);
             for value in [two >> 32, two & 0xffff_ffff] {
-                // The hash first: it tells nearly every other word apart.
-                if (value >> (TF_BITS * SLOTS as u32)) as u32 == self.hash && value != 0 {
-                    same_hash += 1;
-                    found = Some(unpack(value).1);
+                if value == 0 {
+                    // No more words: this one was not kept.
+                    return self.exact_freqs(doc, [0; SLOTS]);
+                }
+                if (value >> (TF_BITS * SLOTS as u32)) as u32 == self.hash {
+                    let freqs = unpack(value).1;
+                    if freqs.iter().all(|&tf| tf < TF_MANY) {
+                        return freqs;
+                    }
+                    // A frequency not told, or a hash shared.
+                    return self.exact_freqs(doc, freqs);
                 }
             }
         }
-        match found {
-            Some(freqs) if same_hash == 1 && freqs.iter().all(|&tf| tf < TF_MANY) => freqs,
-            // Not kept, another word shares the hash, or a frequency is
-            // not told.
-            _ => self.exact.of(doc).unwrap_or_else(|e| {
-                // An unreadable posting list: the column's figures (capped)
-                // score the document rather than failing the search.
-                tracing::warn!(error = %e, "cannot read a field's postings to score");
-                found.unwrap_or_default()
-            }),
-        }
+        self.exact_freqs(doc, [0; SLOTS])
+    }
+
+    /// The frequencies from the fields' posting lists; `told`, the
+    /// columns' (capped) figures, if they cannot be read.
+    fn exact_freqs(&mut self, doc: DocId, told: [u32; SLOTS]) -> [u32; SLOTS] {
+        self.exact.of(doc).unwrap_or_else(|e| {
+            // An unreadable posting list: the column's figures score the
+            // document rather than failing the search.
+            tracing::warn!(error = %e, "cannot read a field's postings to score");
+            told
+        })
     }
 }
 
@@ -343,11 +368,40 @@ mod tests {
             assert!(hashes.contains(&word_hash(w)), "{w} kept");
         }
         assert!(kept.iter().all(|&v| v != 0), "full");
+        // The name's word first.
+        assert_eq!(kept[0], pack(word_hash("ada"), [1, 0, 1, 0]));
         // A short document leaves the rest empty.
         let columns = word_columns(["Ada", "", "", ""], &mut analyzer);
         assert_eq!(columns[0] >> 32, pack(word_hash("ada"), [1, 0, 0, 0]));
         assert_eq!(columns[0] & 0xffff_ffff, 0);
         assert_eq!(&columns[1..], &[0; WORD_COLUMNS - 1]);
+    }
+
+    #[test]
+    fn words_sharing_a_hash_are_not_told() {
+        let mut seen = std::collections::HashMap::new();
+        let (a, b) = (100_000u32..)
+            .find_map(|n| seen.insert(word_hash(&n.to_string()), n).map(|m| (m, n)))
+            .expect("a collision among 20-bit hashes");
+        let mut analyzer = super::super::analyzer();
+        let name = format!("Ada {a} {b}");
+        let columns = word_columns([&name, "", "ada@example.com", ""], &mut analyzer);
+        let kept: Vec<(u32, [u32; SLOTS])> = columns
+            .iter()
+            .flat_map(|&two| [two >> 32, two & 0xffff_ffff])
+            .filter(|&v| v != 0)
+            .map(unpack)
+            .collect();
+        let shared = word_hash(&a.to_string());
+        assert_eq!(kept.iter().filter(|(h, _)| *h == shared).count(), 2);
+        for (hash, freqs) in &kept {
+            let expected = if *hash == shared {
+                [TF_MANY; SLOTS]
+            } else {
+                freqs.map(|f| f.min(1))
+            };
+            assert_eq!(*freqs, expected);
+        }
     }
 
     #[test]

@@ -34,7 +34,7 @@ use crate::domain::{Role, Status, User};
 
 /// Bumped whenever the schema or the analysis changes: an index of another
 /// version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 const VERSION_FILE: &str = "roster-index-version";
 const TOKENIZER: &str = "roster";
 /// The tokenizer of the `all` field: see [`tokenizer::AllTokenizer`].
