@@ -10,7 +10,7 @@
 //! and statistics that is each field's BM25. The four per-field posting
 //! lists, each walked and decoded only to score, were most of a two-word
 //! search; positions in `all` (an earlier way to tell the fields) cost a
-//! block decode per document and a third of the import's speed, and a
+//! block decode per document and a fifth of the import's speed, and a
 //! multi-valued column costs more to read than these.
 //!
 //! A search reads a document's values in order up to the first of its
