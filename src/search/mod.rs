@@ -612,7 +612,7 @@ impl SearchIndex {
 
     fn prepare_with(&self, req: SearchRequest, narrow: bool) -> Result<Prepared, SearchError> {
         let view = self.view();
-        let built = query::build(&self.fields, &req, &Lexicon(&view.searcher), &view, narrow)?;
+        let built = query::build(&self.fields, &req, &view, narrow)?;
         Ok(Prepared {
             view,
             query: built.query,
@@ -1204,8 +1204,7 @@ mod tests {
                 limit: 1,
                 ..Default::default()
             };
-            let built = query::build(&index.fields, &req, &Lexicon(&view.searcher), &view, true)
-                .expect("a query");
+            let built = query::build(&index.fields, &req, &view, true).expect("a query");
             let counted = view.searcher.search(&built.query, &Count).expect("a count");
             assert_eq!(counted, index.search(&req).expect("a search").total, "{q}");
         }

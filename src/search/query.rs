@@ -263,10 +263,10 @@ pub(super) struct Built {
 pub(super) fn build(
     f: &Fields,
     req: &SearchRequest,
-    lex: &Lexicon<'_>,
     view: &Arc<View>,
     narrow: bool,
 ) -> Result<Built, SearchError> {
+    let lex = &Lexicon(&view.searcher);
     let mut words = Vec::with_capacity(req.words.len());
     let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     let mut postings = 0u64;
