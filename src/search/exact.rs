@@ -75,6 +75,15 @@ fn unpack(value: u64) -> (u32, [u32; SLOTS]) {
     ((value >> (TF_BITS * SLOTS as u32)) as u32, freqs)
 }
 
+/// Two numbers (words of digits) whose hashes collide, for tests.
+#[cfg(test)]
+pub(super) fn colliding_numbers() -> (u32, u32) {
+    let mut seen = std::collections::HashMap::new();
+    (100_000u32..)
+        .find_map(|n| seen.insert(word_hash(&n.to_string()), n).map(|m| (m, n)))
+        .expect("a collision among 20-bit hashes")
+}
+
 /// The `words` columns of a document whose text fields, in slot order, are
 /// `texts`: a value per distinct word as `analyzer` (the index's) reads it,
 /// with its frequency in each field, no more than [`WORDS_KEPT`]: the name's
@@ -379,10 +388,7 @@ mod tests {
 
     #[test]
     fn words_sharing_a_hash_are_not_told() {
-        let mut seen = std::collections::HashMap::new();
-        let (a, b) = (100_000u32..)
-            .find_map(|n| seen.insert(word_hash(&n.to_string()), n).map(|m| (m, n)))
-            .expect("a collision among 20-bit hashes");
+        let (a, b) = colliding_numbers();
         let mut analyzer = super::super::analyzer();
         let name = format!("Ada {a} {b}");
         let columns = word_columns([&name, "", "ada@example.com", ""], &mut analyzer);

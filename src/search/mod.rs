@@ -1045,13 +1045,7 @@ mod tests {
     #[test]
     fn words_sharing_a_hash_are_scored_as_without_the_column() {
         use crate::domain::UserDraft;
-        let mut seen = std::collections::HashMap::new();
-        let (a, b) = (100_000u32..)
-            .find_map(|n| {
-                let h = exact::word_hash(&n.to_string());
-                seen.insert(h, n).map(|m| (m, n))
-            })
-            .expect("a collision among 20-bit hashes");
+        let (a, b) = exact::colliding_numbers();
         let bodies = [
             serde_json::json!({"name": format!("Grace {a} {b} {b}"), "username": format!("u{b}"),
                                "email": format!("{a}.grace@example.com")}),
