@@ -23,14 +23,19 @@
 //! `TermQuery`s, boosted alike, bit for bit: the same BM25 weights, boosts
 //! multiplied in the same order, fields summed in the same order.
 //! `search::tests::narrowing_by_all_changes_no_result` checks it.
+//!
+//! BM25 is computed here as tantivy's `Bm25Weight` computes it (checked to
+//! the bit by `bm25_is_tantivys_to_the_bit`), except that a field's length
+//! normalisation, which depends on the field alone, is computed once per
+//! index generation ([`View`]): building a `Bm25Weight` per word and field
+//! (its table of 256 norms and its explanation) was a twentieth of a
+//! two-word search.
 
 use std::hash::Hasher;
 
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::{Postings, SegmentPostings};
-use tantivy::query::{
-    Bm25Weight, EmptyScorer, EnableScoring, Explanation, Query, Scorer, TermQuery, Weight,
-};
+use tantivy::query::{EmptyScorer, EnableScoring, Explanation, Query, Scorer, TermQuery, Weight};
 use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::{TextAnalyzer, TokenStream};
 use tantivy::{DocId, DocSet, Score, SegmentReader, Term};
@@ -73,6 +78,35 @@ fn unpack(value: u64) -> (u32, [u32; SLOTS]) {
         *tf = (value >> (TF_BITS * (SLOTS - 1 - i) as u32)) as u32 & TF_MANY;
     }
     ((value >> (TF_BITS * SLOTS as u32)) as u32, freqs)
+}
+
+/// BM25's constants, as tantivy's `Bm25Weight` has them.
+const K1: Score = 1.2;
+const B: Score = 0.75;
+
+/// A field's BM25 length normalisation per fieldnorm id, as tantivy's
+/// `Bm25Weight` computes it for every term of the field (same operations,
+/// same order): it depends only on the field's average length, so a view
+/// computes it once per field rather than each query once per word and field.
+pub(super) fn tf_norms(total_num_tokens: u64, total_num_docs: u64) -> [Score; 256] {
+    let average = total_num_tokens as Score / total_num_docs as Score;
+    std::array::from_fn(|id| {
+        let fieldnorm = FieldNormReader::id_to_fieldnorm(id as u8);
+        K1 * (1.0 - B + B * fieldnorm as Score / average)
+    })
+}
+
+/// A term's BM25 weight before boosts (its idf times `1 + K1`), as
+/// tantivy's `Bm25Weight` has it.
+fn bm25_weight(doc_freq: u64, total_num_docs: u64) -> Score {
+    let x = (total_num_docs.saturating_sub(doc_freq) as Score + 0.5) / (doc_freq as Score + 0.5);
+    (1.0 + x).ln() * (1.0 + K1)
+}
+
+/// BM25 of a term `tf` times in a field whose length normalisation is `norm`.
+fn bm25(weight: Score, norm: Score, tf: u32) -> Score {
+    let tf = tf as Score;
+    weight * (tf / (tf + norm))
 }
 
 /// Two numbers (words of digits) whose hashes collide, for tests.
@@ -166,19 +200,18 @@ impl Query for ExactWord {
             // Without scores (counting), the word is its posting list.
             return TermQuery::new(self.all.clone(), IndexRecordOption::Basic).weight(scoring);
         };
-        let mut fields = Vec::with_capacity(SLOTS);
-        for (term, boost) in &self.fields {
-            fields.push((
-                term.clone(),
-                Bm25Weight::for_terms(statistics_provider, std::slice::from_ref(term))?,
-                *boost,
-            ));
+        let total_num_docs = statistics_provider.total_num_docs()?;
+        let mut weights = [0.0; SLOTS];
+        for (weight, (term, _)) in weights.iter_mut().zip(&self.fields) {
+            *weight = bm25_weight(statistics_provider.doc_freq(term)?, total_num_docs);
         }
         let hash = word_hash(self.all.value().as_str().unwrap_or_default());
         Ok(Box::new(ExactWordWeight {
             all: self.all.clone(),
             hash,
-            fields,
+            terms: std::sync::Arc::new(self.fields.clone().map(|(term, _)| term)),
+            weights,
+            boosts: self.fields.clone().map(|(_, boost)| boost),
             view: self.view.clone(),
         }))
     }
@@ -193,8 +226,11 @@ impl Query for ExactWord {
 struct ExactWordWeight {
     all: Term,
     hash: u32,
-    /// Per slot: the word in the field, its BM25 weight, the clause's boost.
-    fields: Vec<(Term, Bm25Weight, Score)>,
+    /// The word in each text field, in slot order.
+    terms: std::sync::Arc<[Term; SLOTS]>,
+    /// Per slot: the word's BM25 weight in the field, and its clause's boost.
+    weights: [Score; SLOTS],
+    boosts: [Score; SLOTS],
     view: std::sync::Arc<View>,
 }
 
@@ -204,25 +240,33 @@ impl Weight for ExactWordWeight {
         let Some(postings) = inverted.read_postings(&self.all, IndexRecordOption::Basic)? else {
             return Ok(Box::new(EmptyScorer));
         };
-        let mut fields = Vec::with_capacity(SLOTS);
-        for (term, bm25, clause_boost) in &self.fields {
-            // As `BoostWeight` then `TermWeight` compute it.
-            let weight = bm25.boost_by(boost * *clause_boost);
-            let norms = match reader.fieldnorms_readers().get_field(term.field())? {
-                Some(norms) => norms,
-                None => FieldNormReader::constant(reader.max_doc(), 1),
-            };
-            fields.push((weight, norms));
+        let mut weights = [0.0; SLOTS];
+        let mut norms = Vec::with_capacity(SLOTS);
+        for slot in 0..SLOTS {
+            // As `BoostWeight` then `TermWeight` compute it (tantivy's
+            // `Bm25Weight::boost_by`).
+            weights[slot] = self.weights[slot] * (boost * self.boosts[slot]);
+            norms.push(
+                match reader
+                    .fieldnorms_readers()
+                    .get_field(self.terms[slot].field())?
+                {
+                    Some(norms) => norms,
+                    None => FieldNormReader::constant(reader.max_doc(), 1),
+                },
+            );
         }
         Ok(Box::new(ExactWordScorer {
             postings,
-            fields,
+            weights,
+            norms,
             hash: self.hash,
             words: self.view.of(reader).words.clone(),
+            view: self.view.clone(),
             exact: ExactFreqs {
                 reader: reader.clone(),
-                terms: self.fields.iter().map(|(t, ..)| t.clone()).collect(),
-                postings: Default::default(),
+                terms: self.terms.clone(),
+                postings: None,
             },
         }))
     }
@@ -239,9 +283,12 @@ impl Weight for ExactWordWeight {
 struct ExactWordScorer {
     postings: SegmentPostings,
     /// Per slot: the boosted BM25 weight and the field's norms.
-    fields: Vec<(Bm25Weight, FieldNormReader)>,
+    weights: [Score; SLOTS],
+    norms: Vec<FieldNormReader>,
     hash: u32,
     words: [super::U64Col; WORD_COLUMNS],
+    /// For the fields' length normalisations.
+    view: std::sync::Arc<View>,
     exact: ExactFreqs,
 }
 
@@ -249,23 +296,28 @@ struct ExactWordScorer {
 /// the documents the `words` column cannot tell it of. Opened on first use.
 struct ExactFreqs {
     reader: SegmentReader,
-    terms: Vec<Term>,
-    /// Per slot: not opened yet, or the word's postings (None: not in it).
-    postings: [Option<Option<SegmentPostings>>; SLOTS],
+    terms: std::sync::Arc<[Term; SLOTS]>,
+    /// Per slot, the word's postings (None: not in it); all opened on first
+    /// use. Boxed: a posting list holds its decoded block (over a KiB), and
+    /// the scorer is moved into a box of its own, mostly without using these.
+    postings: Option<Box<[Option<SegmentPostings>; SLOTS]>>,
 }
 
 impl ExactFreqs {
     fn of(&mut self, doc: DocId) -> tantivy::Result<[u32; SLOTS]> {
-        let mut freqs = [0; SLOTS];
-        for (slot, tf) in freqs.iter_mut().enumerate() {
-            if self.postings[slot].is_none() {
-                let term = &self.terms[slot];
+        if self.postings.is_none() {
+            let mut opened: [Option<SegmentPostings>; SLOTS] = Default::default();
+            for (slot, term) in opened.iter_mut().zip(self.terms.iter()) {
                 let inverted = self.reader.inverted_index(term.field())?;
-                self.postings[slot] =
-                    Some(inverted.read_postings(term, IndexRecordOption::WithFreqs)?);
+                *slot = inverted.read_postings(term, IndexRecordOption::WithFreqs)?;
             }
+            self.postings = Some(Box::new(opened));
+        }
+        let mut freqs = [0; SLOTS];
+        let lists = self.postings.as_deref_mut().into_iter().flatten();
+        for (tf, list) in freqs.iter_mut().zip(lists) {
             // Documents are scored in order: each list only moves forward.
-            if let Some(Some(p)) = &mut self.postings[slot]
+            if let Some(p) = list
                 && p.doc() <= doc
                 && p.seek(doc) == doc
             {
@@ -334,18 +386,40 @@ impl Scorer for ExactWordScorer {
         let doc = self.postings.doc();
         let freqs = self.freqs(doc);
         // Fields in slot order, as the word's clauses add up.
-        freqs
-            .iter()
-            .zip(&self.fields)
-            .filter(|(tf, _)| **tf > 0)
-            .map(|(tf, (weight, norms))| weight.score(norms.fieldnorm_id(doc), *tf))
-            .sum()
+        let mut score = 0.0;
+        for slot in 0..SLOTS {
+            if freqs[slot] > 0 {
+                let id = self.norms[slot].fieldnorm_id(doc);
+                let norm = self.view.tf_norms[slot][usize::from(id)];
+                score += bm25(self.weights[slot], norm, freqs[slot]);
+            }
+        }
+        score
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bm25_is_tantivys_to_the_bit() {
+        use tantivy::query::Bm25Weight;
+        for (doc_freq, docs, tokens) in [(1, 1, 1), (3, 100_000, 250_000), (99, 100, 7_000)] {
+            let norms = tf_norms(tokens, docs);
+            let average = tokens as Score / docs as Score;
+            for boost in [1.0, 12.0, 0.5] {
+                let theirs = Bm25Weight::for_one_term(doc_freq, docs, average).boost_by(boost);
+                let weight = bm25_weight(doc_freq, docs) * boost;
+                for id in 0..=255u8 {
+                    for tf in [1, 2, 6, 7, 1000] {
+                        let ours = bm25(weight, norms[usize::from(id)], tf);
+                        assert_eq!(ours.to_bits(), theirs.score(id, tf).to_bits());
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn values_round_trip_and_cap_frequencies() {

@@ -71,6 +71,13 @@ pub(crate) struct Fields {
     words: [Field; exact::WORD_COLUMNS],
 }
 
+impl Fields {
+    /// The text fields, in slot order (that of `all` and the `words` columns).
+    fn text(&self) -> [Field; exact::SLOTS] {
+        [self.name, self.username, self.email, self.attributes]
+    }
+}
+
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = TextOptions::default().set_indexing_options(
@@ -267,13 +274,26 @@ impl SegmentColumns {
 pub(crate) struct View {
     searcher: tantivy::Searcher,
     columns: Vec<std::sync::Arc<SegmentColumns>>,
+    /// Per text field (in slot order), BM25's length normalisation for
+    /// this generation: see [`exact::tf_norms`].
+    tf_norms: [[tantivy::Score; 256]; exact::SLOTS],
 }
 
 impl View {
     /// The reader's current generation; columns of segments that `previous`
     /// already had are shared, not reopened.
-    fn current(reader: &IndexReader, previous: Option<&View>) -> Result<Self, SearchError> {
+    fn current(
+        reader: &IndexReader,
+        fields: &Fields,
+        previous: Option<&View>,
+    ) -> Result<Self, SearchError> {
+        use tantivy::query::Bm25StatisticsProvider;
         let searcher = reader.searcher();
+        let total_num_docs = searcher.total_num_docs()?;
+        let mut tf_norms = [[0.0; 256]; exact::SLOTS];
+        for (norms, field) in tf_norms.iter_mut().zip(fields.text()) {
+            *norms = exact::tf_norms(searcher.total_num_tokens(field)?, total_num_docs);
+        }
         let columns = searcher
             .segment_readers()
             .iter()
@@ -290,7 +310,11 @@ impl View {
                 }
             })
             .collect::<Result<_, SearchError>>()?;
-        Ok(Self { searcher, columns })
+        Ok(Self {
+            searcher,
+            columns,
+            tf_norms,
+        })
     }
 
     fn segment(&self, ord: tantivy::SegmentOrdinal) -> &SegmentColumns {
@@ -386,7 +410,17 @@ impl Lexicon<'_> {
     ) -> Result<usize, SearchError> {
         let mut n = 0usize;
         for seg in self.0.segment_readers() {
+            if n >= cap {
+                break;
+            }
             let inverted = seg.inverted_index(field)?;
+            if !prefix {
+                // One term: a lookup, far cheaper than opening a stream.
+                if let Some(info) = inverted.terms().get(word.as_bytes())? {
+                    n += live_of_term(&inverted, &info, seg.alive_bitset(), cap - n)?;
+                }
+                continue;
+            }
             let mut terms = inverted.terms().range().ge(word.as_bytes()).into_stream()?;
             while n < cap && terms.advance() {
                 let key = terms.key();
@@ -494,7 +528,8 @@ impl SearchIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let view = std::sync::RwLock::new(std::sync::Arc::new(View::current(&reader, None)?));
+        let view =
+            std::sync::RwLock::new(std::sync::Arc::new(View::current(&reader, &fields, None)?));
         Ok(Self {
             reader,
             view,
@@ -547,7 +582,7 @@ impl SearchIndex {
         // Held across the reload so that views are replaced in order.
         let mut view = self.view.write().expect("index view lock");
         self.reader.reload()?;
-        *view = std::sync::Arc::new(View::current(&self.reader, Some(&view))?);
+        *view = std::sync::Arc::new(View::current(&self.reader, &self.fields, Some(&view))?);
         Ok(())
     }
 
@@ -965,6 +1000,11 @@ mod tests {
             );
             assert_eq!(lex.extends(name, "lovel").unwrap(), live > 0);
             assert!(!lex.extends(name, "lovelace").unwrap());
+            // `all` answers alike for the words of every field.
+            let all = index.fields.all;
+            assert_eq!(lex.live_docs(all, "lovelace", false, 100).unwrap(), live);
+            assert_eq!(lex.extends(all, "lovel").unwrap(), live > 0);
+            assert!(!lex.extends(all, "lovelace").unwrap());
         };
         check(12);
         let ids = (0..12).map(|n| user(n).id.as_u128());

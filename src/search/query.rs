@@ -129,11 +129,12 @@ fn text_fields(f: &Fields) -> [FieldPlan; SLOTS] {
         prefix,
         typos,
     };
+    let [name, username, email, attributes] = f.text();
     [
-        plan(f.name, 3.0, true, true),
-        plan(f.username, 3.0, true, true),
-        plan(f.email, 2.0, true, false),
-        plan(f.attributes, 1.0, false, false),
+        plan(name, 3.0, true, true),
+        plan(username, 3.0, true, true),
+        plan(email, 2.0, true, false),
+        plan(attributes, 1.0, false, false),
     ]
 }
 
@@ -157,6 +158,13 @@ fn word_query(
     via_all: bool,
 ) -> Result<WordQuery, SearchError> {
     let mut w = w.clone();
+    // `all` holds every word of every text field, so it answers the two
+    // questions below for all fields at once, with one dictionary lookup,
+    // most of the time: a document holding the word in a field holds it
+    // in `all`, and a word extended in no field is extended nowhere in it.
+    if w.typos > 0 && lex.live_docs(f.all, &w.text, false, TYPO_THRESHOLD)? >= TYPO_THRESHOLD {
+        w.typos = 0;
+    }
     if w.typos > 0 {
         let mut as_typed = 0;
         for plan in text_fields(f) {
@@ -171,10 +179,11 @@ fn word_query(
     // The looser forms each field adds (prefix, typo). A prefix that
     // nothing extends would only repeat the exact query.
     let plans = text_fields(f);
+    let extended = w.prefix && lex.extends(f.all, &w.text)?;
     let mut looser = [(false, false); SLOTS];
     for (plan, forms) in plans.iter().zip(&mut looser) {
         *forms = (
-            w.prefix && plan.prefix && lex.extends(plan.field, &w.text)?,
+            extended && plan.prefix && lex.extends(plan.field, &w.text)?,
             w.typos > 0 && plan.typos,
         );
     }
