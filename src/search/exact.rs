@@ -240,21 +240,15 @@ impl Weight for ExactWordWeight {
         let Some(postings) = inverted.read_postings(&self.all, IndexRecordOption::Basic)? else {
             return Ok(Box::new(EmptyScorer));
         };
-        let mut weights = [0.0; SLOTS];
+        // As `BoostWeight` then `TermWeight` compute it (tantivy's
+        // `Bm25Weight::boost_by`).
+        let weights = std::array::from_fn(|slot| self.weights[slot] * (boost * self.boosts[slot]));
         let mut norms = Vec::with_capacity(SLOTS);
-        for slot in 0..SLOTS {
-            // As `BoostWeight` then `TermWeight` compute it (tantivy's
-            // `Bm25Weight::boost_by`).
-            weights[slot] = self.weights[slot] * (boost * self.boosts[slot]);
-            norms.push(
-                match reader
-                    .fieldnorms_readers()
-                    .get_field(self.terms[slot].field())?
-                {
-                    Some(norms) => norms,
-                    None => FieldNormReader::constant(reader.max_doc(), 1),
-                },
-            );
+        for term in self.terms.iter() {
+            norms.push(match reader.fieldnorms_readers().get_field(term.field())? {
+                Some(norms) => norms,
+                None => FieldNormReader::constant(reader.max_doc(), 1),
+            });
         }
         Ok(Box::new(ExactWordScorer {
             postings,
@@ -387,11 +381,11 @@ impl Scorer for ExactWordScorer {
         let freqs = self.freqs(doc);
         // Fields in slot order, as the word's clauses add up.
         let mut score = 0.0;
-        for slot in 0..SLOTS {
-            if freqs[slot] > 0 {
+        for (slot, &tf) in freqs.iter().enumerate() {
+            if tf > 0 {
                 let id = self.norms[slot].fieldnorm_id(doc);
                 let norm = self.view.tf_norms[slot][usize::from(id)];
-                score += bm25(self.weights[slot], norm, freqs[slot]);
+                score += bm25(self.weights[slot], norm, tf);
             }
         }
         score
