@@ -22,10 +22,16 @@ fn matches(token: &str, w: &QueryWord) -> bool {
             && strsim::osa_distance(token, &w.text) <= typos)
 }
 
-/// The bytes `escape` replaces.
-fn is_special(b: u8) -> bool {
-    matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')
-}
+/// The bytes `escape` replaces, as a table: one load per byte.
+static SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'&' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'"' as usize] = true;
+    table[b'\'' as usize] = true;
+    table
+};
 
 /// Appends `s` HTML-escaped: runs without a special character are copied
 /// whole.
@@ -91,9 +97,10 @@ impl Words {
             // extends one, lower-cased, exactly when it does ignoring case.
             let t = token.as_bytes();
             let exact_or_prefix = query.iter().any(|w| {
+                // The same length (exact), or longer (prefix), then the bytes.
                 let q = w.text.as_bytes();
-                t.eq_ignore_ascii_case(q)
-                    || (w.prefix && t.len() >= q.len() && t[..q.len()].eq_ignore_ascii_case(q))
+                (t.len() == q.len() || (w.prefix && t.len() > q.len()))
+                    && t[..q.len()].eq_ignore_ascii_case(q)
             });
             if exact_or_prefix || query.iter().all(|w| w.typos == 0) {
                 return exact_or_prefix;
@@ -118,7 +125,7 @@ impl Words {
 /// `text` with matched words marked, or None if nothing matched.
 fn highlight(words: &mut Words, text: &str, query: &[QueryWord]) -> Option<String> {
     // Most texts have nothing to escape: their runs are then copied whole.
-    let plain = !text.bytes().any(is_special);
+    let plain = !text.bytes().any(|b| SPECIAL[usize::from(b)]);
     let copy = |s: &str, out: &mut String| {
         if plain {
             out.push_str(s);

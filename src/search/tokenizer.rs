@@ -41,40 +41,68 @@ fn class_of_char(text: &str, i: usize) -> (bool, bool, usize) {
     (c.is_alphanumeric(), c.is_numeric(), c.len_utf8())
 }
 
-/// The same for any character: ASCII (nearly every character of an email,
-/// a username or a name) is classified from its byte, without decoding;
-/// for it `is_ascii_alphanumeric` and `is_ascii_digit` are
-/// `char::is_alphanumeric` and `char::is_numeric`.
-#[inline(always)]
-fn class_at(text: &str, i: usize) -> (bool, bool, usize) {
-    let b = text.as_bytes()[i];
-    if b.is_ascii() {
-        (b.is_ascii_alphanumeric(), b.is_ascii_digit(), 1)
-    } else {
-        class_of_char(text, i)
+/// What an ASCII byte is to a word; `WIDE` starts a character beyond
+/// ASCII, classified by [`class_of_char`]. For ASCII (nearly every
+/// character of an email, a username or a name) `is_ascii_alphanumeric`
+/// and `is_ascii_digit` are `char::is_alphanumeric` and `char::is_numeric`.
+const OTHER: u8 = 0;
+const LETTER: u8 = 1;
+const DIGIT: u8 = 2;
+const WIDE: u8 = 3;
+
+/// [`OTHER`], [`LETTER`], [`DIGIT`] or [`WIDE`], per byte: one load per
+/// character instead of a few comparisons.
+static CLASS: [u8; 256] = {
+    let mut table = [WIDE; 256];
+    let mut b = 0;
+    while b < 128 {
+        let byte = b as u8;
+        table[b] = if byte.is_ascii_digit() {
+            DIGIT
+        } else if byte.is_ascii_alphabetic() {
+            LETTER
+        } else {
+            OTHER
+        };
+        b += 1;
     }
-}
+    table
+};
 
 /// The next word of `text` from byte `at` on: its byte range, with `at`
 /// moved past it.
 #[inline]
 pub(super) fn next_word(text: &str, at: &mut usize) -> Option<(usize, usize)> {
-    let len = text.len();
+    let bytes = text.as_bytes();
     // Skip to the next letter or digit.
     let digits = loop {
-        if *at >= len {
-            return None;
+        let &b = bytes.get(*at)?;
+        match CLASS[usize::from(b)] {
+            LETTER => break false,
+            DIGIT => break true,
+            OTHER => *at += 1,
+            _ => {
+                let (word, digits, n) = class_of_char(text, *at);
+                if word {
+                    break digits;
+                }
+                *at += n;
+            }
         }
-        let (word, digits, n) = class_at(text, *at);
-        if word {
-            break digits;
-        }
-        *at += n;
     };
     // The word: letters, or digits, up to the first other character.
     let start = *at;
-    while *at < len {
-        let (word, d, n) = class_at(text, *at);
+    let same = if digits { DIGIT } else { LETTER };
+    while let Some(&b) = bytes.get(*at) {
+        let class = CLASS[usize::from(b)];
+        if class == same {
+            *at += 1;
+            continue;
+        }
+        if class != WIDE {
+            break;
+        }
+        let (word, d, n) = class_of_char(text, *at);
         if !word || d != digits {
             break;
         }
