@@ -8,6 +8,7 @@ mod admin;
 mod auth;
 mod console;
 mod extract;
+mod json;
 mod metrics;
 mod openapi;
 pub mod problem;
@@ -303,31 +304,6 @@ async fn readyz(State(st): State<AppState>) -> Response {
         }
         Err(_) => {
             Problem::new(Kind::Unavailable, "The store did not answer in time.").into_response()
-        }
-    }
-}
-
-/// A JSON response written into a buffer of about the size it will have.
-/// axum's `Json` starts at 128 bytes and doubles: a page of twenty users
-/// (~10 KiB) was copied seven times on its way out.
-pub(crate) fn json_sized<T: serde::Serialize>(value: &T, size_hint: usize) -> Response {
-    let mut body = Vec::with_capacity(size_hint);
-    match serde_json::to_writer(&mut body, value) {
-        Ok(()) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "a response did not serialise");
-            problem::Problem::new(
-                problem::Kind::Internal,
-                "The response could not be written.",
-            )
-            .into_response()
         }
     }
 }

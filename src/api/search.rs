@@ -14,6 +14,7 @@ use crate::search::{SearchRequest, Sort, analyze};
 use crate::store::micros;
 
 use super::extract::QueryPairs;
+use super::json::{Out, WriteJson};
 use super::openapi as doc;
 use super::problem::{Kind, Problem};
 use super::users::UserDto;
@@ -99,6 +100,39 @@ pub struct Highlights<'a>(&'a [crate::search::Highlight]);
 impl Serialize for Highlights<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(self.0.iter().map(|(k, v)| (k.as_ref(), v)))
+    }
+}
+
+impl WriteJson for Results<'_> {
+    fn write_json(&self, out: &mut Out) {
+        out.raw("{\"hits\":");
+        out.array(&self.hits);
+        out.raw(",\"total\":");
+        out.u64(self.total as u64);
+        out.raw(",\"facets\":");
+        out.serde(&self.facets);
+        out.raw(",\"took_ms\":");
+        out.serde(&self.took_ms);
+        out.raw("}");
+    }
+}
+
+impl WriteJson for Hit<'_> {
+    fn write_json(&self, out: &mut Out) {
+        out.raw("{\"user\":");
+        self.user.write_json(out);
+        out.raw(",\"score\":");
+        out.serde(&self.score);
+        out.raw(",\"highlights\":{");
+        for (i, (field, text)) in self.highlights.0.iter().enumerate() {
+            if i > 0 {
+                out.raw(",");
+            }
+            out.str(field);
+            out.raw(":");
+            out.str(text);
+        }
+        out.raw("}}");
     }
 }
 
@@ -221,7 +255,7 @@ pub async fn search(
         .collect();
     // About 500 bytes per hit, twice that with highlights.
     let size = 256 + hits.len() * 1024;
-    Ok(super::json_sized(
+    Ok(super::json::response(
         &Results {
             hits,
             total: results.total,
@@ -230,4 +264,51 @@ pub async fn search(
         },
         size,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    #[test]
+    fn results_are_written_as_serde_json_writes_them() {
+        let users = super::super::users::tests::odd_users();
+        let highlights: Vec<Vec<crate::search::Highlight>> = vec![
+            vec![],
+            vec![
+                (Cow::Borrowed("email"), "<mark>zo&quot;</mark>\"".to_owned()),
+                (Cow::Owned("attributes.te\"am".to_owned()), "é\n".to_owned()),
+            ],
+            vec![(
+                Cow::Borrowed("name"),
+                "<mark>Grace</mark> Hopper".to_owned(),
+            )],
+        ];
+        let mut facets = Map::new();
+        facets.insert(
+            "status".into(),
+            serde_json::json!({"active": 2, "disabled": 1}),
+        );
+        for (total, took_ms) in [(0, 0.0), (3, 1.234), (1 << 40, 1e-7)] {
+            let results = Results {
+                hits: users
+                    .iter()
+                    .zip(&highlights)
+                    .zip([160.2358f32, 0.0, f32::NAN])
+                    .map(|((u, h), score)| Hit {
+                        user: UserDto::from(u),
+                        score,
+                        highlights: Highlights(h),
+                    })
+                    .collect(),
+                total,
+                facets: facets.clone(),
+                took_ms,
+            };
+            let (ours, serde) = super::super::json::tests::both(&results);
+            assert_eq!(ours, serde);
+        }
+    }
 }

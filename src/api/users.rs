@@ -1,6 +1,5 @@
 //! `/api/v1/users`: parse, call the service, render. No rules live here.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +14,7 @@ use crate::domain::{Role, Status, User, UserId};
 use crate::service::ListParams;
 
 use super::extract::{JsonObject, QueryPairs, etag, if_match, parse_etag};
+use super::json::{Out, WriteJson};
 use super::openapi as doc;
 use super::problem::{Kind, Problem};
 
@@ -65,6 +65,39 @@ impl<'a> From<&'a User> for UserDto<'a> {
     }
 }
 
+impl WriteJson for UserDto<'_> {
+    fn write_json(&self, out: &mut Out) {
+        out.raw("{\"id\":\"");
+        out.raw(self.id.encode_lower(&mut uuid::Uuid::encode_buffer()));
+        out.raw("\",\"email\":");
+        out.str(self.email);
+        out.raw(",\"username\":");
+        out.opt_str(self.username);
+        out.raw(",\"name\":");
+        out.opt_str(self.name);
+        out.raw(",\"roles\":[");
+        for (i, role) in self.roles.0.iter().enumerate() {
+            if i > 0 {
+                out.raw(",");
+            }
+            out.str(role.as_str());
+        }
+        out.raw("],\"status\":");
+        out.str(self.status);
+        out.raw(",\"email_verified\":");
+        out.bool(self.email_verified);
+        out.raw(",\"attributes\":");
+        out.serde(self.attributes);
+        out.raw(",\"created_at\":");
+        out.str(&self.created_at);
+        out.raw(",\"updated_at\":");
+        out.str(&self.updated_at);
+        out.raw(",\"version\":");
+        out.u64(self.version);
+        out.raw("}");
+    }
+}
+
 /// A user's roles by name, serialised from the user's own list.
 struct Roles<'a>(&'a [Role]);
 
@@ -80,7 +113,8 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 
 /// 200 (or the given status) with the user, its `ETag` and `Location`.
 pub(super) fn user_response(status: StatusCode, user: &User) -> Response {
-    let mut res = (status, Json(UserDto::from(user))).into_response();
+    let mut res = super::json::response(&UserDto::from(user), 640);
+    *res.status_mut() = status;
     let h = res.headers_mut();
     h.insert(
         header::ETAG,
@@ -284,6 +318,16 @@ pub struct ListBody<'a> {
     next_cursor: Option<String>,
 }
 
+impl WriteJson for ListBody<'_> {
+    fn write_json(&self, out: &mut Out) {
+        out.raw("{\"items\":");
+        out.array(&self.items);
+        out.raw(",\"next_cursor\":");
+        out.opt_str(self.next_cursor.as_deref());
+        out.raw("}");
+    }
+}
+
 const LIST_KEYS: [&str; 7] = [
     "limit",
     "cursor",
@@ -364,7 +408,7 @@ pub async fn list(
     let page = st.users().list(&caller, params).await?;
     // About 500 bytes per user.
     let size = 256 + page.items.len() * 640;
-    Ok(super::json_sized(
+    Ok(super::json::response(
         &ListBody {
             items: page.items.iter().map(UserDto::from).collect(),
             next_cursor: page.next_cursor,
@@ -374,7 +418,7 @@ pub async fn list(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -382,5 +426,51 @@ mod tests {
         let roles = serde_json::to_string(&Roles(&[Role::Admin, Role::User])).expect("roles");
         assert_eq!(roles, r#"["admin","user"]"#);
         assert_eq!(serde_json::to_string(&Roles(&[])).expect("roles"), "[]");
+    }
+
+    /// Users whose every field varies: with and without the optional ones,
+    /// roles, nested attributes, strings JSON must escape.
+    pub(crate) fn odd_users() -> Vec<User> {
+        use crate::domain::UserDraft;
+        let drafts = [
+            serde_json::json!({"email": "ada@example.com"}),
+            serde_json::json!({
+                "email": "ada.l+1@example.com", "username": "zoe_1", "name": "Zoë \"Ada\" \\ <b> 😀",
+                "roles": ["admin", "user"], "status": "disabled", "email_verified": true,
+                "attributes": {"team": "engines\n\u{1}", "n": [1, 2.5, {"x": null, "y": "😀"}], "e": {}}
+            }),
+            serde_json::json!({"email": "b@example.com", "name": "Grace Hopper", "roles": []}),
+        ];
+        drafts
+            .into_iter()
+            .map(|d| {
+                let draft = UserDraft::from_json(d.as_object().expect("an object").clone())
+                    .expect("a valid user");
+                User::from_draft(UserId::new(), draft, OffsetDateTime::now_utc())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn users_are_written_as_serde_json_writes_them() {
+        let users = odd_users();
+        for u in &users {
+            let (ours, serde) = super::super::json::tests::both(&UserDto::from(u));
+            assert_eq!(ours, serde);
+        }
+        for next_cursor in [None, Some("c\"1".to_owned())] {
+            let page = ListBody {
+                items: users.iter().map(UserDto::from).collect(),
+                next_cursor,
+            };
+            let (ours, serde) = super::super::json::tests::both(&page);
+            assert_eq!(ours, serde);
+        }
+        let empty = ListBody {
+            items: Vec::new(),
+            next_cursor: None,
+        };
+        let (ours, serde) = super::super::json::tests::both(&empty);
+        assert_eq!(ours, serde);
     }
 }
