@@ -36,6 +36,27 @@ fn any_to_escape(w: u64) -> bool {
     ((below_space & !w) | zero_in(quote) | zero_in(backslash)) & HI != 0
 }
 
+/// Whether JSON escapes any byte of `bytes`, eight at a time.
+fn any_to_escape_in(bytes: &[u8]) -> bool {
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("eight bytes"));
+    let mut words = bytes.chunks_exact(8);
+    if words.any(|w| any_to_escape(word(w))) {
+        return true;
+    }
+    let rest = words.remainder();
+    if rest.is_empty() {
+        false
+    } else if bytes.len() >= 8 {
+        // The last eight bytes: those before `rest` are known plain.
+        any_to_escape(word(&bytes[bytes.len() - 8..]))
+    } else {
+        // Padded with spaces, which are plain.
+        let mut padded = [b' '; 8];
+        padded[..rest.len()].copy_from_slice(rest);
+        any_to_escape(u64::from_le_bytes(padded))
+    }
+}
+
 /// How serde_json escapes `b`, if it does.
 fn escape_of(b: u8) -> Option<&'static [u8]> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -77,29 +98,26 @@ impl Out {
         let bytes = s.as_bytes();
         self.0.reserve(bytes.len() + 2);
         self.0.push(b'"');
-        // `bytes[run..at]` is to be copied as it is.
-        let (mut run, mut at) = (0, 0);
-        while at < bytes.len() {
-            if let Some(word) = bytes.get(at..at + 8) {
-                let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-                if !any_to_escape(word) {
-                    at += 8;
-                    continue;
-                }
+        if any_to_escape_in(bytes) {
+            self.escaped(bytes);
+        } else {
+            self.0.extend_from_slice(bytes);
+        }
+        self.0.push(b'"');
+    }
+
+    /// `bytes` escaped, copied in runs between the bytes escaped.
+    #[cold]
+    fn escaped(&mut self, bytes: &[u8]) {
+        let mut run = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if let Some(escaped) = escape_of(b) {
+                self.0.extend_from_slice(&bytes[run..i]);
+                self.0.extend_from_slice(escaped);
+                run = i + 1;
             }
-            // One to escape among the next eight (or the last few) bytes.
-            let end = (at + 8).min(bytes.len());
-            for i in at..end {
-                if let Some(escaped) = escape_of(bytes[i]) {
-                    self.0.extend_from_slice(&bytes[run..i]);
-                    self.0.extend_from_slice(escaped);
-                    run = i + 1;
-                }
-            }
-            at = end;
         }
         self.0.extend_from_slice(&bytes[run..]);
-        self.0.push(b'"');
     }
 
     /// A string, or `null`.
@@ -195,6 +213,8 @@ pub(crate) mod tests {
                 s.push(c);
                 s.push_str("xyz0123456789");
                 cases.push(s);
+                // Last, in a string of every length (the tail of a word).
+                cases.push(format!("{}{c}", "a".repeat(at)));
             }
         }
         cases.push(String::new());
