@@ -54,6 +54,13 @@ fn escape(s: &str, out: &mut String) {
     out.push_str(&s[from..]);
 }
 
+/// Whether `token`, ASCII letters and digits (as the tokenizer cuts an
+/// ASCII word), lower-cased starts with `word`: `| 0x20` lower-cases an
+/// ASCII letter and leaves a digit as it is.
+fn starts_folded(token: &[u8], word: &[u8]) -> bool {
+    token.len() >= word.len() && token.iter().zip(word).all(|(&t, &w)| t | 0x20 == w)
+}
+
 /// Matches the words of a text, as the index's [`analyzer`] reads them,
 /// against a query's words, cheaply: an ASCII word (nearly all of them)
 /// only needs lower-casing, which is all the analyzer's filters do to it,
@@ -97,10 +104,8 @@ impl Words {
             // extends one, lower-cased, exactly when it does ignoring case.
             let t = token.as_bytes();
             let exact_or_prefix = query.iter().any(|w| {
-                // The same length (exact), or longer (prefix), then the bytes.
                 let q = w.text.as_bytes();
-                (t.len() == q.len() || (w.prefix && t.len() > q.len()))
-                    && t[..q.len()].eq_ignore_ascii_case(q)
+                (t.len() == q.len() || w.prefix) && starts_folded(t, q)
             });
             if exact_or_prefix || query.iter().all(|w| w.typos == 0) {
                 return exact_or_prefix;
