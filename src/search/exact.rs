@@ -209,9 +209,9 @@ impl Query for ExactWord {
         Ok(Box::new(ExactWordWeight {
             all: self.all.clone(),
             hash,
-            terms: std::sync::Arc::new(self.fields.clone().map(|(term, _)| term)),
+            terms: std::sync::Arc::new(self.fields.each_ref().map(|(term, _)| term.clone())),
             weights,
-            boosts: self.fields.clone().map(|(_, boost)| boost),
+            boosts: self.fields.each_ref().map(|(_, boost)| *boost),
             view: self.view.clone(),
         }))
     }

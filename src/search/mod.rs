@@ -72,9 +72,10 @@ pub(crate) struct Fields {
 }
 
 impl Fields {
-    /// The term of a user's document: its id's 16 bytes (big-endian). A
-    /// text of 36 characters built term dictionaries (an FST over 100 000
-    /// unique keys per segment and merge) twice as slowly.
+    /// The term of a user's document: its id's 16 bytes (big-endian). As
+    /// 36 characters of text, this term dictionary (an FST over every id,
+    /// built per segment and merge) was most of an import's FST building;
+    /// 16 bytes made `roster import` about 18 % faster.
     fn id_term(&self, id: u128) -> Term {
         Term::from_field_bytes(self.id, &id.to_be_bytes())
     }
