@@ -19,6 +19,12 @@ pub(crate) trait WriteJson {
     fn write_json(&self, out: &mut Out);
 }
 
+impl WriteJson for str {
+    fn write_json(&self, out: &mut Out) {
+        out.str(self);
+    }
+}
+
 /// A JSON text being written.
 pub(crate) struct Out(Vec<u8>);
 
@@ -146,7 +152,10 @@ impl Out {
     }
 
     /// Appends `items` as a JSON array.
-    pub fn array<'a, T: WriteJson + 'a>(&mut self, items: impl IntoIterator<Item = &'a T>) {
+    pub fn array<'a, T: WriteJson + ?Sized + 'a>(
+        &mut self,
+        items: impl IntoIterator<Item = &'a T>,
+    ) {
         self.raw("[");
         for (i, item) in items.into_iter().enumerate() {
             if i > 0 {

@@ -75,14 +75,9 @@ impl WriteJson for UserDto<'_> {
         out.opt_str(self.username);
         out.raw(",\"name\":");
         out.opt_str(self.name);
-        out.raw(",\"roles\":[");
-        for (i, role) in self.roles.0.iter().enumerate() {
-            if i > 0 {
-                out.raw(",");
-            }
-            out.str(role.as_str());
-        }
-        out.raw("],\"status\":");
+        out.raw(",\"roles\":");
+        out.array(self.roles.0.iter().map(|r| r.as_str()));
+        out.raw(",\"status\":");
         out.str(self.status);
         out.raw(",\"email_verified\":");
         out.bool(self.email_verified);
