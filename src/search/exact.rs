@@ -1,8 +1,10 @@
-//! One exact word of a query of several, matched through the `all` field and
-//! scored as its exact term queries on each text field would score it.
+//! The exact words of a query of several, matched through the `all` field
+//! and each scored as its exact term queries on each text field would score
+//! it.
 //!
 //! `all` holds every word of name, username, email and attributes, in one
-//! posting list per word; it finds the documents. For the few that every
+//! posting list per word; it finds the documents (a frequent word's list as
+//! a bitset, see [`dense`](super::dense)). For the few that every
 //! word of the query holds, the `words` columns give the word's frequency
 //! in each field: per document, a value per distinct word (its hash and
 //! its frequencies, see [`word_values`]), [`WORDS_KEPT`] of them in
@@ -35,13 +37,16 @@ use std::hash::Hasher;
 
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::{Postings, SegmentPostings};
-use tantivy::query::{EmptyScorer, EnableScoring, Explanation, Query, Scorer, TermQuery, Weight};
+use tantivy::query::{
+    BooleanQuery, EmptyScorer, EnableScoring, Explanation, Occur, Query, Scorer, TermQuery, Weight,
+};
 use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::{TextAnalyzer, TokenStream};
-use tantivy::{DocId, DocSet, Score, SegmentReader, Term};
+use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, Term};
 
 use super::View;
 use super::any_of::explain_by_scoring;
+use super::dense::{Bits, BitsDocs};
 pub(super) use super::tokenizer::SLOTS;
 
 /// Bits of a field's frequency in a `words` value.
@@ -177,8 +182,6 @@ pub(super) struct ExactWord {
     /// The word in each text field, with the boost of its exact clause,
     /// in slot order.
     pub fields: [(Term, Score); SLOTS],
-    /// The generation searched, for its `words` columns.
-    pub view: std::sync::Arc<View>,
 }
 
 impl std::fmt::Debug for ExactWord {
@@ -186,38 +189,66 @@ impl std::fmt::Debug for ExactWord {
         f.debug_struct("ExactWord")
             .field("all", &self.all)
             .field("fields", &self.fields)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
-impl Query for ExactWord {
+/// The exact words of a query, matched together: the documents holding
+/// every one of them in `all` (through the bitsets of the segment's
+/// frequent words, see [`dense`](super::dense), and the posting lists of the
+/// others), each scored as its exact term queries would score it; the
+/// words' scores add up in query order.
+#[derive(Clone)]
+pub(super) struct ExactWords {
+    pub words: Vec<ExactWord>,
+    /// The generation searched, for its columns and bitsets.
+    pub view: std::sync::Arc<View>,
+}
+
+impl std::fmt::Debug for ExactWords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(&self.words).finish()
+    }
+}
+
+impl Query for ExactWords {
     fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
         let EnableScoring::Enabled {
             statistics_provider,
             ..
         } = scoring
         else {
-            // Without scores (counting), the word is its posting list.
-            return TermQuery::new(self.all.clone(), IndexRecordOption::Basic).weight(scoring);
+            // Without scores (counting), the words are their posting lists.
+            let lists = self.words.iter().map(|w| {
+                let list: Box<dyn Query> =
+                    Box::new(TermQuery::new(w.all.clone(), IndexRecordOption::Basic));
+                (Occur::Must, list)
+            });
+            return BooleanQuery::new(lists.collect()).weight(scoring);
         };
         let total_num_docs = statistics_provider.total_num_docs()?;
-        let mut weights = [0.0; SLOTS];
-        for (weight, (term, _)) in weights.iter_mut().zip(&self.fields) {
-            *weight = bm25_weight(statistics_provider.doc_freq(term)?, total_num_docs);
+        let mut words = Vec::with_capacity(self.words.len());
+        for word in &self.words {
+            let mut weights = [0.0; SLOTS];
+            for (weight, (term, _)) in weights.iter_mut().zip(&word.fields) {
+                *weight = bm25_weight(statistics_provider.doc_freq(term)?, total_num_docs);
+            }
+            words.push(ExactWordWeight {
+                all: word.all.clone(),
+                hash: word_hash(word.all.value().as_str().unwrap_or_default()),
+                terms: std::sync::Arc::new(word.fields.each_ref().map(|(term, _)| term.clone())),
+                weights,
+                boosts: word.fields.each_ref().map(|(_, boost)| *boost),
+            });
         }
-        let hash = word_hash(self.all.value().as_str().unwrap_or_default());
-        Ok(Box::new(ExactWordWeight {
-            all: self.all.clone(),
-            hash,
-            terms: std::sync::Arc::new(self.fields.each_ref().map(|(term, _)| term.clone())),
-            weights,
-            boosts: self.fields.each_ref().map(|(_, boost)| *boost),
+        Ok(Box::new(ExactWordsWeight {
+            words,
             view: self.view.clone(),
         }))
     }
 
     fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
-        for (term, _) in &self.fields {
+        for (term, _) in self.words.iter().flat_map(|w| &w.fields) {
             visitor(term, false);
         }
     }
@@ -231,15 +262,21 @@ struct ExactWordWeight {
     /// Per slot: the word's BM25 weight in the field, and its clause's boost.
     weights: [Score; SLOTS],
     boosts: [Score; SLOTS],
+}
+
+struct ExactWordsWeight {
+    words: Vec<ExactWordWeight>,
     view: std::sync::Arc<View>,
 }
 
-impl Weight for ExactWordWeight {
-    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let inverted = reader.inverted_index(self.all.field())?;
-        let Some(postings) = inverted.read_postings(&self.all, IndexRecordOption::Basic)? else {
-            return Ok(Box::new(EmptyScorer));
-        };
+impl ExactWordWeight {
+    /// What scores the word in the documents of `reader`.
+    fn score(
+        &self,
+        reader: &SegmentReader,
+        boost: Score,
+        view: &std::sync::Arc<View>,
+    ) -> tantivy::Result<WordScore> {
         // As `BoostWeight` then `TermWeight` compute it (tantivy's
         // `Bm25Weight::boost_by`).
         let weights = std::array::from_fn(|slot| self.weights[slot] * (boost * self.boosts[slot]));
@@ -250,18 +287,51 @@ impl Weight for ExactWordWeight {
                 None => FieldNormReader::constant(reader.max_doc(), 1),
             });
         }
-        Ok(Box::new(ExactWordScorer {
-            postings,
+        Ok(WordScore {
             weights,
             norms,
             hash: self.hash,
-            words: self.view.of(reader).words.clone(),
-            view: self.view.clone(),
+            words: view.of(reader).words.clone(),
+            view: view.clone(),
             exact: ExactFreqs {
                 reader: reader.clone(),
                 terms: self.terms.clone(),
                 postings: None,
             },
+        })
+    }
+}
+
+impl Weight for ExactWordsWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let max_doc = reader.max_doc();
+        let columns = self.view.of(reader);
+        let mut lists = Vec::new();
+        let mut sets = Vec::new();
+        let mut scores = Vec::with_capacity(self.words.len());
+        for word in &self.words {
+            let inverted = reader.inverted_index(word.all.field())?;
+            let Some(info) = inverted.get_term_info(&word.all)? else {
+                return Ok(Box::new(EmptyScorer));
+            };
+            if super::dense::is_dense(info.doc_freq, max_doc) {
+                sets.push(
+                    columns
+                        .dense
+                        .get_or_build(word.all.serialized_value_bytes(), || {
+                            let list = inverted
+                                .read_postings_from_terminfo(&info, IndexRecordOption::Basic)?;
+                            Ok::<_, tantivy::TantivyError>(Bits::of(list, max_doc))
+                        })?,
+                );
+            } else {
+                lists.push(inverted.read_postings_from_terminfo(&info, IndexRecordOption::Basic)?);
+            }
+            scores.push(word.score(reader, boost, &self.view)?);
+        }
+        Ok(Box::new(ExactWordsScorer {
+            docs: Matches::new(lists, sets),
+            scores,
         }))
     }
 
@@ -269,13 +339,148 @@ impl Weight for ExactWordWeight {
         explain_by_scoring(
             self.scorer(reader, 1.0)?,
             doc,
-            "the word's BM25 in each field",
+            "the words' BM25 in each field",
         )
     }
 }
 
-struct ExactWordScorer {
-    postings: SegmentPostings,
+/// The documents holding every word: walked by the shortest posting list
+/// (the others sought along), each candidate checked against the bitsets;
+/// or, when every word has a bitset, the bitsets' intersection.
+enum Matches {
+    Sets(BitsDocs),
+    Lists {
+        /// Shortest first.
+        lists: Vec<SegmentPostings>,
+        sets: Vec<std::sync::Arc<Bits>>,
+        doc: DocId,
+    },
+}
+
+impl Matches {
+    fn new(mut lists: Vec<SegmentPostings>, sets: Vec<std::sync::Arc<Bits>>) -> Self {
+        if lists.is_empty() {
+            let set = match <[_; 1]>::try_from(sets) {
+                Ok([one]) => one,
+                Err(sets) => std::sync::Arc::new(Bits::and(&sets)),
+            };
+            return Self::Sets(BitsDocs::new(set));
+        }
+        lists.sort_by_key(|l| l.size_hint());
+        let first = lists[0].doc();
+        let mut m = Self::Lists {
+            lists,
+            sets,
+            doc: first,
+        };
+        m.settle(first);
+        m
+    }
+
+    /// Moves to the first match at or after `candidate`, a document of the
+    /// shortest list (on which it stands).
+    fn settle(&mut self, mut candidate: DocId) -> DocId {
+        let Self::Lists { lists, sets, doc } = self else {
+            unreachable!("only lists settle")
+        };
+        let (lead, others) = lists.split_first_mut().expect("a list");
+        'candidates: while candidate != TERMINATED {
+            for list in others.iter_mut() {
+                let mut at = list.doc();
+                if at < candidate {
+                    at = list.seek(candidate);
+                }
+                if at > candidate {
+                    candidate = lead.seek(at);
+                    continue 'candidates;
+                }
+            }
+            if sets.iter().any(|s| !s.contains(candidate)) {
+                candidate = lead.advance();
+                continue;
+            }
+            break;
+        }
+        *doc = candidate;
+        candidate
+    }
+}
+
+impl DocSet for Matches {
+    fn advance(&mut self) -> DocId {
+        match self {
+            Self::Sets(set) => set.advance(),
+            Self::Lists { lists, doc, .. } => {
+                if *doc == TERMINATED {
+                    return TERMINATED;
+                }
+                let next = lists[0].advance();
+                self.settle(next)
+            }
+        }
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        match self {
+            Self::Sets(set) => set.seek(target),
+            Self::Lists { lists, doc, .. } => {
+                if *doc >= target {
+                    return *doc;
+                }
+                let next = lists[0].seek(target);
+                self.settle(next)
+            }
+        }
+    }
+
+    fn doc(&self) -> DocId {
+        match self {
+            Self::Sets(set) => set.doc(),
+            Self::Lists { doc, .. } => *doc,
+        }
+    }
+
+    fn size_hint(&self) -> u32 {
+        match self {
+            Self::Sets(set) => set.size_hint(),
+            Self::Lists { lists, .. } => lists[0].size_hint(),
+        }
+    }
+}
+
+struct ExactWordsScorer {
+    docs: Matches,
+    /// Per word, in query order.
+    scores: Vec<WordScore>,
+}
+
+impl DocSet for ExactWordsScorer {
+    fn advance(&mut self) -> DocId {
+        self.docs.advance()
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        self.docs.seek(target)
+    }
+
+    fn doc(&self) -> DocId {
+        self.docs.doc()
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.docs.size_hint()
+    }
+}
+
+impl Scorer for ExactWordsScorer {
+    fn score(&mut self) -> Score {
+        let doc = self.docs.doc();
+        self.scores.iter_mut().map(|w| w.at(doc)).sum()
+    }
+}
+
+/// What scores one word in a segment's documents.
+struct WordScore {
     /// Per slot: the boosted BM25 weight and the field's norms.
     weights: [Score; SLOTS],
     norms: Vec<FieldNormReader>,
@@ -322,7 +527,22 @@ impl ExactFreqs {
     }
 }
 
-impl ExactWordScorer {
+impl WordScore {
+    /// The word's BM25 in `doc`, a document holding it: its fields in slot
+    /// order, as the word's clauses add up.
+    fn at(&mut self, doc: DocId) -> Score {
+        let freqs = self.freqs(doc);
+        let mut score = 0.0;
+        for (slot, &tf) in freqs.iter().enumerate() {
+            if tf > 0 {
+                let id = self.norms[slot].fieldnorm_id(doc);
+                let norm = self.view.tf_norms[slot][usize::from(id)];
+                score += bm25(self.weights[slot], norm, tf);
+            }
+        }
+        score
+    }
+
     /// The word's frequency in each field of `doc`, a document holding it.
     fn freqs(&mut self, doc: DocId) -> [u32; SLOTS] {
         for column in &self.words {
@@ -354,41 +574,6 @@ impl ExactWordScorer {
             tracing::warn!(error = %e, "cannot read a field's postings to score");
             told
         })
-    }
-}
-
-impl DocSet for ExactWordScorer {
-    fn advance(&mut self) -> DocId {
-        self.postings.advance()
-    }
-
-    fn seek(&mut self, target: DocId) -> DocId {
-        self.postings.seek(target)
-    }
-
-    fn doc(&self) -> DocId {
-        self.postings.doc()
-    }
-
-    fn size_hint(&self) -> u32 {
-        self.postings.size_hint()
-    }
-}
-
-impl Scorer for ExactWordScorer {
-    fn score(&mut self) -> Score {
-        let doc = self.postings.doc();
-        let freqs = self.freqs(doc);
-        // Fields in slot order, as the word's clauses add up.
-        let mut score = 0.0;
-        for (slot, &tf) in freqs.iter().enumerate() {
-            if tf > 0 {
-                let id = self.norms[slot].fieldnorm_id(doc);
-                let norm = self.view.tf_norms[slot][usize::from(id)];
-                score += bm25(self.weights[slot], norm, tf);
-            }
-        }
-        score
     }
 }
 

@@ -10,6 +10,7 @@
 //! This module never imports axum or redb; it never writes the store.
 
 mod any_of;
+mod dense;
 mod exact;
 mod highlight;
 mod query;
@@ -256,6 +257,8 @@ pub(crate) struct SegmentColumns {
     status: tantivy::columnar::Column<u64>,
     roles: tantivy::columnar::Column<u64>,
     words: [U64Col; exact::WORD_COLUMNS],
+    /// Bitsets of the segment's frequent words in `all`, built on first use.
+    dense: dense::DenseWords,
 }
 
 impl SegmentColumns {
@@ -268,6 +271,7 @@ impl SegmentColumns {
             status: ff.u64("status")?,
             roles: ff.u64("roles")?,
             words: std::array::from_fn(|i| u64_column(seg, &format!("words{i}"))),
+            dense: dense::DenseWords::default(),
         })
     }
 
@@ -1205,6 +1209,14 @@ mod tests {
             "example com hopper",
             "ada ada",
             "turing 130 ada",
+            // Numbers are rare (posting lists), names frequent (bitsets):
+            // lists alone, lists checked against bitsets, none in common.
+            "130 130",
+            "130 turing ada",
+            "42 130 ada",
+            "hopper 131 hopper",
+            "130 grace",
+            "grace 131 compilers",
         ] {
             let req = SearchRequest {
                 words: analyze(q),
@@ -1249,6 +1261,8 @@ mod tests {
             let counted = view.searcher.search(&built.query, &Count).expect("a count");
             assert_eq!(counted, index.search(&req).expect("a search").total, "{q}");
         }
+        // Frequent words were matched through bitsets, kept per segment.
+        assert!(view.columns.iter().all(|c| c.dense.bytes() > 0));
         // The test is not vacuous: these queries find something.
         let req = |q| SearchRequest {
             words: analyze(q),

@@ -15,7 +15,7 @@ use tantivy::tokenizer::TokenStream;
 use crate::domain::{Role, Status};
 
 use super::any_of::AnyOf;
-use super::exact::{ExactWord, SLOTS};
+use super::exact::{ExactWord, ExactWords, SLOTS};
 use super::{Fields, Lexicon, SearchError, View, analyzer, status_code};
 
 /// Most words of a query that are used; the rest are ignored.
@@ -147,12 +147,12 @@ fn text_fields(f: &Fields) -> [FieldPlan; SLOTS] {
 /// the intersection can move to the few documents every word matches; alone,
 /// every matching document is visited anyway, and tantivy's buffered union
 /// does that faster. Both score the same. With `via_all`, a word that has
-/// only exact clauses (no prefix or typo form) is one [`ExactWord`] instead,
-/// which scores as its clauses would from one posting list (see `exact`).
+/// only exact clauses (no prefix or typo form) is an [`ExactWord`] instead,
+/// matched with the query's other exact words as one [`ExactWords`], which
+/// scores as its clauses would from one posting list (see `exact`).
 fn word_query(
     f: &Fields,
     lex: &Lexicon<'_>,
-    view: &Arc<View>,
     w: &QueryWord,
     alone: bool,
     via_all: bool,
@@ -197,7 +197,7 @@ fn word_query(
     };
     if via_all && exact_only {
         return Ok(WordQuery {
-            query: Box::new(exact_word(f, view, &w.text)),
+            matcher: Matcher::Exact(exact_word(f, &w.text)),
             word: w,
             postings,
         });
@@ -230,28 +230,34 @@ fn word_query(
     };
     Ok(WordQuery {
         word: w,
-        query,
+        matcher: Matcher::Query(query),
         postings,
     })
 }
 
 /// A word's exact clauses as one [`ExactWord`]: each field's term with the
 /// boost `word_query` gives its exact clause.
-fn exact_word(f: &Fields, view: &Arc<View>, text: &str) -> ExactWord {
+fn exact_word(f: &Fields, text: &str) -> ExactWord {
     let fields =
         text_fields(f).map(|plan| (Term::from_field_text(plan.field, text), 4.0 * plan.boost));
     ExactWord {
         all: Term::from_field_text(f.all, text),
         fields,
-        view: view.clone(),
     }
 }
 
-/// A word's query, the word as it is matched, and at most how many
+/// How a word is matched: its own query, or as one of the query's
+/// [`ExactWords`].
+enum Matcher {
+    Exact(ExactWord),
+    Query(Box<dyn Query>),
+}
+
+/// A word's matcher, the word as it is matched, and at most how many
 /// postings its query walks (`u64::MAX`: not known before the walk).
 struct WordQuery {
     word: QueryWord,
-    query: Box<dyn Query>,
+    matcher: Matcher,
     postings: u64,
 }
 
@@ -280,15 +286,27 @@ pub(super) fn build(
     let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     let mut postings = 0u64;
     let alone = req.words.len() == 1;
+    let mut exact = Vec::new();
     for w in &req.words {
-        // Beside other words, an exact word is matched and scored through
-        // its one posting list in `all` (see `exact`): the same documents
-        // and scores as its per-field clauses, read from one list instead
-        // of four. `narrow` is false only in the test that checks it.
-        let wq = word_query(f, lex, view, w, alone, narrow && !alone)?;
+        // Beside other words, the exact words are matched and scored
+        // together through their posting lists in `all` (see `exact`): the
+        // same documents and scores as their per-field clauses, read from
+        // one list (or bitset) per word instead of four. `narrow` is false
+        // only in the test that checks it.
+        let wq = word_query(f, lex, w, alone, narrow && !alone)?;
         words.push(wq.word);
-        must.push((Occur::Must, wq.query));
+        match wq.matcher {
+            Matcher::Exact(word) => exact.push(word),
+            Matcher::Query(query) => must.push((Occur::Must, query)),
+        }
         postings = postings.saturating_add(wq.postings);
+    }
+    if !exact.is_empty() {
+        let words = ExactWords {
+            words: exact,
+            view: view.clone(),
+        };
+        must.insert(0, (Occur::Must, Box::new(words)));
     }
     let mut filter = |field: Field, v: u64| -> Result<Box<dyn Query>, SearchError> {
         postings = postings.saturating_add(lex.doc_freq(&Term::from_field_u64(field, v))?);

@@ -1,0 +1,334 @@
+//! The documents of a segment's frequent words, as bitsets.
+//!
+//! Several exact words are matched by intersecting their posting lists in
+//! `all`. Walking a common word's list is most of what a search of common
+//! words costs (a two-word search of 100 000 users walked 9 000 postings
+//! for 200 matches: a fifth of its CPU). A word held by at least one
+//! document in [`DENSE_RATIO`] is kept instead as a bitset of its segment's
+//! documents, built from its list on first use and kept for as long as the
+//! segment lives (a segment's postings never change; deletes are applied by
+//! the collector, as for postings). Intersecting bitsets is a word-wise AND:
+//! for 100 000 documents, 1 563 machine words.
+//!
+//! Few words are that frequent (at most [`DENSE_RATIO`] times a document's
+//! distinct words), and the sets are bounded: [`DENSE_BYTES`] per segment,
+//! the least recently used set leaving first.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tantivy::{DocId, DocSet, TERMINATED};
+
+/// A word is kept as a bitset when it is in at least one document of this
+/// many: walking its postings then costs more than ANDing its bitset.
+pub(super) const DENSE_RATIO: u32 = 64;
+
+/// Bytes of bitsets a segment keeps at most (128 words at 1 000 000 users).
+pub(super) const DENSE_BYTES: usize = 16 << 20;
+
+/// Whether a word in `doc_freq` of a segment's `max_doc` documents is
+/// matched through its bitset.
+pub(super) fn is_dense(doc_freq: u32, max_doc: u32) -> bool {
+    u64::from(doc_freq) * u64::from(DENSE_RATIO) >= u64::from(max_doc)
+}
+
+/// A set of a segment's documents.
+pub(super) struct Bits {
+    words: Box<[u64]>,
+}
+
+impl Bits {
+    fn empty(max_doc: u32) -> Self {
+        Self {
+            words: vec![0; max_doc.div_ceil(64) as usize].into_boxed_slice(),
+        }
+    }
+
+    /// The documents of `docs`, all below `max_doc`.
+    pub(super) fn of(mut docs: impl DocSet, max_doc: u32) -> Self {
+        let mut bits = Self::empty(max_doc);
+        let mut doc = docs.doc();
+        while doc != TERMINATED {
+            bits.words[(doc / 64) as usize] |= 1 << (doc % 64);
+            doc = docs.advance();
+        }
+        bits
+    }
+
+    /// The documents in every one of `sets` (at least one), of one segment.
+    pub(super) fn and(sets: &[Arc<Bits>]) -> Self {
+        let (first, rest) = sets.split_first().expect("at least one set");
+        let mut words = first.words.clone();
+        for set in rest {
+            for (w, &o) in words.iter_mut().zip(set.words.iter()) {
+                *w &= o;
+            }
+        }
+        Self { words }
+    }
+
+    pub(super) fn contains(&self, doc: DocId) -> bool {
+        self.words
+            .get((doc / 64) as usize)
+            .is_some_and(|w| w >> (doc % 64) & 1 == 1)
+    }
+
+    pub(super) fn count(&self) -> u32 {
+        self.words.iter().map(|w| w.count_ones()).sum()
+    }
+
+    fn bytes(&self) -> usize {
+        self.words.len() * 8
+    }
+}
+
+/// A [`Bits`] walked in order, as a tantivy `DocSet`.
+pub(super) struct BitsDocs {
+    bits: Arc<Bits>,
+    /// Index of the machine word `rest` comes from.
+    at: usize,
+    /// The bits of that word not yet visited.
+    rest: u64,
+    doc: DocId,
+    len: u32,
+}
+
+impl BitsDocs {
+    pub(super) fn new(bits: Arc<Bits>) -> Self {
+        let len = bits.count();
+        let rest = bits.words.first().copied().unwrap_or(0);
+        let mut docs = Self {
+            bits,
+            at: 0,
+            rest,
+            doc: 0,
+            len,
+        };
+        docs.advance();
+        docs
+    }
+}
+
+impl DocSet for BitsDocs {
+    fn advance(&mut self) -> DocId {
+        while self.rest == 0 {
+            self.at += 1;
+            match self.bits.words.get(self.at) {
+                Some(&w) => self.rest = w,
+                None => {
+                    self.doc = TERMINATED;
+                    return TERMINATED;
+                }
+            }
+        }
+        let bit = self.rest.trailing_zeros();
+        self.rest &= self.rest - 1;
+        self.doc = self.at as DocId * 64 + bit;
+        self.doc
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        if self.doc >= target {
+            return self.doc;
+        }
+        let at = (target / 64) as usize;
+        if at >= self.bits.words.len() {
+            self.doc = TERMINATED;
+            return TERMINATED;
+        }
+        if at > self.at {
+            self.at = at;
+            self.rest = self.bits.words[at];
+        }
+        // Drop the bits below the target in its word.
+        self.rest &= !0u64 << (target % 64);
+        self.advance()
+    }
+
+    fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.len
+    }
+}
+
+struct Kept {
+    bits: Arc<Bits>,
+    used: AtomicU64,
+}
+
+/// A segment's bitsets, by word.
+#[derive(Default)]
+pub(super) struct DenseWords {
+    kept: Mutex<Sets>,
+    clock: AtomicU64,
+}
+
+#[derive(Default)]
+struct Sets {
+    by_word: HashMap<Box<[u8]>, Kept>,
+    bytes: usize,
+}
+
+impl DenseWords {
+    /// The bitset of `word` (a term's value bytes), built by `build` if it
+    /// is not kept yet.
+    pub(super) fn get_or_build<E>(
+        &self,
+        word: &[u8],
+        build: impl FnOnce() -> Result<Bits, E>,
+    ) -> Result<Arc<Bits>, E> {
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        if let Some(k) = self.lock().by_word.get(word) {
+            k.used.store(now, Ordering::Relaxed);
+            return Ok(k.bits.clone());
+        }
+        // Built outside the lock: two searches may build one set at once,
+        // and the first kept wins.
+        let bits = Arc::new(build()?);
+        let mut sets = self.lock();
+        if let Some(k) = sets.by_word.get(word) {
+            return Ok(k.bits.clone());
+        }
+        let size = bits.bytes();
+        while sets.bytes + size > DENSE_BYTES && !sets.by_word.is_empty() {
+            let oldest = sets
+                .by_word
+                .iter()
+                .min_by_key(|(_, k)| k.used.load(Ordering::Relaxed))
+                .map(|(w, _)| w.clone())
+                .expect("not empty");
+            if let Some(k) = sets.by_word.remove(&oldest) {
+                sets.bytes -= k.bits.bytes();
+            }
+        }
+        if size <= DENSE_BYTES {
+            sets.bytes += size;
+            sets.by_word.insert(
+                word.into(),
+                Kept {
+                    bits: bits.clone(),
+                    used: AtomicU64::new(now),
+                },
+            );
+        }
+        Ok(bits)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sets> {
+        // A panic while holding the lock leaves the map whole (each change
+        // is one insert or remove): go on with it.
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes kept (for tests).
+    #[cfg(test)]
+    pub(super) fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sorted documents as a `DocSet` (tantivy's `VecDocSet` is its tests').
+    struct Sorted(Vec<DocId>, usize);
+
+    impl DocSet for Sorted {
+        fn advance(&mut self) -> DocId {
+            self.1 += 1;
+            self.doc()
+        }
+        fn doc(&self) -> DocId {
+            self.0.get(self.1).copied().unwrap_or(TERMINATED)
+        }
+        fn size_hint(&self) -> u32 {
+            self.0.len() as u32
+        }
+    }
+
+    fn bits(docs: &[DocId], max_doc: u32) -> Arc<Bits> {
+        Arc::new(Bits::of(Sorted(docs.to_vec(), 0), max_doc))
+    }
+
+    fn walk(mut d: impl DocSet) -> Vec<DocId> {
+        let mut out = Vec::new();
+        while d.doc() != TERMINATED {
+            out.push(d.doc());
+            d.advance();
+        }
+        out
+    }
+
+    #[test]
+    fn sets_walk_seek_and_intersect_as_sorted_lists_do() {
+        let a = [0, 1, 63, 64, 65, 127, 128, 500, 999];
+        let b = [1, 2, 63, 127, 200, 500, 998, 999];
+        let (x, y) = (bits(&a, 1000), bits(&b, 1000));
+        assert_eq!(walk(BitsDocs::new(x.clone())), a);
+        assert_eq!(BitsDocs::new(x.clone()).size_hint(), a.len() as u32);
+        assert_eq!(
+            walk(BitsDocs::new(Arc::new(Bits::and(&[x.clone(), y.clone()])))),
+            [1, 63, 127, 500, 999]
+        );
+        assert!(x.contains(65) && !x.contains(66) && !x.contains(5000));
+        // Seeking lands on the first document at or after the target.
+        for target in 0..1001 {
+            let mut d = BitsDocs::new(x.clone());
+            let expected = a
+                .iter()
+                .copied()
+                .find(|&t| t >= target)
+                .unwrap_or(TERMINATED);
+            assert_eq!(d.seek(target), expected, "seek {target}");
+            assert_eq!(d.doc(), expected);
+            // And on from there.
+            let next = a
+                .iter()
+                .copied()
+                .find(|&t| t > expected)
+                .unwrap_or(TERMINATED);
+            if expected != TERMINATED {
+                assert_eq!(d.advance(), next);
+            }
+        }
+        // Seeking backwards stays.
+        let mut d = BitsDocs::new(x.clone());
+        d.seek(128);
+        assert_eq!(d.seek(3), 128);
+        assert_eq!(walk(BitsDocs::new(bits(&[], 0))), Vec::<DocId>::new());
+        assert_eq!(walk(BitsDocs::new(bits(&[], 100))), Vec::<DocId>::new());
+    }
+
+    #[test]
+    fn kept_sets_are_bounded_and_the_least_recently_used_leaves() {
+        let dense = DenseWords::default();
+        // A quarter of the budget each.
+        let max_doc = (DENSE_BYTES * 8 / 4) as u32;
+        let builds = std::cell::Cell::new(0);
+        let get = |w: &str| {
+            dense
+                .get_or_build::<()>(w.as_bytes(), || {
+                    builds.set(builds.get() + 1);
+                    Ok(Bits::of(Sorted(vec![1, 7], 0), max_doc))
+                })
+                .unwrap()
+        };
+        for w in ["a", "b", "c", "d"] {
+            assert!(get(w).contains(7));
+        }
+        get("a");
+        // A fifth set: b, least recently used, leaves; a stays.
+        get("e");
+        assert_eq!(builds.get(), 5);
+        get("a");
+        assert_eq!(builds.get(), 5, "a kept");
+        get("b");
+        assert_eq!(builds.get(), 6, "b rebuilt");
+        assert!(dense.bytes() <= DENSE_BYTES);
+    }
+}
