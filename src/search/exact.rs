@@ -360,11 +360,7 @@ enum Matches {
 impl Matches {
     fn new(mut lists: Vec<SegmentPostings>, sets: Vec<std::sync::Arc<Bits>>) -> Self {
         if lists.is_empty() {
-            let set = match <[_; 1]>::try_from(sets) {
-                Ok([one]) => one,
-                Err(sets) => std::sync::Arc::new(Bits::and(&sets)),
-            };
-            return Self::Sets(BitsDocs::new(set));
+            return Self::Sets(BitsDocs::new(sets));
         }
         lists.sort_by_key(|l| l.size_hint());
         let first = lists[0].doc();
