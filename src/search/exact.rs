@@ -309,8 +309,12 @@ impl Weight for ExactWordsWeight {
         let mut lists = Vec::new();
         let mut sets = Vec::new();
         let mut scores = Vec::with_capacity(self.words.len());
+        // Every word is a term of `all`.
+        let Some(first) = self.words.first() else {
+            return Ok(Box::new(EmptyScorer));
+        };
+        let inverted = reader.inverted_index(first.all.field())?;
         for word in &self.words {
-            let inverted = reader.inverted_index(word.all.field())?;
             let Some(info) = inverted.get_term_info(&word.all)? else {
                 return Ok(Box::new(EmptyScorer));
             };
