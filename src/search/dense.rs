@@ -16,7 +16,6 @@
 //! the least recently used set leaving first.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tantivy::{DocId, DocSet, TERMINATED};
@@ -162,20 +161,22 @@ fn kept_bytes(word: &[u8], bits: &Bits) -> usize {
 
 struct Kept {
     bits: Arc<Bits>,
-    used: AtomicU64,
+    /// When it was last asked for, on the sets' clock.
+    used: u64,
 }
 
 /// A segment's bitsets, by word.
 #[derive(Default)]
 pub(super) struct DenseWords {
     kept: Mutex<Sets>,
-    clock: AtomicU64,
 }
 
 #[derive(Default)]
 struct Sets {
     by_word: HashMap<Box<[u8]>, Kept>,
     bytes: usize,
+    /// Counts requests: orders the sets by last use.
+    clock: u64,
 }
 
 impl DenseWords {
@@ -186,40 +187,45 @@ impl DenseWords {
         word: &[u8],
         build: impl FnOnce() -> Result<Bits, E>,
     ) -> Result<Arc<Bits>, E> {
-        let now = self.clock.fetch_add(1, Ordering::Relaxed);
-        if let Some(k) = self.lock().by_word.get(word) {
-            k.used.store(now, Ordering::Relaxed);
-            return Ok(k.bits.clone());
+        {
+            let sets = &mut *self.lock();
+            sets.clock += 1;
+            if let Some(k) = sets.by_word.get_mut(word) {
+                k.used = sets.clock;
+                return Ok(k.bits.clone());
+            }
         }
         // Built outside the lock: two searches may build one set at once,
         // and the first kept wins.
         let bits = Arc::new(build()?);
-        let mut sets = self.lock();
+        let sets = &mut *self.lock();
         if let Some(k) = sets.by_word.get(word) {
             return Ok(k.bits.clone());
         }
         let size = kept_bytes(word, &bits);
-        while sets.bytes + size > DENSE_BYTES && !sets.by_word.is_empty() {
-            let oldest = sets
+        if size > DENSE_BYTES {
+            return Ok(bits);
+        }
+        while sets.bytes + size > DENSE_BYTES {
+            let Some(oldest) = sets
                 .by_word
                 .iter()
-                .min_by_key(|(_, k)| k.used.load(Ordering::Relaxed))
+                .min_by_key(|(_, k)| k.used)
                 .map(|(w, _)| w.clone())
-                .expect("not empty");
+            else {
+                break;
+            };
             if let Some(k) = sets.by_word.remove(&oldest) {
                 sets.bytes -= kept_bytes(&oldest, &k.bits);
             }
         }
-        if size <= DENSE_BYTES {
-            sets.bytes += size;
-            sets.by_word.insert(
-                word.into(),
-                Kept {
-                    bits: bits.clone(),
-                    used: AtomicU64::new(now),
-                },
-            );
-        }
+        sets.bytes += size;
+        sets.clock += 1;
+        let kept = Kept {
+            bits: bits.clone(),
+            used: sets.clock,
+        };
+        sets.by_word.insert(word.into(), kept);
         Ok(bits)
     }
 
