@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use roster::auth::policy::Caller;
-use roster::domain::{Role, Status, User, UserDraft, UserId};
-use roster::search::{SearchRequest, analyze};
+use roster::domain::{Role, SearchQuery, Status, User, UserDraft, UserId};
 use roster::service::{Search, rebuild_offline};
 use roster::store::{Store, StoreError};
 use serde_json::json;
@@ -178,37 +177,37 @@ fn corpus(n: usize) -> Corpus {
     }
 }
 
-fn shapes() -> Vec<(&'static str, SearchRequest)> {
-    let base = SearchRequest {
+fn shapes() -> Vec<(&'static str, SearchQuery)> {
+    let base = SearchQuery {
         limit: 20,
         ..Default::default()
     };
     vec![
         (
             "word",
-            SearchRequest {
-                words: analyze("garcia"),
+            SearchQuery {
+                text: "garcia".into(),
                 ..base.clone()
             },
         ),
         (
             "two words",
-            SearchRequest {
-                words: analyze("olivia garcia"),
+            SearchQuery {
+                text: "olivia garcia".into(),
                 ..base.clone()
             },
         ),
         (
             "typo",
-            SearchRequest {
-                words: analyze("willaims"),
+            SearchQuery {
+                text: "willaims".into(),
                 ..base.clone()
             },
         ),
         (
             "prefix + filter + facets",
-            SearchRequest {
-                words: analyze("sebast"),
+            SearchQuery {
+                text: "sebast".into(),
                 status: Some(Status::Active),
                 roles: vec![Role::User],
                 facet_status: true,
@@ -218,7 +217,7 @@ fn shapes() -> Vec<(&'static str, SearchRequest)> {
         ),
         (
             "browse + facets",
-            SearchRequest {
+            SearchQuery {
                 facet_status: true,
                 facet_roles: true,
                 ..base
@@ -244,7 +243,7 @@ fn bench(c: &mut Criterion) {
                 let t = Instant::now();
                 let r = corpus
                     .rt
-                    .block_on(corpus.search.search(&caller, req.clone(), false))
+                    .block_on(corpus.search.search(&caller, req.clone()))
                     .expect("search");
                 lat.push(t.elapsed());
                 total = r.total;
@@ -268,7 +267,7 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     corpus
                         .rt
-                        .block_on(corpus.search.search(&caller, req.clone(), false))
+                        .block_on(corpus.search.search(&caller, req.clone()))
                         .expect("search")
                 })
             });

@@ -1,4 +1,4 @@
-//! The running server: state shared by handlers, the listener (plain HTTP,
+//! The running server: wiring of the state handlers share, the listener (plain HTTP,
 //! or HTTPS through `tls`), the accept loop that serves each connection, and
 //! the graceful shutdown that drains requests and commits before the store
 //! closes.
@@ -10,71 +10,26 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::serve::{Listener, ListenerExt};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{Quota, RateLimiter};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::api::AppState;
 use crate::auth::passwords::Hasher;
 use crate::config::Config;
 use crate::service::{Auth, Search, Users};
 use crate::store::Store;
 use crate::tls::TlsListener;
-
-/// What handlers share. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-struct Inner {
-    users: Users,
-    auth: Auth,
-    search: Search,
-    ip_limiter: Option<DefaultKeyedRateLimiter<String>>,
-    limiter_checks: AtomicU64,
-    started: Instant,
-    started_at: time::OffsetDateTime,
-}
-
-impl AppState {
-    pub fn users(&self) -> &Users {
-        &self.0.users
-    }
-
-    pub fn auth(&self) -> &Auth {
-        &self.0.auth
-    }
-
-    pub fn search(&self) -> &Search {
-        &self.0.search
-    }
-
-    /// When the server started: monotonic (for uptime) and wall clock.
-    pub fn started(&self) -> (Instant, time::OffsetDateTime) {
-        (self.0.started, self.0.started_at)
-    }
-
-    /// The general per-IP limiter, if on. Now and then it also drops the
-    /// state of addresses not seen lately, so memory stays bounded.
-    pub fn ip_limiter(&self) -> Option<&DefaultKeyedRateLimiter<String>> {
-        let l = self.0.ip_limiter.as_ref()?;
-        if self.0.limiter_checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
-            l.retain_recent();
-            self.0.auth.forget_idle_limits();
-        }
-        Some(l)
-    }
-}
 
 /// A server bound to its address, not yet serving. Tests build it exactly as
 /// `main` does, on port 0.
@@ -110,15 +65,12 @@ impl App {
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
         let search = Search::start(store.clone(), &config.data_dir.join("index"))?;
-        let state = AppState(Arc::new(Inner {
-            users: Users::new(store.clone(), hasher),
+        let state = AppState::new(
+            Users::new(store.clone(), hasher),
             auth,
-            search: search.clone(),
+            search.clone(),
             ip_limiter,
-            limiter_checks: AtomicU64::new(0),
-            started: Instant::now(),
-            started_at: time::OffsetDateTime::now_utc(),
-        }));
+        );
         let router = crate::api::router(state, &config);
         let listener = TcpListener::bind(config.listen)
             .await

@@ -1,8 +1,9 @@
 //! The service's error kinds: what went wrong in terms a client can act on.
-//! No HTTP in here; `api::problem` renders these once, as problem+json.
+//! No HTTP and no storage types in here: `api::problem` renders these once,
+//! as problem+json, and each lower layer converts its own errors at its edge
+//! (`store::StoreError` in `store/error.rs`).
 
 use crate::domain::FieldError;
-use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -38,24 +39,4 @@ pub enum Error {
     /// Anything else: logged in full, never shown to the client.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
-}
-
-impl From<StoreError> for Error {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict { field } => Error::Conflict { field },
-            StoreError::Closed => Error::Unavailable,
-            StoreError::Storage(e) if is_unavailable(&e) => {
-                tracing::error!(error = %e, "store cannot write");
-                Error::Unavailable
-            }
-            other => Error::Internal(other.into()),
-        }
-    }
-}
-
-/// I/O trouble (disk full, read-only file system) is an outage to report as
-/// 503, not a bug.
-fn is_unavailable(e: &redb::Error) -> bool {
-    matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo)
 }

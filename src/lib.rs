@@ -1,7 +1,26 @@
 //! roster: one self-contained executable that gives an application its users.
 //!
-//! Layers, one way down: `app → api → service → store → {domain, error}`.
-//! See `../shared/DESIGN.md` for the architecture and contracts.
+//! # Layout
+//!
+//! Dependencies point one way, down this list; a module may use those below
+//! it, never one above (`docs/architecture.md` draws the same map):
+//!
+//! | module      | what it owns                                                        | may use |
+//! |-------------|---------------------------------------------------------------------|---------|
+//! | `main`      | parse the command line, start telemetry, run a command or the server | everything |
+//! | [`app`]     | the running server: builds the services and the state, the listener (HTTP or TLS), the accept loop, graceful shutdown | api, service, store, config |
+//! | [`offline`] | the commands that work on a data dir no server holds (import, export, backup, restore, reindex, keys) | service, store, config |
+//! | [`api`]     | HTTP: routes, `AppState`, request DTOs parsed into domain commands, problem+json, OpenAPI, the console's files | service, auth::policy, domain, error, config |
+//! | [`service`] | the use cases and their rules: users, search, authentication, audit, transfer; the one write path of every façade | store, search, auth, domain, error |
+//! | [`store`]   | redb: tables, record encoding, the change log, the single writer, backups | domain, error |
+//! | [`search`]  | tantivy: schema, analysis, the index, queries, highlights; never writes the store | domain |
+//! | [`auth`]    | pure pieces of authentication: password hashing, tokens, secrets, the policy | domain, config |
+//! | [`domain`]  | the vocabulary, valid by construction: users, credentials, times, commands | nothing |
+//! | [`error`]   | the service's error kinds (no HTTP, no storage types)                 | domain |
+//! | [`config`]  | settings from flags, `ROSTER_*` variables and a TOML file             | nothing |
+//!
+//! `telemetry` (logging) and `tls` (certificates, the TLS listener) serve
+//! `main` and `app`.
 #![forbid(unsafe_code)]
 
 pub mod api;

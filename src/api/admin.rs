@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 
-use crate::app::AppState;
+use super::state::AppState;
 use crate::auth::policy::Caller;
 
 use super::openapi as doc;

@@ -14,12 +14,11 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::app::AppState;
+use super::state::AppState;
 use crate::auth::policy::Caller;
-use crate::domain::{ApiKey, AuditEntry, FieldError};
+use crate::domain::{ApiKey, AuditEntry, FieldError, Timestamp};
 use crate::error::Error;
 use crate::service::{LoginResult, SessionView};
-use crate::store::from_micros;
 
 use super::extract::{JsonObject, QueryPairs};
 use super::openapi as doc;
@@ -382,8 +381,8 @@ pub struct SessionList {
     items: Vec<SessionDto>,
 }
 
-fn micros_rfc3339(m: i64) -> String {
-    from_micros(m).map(rfc3339).unwrap_or_default()
+fn micros_rfc3339(t: Timestamp) -> String {
+    t.to_datetime().map(rfc3339).unwrap_or_default()
 }
 
 impl From<&SessionView> for SessionDto {
@@ -483,7 +482,7 @@ pub struct ApiKeyDto<'a> {
     #[schema(value_type = String)]
     name: &'a str,
     #[schema(value_type = Vec<doc::ScopeName>)]
-    scopes: &'a [String],
+    scopes: Vec<&'static str>,
     /// The first characters of the secret, to recognise the key.
     #[schema(value_type = String)]
     prefix: &'a str,
@@ -510,7 +509,7 @@ fn key_dto<'a>(k: &'a ApiKey, secret: Option<&'a str>) -> ApiKeyDto<'a> {
     ApiKeyDto {
         id: k.id.to_string(),
         name: &k.name,
-        scopes: &k.scopes,
+        scopes: k.scopes.iter().map(|s| s.as_str()).collect(),
         prefix: &k.prefix,
         created_at: micros_rfc3339(k.created_at),
         expires_at: k.expires_at.map(micros_rfc3339),
@@ -613,7 +612,7 @@ pub struct AuditDto<'a> {
     #[schema(value_type = Option<String>, required = true)]
     ip: Option<&'a str>,
     #[schema(value_type = String)]
-    outcome: &'a str,
+    outcome: &'static str,
     #[schema(value_type = Option<String>, required = true)]
     detail: Option<&'a str>,
 }
@@ -635,7 +634,7 @@ impl<'a> From<&'a AuditEntry> for AuditDto<'a> {
             actor: e.actor.as_deref(),
             target: e.target.as_deref(),
             ip: e.ip.as_deref(),
-            outcome: &e.outcome,
+            outcome: e.outcome.as_str(),
             detail: e.detail.as_deref(),
         }
     }

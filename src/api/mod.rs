@@ -13,6 +13,7 @@ mod metrics;
 mod openapi;
 pub mod problem;
 mod search;
+mod state;
 mod transfer;
 mod users;
 
@@ -37,8 +38,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::app::AppState;
 use crate::config::Config;
+pub use state::AppState;
 
 use problem::{Kind, Problem};
 

@@ -30,7 +30,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::app::AppState;
+use super::state::AppState;
 
 use super::{admin, auth, metrics, problem, search, transfer, users};
 

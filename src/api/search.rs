@@ -7,22 +7,16 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::app::AppState;
+use super::state::AppState;
 use crate::auth::policy::Caller;
-use crate::domain::{Role, Status};
-use crate::search::{SearchRequest, Sort, analyze};
-use crate::store::micros;
+use crate::domain::{Role, SearchQuery, SearchSort, Status, Timestamp};
+use crate::service::Highlight;
 
 use super::extract::QueryPairs;
 use super::json::{Out, WriteJson};
 use super::openapi as doc;
 use super::problem::{Kind, Problem};
 use super::users::UserDto;
-
-pub const LIMIT_DEFAULT: usize = 20;
-pub const LIMIT_MAX: usize = 200;
-pub const OFFSET_MAX: usize = 10_000;
-const Q_MAX: usize = 512;
 
 const KEYS: [&str; 11] = [
     "q",
@@ -95,7 +89,7 @@ pub struct Hit<'a> {
 
 /// A hit's highlights as a JSON object, serialised from the service's
 /// pairs (already in field-name order) without copying them into a map.
-pub struct Highlights<'a>(&'a [crate::search::Highlight]);
+pub struct Highlights<'a>(&'a [Highlight]);
 
 impl Serialize for Highlights<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -167,71 +161,7 @@ pub async fn search(
     caller: Caller,
     query: QueryPairs,
 ) -> Result<Response, Problem> {
-    query.only(&KEYS)?;
-    let q = query.one("q")?.unwrap_or("");
-    if q.chars().count() > Q_MAX {
-        return Err(bad(format!("q must be at most {Q_MAX} characters")));
-    }
-    let time = |key: &str| -> Result<Option<i64>, Problem> {
-        query
-            .one(key)?
-            .map(|v| {
-                OffsetDateTime::parse(v, &Rfc3339)
-                    .map(micros)
-                    .map_err(|_| bad(format!("{key} must be an RFC 3339 time, not {v:?}")))
-            })
-            .transpose()
-    };
-    let mut req = SearchRequest {
-        words: analyze(q),
-        status: query
-            .one("status")?
-            .map(|v| {
-                Status::parse(v)
-                    .ok_or_else(|| bad(format!("status must be active or disabled, not {v:?}")))
-            })
-            .transpose()?,
-        roles: query
-            .all("role")
-            .map(|v| Role::parse(v).ok_or_else(|| bad(format!("role {v:?} is not a known role"))))
-            .collect::<Result<_, _>>()?,
-        created_after: time("created_after")?,
-        created_before: time("created_before")?,
-        email_verified: boolean(&query, "email_verified")?,
-        sort: match query.one("sort")? {
-            None | Some("relevance") => Sort::Relevance,
-            Some("created_at") => Sort::CreatedAsc,
-            Some("-created_at") => Sort::CreatedDesc,
-            Some("name") => Sort::Name,
-            Some(v) => {
-                return Err(bad(format!(
-                    "sort must be relevance, created_at, -created_at or name; not {v:?}"
-                )));
-            }
-        },
-        limit: number(&query, "limit", LIMIT_DEFAULT, 1..=LIMIT_MAX)?,
-        offset: number(&query, "offset", 0, 0..=OFFSET_MAX)?,
-        ..Default::default()
-    };
-    for facet in query
-        .one("facets")?
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-    {
-        match facet {
-            "status" => req.facet_status = true,
-            "roles" => req.facet_roles = true,
-            other => {
-                return Err(bad(format!(
-                    "facets may be status and roles, not {other:?}"
-                )));
-            }
-        }
-    }
-    let consistent = boolean(&query, "consistent")?.unwrap_or(false);
-    let results = st.search().search(&caller, req, consistent).await?;
+    let results = st.search().search(&caller, search_query(&query)?).await?;
 
     let hits: Vec<Hit> = results
         .hits
@@ -266,6 +196,84 @@ pub async fn search(
     ))
 }
 
+/// The query string as a [`SearchQuery`]: every key known, every value in
+/// range, or a 400 naming the first that is not.
+fn search_query(query: &QueryPairs) -> Result<SearchQuery, Problem> {
+    query.only(&KEYS)?;
+    let text = query.one("q")?.unwrap_or("");
+    if text.chars().count() > SearchQuery::TEXT_MAX {
+        return Err(bad(format!(
+            "q must be at most {} characters",
+            SearchQuery::TEXT_MAX
+        )));
+    }
+    let time = |key: &str| -> Result<Option<Timestamp>, Problem> {
+        query
+            .one(key)?
+            .map(|v| {
+                OffsetDateTime::parse(v, &Rfc3339)
+                    .map(Timestamp::from_datetime)
+                    .map_err(|_| bad(format!("{key} must be an RFC 3339 time, not {v:?}")))
+            })
+            .transpose()
+    };
+    let mut search = SearchQuery {
+        text: text.to_owned(),
+        status: query
+            .one("status")?
+            .map(|v| {
+                Status::parse(v)
+                    .ok_or_else(|| bad(format!("status must be active or disabled, not {v:?}")))
+            })
+            .transpose()?,
+        roles: query
+            .all("role")
+            .map(|v| Role::parse(v).ok_or_else(|| bad(format!("role {v:?} is not a known role"))))
+            .collect::<Result<_, _>>()?,
+        created_after: time("created_after")?,
+        created_before: time("created_before")?,
+        email_verified: boolean(query, "email_verified")?,
+        sort: match query.one("sort")? {
+            None | Some("relevance") => SearchSort::Relevance,
+            Some("created_at") => SearchSort::CreatedAsc,
+            Some("-created_at") => SearchSort::CreatedDesc,
+            Some("name") => SearchSort::Name,
+            Some(v) => {
+                return Err(bad(format!(
+                    "sort must be relevance, created_at, -created_at or name; not {v:?}"
+                )));
+            }
+        },
+        limit: number(
+            query,
+            "limit",
+            SearchQuery::LIMIT_DEFAULT,
+            1..=SearchQuery::LIMIT_MAX,
+        )?,
+        offset: number(query, "offset", 0, 0..=SearchQuery::OFFSET_MAX)?,
+        consistent: boolean(query, "consistent")?.unwrap_or(false),
+        ..Default::default()
+    };
+    for facet in query
+        .one("facets")?
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+    {
+        match facet {
+            "status" => search.facet_status = true,
+            "roles" => search.facet_roles = true,
+            other => {
+                return Err(bad(format!(
+                    "facets may be status and roles, not {other:?}"
+                )));
+            }
+        }
+    }
+    Ok(search)
+}
+
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
@@ -275,7 +283,7 @@ mod tests {
     #[test]
     fn results_are_written_as_serde_json_writes_them() {
         let users = super::super::users::tests::odd_users();
-        let highlights: Vec<Vec<crate::search::Highlight>> = vec![
+        let highlights: Vec<Vec<Highlight>> = vec![
             vec![],
             vec![
                 (Cow::Borrowed("email"), "<mark>zo&quot;</mark>\"".to_owned()),

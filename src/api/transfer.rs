@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use tokio::sync::mpsc;
 
-use crate::app::AppState;
+use super::state::AppState;
 use crate::auth::policy::Caller;
 use crate::error::Error;
 use crate::service::{Format, MAX_LINE};

@@ -1,4 +1,5 @@
-//! `/api/v1/users`: parse, call the service, render. No rules live here.
+//! `/api/v1/users`: parse bodies into domain commands, call the service,
+//! render. No rules live here.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -8,15 +9,16 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::app::AppState;
 use crate::auth::policy::Caller;
-use crate::domain::{Role, Status, User, UserId};
+use crate::domain::{NewUser, Password, Role, Status, User, UserDraft, UserId, UserPatch};
+use crate::error::Error;
 use crate::service::ListParams;
 
 use super::extract::{JsonObject, QueryPairs, etag, if_match, parse_etag};
 use super::json::{Out, WriteJson};
 use super::openapi as doc;
 use super::problem::{Kind, Problem};
+use super::state::AppState;
 
 /// A user as the API shows it. Never carries secrets.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -128,6 +130,26 @@ pub(super) fn user_id(raw: &str) -> Result<UserId, Problem> {
     UserId::parse(raw).ok_or_else(|| Problem::new(Kind::NotFound, "No such user."))
 }
 
+/// A create body as a [`NewUser`]: the write-only `password` is checked
+/// first and alone, then every other field at once.
+fn new_user(mut body: Map<String, Value>) -> Result<NewUser, Problem> {
+    let password = Password::from_field(body.remove("password"), false)
+        .map_err(|e| Problem::from(Error::Validation(vec![e])))?;
+    Ok(NewUser {
+        draft: user_draft(body)?,
+        password,
+    })
+}
+
+/// A replace body as a [`UserDraft`], with every field error at once.
+fn user_draft(body: Map<String, Value>) -> Result<UserDraft, Problem> {
+    UserDraft::from_json(body).map_err(|e| Error::Validation(e).into())
+}
+
+fn user_patch(body: Map<String, Value>) -> Result<UserPatch, Problem> {
+    UserPatch::parse(body).map_err(|e| Error::Validation(vec![e]).into())
+}
+
 /// Create a user.
 ///
 /// The body may carry a write-only `password`; without one the user cannot
@@ -154,7 +176,7 @@ pub async fn create(
     caller: Caller,
     JsonObject(body): JsonObject,
 ) -> Result<Response, Problem> {
-    let user = st.users().create(&caller, body).await?;
+    let user = st.users().create(&caller, new_user(body)?).await?;
     Ok(user_response(StatusCode::CREATED, &user))
 }
 
@@ -236,7 +258,7 @@ pub async fn patch(
     let id = user_id(&id)?;
     let user = st
         .users()
-        .patch(&caller, id, body, if_match(&headers)?)
+        .patch(&caller, id, user_patch(body)?, if_match(&headers)?)
         .await?;
     Ok(user_response(StatusCode::OK, &user))
 }
@@ -272,7 +294,7 @@ pub async fn replace(
     let id = user_id(&id)?;
     let user = st
         .users()
-        .replace(&caller, id, body, if_match(&headers)?)
+        .replace(&caller, id, user_draft(body)?, if_match(&headers)?)
         .await?;
     Ok(user_response(StatusCode::OK, &user))
 }

@@ -7,6 +7,8 @@ mod search;
 mod transfer;
 mod users;
 
+/// A hit's highlighted fields: (field name, marked-up text), in field order.
+pub use crate::search::Highlight;
 pub use auth::{Auth, KeyCreated, LoginResult, SessionView, rotate_keys};
 pub use search::{Hit, IndexStatus, Results, Search, rebuild_offline};
 pub use transfer::{
@@ -18,10 +20,12 @@ pub use users::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, ListParams, Page, Preconditi
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::auth::passwords::HashError;
 use crate::auth::policy::{Action, Caller, authorize};
 use crate::domain::AuditEntry;
+use crate::domain::{Outcome, Timestamp};
 use crate::error::Error;
-use crate::store::{Tx, micros};
+use crate::store::Tx;
 
 /// Asks the policy; 403 if it says no.
 pub(crate) fn allow(caller: &Caller, action: Action) -> Result<(), Error> {
@@ -31,9 +35,7 @@ pub(crate) fn allow(caller: &Caller, action: Action) -> Result<(), Error> {
 pub(crate) fn now() -> OffsetDateTime {
     // Microsecond precision: what the store keeps, so a returned value equals
     // the same value read back.
-    let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
-        .expect("rounding down nanoseconds stays in range")
+    Timestamp::truncate(OffsetDateTime::now_utc())
 }
 
 /// One audit entry, written in the caller's transaction. Owns its data, so
@@ -73,14 +75,22 @@ impl Audit {
     pub fn write(&self, tx: &mut Tx<'_>, at: OffsetDateTime) -> Result<(), Error> {
         tx.append_audit(&AuditEntry {
             id: Uuid::now_v7(),
-            at: micros(at),
+            at: Timestamp::from_datetime(at),
             action: self.action.to_owned(),
             actor: self.actor.clone(),
             target: self.target.clone(),
             ip: self.ip.clone(),
-            outcome: if self.success { "success" } else { "failure" }.to_owned(),
+            outcome: Outcome::of(self.success),
             detail: self.detail.clone(),
         })?;
         Ok(())
+    }
+}
+
+/// The password pool's failures: busy is an outage (503), anything else a bug.
+pub(crate) fn hash_error(e: HashError) -> Error {
+    match e {
+        HashError::Busy => Error::Unavailable,
+        HashError::Failed(m) => Error::Internal(anyhow::anyhow!(m)),
     }
 }

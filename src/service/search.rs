@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::auth::policy::{Action, Caller};
-use crate::domain::{User, UserId};
+use crate::domain::{SearchQuery, SearchSort, User, UserId};
 use crate::error::Error;
 use crate::search::{
     Highlight, Highlighter, IndexOp, Opened, Prepared, SearchError, SearchIndex, SearchRequest,
-    Sort,
+    Sort, analyze,
 };
 use crate::store::{Change, Store, StoreError};
 
@@ -153,13 +153,10 @@ impl Search {
             .is_ok_and(|r| r.is_ok())
     }
 
-    pub async fn search(
-        &self,
-        caller: &Caller,
-        req: SearchRequest,
-        consistent: bool,
-    ) -> Result<Results, Error> {
+    pub async fn search(&self, caller: &Caller, query: SearchQuery) -> Result<Results, Error> {
         allow(caller, Action::ListUsers)?;
+        let consistent = query.consistent;
+        let req = index_request(query);
         let started = Instant::now();
         if !self.0.ready.load(Ordering::SeqCst) {
             return Err(Error::SearchUnavailable(
@@ -403,5 +400,28 @@ impl Indexer {
         self.index.apply(ops).map_err(search_error)?;
         self.index.commit(last).map_err(search_error)?;
         Ok(last)
+    }
+}
+
+/// The index's form of a query: the text cut into words as the index cut
+/// the users' fields, times at the index's precision.
+fn index_request(q: SearchQuery) -> SearchRequest {
+    SearchRequest {
+        words: analyze(&q.text),
+        status: q.status,
+        roles: q.roles,
+        created_after: q.created_after.map(|t| t.micros()),
+        created_before: q.created_before.map(|t| t.micros()),
+        email_verified: q.email_verified,
+        facet_status: q.facet_status,
+        facet_roles: q.facet_roles,
+        sort: match q.sort {
+            SearchSort::Relevance => Sort::Relevance,
+            SearchSort::CreatedAsc => Sort::CreatedAsc,
+            SearchSort::CreatedDesc => Sort::CreatedDesc,
+            SearchSort::Name => Sort::Name,
+        },
+        limit: q.limit,
+        offset: q.offset,
     }
 }

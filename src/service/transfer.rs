@@ -25,11 +25,11 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::auth::passwords::{Hasher, check_imported_hash};
 use crate::auth::policy::{Action, Caller};
-use crate::domain::{Password, User, UserDraft, UserId};
+use crate::domain::{Password, Timestamp, User, UserDraft, UserId};
 use crate::error::Error;
 use crate::store::{Store, StoreError};
 
-use super::auth::hash_error;
+use super::hash_error;
 use super::{Audit, allow, now};
 
 /// Records per transaction.
@@ -372,21 +372,14 @@ fn parse_record(mut obj: Map<String, Value>) -> Result<(User, Secret), String> {
     });
     match (draft, id, version) {
         (Ok(draft), Some(id), Some(version)) if errors.is_empty() => {
-            let created = created_at.map_or_else(now, micros_precision);
+            let created = created_at.map_or_else(now, Timestamp::truncate);
             let mut user = User::from_draft(id, draft, created);
-            user.updated_at = updated_at.map_or(created, micros_precision);
+            user.updated_at = updated_at.map_or(created, Timestamp::truncate);
             user.version = version;
             Ok((user, secret))
         }
         _ => Err(errors.join("; ")),
     }
-}
-
-/// The store keeps microseconds; an imported time is cut to them so that it
-/// reads back equal.
-fn micros_precision(t: OffsetDateTime) -> OffsetDateTime {
-    t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
-        .expect("rounding down nanoseconds stays in range")
 }
 
 /// A CSV row as a record: empty cells are absent; `roles` are separated by

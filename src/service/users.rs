@@ -4,16 +4,15 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::auth::passwords::Hasher;
 use crate::auth::policy::{Action, Caller};
-use crate::domain::{Role, Status, User, UserDraft, UserId, merge_patch};
+use crate::domain::{NewUser, Role, Status, Timestamp, User, UserDraft, UserId, UserPatch};
 use crate::error::Error;
-use crate::store::{Order, Position, Scan, Store, StoreError, Tx, micros};
+use crate::store::{Order, Position, Scan, Store, StoreError, Tx};
 
-use super::auth::{hash_error, take_password};
+use super::hash_error;
 use super::{Audit, allow, now};
 
 /// Most entries one list page may examine; see [`Scan::budget`].
@@ -77,15 +76,10 @@ impl Users {
         Self { store, hasher }
     }
 
-    /// Creates a user; the body may carry a write-only `password`.
-    pub async fn create(
-        &self,
-        caller: &Caller,
-        mut body: Map<String, Value>,
-    ) -> Result<User, Error> {
+    /// Creates a user, with its first password if one is given.
+    pub async fn create(&self, caller: &Caller, new: NewUser) -> Result<User, Error> {
         allow(caller, Action::CreateUser)?;
-        let password = take_password(&mut body, false)?;
-        let draft = UserDraft::from_json(body).map_err(Error::Validation)?;
+        let NewUser { draft, password } = new;
         let phc = match password {
             Some(p) => Some(self.hasher.hash(p.expose()).await.map_err(hash_error)?),
             None => None,
@@ -115,23 +109,11 @@ impl Users {
         &self,
         caller: &Caller,
         id: UserId,
-        patch: Map<String, Value>,
+        patch: UserPatch,
         pre: Precondition,
     ) -> Result<User, Error> {
-        if patch.contains_key("password") {
-            return Err(Error::Validation(vec![crate::domain::FieldError::new(
-                "password",
-                "is changed with POST /api/v1/users/{id}/password",
-            )]));
-        }
-        let patch = Value::Object(patch);
         self.update(caller, id, pre, move |current| {
-            let mut body = Value::Object(current.writable_json());
-            merge_patch(&mut body, &patch);
-            let Value::Object(body) = body else {
-                unreachable!("merging an object patch into an object gives an object")
-            };
-            UserDraft::from_json(body).map_err(Error::Validation)
+            patch.apply(current).map_err(Error::Validation)
         })
         .await
     }
@@ -141,10 +123,9 @@ impl Users {
         &self,
         caller: &Caller,
         id: UserId,
-        body: Map<String, Value>,
+        draft: UserDraft,
         pre: Precondition,
     ) -> Result<User, Error> {
-        let draft = UserDraft::from_json(body).map_err(Error::Validation)?;
         self.update(caller, id, pre, move |_| Ok(draft.clone()))
             .await
     }
@@ -231,13 +212,13 @@ impl Users {
         };
         let store = self.store.clone();
         let page = tokio::task::spawn_blocking(move || {
-            let created_after = params.created_after.map(micros);
-            let created_before = params.created_before.map(micros);
+            let created_after = params.created_after.map(Timestamp::from_datetime);
+            let created_before = params.created_before.map(Timestamp::from_datetime);
             let filter = |u: &User| {
                 (params.roles.is_empty() || params.roles.iter().any(|r| u.roles.contains(r)))
                     && params.status.is_none_or(|s| u.status == s)
-                    && created_after.is_none_or(|t| micros(u.created_at) > t)
-                    && created_before.is_none_or(|t| micros(u.created_at) < t)
+                    && created_after.is_none_or(|t| Timestamp::from_datetime(u.created_at) > t)
+                    && created_before.is_none_or(|t| Timestamp::from_datetime(u.created_at) < t)
             };
             store.read(|r| {
                 r.scan(&Scan {

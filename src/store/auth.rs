@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::domain::{ApiKey, AuditEntry, Session, UserId};
+use crate::domain::{ApiKey, AuditEntry, Session, Timestamp, UserId};
 
 use super::StoreError;
 use super::users::{ReadTx, Tx};
@@ -187,7 +187,7 @@ shared_reads!(ReadTx);
 impl ReadTx {
     /// Sessions neither revoked nor expired at `now` (microseconds). Reads
     /// every session record: meant for the dashboard, not for hot paths.
-    pub fn count_live_sessions(&self, now: i64) -> Result<u64, StoreError> {
+    pub fn count_live_sessions(&self, now: Timestamp) -> Result<u64, StoreError> {
         let mut n = 0;
         for entry in self.auth.sessions.iter()? {
             let (_, v) = entry?;

@@ -13,6 +13,7 @@ mod auth;
 mod backup;
 mod check;
 mod codec;
+mod error;
 mod users;
 
 use std::panic::AssertUnwindSafe;
@@ -30,6 +31,7 @@ pub use check::CheckReport;
 pub use codec::{Change, from_micros, micros};
 #[doc(hidden)]
 pub use codec::{decode_user_record, encode_user_record};
+pub use error::StoreError;
 pub use users::{Order, Position, ReadTx, Scan, ScanPage, Tx};
 
 pub(crate) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("users");
@@ -65,38 +67,6 @@ const CACHE_BYTES: usize = 128 * 1024 * 1024;
 const MAX_BATCH: usize = 512;
 /// Writes waiting for the writer before senders are made to wait.
 const QUEUE: usize = 4096;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{field} is already taken")]
-    Conflict { field: &'static str },
-    #[error("storage error: {0}")]
-    Storage(Arc<redb::Error>),
-    #[error("corrupt data: {0}")]
-    Corrupt(String),
-    #[error("the store is closed")]
-    Closed,
-    #[error("a write failed: {0}")]
-    Job(String),
-}
-
-macro_rules! storage_error_from {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self {
-                StoreError::Storage(Arc::new(e.into()))
-            }
-        }
-    )*};
-}
-storage_error_from!(
-    redb::Error,
-    redb::StorageError,
-    redb::TableError,
-    redb::TransactionError,
-    redb::CommitError,
-    redb::DatabaseError
-);
 
 /// Opening the data dir failed; the message is meant for the operator.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use redb::{
     ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, WriteTransaction,
 };
 
-use crate::domain::{Role, User, UserId};
+use crate::domain::{Role, Timestamp, User, UserId};
 
 use super::auth::{ReadAuth, WriteAuth, open_auth_tables};
 use super::codec::{self, Change};
@@ -225,8 +225,8 @@ pub struct Scan<'a> {
     pub order: Order,
     pub after: Option<Position>,
     /// Exclusive bounds on `created_at`, in microseconds since the epoch.
-    pub created_after: Option<i64>,
-    pub created_before: Option<i64>,
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
     pub limit: usize,
     /// Most index entries examined for one page, so a filter that matches
     /// little cannot make one request read the whole table.
@@ -336,11 +336,11 @@ impl ReadTx {
         match scan.order {
             Order::CreatedAsc | Order::CreatedDesc => {
                 let mut lo = match scan.created_after {
-                    Some(t) => Bound::Excluded((t, u128::MAX)),
+                    Some(t) => Bound::Excluded((t.micros(), u128::MAX)),
                     None => Bound::Unbounded,
                 };
                 let mut hi = match scan.created_before {
-                    Some(t) => Bound::Excluded((t, 0)),
+                    Some(t) => Bound::Excluded((t.micros(), 0)),
                     None => Bound::Unbounded,
                 };
                 if let Some(Position::Created { micros, id }) = scan.after {

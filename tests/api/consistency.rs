@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use roster::auth::policy::Caller;
-use roster::domain::{User, UserDraft, UserId};
-use roster::search::SearchRequest;
+use roster::domain::{SearchQuery, User, UserDraft, UserId};
 use roster::service::Search;
 use roster::store::{Store, StoreError};
 use serde_json::json;
@@ -83,11 +82,11 @@ async fn run(ops: Vec<Op>) {
     let found = search
         .search(
             &Caller::system(),
-            SearchRequest {
+            SearchQuery {
                 limit: 200,
+                consistent: true,
                 ..Default::default()
             },
-            true,
         )
         .await
         .unwrap();

@@ -1,8 +1,8 @@
-//! The user and its parts, valid by construction.
+//! A user and its parts, valid by construction.
 //!
 //! Every value that reaches the store went through a `parse` here; after that
-//! nobody re-validates. [`UserDraft::from_json`] turns a JSON object (a create
-//! or replace body, or the result of applying a merge patch) into the writable
+//! nobody re-validates. [`UserDraft::from_json`] turns a JSON object (the
+//! result of applying a merge patch, or an imported line) into the writable
 //! fields of a user, collecting every field error at once.
 
 use serde_json::{Map, Value};
@@ -10,21 +10,7 @@ use time::OffsetDateTime;
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
-/// One problem with one field of a request, as shown in problem+json `errors`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+use super::FieldError;
 
 /// A user id: a UUIDv7, so ids sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -503,227 +489,39 @@ fn parse_roles(items: &[Value]) -> Result<Vec<Role>, String> {
     Ok(roles)
 }
 
-/// Applies an RFC 7396 JSON merge patch to `target`.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    match patch {
-        Value::Object(p) => {
-            if !target.is_object() {
-                *target = Value::Object(Map::new());
-            }
-            let t = target.as_object_mut().expect("made an object just above");
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
+/// A user to create: its writable fields and, optionally, a first password.
+#[derive(Debug)]
+pub struct NewUser {
+    pub draft: UserDraft,
+    pub password: Option<super::Password>,
+}
+
+/// An RFC 7396 merge patch of a user's writable fields. It is a JSON object
+/// without `password` (that changes through its own use case); whether the
+/// patched user is valid depends on the current one, so [`UserPatch::apply`]
+/// validates the result as a whole draft.
+#[derive(Debug, Clone)]
+pub struct UserPatch(Value);
+
+impl UserPatch {
+    /// The patch in `obj`; refuses a patch that sets the password.
+    pub fn parse(obj: Map<String, Value>) -> Result<Self, FieldError> {
+        if obj.contains_key("password") {
+            return Err(FieldError::new(
+                "password",
+                "is changed with POST /api/v1/users/{id}/password",
+            ));
         }
-        other => *target = other.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+        Ok(Self(Value::Object(obj)))
     }
 
-    #[test]
-    fn emails_are_normalised_and_folded() {
-        let e = Email::parse("  Ada@Example.COM ").unwrap();
-        assert_eq!(e.as_str(), "Ada@Example.COM");
-        assert_eq!(e.folded(), "ada@example.com");
-        // NFD and NFC spellings fold to the same key.
-        let nfc = Email::parse("jos\u{e9}@example.com").unwrap();
-        let nfd = Email::parse("jose\u{301}@example.com").unwrap();
-        assert_eq!(nfc.folded(), nfd.folded());
+    /// The writable fields of `current` with this patch applied.
+    pub fn apply(&self, current: &User) -> Result<UserDraft, Vec<FieldError>> {
+        let mut body = Value::Object(current.writable_json());
+        super::merge_patch(&mut body, &self.0);
+        let Value::Object(body) = body else {
+            unreachable!("merging an object patch into an object gives an object")
+        };
+        UserDraft::from_json(body)
     }
-
-    #[test]
-    fn bad_emails_are_refused() {
-        for bad in [
-            "",
-            "ada",
-            "ada@",
-            "@example.com",
-            "a..b@example.com",
-            ".a@example.com",
-            "ada@-example.com",
-            "ada@exa mple.com",
-            "ada@example..com",
-            "a b@example.com",
-            "ada@example.com\u{0}",
-        ] {
-            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
-        }
-        assert!(Email::parse(&format!("{}@example.com", "a".repeat(65))).is_err());
-    }
-
-    #[test]
-    fn usernames() {
-        assert!(Username::parse("ada.lovelace_1-x").is_ok());
-        for bad in [
-            "",
-            "-ada",
-            "ada lovelace",
-            "adа",
-            "ada@x",
-            "0192f5b3-7c1e-7a4b-8c3d-1e2f3a4b5c6d",
-        ] {
-            assert!(Username::parse(bad).is_err(), "{bad:?} should be refused");
-        }
-        assert_eq!(Username::parse("Ada").unwrap().folded(), "ada");
-    }
-
-    #[test]
-    fn draft_collects_every_error() {
-        let errs = UserDraft::from_json(obj(json!({
-            "email": "nope", "name": 5, "roles": ["wizard"], "status": "gone",
-            "attributes": [], "id": "x", "colour": "red"
-        })))
-        .unwrap_err();
-        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            [
-                "email",
-                "name",
-                "roles",
-                "status",
-                "attributes",
-                "colour",
-                "id"
-            ]
-        );
-        assert_eq!(errs.last().unwrap().message, "is read-only");
-    }
-
-    #[test]
-    fn draft_defaults() {
-        let d = UserDraft::from_json(obj(json!({"email": "a@b.c", "name": "  "}))).unwrap();
-        assert_eq!(d.roles, vec![Role::User]);
-        assert_eq!(d.status, Status::Active);
-        assert_eq!(d.name, None);
-        assert!(!d.email_verified);
-    }
-
-    #[test]
-    fn attributes_size_limit() {
-        let big = "x".repeat(ATTRIBUTES_MAX_BYTES);
-        assert!(Attributes::parse(json!({ "a": big })).is_err());
-        assert!(Attributes::parse(json!({ "a": "b" })).is_ok());
-    }
-
-    #[test]
-    fn merge_patch_follows_rfc7396() {
-        // The example from RFC 7396 section 3.
-        let mut target = json!({"a": "b", "c": {"d": "e", "f": "g"}});
-        merge_patch(&mut target, &json!({"a": "z", "c": {"f": null}}));
-        assert_eq!(target, json!({"a": "z", "c": {"d": "e"}}));
-        let mut t = json!({"a": [1]});
-        merge_patch(&mut t, &json!({"a": {"b": 1}, "n": null}));
-        assert_eq!(t, json!({"a": {"b": 1}}));
-    }
-}
-
-/// A password as given by a person: 8 to 1024 characters. Never stored,
-/// logged or returned; only its argon2id hash is kept.
-pub struct Password(String);
-
-impl std::fmt::Debug for Password {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Password(***)")
-    }
-}
-
-impl Password {
-    pub const MIN: usize = 8;
-    pub const MAX: usize = 1024;
-
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let n = s.chars().count();
-        if n < Self::MIN {
-            return Err(format!("must be at least {} characters", Self::MIN));
-        }
-        if n > Self::MAX {
-            return Err(format!("must be at most {} characters", Self::MAX));
-        }
-        Ok(Self(s.to_owned()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-/// What an API key may do. `admin` implies the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scope {
-    UsersRead,
-    UsersWrite,
-    Admin,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::UsersRead, Scope::UsersWrite, Scope::Admin];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::UsersRead => "users:read",
-            Scope::UsersWrite => "users:write",
-            Scope::Admin => "admin",
-        }
-    }
-}
-
-/// A login session: one refresh-token family. The refresh token itself is
-/// never stored, only the SHA-256 of each token issued.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Session {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    /// How many times the refresh token was rotated; the current token has
-    /// this generation, every older one is spent.
-    pub generation: u32,
-    pub created_at: i64,
-    pub last_used_at: i64,
-    pub expires_at: i64,
-    pub revoked: bool,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-/// An API key, without its secret (only the secret's SHA-256 is stored).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ApiKey {
-    pub id: Uuid,
-    pub name: String,
-    pub scopes: Vec<String>,
-    /// The first characters of the secret, to recognise a key in a list.
-    pub prefix: String,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub created_by: Option<String>,
-}
-
-/// One security or administrative event.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AuditEntry {
-    pub id: Uuid,
-    pub at: i64,
-    pub action: String,
-    /// Who did it: `user:<id>`, `key:<id>`, `system`, or the login name tried.
-    pub actor: Option<String>,
-    pub target: Option<String>,
-    pub ip: Option<String>,
-    pub outcome: String,
-    pub detail: Option<String>,
 }

@@ -1,0 +1,174 @@
+//! What authentication keeps and checks: passwords as people type them,
+//! API key scopes, login sessions, API keys and audit entries. Times are
+//! [`Timestamp`]s; the stored forms are these types' serde encodings.
+
+use uuid::Uuid;
+
+use super::{FieldError, Timestamp};
+
+/// A password as given by a person: 8 to 1024 characters. Never stored,
+/// logged or returned; only its argon2id hash is kept.
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+impl Password {
+    pub const MIN: usize = 8;
+    pub const MAX: usize = 1024;
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let n = s.chars().count();
+        if n < Self::MIN {
+            return Err(format!("must be at least {} characters", Self::MIN));
+        }
+        if n > Self::MAX {
+            return Err(format!("must be at most {} characters", Self::MAX));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The `password` field of a request body: absent and `null` are
+    /// `None`, an error when `required`.
+    pub fn from_field(
+        value: Option<serde_json::Value>,
+        required: bool,
+    ) -> Result<Option<Self>, FieldError> {
+        match value {
+            None | Some(serde_json::Value::Null) if !required => Ok(None),
+            None | Some(serde_json::Value::Null) => Err(FieldError::new("password", "is required")),
+            Some(serde_json::Value::String(s)) => Self::parse(&s)
+                .map(Some)
+                .map_err(|m| FieldError::new("password", m)),
+            Some(_) => Err(FieldError::new("password", "must be a string")),
+        }
+    }
+}
+
+/// What an API key may do. `admin` implies the others. Stored (and shown)
+/// as its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    UsersRead,
+    UsersWrite,
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::UsersRead, Scope::UsersWrite, Scope::Admin];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::UsersRead => "users:read",
+            Scope::UsersWrite => "users:write",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+/// A login session: one refresh-token family. The refresh token itself is
+/// never stored, only the SHA-256 of each token issued.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// How many times the refresh token was rotated; the current token has
+    /// this generation, every older one is spent.
+    pub generation: u32,
+    pub created_at: Timestamp,
+    pub last_used_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked: bool,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// An API key, without its secret (only the secret's SHA-256 is stored).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// The first characters of the secret, to recognise a key in a list.
+    pub prefix: String,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub created_by: Option<String>,
+}
+
+/// One security or administrative event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub at: Timestamp,
+    pub action: String,
+    /// Who did it: `user:<id>`, `key:<id>`, `system`, or the login name tried.
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub outcome: Outcome,
+    pub detail: Option<String>,
+}
+
+/// How an audited attempt ended. Stored (and shown) as its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn of(success: bool) -> Self {
+        if success {
+            Self::Success
+        } else {
+            Self::Failure
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Success, Self::Failure]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// `Scope` and `Outcome` are written as their names: the encoding the
+/// strings they replaced had, so stored keys and audit entries read as before.
+macro_rules! serde_as_name {
+    ($($t:ty),*) => {$(
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                <$t>::parse(&name).ok_or_else(|| {
+                    serde::de::Error::custom(format_args!("unknown {}: {name:?}", stringify!($t)))
+                })
+            }
+        }
+    )*};
+}
+serde_as_name!(Scope, Outcome);

@@ -1,0 +1,34 @@
+//! The crate's vocabulary, valid by construction: users and their parts,
+//! credentials and sessions, times, and the commands the service accepts.
+//! Depends on nothing else in the crate; everything else may depend on it.
+
+mod credentials;
+mod patch;
+mod search;
+mod time;
+mod user;
+
+pub use credentials::{ApiKey, AuditEntry, Outcome, Password, Scope, Session};
+pub use patch::merge_patch;
+pub use search::{SearchQuery, SearchSort};
+pub use time::Timestamp;
+pub use user::*;
+
+/// One problem with one field of a request, as shown in problem+json `errors`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,47 @@
+//! [`SearchQuery`]: a search of users as the service accepts it, whichever
+//! façade it came through. The API parses a query string into one; the
+//! service turns it into the index's own request.
+
+use super::{Role, Status, Timestamp};
+
+/// The order of search hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SearchSort {
+    #[default]
+    Relevance,
+    CreatedAsc,
+    CreatedDesc,
+    Name,
+}
+
+/// A search: words, filters, facets and a page.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SearchQuery {
+    /// What the person typed, at most [`SearchQuery::TEXT_MAX`] characters.
+    pub text: String,
+    pub status: Option<Status>,
+    /// Any of these roles.
+    pub roles: Vec<Role>,
+    /// Exclusive bounds on the creation time.
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+    pub email_verified: Option<bool>,
+    /// Count matches per status.
+    pub facet_status: bool,
+    /// Count matches per role.
+    pub facet_roles: bool,
+    pub sort: SearchSort,
+    /// 1 to [`SearchQuery::LIMIT_MAX`].
+    pub limit: usize,
+    /// 0 to [`SearchQuery::OFFSET_MAX`].
+    pub offset: usize,
+    /// Wait until the index holds every change made so far.
+    pub consistent: bool,
+}
+
+impl SearchQuery {
+    pub const TEXT_MAX: usize = 512;
+    pub const LIMIT_DEFAULT: usize = 20;
+    pub const LIMIT_MAX: usize = 200;
+    pub const OFFSET_MAX: usize = 10_000;
+}

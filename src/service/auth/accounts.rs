@@ -1,0 +1,134 @@
+//! Accounts made through authentication: the first admin (a one-time setup
+//! token, or `ROSTER_ADMIN_*` at start) and self sign-up.
+
+use super::*;
+
+impl Auth {
+    /// Makes sure there is an admin. Returns a one-time setup token to print
+    /// when there is none and none was configured.
+    pub async fn bootstrap(&self) -> Result<Option<String>, Error> {
+        if self.0.store.read(|r| r.admin_exists())? {
+            return Ok(None);
+        }
+        if let Some((email, password)) = self.0.cfg.bootstrap_admin.clone() {
+            let mut body = Map::new();
+            body.insert("email".into(), email.into());
+            self.create_admin(body, &password, &Caller::system(), None)
+                .await?;
+            tracing::info!("created the first admin from ROSTER_ADMIN_EMAIL");
+            return Ok(None);
+        }
+        let token = secrets::random_token();
+        let hash = secrets::sha256(&token);
+        self.0
+            .store
+            .write(move |tx| {
+                tx.set_meta(SETUP_TOKEN, &hash)?;
+                Ok::<_, Error>(())
+            })
+            .await?;
+        Ok(Some(token))
+    }
+
+    /// Creates an admin with a password, if (and only if) no admin exists
+    /// yet, and — with `setup_token` — only if the token is the one issued.
+    pub async fn create_admin(
+        &self,
+        mut body: Map<String, Value>,
+        password: &str,
+        caller: &Caller,
+        setup_token: Option<&str>,
+    ) -> Result<User, Error> {
+        body.insert("roles".into(), serde_json::json!(["admin", "user"]));
+        body.remove("password");
+        let draft = UserDraft::from_json(body).map_err(Error::Validation)?;
+        let password = Password::parse(password)
+            .map_err(|m| Error::Validation(vec![FieldError::new("password", m)]))?;
+        let phc = self
+            .0
+            .hasher
+            .hash(password.expose())
+            .await
+            .map_err(hash_error)?;
+        let token_hash = setup_token.map(secrets::sha256);
+        let at = now();
+        let user = User::from_draft(UserId::new(), draft, at);
+        let caller = caller.clone();
+        self.0
+            .store
+            .write(move |tx| {
+                if tx.admin_exists()? {
+                    return Err(Error::Conflict { field: "admin" });
+                }
+                if let Some(hash) = &token_hash {
+                    let stored = tx.meta(SETUP_TOKEN)?;
+                    if stored.as_deref() != Some(hash.as_slice()) {
+                        return Err(Error::Unauthorized(
+                            "The setup token is not valid (it is single-use).",
+                        ));
+                    }
+                    tx.delete_meta(SETUP_TOKEN)?;
+                }
+                tx.insert_user(&user)?;
+                tx.set_password_hash(user.id, &phc)?;
+                Audit::by(&caller, "admin.create")
+                    .target(user.id)
+                    .write(tx, at)?;
+                Ok(user.clone())
+            })
+            .await
+    }
+
+    /// Self sign-up, when enabled: a plain user with a password.
+    pub async fn register(
+        &self,
+        mut body: Map<String, Value>,
+        ip: Option<String>,
+    ) -> Result<User, Error> {
+        if !self.0.cfg.allow_registration {
+            return Err(Error::Forbidden);
+        }
+        let email_key = body
+            .get("email")
+            .and_then(Value::as_str)
+            .map(|e| fold(e.trim()))
+            .unwrap_or_default();
+        self.throttle(&format!("register:{email_key}"), ip.as_deref())?;
+        let password = take_password(&mut body, true)?.expect("required above");
+        // Only profile fields: roles, status and verification are the server's.
+        for field in ["roles", "status", "email_verified"] {
+            if body.contains_key(field) {
+                return Err(Error::Validation(vec![FieldError::new(
+                    field,
+                    "may not be set when registering",
+                )]));
+            }
+        }
+        let draft = UserDraft::from_json(body).map_err(Error::Validation)?;
+        let phc = self
+            .0
+            .hasher
+            .hash(password.expose())
+            .await
+            .map_err(hash_error)?;
+        let at = now();
+        let user = User::from_draft(UserId::new(), draft, at);
+        self.0
+            .store
+            .write(move |tx| {
+                tx.insert_user(&user)?;
+                tx.set_password_hash(user.id, &phc)?;
+                Audit {
+                    action: "register",
+                    actor: Some(format!("user:{}", user.id)),
+                    target: Some(user.id.to_string()),
+                    ip: ip.clone(),
+                    success: true,
+                    detail: None,
+                }
+                .write(tx, at)?;
+                Ok(user.clone())
+            })
+            .await
+    }
+}

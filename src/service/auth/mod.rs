@@ -1,0 +1,147 @@
+//! Authentication use cases: bootstrap of the first admin, login, refresh
+//! with rotation and reuse detection, logout, registration, passwords,
+//! sessions, API keys and the audit log. [`Auth`] and its state live here;
+//! each family of use cases has a file of its own.
+
+mod accounts;
+mod audit;
+mod bearer;
+mod keys;
+mod login;
+mod sessions;
+
+use keys::load_or_create_keys;
+pub use keys::rotate_keys;
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, RwLock};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::auth::passwords::{Hasher, Verified};
+use crate::auth::policy::{Action, Caller, Principal};
+use crate::auth::secrets::{self, API_KEY_PREFIX};
+use crate::auth::tokens::{Claims, StoredKey, Tokens};
+use crate::config::AuthConfig;
+use crate::domain::{
+    ApiKey, AuditEntry, FieldError, Password, Scope, Session, Status, Timestamp, User, UserDraft,
+    UserId, fold,
+};
+use crate::error::Error;
+use crate::store::{Store, StoreError};
+
+use super::{Audit, allow, hash_error, now};
+
+const SIGNING_KEYS: &str = "signing_keys";
+const SETUP_TOKEN: &str = "setup_token";
+const AUDIT_BUDGET: usize = 10_000;
+
+/// What a login or refresh returns.
+pub struct LoginResult {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub user: User,
+}
+
+/// A session as the API shows it.
+pub struct SessionView {
+    pub session: Session,
+    pub current: bool,
+}
+
+pub struct KeyCreated {
+    pub key: ApiKey,
+    pub secret: String,
+}
+
+#[derive(Clone)]
+pub struct Auth(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    hasher: Hasher,
+    tokens: Tokens,
+    cfg: AuthConfig,
+    /// Per account (folded login) and per client IP.
+    by_account: Option<DefaultKeyedRateLimiter<String>>,
+    by_ip: Option<DefaultKeyedRateLimiter<String>>,
+    /// Access tokens whose signature was already checked, with their claims:
+    /// an Ed25519 verification costs tens of microseconds, a look-up well
+    /// under one. Bounded; `exp` is still checked on every hit, and the
+    /// session and user are still read on every request.
+    verified: RwLock<HashMap<String, Arc<Claims>>>,
+}
+
+const VERIFIED_CACHE: usize = 16_384;
+
+impl Auth {
+    /// Loads the signing keys (making the first one on first start) and sets
+    /// up the password pool and the login limiters.
+    pub async fn init(store: Store, cfg: AuthConfig, hasher: Hasher) -> Result<Self, Error> {
+        let keys = load_or_create_keys(&store).await?;
+        let tokens = Tokens::new(&keys, &cfg.issuer, &cfg.audience)
+            .map_err(|e| Error::Internal(anyhow::anyhow!(e)))?;
+        let limiter = |per_minute: u32, burst: u32| {
+            let q = Quota::per_minute(NonZeroU32::new(per_minute).expect("rates are positive"))
+                .allow_burst(NonZeroU32::new(burst.max(1)).expect("burst is positive"));
+            RateLimiter::keyed(q)
+        };
+        let by_account = cfg.login_rate_limit.map(|r| limiter(r, cfg.login_burst));
+        // One address may try several accounts (a shared NAT): five times the
+        // per-account allowance.
+        let by_ip = cfg
+            .login_rate_limit
+            .map(|r| limiter(r.saturating_mul(5), cfg.login_burst.saturating_mul(5)));
+        Ok(Self(Arc::new(Inner {
+            store,
+            hasher,
+            tokens,
+            cfg,
+            by_account,
+            by_ip,
+            verified: RwLock::new(HashMap::new()),
+        })))
+    }
+
+    pub fn jwks(&self) -> Value {
+        self.0.tokens.jwks()
+    }
+
+    /// Drops limiter state of keys not seen for a while (call periodically).
+    pub fn forget_idle_limits(&self) {
+        for l in [&self.0.by_account, &self.0.by_ip].into_iter().flatten() {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+
+    /// 429 when either the account or the address is over its allowance.
+    fn throttle(&self, account: &str, ip: Option<&str>) -> Result<(), Error> {
+        let check = |l: &Option<DefaultKeyedRateLimiter<String>>, key: &str| -> Result<(), Error> {
+            let Some(l) = l else { return Ok(()) };
+            l.check_key(&key.to_owned()).map_err(|not_until| {
+                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+                Error::TooManyRequests {
+                    retry_after: wait.as_secs() + 1,
+                }
+            })
+        };
+        if let Some(ip) = ip {
+            check(&self.0.by_ip, ip)?;
+        }
+        check(&self.0.by_account, account)
+    }
+}
+
+/// Takes `password` out of a body and checks it. `required`: absent is an error.
+pub(crate) fn take_password(
+    body: &mut Map<String, Value>,
+    required: bool,
+) -> Result<Option<Password>, Error> {
+    Password::from_field(body.remove("password"), required).map_err(|e| Error::Validation(vec![e]))
+}
