@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::auth::passwords::Hasher;
 use crate::auth::policy::Caller;
 use crate::config::{Config, TransferFormat};
+use crate::domain::Signup;
 use crate::service::{
     Auth, Format, ImportReport, Importer, MAX_LINE, Search, check_csv_header, csv_record,
     rotate_keys as rotate,
@@ -39,25 +40,26 @@ pub async fn create_admin(
     let result = async {
         let hasher = Hasher::new(config.auth.argon2, 1, 1)?;
         let auth = Auth::init(store.clone(), config.auth.clone(), hasher).await?;
-        let mut body = Map::new();
-        body.insert("email".into(), Value::from(email));
-        auth.create_admin(body, &password, &Caller::system(), None)
-            .await
-            .map_err(|e| match e {
-                crate::error::Error::Validation(errs) => anyhow::anyhow!(
-                    "{}",
-                    errs.iter()
-                        .map(|e| format!("{} {}", e.field, e.message))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-                crate::error::Error::Conflict { field: "admin" } => {
-                    anyhow::anyhow!(
-                        "an admin already exists; reset its password through the API instead"
-                    )
-                }
-                other => anyhow::anyhow!(other),
-            })
+        let signup = Signup::of_email(email, &password).map_err(crate::error::Error::Validation);
+        let created = match signup {
+            Ok(signup) => auth.create_admin(signup, &Caller::system(), None).await,
+            Err(e) => Err(e),
+        };
+        created.map_err(|e| match e {
+            crate::error::Error::Validation(errs) => anyhow::anyhow!(
+                "{}",
+                errs.iter()
+                    .map(|e| format!("{} {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            crate::error::Error::Conflict { field: "admin" } => {
+                anyhow::anyhow!(
+                    "an admin already exists; reset its password through the API instead"
+                )
+            }
+            other => anyhow::anyhow!(other),
+        })
     }
     .await;
     store.close().await;

@@ -1,5 +1,6 @@
-//! Extractors whose rejections are problems: JSON object bodies, query
-//! strings with known keys only, and the `If-Match` header.
+//! Extractors whose rejections are problems: JSON object bodies and the
+//! DTOs read from them, query strings with known keys only, and the
+//! `If-Match` header; and the checks the small bodies share.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -7,6 +8,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value};
 
+use crate::domain::{Field, FieldError};
+use crate::error::Error;
 use crate::service::Precondition;
 
 use super::problem::{Kind, Problem};
@@ -47,6 +50,33 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                 format!("The request body is not valid JSON: {e}."),
             )),
         }
+    }
+}
+
+/// A request body read into the DTO `T`: a JSON object (with
+/// [`JsonObject`]'s answers to anything else), each of whose fields `T`
+/// reads on its own (see [`crate::domain::Field`]), so reading it does not
+/// fail; checking its values is `T`'s conversion into a domain command.
+///
+/// The DTOs say `#[serde(deny_unknown_fields)]` and still take every other
+/// key into a flattened map: the attribute is what their schema states
+/// (`additionalProperties: false`), the map lets the conversion name each
+/// unknown key in a 422 rather than serde refusing the body at the first.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonObject(map) = JsonObject::from_request(req, state).await?;
+        serde_json::from_value(Value::Object(map))
+            .map(Body)
+            .map_err(|e| {
+                Problem::new(
+                    Kind::Validation,
+                    format!("The request body is not valid: {e}."),
+                )
+            })
     }
 }
 
@@ -211,5 +241,35 @@ mod tests {
         }
         assert_eq!(form_decode("%FF"), None);
         assert_eq!(form_decode("a%C3"), None);
+    }
+}
+
+/// A required string of 1 to `max` characters: the small bodies of signing
+/// in are checked one field at a time, in order.
+pub fn required_text(
+    field: Field<String>,
+    name: &'static str,
+    max: usize,
+) -> Result<String, Error> {
+    field
+        .parse(
+            || Err("is required".to_owned()),
+            |s| match !s.is_empty() && s.chars().count() <= max {
+                true => Ok(s),
+                false => Err(format!("must be 1 to {max} characters")),
+            },
+            "must be a string",
+        )
+        .map_err(|m| Error::Validation(vec![FieldError::new(name, m)]))
+}
+
+/// The first key of a small body that is none of its fields, as an error.
+pub fn no_other_fields(other: &Map<String, Value>) -> Result<(), Error> {
+    match other.keys().next() {
+        Some(k) => Err(Error::Validation(vec![FieldError::new(
+            k.as_str(),
+            "is not a known field",
+        )])),
+        None => Ok(()),
     }
 }

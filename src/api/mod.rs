@@ -5,14 +5,18 @@
 //! router below. Nothing else decides who may call what.
 
 mod admin;
+mod audit;
 mod auth;
+mod caller;
 mod console;
 mod extract;
 mod json;
+mod keys;
 mod metrics;
 mod openapi;
 pub mod problem;
 mod search;
+mod sessions;
 mod state;
 mod transfer;
 mod users;
@@ -65,13 +69,13 @@ pub fn router(state: AppState, config: &Config) -> Router {
     }
     let protected = protected.route_layer(middleware::from_fn_with_state(
         state.clone(),
-        auth::require_caller,
+        caller::require_caller,
     ));
     let api = protected
         .merge(public)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            auth::rate_limit,
+            caller::rate_limit,
         ));
 
     let routes = api

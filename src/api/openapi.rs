@@ -32,7 +32,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::state::AppState;
 
-use super::{admin, auth, metrics, problem, search, transfer, users};
+use super::{admin, audit, auth, keys, metrics, problem, search, sessions, transfer, users};
 
 pub(super) use schema::*;
 
@@ -65,16 +65,16 @@ pub(super) fn routes() -> Vec<Route> {
         route::<users::__path_patch, _, _>(Bearer, users::patch),
         route::<users::__path_replace, _, _>(Bearer, users::replace),
         route::<users::__path_delete, _, _>(Bearer, users::delete),
-        route::<auth::__path_change_password, _, _>(Bearer, auth::change_password),
-        route::<auth::__path_list_sessions, _, _>(Bearer, auth::list_sessions),
-        route::<auth::__path_revoke_sessions, _, _>(Bearer, auth::revoke_sessions),
-        route::<auth::__path_revoke_session, _, _>(Bearer, auth::revoke_session),
+        route::<sessions::__path_change_password, _, _>(Bearer, sessions::change_password),
+        route::<sessions::__path_list_sessions, _, _>(Bearer, sessions::list_sessions),
+        route::<sessions::__path_revoke_sessions, _, _>(Bearer, sessions::revoke_sessions),
+        route::<sessions::__path_revoke_session, _, _>(Bearer, sessions::revoke_session),
         route::<auth::__path_me, _, _>(Bearer, auth::me),
         route::<auth::__path_logout, _, _>(Bearer, auth::logout),
-        route::<auth::__path_list_keys, _, _>(Bearer, auth::list_keys),
-        route::<auth::__path_create_key, _, _>(Bearer, auth::create_key),
-        route::<auth::__path_revoke_key, _, _>(Bearer, auth::revoke_key),
-        route::<auth::__path_audit, _, _>(Bearer, auth::audit),
+        route::<keys::__path_list_keys, _, _>(Bearer, keys::list_keys),
+        route::<keys::__path_create_key, _, _>(Bearer, keys::create_key),
+        route::<keys::__path_revoke_key, _, _>(Bearer, keys::revoke_key),
+        route::<audit::__path_audit, _, _>(Bearer, audit::audit),
         route::<admin::__path_stats, _, _>(Bearer, admin::stats),
         route::<transfer::__path_import, _, _>(Bearer, transfer::import),
         route::<transfer::__path_export, _, _>(Bearer, transfer::export),
@@ -171,9 +171,9 @@ where
     components(
         schemas(
             problem::Body, users::UserDto, users::ListBody, search::Results, auth::TokenBody,
-            auth::SessionList, auth::ApiKeyDto, auth::ApiKeyList, auth::AuditPage, admin::Stats, transfer::ImportReportBody,
-            UserCreate, UserReplace, UserPatch, Registration, SetupRequest, LoginRequest,
-            RefreshRequest, PasswordChange, ApiKeyCreate, ListSort, SearchSort, Jwks,
+            sessions::SessionList, keys::ApiKeyDto, keys::ApiKeyList, audit::AuditPage, admin::Stats, transfer::ImportReportBody,
+            users::UserCreate, users::UserReplace, users::UserPatch, auth::Registration, auth::SetupRequest,
+            auth::LoginRequest, auth::RefreshRequest, sessions::PasswordChange, keys::ApiKeyCreate, ListSort, SearchSort, Jwks,
             Liveness, Readiness,
         ),
         responses(
@@ -327,7 +327,7 @@ problem_responses! {
 #[allow(dead_code)]
 pub(super) mod schema {
     use serde::Deserialize;
-    use time::OffsetDateTime;
+
     use utoipa::ToSchema;
 
     #[derive(Deserialize, ToSchema)]
@@ -387,164 +387,6 @@ pub(super) mod schema {
         pub field: String,
         /// What is wrong with it, such as `is required`.
         pub message: String,
-    }
-
-    /// A new user. Unknown and read-only fields are refused (422).
-    #[derive(Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct UserCreate {
-        #[schema(format = Email, max_length = 254)]
-        pub email: String,
-        /// ASCII letters, digits, `.`, `_`, `-`, starting with a letter or digit; unique.
-        #[schema(
-            min_length = 1,
-            max_length = 64,
-            pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
-        )]
-        pub username: Option<String>,
-        #[schema(max_length = 200)]
-        pub name: Option<String>,
-        /// Default `["user"]`.
-        #[schema(max_items = 16)]
-        pub roles: Option<Vec<RoleName>>,
-        /// Default `active`.
-        pub status: Option<StatusName>,
-        /// Default `false`.
-        pub email_verified: Option<bool>,
-        /// A JSON object of at most 16 KiB serialised.
-        #[schema(value_type = Option<Object>)]
-        pub attributes: Option<serde_json::Value>,
-        /// Sets the user's password; never returned.
-        #[schema(write_only, min_length = 8, max_length = 1024)]
-        pub password: Option<String>,
-    }
-
-    /// Every writable field of a user; absent ones take their defaults.
-    /// Unknown and read-only fields (and `password`) are refused (422).
-    #[derive(Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct UserReplace {
-        #[schema(format = Email, max_length = 254)]
-        pub email: String,
-        #[schema(
-            min_length = 1,
-            max_length = 64,
-            pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
-        )]
-        pub username: Option<String>,
-        #[schema(max_length = 200)]
-        pub name: Option<String>,
-        #[schema(max_items = 16)]
-        pub roles: Option<Vec<RoleName>>,
-        pub status: Option<StatusName>,
-        pub email_verified: Option<bool>,
-        #[schema(value_type = Option<Object>)]
-        pub attributes: Option<serde_json::Value>,
-    }
-
-    /// A JSON merge patch (RFC 7396) of a user's writable fields: `null`
-    /// removes a field (it takes its default). Unknown and read-only fields,
-    /// and `password`, are refused (422).
-    #[derive(Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct UserPatch {
-        #[schema(format = Email, max_length = 254)]
-        pub email: Option<String>,
-        #[schema(
-            min_length = 1,
-            max_length = 64,
-            pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
-        )]
-        pub username: Option<String>,
-        #[schema(max_length = 200)]
-        pub name: Option<String>,
-        #[schema(max_items = 16)]
-        pub roles: Option<Vec<RoleName>>,
-        pub status: Option<StatusName>,
-        pub email_verified: Option<bool>,
-        /// Merged into the current attributes.
-        #[schema(value_type = Option<Object>)]
-        pub attributes: Option<serde_json::Value>,
-    }
-
-    /// Self-registration: profile fields only.
-    #[derive(Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct Registration {
-        #[schema(format = Email, max_length = 254)]
-        pub email: String,
-        #[schema(write_only, min_length = 8, max_length = 1024)]
-        pub password: String,
-        #[schema(
-            min_length = 1,
-            max_length = 64,
-            pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
-        )]
-        pub username: Option<String>,
-        #[schema(max_length = 200)]
-        pub name: Option<String>,
-        #[schema(value_type = Option<Object>)]
-        pub attributes: Option<serde_json::Value>,
-    }
-
-    /// The first admin, with the one-time token printed at first start.
-    #[derive(Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct SetupRequest {
-        #[schema(min_length = 1, max_length = 256)]
-        pub token: String,
-        #[schema(format = Email, max_length = 254)]
-        pub email: String,
-        #[schema(write_only, min_length = 8, max_length = 1024)]
-        pub password: String,
-        #[schema(
-            min_length = 1,
-            max_length = 64,
-            pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
-        )]
-        pub username: Option<String>,
-        #[schema(max_length = 200)]
-        pub name: Option<String>,
-        #[schema(value_type = Option<Object>)]
-        pub attributes: Option<serde_json::Value>,
-    }
-
-    #[derive(Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct LoginRequest {
-        /// An email address or a username.
-        #[schema(min_length = 1, max_length = 320)]
-        pub login: String,
-        #[schema(write_only, min_length = 1, max_length = 1024)]
-        pub password: String,
-    }
-
-    #[derive(Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct RefreshRequest {
-        #[schema(min_length = 1, max_length = 256)]
-        pub refresh_token: String,
-    }
-
-    #[derive(Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct PasswordChange {
-        #[schema(write_only, min_length = 8, max_length = 1024)]
-        pub new_password: String,
-        /// Required when users change their own password.
-        #[schema(write_only)]
-        pub current_password: Option<String>,
-    }
-
-    #[derive(Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct ApiKeyCreate {
-        #[schema(min_length = 1, max_length = 100)]
-        pub name: String,
-        #[schema(min_items = 1)]
-        pub scopes: Vec<ScopeName>,
-        /// When the key stops working (in the future); none for never.
-        pub expires_at: Option<OffsetDateTime>,
     }
 
     /// A JSON Web Key Set (RFC 7517) of Ed25519 public keys.

@@ -4,17 +4,17 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::auth::policy::Caller;
-use crate::domain::{NewUser, Password, Role, Status, User, UserDraft, UserId, UserPatch};
+use crate::domain::{Field, NewUser, Password, Role, Status, User, UserDraft, UserFields, UserId};
 use crate::error::Error;
 use crate::service::ListParams;
 
-use super::extract::{JsonObject, QueryPairs, etag, if_match, parse_etag};
+use super::extract::{Body, QueryPairs, etag, if_match, parse_etag};
 use super::json::{Out, WriteJson};
 use super::openapi as doc;
 use super::problem::{Kind, Problem};
@@ -130,24 +130,179 @@ pub(super) fn user_id(raw: &str) -> Result<UserId, Problem> {
     UserId::parse(raw).ok_or_else(|| Problem::new(Kind::NotFound, "No such user."))
 }
 
-/// A create body as a [`NewUser`]: the write-only `password` is checked
-/// first and alone, then every other field at once.
-fn new_user(mut body: Map<String, Value>) -> Result<NewUser, Problem> {
-    let password = Password::from_field(body.remove("password"), false)
-        .map_err(|e| Problem::from(Error::Validation(vec![e])))?;
-    Ok(NewUser {
-        draft: user_draft(body)?,
-        password,
-    })
+/// A new user. Unknown and read-only fields are refused (422).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = Email, max_length = 254)]
+    email: Field<String>,
+    /// ASCII letters, digits, `.`, `_`, `-`, starting with a letter or digit; unique.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    username: Field<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    name: Field<String>,
+    /// Default `["user"]`.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<doc::RoleName>>, max_items = 16)]
+    roles: Field<Vec<Value>>,
+    /// Default `active`.
+    #[serde(default)]
+    #[schema(value_type = Option<doc::StatusName>)]
+    status: Field<String>,
+    /// Default `false`.
+    #[serde(default)]
+    #[schema(value_type = Option<bool>)]
+    email_verified: Field<bool>,
+    /// A JSON object of at most 16 KiB serialised.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    attributes: Field<Value>,
+    /// Sets the user's password; never returned.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, write_only, min_length = 8, max_length = 1024)]
+    password: Field<String>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    other: Map<String, Value>,
 }
 
-/// A replace body as a [`UserDraft`], with every field error at once.
-fn user_draft(body: Map<String, Value>) -> Result<UserDraft, Problem> {
-    UserDraft::from_json(body).map_err(|e| Error::Validation(e).into())
+impl TryFrom<UserCreate> for NewUser {
+    type Error = Error;
+
+    /// The write-only `password` is checked first and alone, then every
+    /// other field at once.
+    fn try_from(b: UserCreate) -> Result<Self, Error> {
+        let password =
+            Password::from_field(b.password, false).map_err(|e| Error::Validation(vec![e]))?;
+        let draft = UserDraft::from_fields(UserFields {
+            email: b.email,
+            username: b.username,
+            name: b.name,
+            roles: b.roles,
+            status: b.status,
+            email_verified: b.email_verified,
+            attributes: b.attributes,
+            other: b.other,
+        })
+        .map_err(Error::Validation)?;
+        Ok(NewUser { draft, password })
+    }
 }
 
-fn user_patch(body: Map<String, Value>) -> Result<UserPatch, Problem> {
-    UserPatch::parse(body).map_err(|e| Error::Validation(vec![e]).into())
+/// Every writable field of a user; absent ones take their defaults.
+/// Unknown and read-only fields (and `password`) are refused (422).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserReplace {
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = Email, max_length = 254)]
+    email: Field<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    username: Field<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    name: Field<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<doc::RoleName>>, max_items = 16)]
+    roles: Field<Vec<Value>>,
+    #[serde(default)]
+    #[schema(value_type = Option<doc::StatusName>)]
+    status: Field<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<bool>)]
+    email_verified: Field<bool>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    attributes: Field<Value>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    other: Map<String, Value>,
+}
+
+impl TryFrom<UserReplace> for UserDraft {
+    type Error = Error;
+
+    /// Every field's error at once.
+    fn try_from(b: UserReplace) -> Result<Self, Error> {
+        UserDraft::from_fields(UserFields {
+            email: b.email,
+            username: b.username,
+            name: b.name,
+            roles: b.roles,
+            status: b.status,
+            email_verified: b.email_verified,
+            attributes: b.attributes,
+            other: b.other,
+        })
+        .map_err(Error::Validation)
+    }
+}
+
+/// A JSON merge patch (RFC 7396) of a user's writable fields: `null`
+/// removes a field (it takes its default). Unknown and read-only fields,
+/// and `password`, are refused (422). A field here is kept as sent, `null`
+/// included, because in a merge patch `null` means "remove".
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default, deserialize_with = "as_sent")]
+    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
+    email: Option<Value>,
+    #[serde(default, deserialize_with = "as_sent")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    username: Option<Value>,
+    #[serde(default, deserialize_with = "as_sent")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    name: Option<Value>,
+    #[serde(default, deserialize_with = "as_sent")]
+    #[schema(value_type = Option<Vec<doc::RoleName>>, max_items = 16)]
+    roles: Option<Value>,
+    #[serde(default, deserialize_with = "as_sent")]
+    #[schema(value_type = Option<doc::StatusName>)]
+    status: Option<Value>,
+    #[serde(default, deserialize_with = "as_sent")]
+    #[schema(value_type = Option<bool>)]
+    email_verified: Option<Value>,
+    /// Merged into the current attributes.
+    #[serde(default, deserialize_with = "as_sent")]
+    #[schema(value_type = Option<Object>)]
+    attributes: Option<Value>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    other: Map<String, Value>,
+}
+
+/// A present field's value as sent, `null` included (serde would read a
+/// `null` into an `Option` as absent).
+fn as_sent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+impl TryFrom<UserPatch> for crate::domain::UserPatch {
+    type Error = Error;
+
+    fn try_from(b: UserPatch) -> Result<Self, Error> {
+        let mut patch = b.other;
+        let fields = [
+            ("email", b.email),
+            ("username", b.username),
+            ("name", b.name),
+            ("roles", b.roles),
+            ("status", b.status),
+            ("email_verified", b.email_verified),
+            ("attributes", b.attributes),
+        ];
+        for (key, value) in fields {
+            if let Some(v) = value {
+                patch.insert(key.to_owned(), v);
+            }
+        }
+        crate::domain::UserPatch::parse(patch).map_err(|e| Error::Validation(vec![e]))
+    }
 }
 
 /// Create a user.
@@ -156,7 +311,7 @@ fn user_patch(body: Map<String, Value>) -> Result<UserPatch, Problem> {
 /// sign in until a password is set.
 #[utoipa::path(
     post, path = "/api/v1/users", operation_id = "createUser", tag = "users",
-    request_body(content = doc::UserCreate, content_type = "application/json"),
+    request_body(content = UserCreate, content_type = "application/json"),
     responses(
         (status = 201, description = "Created.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
         (status = 400, response = doc::BadRequest),
@@ -174,9 +329,9 @@ fn user_patch(body: Map<String, Value>) -> Result<UserPatch, Problem> {
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
-    JsonObject(body): JsonObject,
+    Body(body): Body<UserCreate>,
 ) -> Result<Response, Problem> {
-    let user = st.users().create(&caller, new_user(body)?).await?;
+    let user = st.users().create(&caller, body.try_into()?).await?;
     Ok(user_response(StatusCode::CREATED, &user))
 }
 
@@ -229,8 +384,8 @@ pub async fn get(
     patch, path = "/api/v1/users/{id}", operation_id = "patchUser", tag = "users",
     params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404)."), ("If-Match" = Option<String>, Header, description = "`*` or one strong entity tag such as `\"3\"`; the write happens only if it matches (else 412).")),
     request_body(content(
-        (doc::UserPatch = "application/merge-patch+json"),
-        (doc::UserPatch = "application/json"),
+        (UserPatch = "application/merge-patch+json"),
+        (UserPatch = "application/json"),
     )),
     responses(
         (status = 200, description = "The updated user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
@@ -253,12 +408,12 @@ pub async fn patch(
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
-    JsonObject(body): JsonObject,
+    Body(body): Body<UserPatch>,
 ) -> Result<Response, Problem> {
     let id = user_id(&id)?;
     let user = st
         .users()
-        .patch(&caller, id, user_patch(body)?, if_match(&headers)?)
+        .patch(&caller, id, body.try_into()?, if_match(&headers)?)
         .await?;
     Ok(user_response(StatusCode::OK, &user))
 }
@@ -267,7 +422,7 @@ pub async fn patch(
 #[utoipa::path(
     put, path = "/api/v1/users/{id}", operation_id = "replaceUser", tag = "users",
     params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404)."), ("If-Match" = Option<String>, Header, description = "`*` or one strong entity tag such as `\"3\"`; the write happens only if it matches (else 412).")),
-    request_body(content = doc::UserReplace, content_type = "application/json"),
+    request_body(content = UserReplace, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
         (status = 400, response = doc::BadRequest),
@@ -289,12 +444,12 @@ pub async fn replace(
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
-    JsonObject(body): JsonObject,
+    Body(body): Body<UserReplace>,
 ) -> Result<Response, Problem> {
     let id = user_id(&id)?;
     let user = st
         .users()
-        .replace(&caller, id, user_draft(body)?, if_match(&headers)?)
+        .replace(&caller, id, body.try_into()?, if_match(&headers)?)
         .await?;
     Ok(user_response(StatusCode::OK, &user))
 }

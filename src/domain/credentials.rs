@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::{FieldError, Timestamp};
+use super::{Field, FieldError, Timestamp};
 
 /// A password as given by a person: 8 to 1024 characters. Never stored,
 /// logged or returned; only its argon2id hash is kept.
@@ -37,18 +37,17 @@ impl Password {
 
     /// The `password` field of a request body: absent and `null` are
     /// `None`, an error when `required`.
-    pub fn from_field(
-        value: Option<serde_json::Value>,
-        required: bool,
-    ) -> Result<Option<Self>, FieldError> {
-        match value {
-            None | Some(serde_json::Value::Null) if !required => Ok(None),
-            None | Some(serde_json::Value::Null) => Err(FieldError::new("password", "is required")),
-            Some(serde_json::Value::String(s)) => Self::parse(&s)
-                .map(Some)
-                .map_err(|m| FieldError::new("password", m)),
-            Some(_) => Err(FieldError::new("password", "must be a string")),
-        }
+    pub fn from_field(field: Field<String>, required: bool) -> Result<Option<Self>, FieldError> {
+        field
+            .parse(
+                || match required {
+                    true => Err("is required".to_owned()),
+                    false => Ok(None),
+                },
+                |s| Self::parse(&s).map(Some),
+                "must be a string",
+            )
+            .map_err(|m| FieldError::new("password", m))
     }
 }
 
@@ -172,3 +171,84 @@ macro_rules! serde_as_name {
     )*};
 }
 serde_as_name!(Scope, Outcome);
+
+/// An API key to make: valid by construction (a name of 1 to 100
+/// characters, at least one scope, an expiry in the future if any).
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<Timestamp>,
+}
+
+impl NewApiKey {
+    /// The key described by these fields, or every field's error.
+    pub fn parse(
+        name: Field<String>,
+        scopes: Field<Vec<serde_json::Value>>,
+        expires_at: Field<String>,
+        now: Timestamp,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let name = name
+            .parse(
+                || Err("is required".to_owned()),
+                |s| {
+                    let s = s.trim();
+                    match !s.is_empty() && s.chars().count() <= 100 {
+                        true => Ok(s.to_owned()),
+                        false => Err("must be 1 to 100 characters".to_owned()),
+                    }
+                },
+                "must be 1 to 100 characters",
+            )
+            .map_err(|m| errors.push(FieldError::new("name", m)));
+        let scopes = scopes
+            .parse(
+                || Err("is required".to_owned()),
+                |items| {
+                    let mut scopes: Vec<Scope> = Vec::new();
+                    for item in &items {
+                        let scope = item.as_str().and_then(Scope::parse).ok_or_else(|| {
+                            "must hold only users:read, users:write, admin".to_owned()
+                        })?;
+                        if !scopes.contains(&scope) {
+                            scopes.push(scope);
+                        }
+                    }
+                    match scopes.is_empty() {
+                        true => Err("must be a non-empty array of scopes".to_owned()),
+                        false => Ok(scopes),
+                    }
+                },
+                "must be a non-empty array of scopes",
+            )
+            .map_err(|m| errors.push(FieldError::new("scopes", m)));
+        let expires_at = expires_at
+            .parse(
+                || Ok(None),
+                |s| {
+                    let t = time::OffsetDateTime::parse(
+                        &s,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .map_err(|_| "must be an RFC 3339 time".to_owned())?;
+                    let t = Timestamp::from_datetime(t);
+                    match t > now {
+                        true => Ok(Some(t)),
+                        false => Err("must be in the future".to_owned()),
+                    }
+                },
+                "must be an RFC 3339 time",
+            )
+            .map_err(|m| errors.push(FieldError::new("expires_at", m)));
+        match (name, scopes, expires_at) {
+            (Ok(name), Ok(scopes), Ok(expires_at)) if errors.is_empty() => Ok(Self {
+                name,
+                scopes,
+                expires_at,
+            }),
+            _ => Err(errors),
+        }
+    }
+}

@@ -3,12 +3,14 @@
 //! Depends on nothing else in the crate; everything else may depend on it.
 
 mod credentials;
+mod field;
 mod patch;
 mod search;
 mod time;
 mod user;
 
-pub use credentials::{ApiKey, AuditEntry, Outcome, Password, Scope, Session};
+pub use credentials::{ApiKey, AuditEntry, NewApiKey, Outcome, Password, Scope, Session};
+pub use field::Field;
 pub use patch::merge_patch;
 pub use search::{SearchQuery, SearchSort};
 pub use time::Timestamp;

@@ -10,7 +10,9 @@ use time::OffsetDateTime;
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
-use super::FieldError;
+use serde::Deserialize;
+
+use super::{Field, FieldError};
 
 /// A user id: a UUIDv7, so ids sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -364,50 +366,84 @@ pub struct UserDraft {
 const READ_ONLY: [&str; 4] = ["id", "version", "created_at", "updated_at"];
 const MAX_ROLES: usize = 16;
 
+/// The writable fields of a user as a body gave them: each read on its own
+/// (see [`Field`]), with the keys that are not writable fields left over.
+#[derive(Debug, Default, Deserialize)]
+pub struct UserFields {
+    #[serde(default)]
+    pub email: Field<String>,
+    #[serde(default)]
+    pub username: Field<String>,
+    #[serde(default)]
+    pub name: Field<String>,
+    #[serde(default)]
+    pub roles: Field<Vec<Value>>,
+    #[serde(default)]
+    pub status: Field<String>,
+    #[serde(default)]
+    pub email_verified: Field<bool>,
+    #[serde(default)]
+    pub attributes: Field<Value>,
+    /// Every other key of the body: each is an error.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+impl UserFields {
+    /// The fields of `obj`, taken out one by one; what is left is `other`.
+    pub fn from_map(mut obj: Map<String, Value>) -> Self {
+        Self {
+            email: Field::take(&mut obj, "email"),
+            username: Field::take(&mut obj, "username"),
+            name: Field::take(&mut obj, "name"),
+            roles: Field::take(&mut obj, "roles"),
+            status: Field::take(&mut obj, "status"),
+            email_verified: Field::take(&mut obj, "email_verified"),
+            attributes: Field::take(&mut obj, "attributes"),
+            other: obj,
+        }
+    }
+}
+
 impl UserDraft {
+    /// Validates a whole user body given as a JSON object (a merge patch's
+    /// result, an imported line): see [`UserDraft::from_fields`].
+    pub fn from_json(obj: Map<String, Value>) -> Result<Self, Vec<FieldError>> {
+        Self::from_fields(UserFields::from_map(obj))
+    }
+
     /// Validates a whole user body. Absent optional fields take their
     /// defaults (`roles: ["user"]`, `status: "active"`, …); `null` is the same
     /// as absent. Returns every field error found, not just the first.
-    pub fn from_json(mut obj: Map<String, Value>) -> Result<Self, Vec<FieldError>> {
+    pub fn from_fields(f: UserFields) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let mut take = |key: &str| obj.remove(key).filter(|v| !v.is_null());
-
-        let email = match take("email") {
-            None => Err("is required".to_owned()),
-            Some(Value::String(s)) => Email::parse(&s),
-            Some(_) => Err("must be a string".to_owned()),
-        };
-        let username = match take("username") {
-            None => Ok(None),
-            Some(Value::String(s)) => Username::parse(&s).map(Some),
-            Some(_) => Err("must be a string".to_owned()),
-        };
-        let name = match take("name") {
-            None => Ok(None),
-            Some(Value::String(s)) => Name::parse(&s),
-            Some(_) => Err("must be a string".to_owned()),
-        };
-        let roles = match take("roles") {
-            None => Ok(vec![Role::User]),
-            Some(Value::Array(items)) => parse_roles(&items),
-            Some(_) => Err("must be an array of role names".to_owned()),
-        };
-        let status = match take("status") {
-            None => Ok(Status::Active),
-            Some(Value::String(s)) => {
-                Status::parse(&s).ok_or_else(|| "must be \"active\" or \"disabled\"".to_owned())
-            }
-            Some(_) => Err("must be \"active\" or \"disabled\"".to_owned()),
-        };
-        let email_verified = match take("email_verified") {
-            None => Ok(false),
-            Some(Value::Bool(b)) => Ok(b),
-            Some(_) => Err("must be true or false".to_owned()),
-        };
-        let attributes = match take("attributes") {
-            None => Ok(Attributes::default()),
-            Some(v) => Attributes::parse(v),
-        };
+        const STRING: &str = "must be a string";
+        const STATUS: &str = "must be \"active\" or \"disabled\"";
+        let email = f.email.parse(
+            || Err("is required".to_owned()),
+            |s| Email::parse(&s),
+            STRING,
+        );
+        let username = f
+            .username
+            .parse(|| Ok(None), |s| Username::parse(&s).map(Some), STRING);
+        let name = f.name.parse(|| Ok(None), |s| Name::parse(&s), STRING);
+        let roles = f.roles.parse(
+            || Ok(vec![Role::User]),
+            |items| parse_roles(&items),
+            "must be an array of role names",
+        );
+        let status = f.status.parse(
+            || Ok(Status::Active),
+            |s| Status::parse(&s).ok_or_else(|| STATUS.to_owned()),
+            STATUS,
+        );
+        let email_verified = f
+            .email_verified
+            .parse(|| Ok(false), Ok, "must be true or false");
+        let attributes = f
+            .attributes
+            .parse(|| Ok(Attributes::default()), Attributes::parse, "");
 
         let mut check = |field: &str, r: Result<(), String>| {
             if let Err(m) = r {
@@ -430,7 +466,7 @@ impl UserDraft {
             "attributes",
             attributes.as_ref().map(|_| ()).map_err(Clone::clone),
         );
-        let mut rest: Vec<&String> = obj.keys().collect();
+        let mut rest: Vec<&String> = f.other.keys().collect();
         rest.sort();
         for key in rest {
             let message = if READ_ONLY.contains(&key.as_str()) {
@@ -523,5 +559,27 @@ impl UserPatch {
             unreachable!("merging an object patch into an object gives an object")
         };
         UserDraft::from_json(body)
+    }
+}
+
+/// An account with a password, made by its holder (self sign-up) or by the
+/// first-admin setup: only profile fields, never what the server decides.
+#[derive(Debug)]
+pub struct Signup {
+    pub draft: UserDraft,
+    pub password: super::Password,
+}
+
+impl Signup {
+    /// An account of just an email address and a password (the first admin
+    /// from `ROSTER_ADMIN_*` or `roster admin create`).
+    pub fn of_email(email: &str, password: &str) -> Result<Self, Vec<FieldError>> {
+        let draft = UserDraft::from_fields(UserFields {
+            email: Field::Given(email.to_owned()),
+            ..Default::default()
+        })?;
+        let password =
+            super::Password::parse(password).map_err(|m| vec![FieldError::new("password", m)])?;
+        Ok(Self { draft, password })
     }
 }

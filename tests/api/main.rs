@@ -14,6 +14,7 @@ mod hostile;
 mod list;
 mod metrics;
 mod openapi;
+mod openapi_stable;
 mod overload;
 mod races;
 mod restart;

@@ -11,10 +11,8 @@ impl Auth {
             return Ok(None);
         }
         if let Some((email, password)) = self.0.cfg.bootstrap_admin.clone() {
-            let mut body = Map::new();
-            body.insert("email".into(), email.into());
-            self.create_admin(body, &password, &Caller::system(), None)
-                .await?;
+            let signup = Signup::of_email(&email, &password).map_err(Error::Validation)?;
+            self.create_admin(signup, &Caller::system(), None).await?;
             tracing::info!("created the first admin from ROSTER_ADMIN_EMAIL");
             return Ok(None);
         }
@@ -34,16 +32,15 @@ impl Auth {
     /// yet, and — with `setup_token` — only if the token is the one issued.
     pub async fn create_admin(
         &self,
-        mut body: Map<String, Value>,
-        password: &str,
+        signup: Signup,
         caller: &Caller,
         setup_token: Option<&str>,
     ) -> Result<User, Error> {
-        body.insert("roles".into(), serde_json::json!(["admin", "user"]));
-        body.remove("password");
-        let draft = UserDraft::from_json(body).map_err(Error::Validation)?;
-        let password = Password::parse(password)
-            .map_err(|m| Error::Validation(vec![FieldError::new("password", m)]))?;
+        let Signup {
+            mut draft,
+            password,
+        } = signup;
+        draft.roles = vec![Role::Admin, Role::User];
         let phc = self
             .0
             .hasher
@@ -80,31 +77,12 @@ impl Auth {
     }
 
     /// Self sign-up, when enabled: a plain user with a password.
-    pub async fn register(
-        &self,
-        mut body: Map<String, Value>,
-        ip: Option<String>,
-    ) -> Result<User, Error> {
+    pub async fn register(&self, signup: Signup, ip: Option<String>) -> Result<User, Error> {
         if !self.0.cfg.allow_registration {
             return Err(Error::Forbidden);
         }
-        let email_key = body
-            .get("email")
-            .and_then(Value::as_str)
-            .map(|e| fold(e.trim()))
-            .unwrap_or_default();
-        self.throttle(&format!("register:{email_key}"), ip.as_deref())?;
-        let password = take_password(&mut body, true)?.expect("required above");
-        // Only profile fields: roles, status and verification are the server's.
-        for field in ["roles", "status", "email_verified"] {
-            if body.contains_key(field) {
-                return Err(Error::Validation(vec![FieldError::new(
-                    field,
-                    "may not be set when registering",
-                )]));
-            }
-        }
-        let draft = UserDraft::from_json(body).map_err(Error::Validation)?;
+        let Signup { draft, password } = signup;
+        self.throttle(&format!("register:{}", draft.email.folded()), ip.as_deref())?;
         let phc = self
             .0
             .hasher

@@ -6,68 +6,14 @@ impl Auth {
     pub async fn create_api_key(
         &self,
         caller: &Caller,
-        body: Map<String, Value>,
+        new: NewApiKey,
     ) -> Result<KeyCreated, Error> {
         allow(caller, Action::ManageApiKeys)?;
-        let mut errors = Vec::new();
-        let mut name = String::new();
-        let mut scopes: Vec<Scope> = Vec::new();
-        let mut expires_at = None;
-        for (k, v) in body {
-            match (k.as_str(), v) {
-                ("name", Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 100 => {
-                    name = s.trim().to_owned()
-                }
-                ("name", _) => errors.push(FieldError::new("name", "must be 1 to 100 characters")),
-                ("scopes", Value::Array(items)) if !items.is_empty() => {
-                    for item in items {
-                        match item.as_str().and_then(Scope::parse) {
-                            Some(s) if !scopes.contains(&s) => scopes.push(s),
-                            Some(_) => {}
-                            None => {
-                                errors.push(FieldError::new(
-                                    "scopes",
-                                    "must hold only users:read, users:write, admin",
-                                ));
-                                break;
-                            }
-                        }
-                    }
-                }
-                ("scopes", _) => errors.push(FieldError::new(
-                    "scopes",
-                    "must be a non-empty array of scopes",
-                )),
-                ("expires_at", Value::Null) => {}
-                ("expires_at", Value::String(s)) => {
-                    match OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
-                    {
-                        Ok(t) if t > OffsetDateTime::now_utc() => {
-                            expires_at = Some(Timestamp::from_datetime(t))
-                        }
-                        Ok(_) => {
-                            errors.push(FieldError::new("expires_at", "must be in the future"))
-                        }
-                        Err(_) => {
-                            errors.push(FieldError::new("expires_at", "must be an RFC 3339 time"))
-                        }
-                    }
-                }
-                ("expires_at", _) => {
-                    errors.push(FieldError::new("expires_at", "must be an RFC 3339 time"))
-                }
-                (other, _) => errors.push(FieldError::new(other, "is not a known field")),
-            }
-        }
-        if name.is_empty() && !errors.iter().any(|e| e.field == "name") {
-            errors.push(FieldError::new("name", "is required"));
-        }
-        if scopes.is_empty() && !errors.iter().any(|e| e.field == "scopes") {
-            errors.push(FieldError::new("scopes", "is required"));
-        }
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors));
-        }
+        let NewApiKey {
+            name,
+            scopes,
+            expires_at,
+        } = new;
         let secret = secrets::new_api_key();
         let at = now();
         let key = ApiKey {

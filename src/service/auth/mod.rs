@@ -18,7 +18,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -28,8 +28,8 @@ use crate::auth::secrets::{self, API_KEY_PREFIX};
 use crate::auth::tokens::{Claims, StoredKey, Tokens};
 use crate::config::AuthConfig;
 use crate::domain::{
-    ApiKey, AuditEntry, FieldError, Password, Scope, Session, Status, Timestamp, User, UserDraft,
-    UserId, fold,
+    ApiKey, AuditEntry, FieldError, NewApiKey, Password, Role, Session, Signup, Status, Timestamp,
+    User, UserId, fold,
 };
 use crate::error::Error;
 use crate::store::{Store, StoreError};
@@ -136,12 +136,4 @@ impl Auth {
         }
         check(&self.0.by_account, account)
     }
-}
-
-/// Takes `password` out of a body and checks it. `required`: absent is an error.
-pub(crate) fn take_password(
-    body: &mut Map<String, Value>,
-    required: bool,
-) -> Result<Option<Password>, Error> {
-    Password::from_field(body.remove("password"), required).map_err(|e| Error::Validation(vec![e]))
 }
