@@ -10,7 +10,7 @@ function deepEqual(a, b) {
 }
 
 /** The RFC 7396 merge patch that turns `a` into `b` (both objects). */
-export function mergeDiff(a, b) {
+function mergeDiff(a, b) {
   const out = {};
   for (const k of Object.keys(a)) if (!(k in b)) out[k] = null;
   for (const [k, v] of Object.entries(b)) {
