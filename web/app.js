@@ -1,8 +1,12 @@
-// roster admin console: boot, sign-in and setup screens, the shell and the
-// hash router (#/users, #/users/<id>, #/keys, #/audit, #/dashboard).
+// roster admin console: boot, the shell and the hash router (#/users,
+// #/users/<id>, #/keys, #/audit, #/dashboard). The sign-in and setup pages
+// live in js/views/ (signin.js, setup.js).
 
 import * as API from '/admin/js/api.js';
-import { h, clear, icon, alertBox, statusBox, field, busy, clearFieldErrors, showFieldErrors, problemText } from '/admin/js/dom.js';
+import { h, clear, icon, busy } from '/admin/js/dom.js';
+import { authCard } from '/admin/js/views/auth-card.js';
+import { showSignIn } from '/admin/js/views/signin.js';
+import { showSetup } from '/admin/js/views/setup.js';
 import * as usersView from '/admin/js/views/users.js';
 import * as keysView from '/admin/js/views/keys.js';
 import * as auditView from '/admin/js/views/audit.js';
@@ -31,7 +35,7 @@ async function boot() {
   const path = location.pathname.replace(/\/+$/, '');
   if (path === '/admin/setup') {
     const token = new URLSearchParams(location.search).get('token') || '';
-    showSetup(token);
+    showSetup(root, token, { signIn: showLogin });
     return;
   }
   // /admin/users and friends: treat as the matching hash route.
@@ -57,101 +61,12 @@ async function boot() {
   showLogin({});
 }
 
-// --- sign-in ------------------------------------------------------------------
+// --- signed out -------------------------------------------------------------------
 
-function authCard(title, subtitle, ...body) {
-  return h('main', { class: 'auth', id: 'main', tabindex: '-1' },
-    h('div', { class: 'auth-card' },
-      h('div', { class: 'brand brand-lg' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true', text: 'r' }), h('span', { text: 'roster' })),
-      h('h1', { class: 'auth-title', text: title }),
-      subtitle ? h('p', { class: 'muted', text: subtitle }) : null,
-      ...body),
-    h('p', { class: 'auth-foot' }, h('a', { href: '/api/v1/openapi.json', text: 'API reference (OpenAPI)' })));
-}
-
-function showLogin({ message = '', email = '', notice = '' } = {}) {
-  document.title = 'Sign in · roster';
+/** The sign-in page; there is no shell while it shows. */
+function showLogin(opts = {}) {
   shell = null;
-  const loginInput = h('input', { name: 'login', type: 'text', autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false', value: email });
-  const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
-  const alert = alertBox();
-  const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', text: 'Sign in' });
-  const status = statusBox();
-  const form = h('form', { id: 'login-form', class: 'form', novalidate: true },
-    field('Email or username', loginInput).wrap,
-    field('Password', password).wrap,
-    alert,
-    submit);
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    alert.hide();
-    clearFieldErrors(form);
-    if (!loginInput.value.trim() || !password.value) {
-      alert.show('Enter your email (or username) and password.');
-      (loginInput.value.trim() ? password : loginInput).focus();
-      return;
-    }
-    await busy(submit, async () => {
-      submit.textContent = 'Signing in…';
-      try {
-        const user = await API.login(loginInput.value.trim(), password.value);
-        enter(user);
-      } catch (err) {
-        const left = showFieldErrors(form, err.errors);
-        alert.show(problemText(err, left));
-        password.value = '';
-        if (!form.querySelector('[aria-invalid]')) password.focus();
-      } finally {
-        submit.textContent = 'Sign in';
-      }
-    });
-  });
-  clear(root).append(authCard('Sign in to the admin console', '', status, form));
-  if (message) alert.show(message);
-  if (notice) status.flash(notice, 0);
-  (email ? password : loginInput).focus();
-}
-
-// --- first-admin setup ---------------------------------------------------------
-
-function showSetup(token) {
-  document.title = 'Set up · roster';
-  if (!token) {
-    const p = h('p', { class: 'alert', role: 'alert', text: 'This setup link has no token. Use the full link that roster printed when it started.' });
-    const back = h('a', { class: 'btn', href: '/admin/', text: 'Go to sign in' });
-    clear(root).append(authCard('Create the first admin', '', p, back));
-    return;
-  }
-  const email = h('input', { name: 'email', type: 'email', autocomplete: 'email', required: true, autocapitalize: 'none', spellcheck: 'false' });
-  const name = h('input', { name: 'name', type: 'text', autocomplete: 'name' });
-  const password = h('input', { name: 'password', type: 'password', autocomplete: 'new-password', required: true, minlength: '8' });
-  const alert = alertBox();
-  const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', text: 'Create admin' });
-  const form = h('form', { id: 'setup-form', class: 'form', novalidate: true },
-    field('Email', email).wrap,
-    field('Name (optional)', name).wrap,
-    field('Password', password, { hint: 'At least 8 characters.' }).wrap,
-    alert,
-    submit);
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    alert.hide();
-    clearFieldErrors(form);
-    const body = { token, email: email.value.trim(), password: password.value };
-    if (name.value.trim()) body.name = name.value.trim();
-    await busy(submit, async () => {
-      try {
-        await API.publicRequest('/setup', { method: 'POST', body });
-        history.replaceState(null, '', '/admin/');
-        showLogin({ email: body.email, notice: 'Admin account created. Sign in with your new password.' });
-      } catch (err) {
-        const left = showFieldErrors(form, err.errors);
-        alert.show(problemText(err, left));
-      }
-    });
-  });
-  clear(root).append(authCard('Create the first admin', 'This one-time link creates the administrator account.', form));
-  email.focus();
+  showSignIn(root, { ...opts, onSignedIn: enter });
 }
 
 // --- signed in --------------------------------------------------------------------

@@ -1,5 +1,10 @@
 // #/audit: the audit log, newest first, filtered by actor and action, with
 // "Load more" following next_cursor.
+//
+// The functions below share one view object, `v`: destroyed (set on
+// unmount), ctrl and seq (the load in flight and its number), cursor (where
+// "Load more" goes on), shown (entries listed) and the elements actor,
+// action, filters, table, tbody, tableWrap, alert, count and more.
 
 import { api, qs, isAbort } from '/admin/js/api.js';
 import { h, clear, timeEl, badge, alertBox, debounce, busy, fmtNumber } from '/admin/js/dom.js';
@@ -34,12 +39,52 @@ function actorCell(actor) {
 }
 
 export function mount(container) {
-  let destroyed = false;
-  let ctrl = null;
-  let seq = 0;
-  let cursor = null;
-  let shown = 0;
+  const v = {
+    destroyed: false,
+    ctrl: null,
+    seq: 0,
+    cursor: null,
+    shown: 0,
+    ...auditFilters(),
+    ...auditTable(),
+    alert: alertBox(),
+    count: h('p', { class: 'count', 'aria-live': 'polite' }),
+    more: h('button', { type: 'button', id: 'audit-more', class: 'btn', text: 'Load more', hidden: true }),
+  };
+  const view = h('section', { class: 'view view-audit', 'aria-labelledby': 'audit-title' },
+    h('div', { class: 'view-head' }, h('div', {}, h('h1', { id: 'audit-title', text: 'Audit log' }), v.count)),
+    v.filters,
+    v.alert,
+    v.tableWrap,
+    h('div', { class: 'pager' }, v.more));
+  container.append(view);
 
+  const refilter = debounce(() => load(v, false), 300);
+  v.actor.addEventListener('input', refilter);
+  v.action.addEventListener('input', refilter);
+  v.filters.addEventListener('submit', (e) => {
+    e.preventDefault();
+    refilter.cancel();
+    load(v, false);
+  });
+  v.filters.addEventListener('reset', () => {
+    setTimeout(() => load(v, false), 0);
+  });
+  v.more.addEventListener('click', () => busy(v.more, () => load(v, true)));
+
+  load(v, false);
+
+  return {
+    unmount() {
+      v.destroyed = true;
+      refilter.cancel();
+      if (v.ctrl) v.ctrl.abort();
+      view.remove();
+    },
+  };
+}
+
+function auditFilters() {
   const actor = h('input', { id: 'audit-actor', name: 'actor', type: 'search', autocomplete: 'off', spellcheck: 'false', placeholder: 'user:<id>, key:<id> or system' });
   const action = h('input', { id: 'audit-action', name: 'action', type: 'search', autocomplete: 'off', spellcheck: 'false', list: 'audit-actions', placeholder: 'any action' });
   const datalist = h('datalist', { id: 'audit-actions' }, ACTIONS.map((a) => h('option', { value: a })));
@@ -48,7 +93,10 @@ export function mount(container) {
     h('div', { class: 'filter grow' }, h('label', { for: 'audit-actor', text: 'Actor' }), actor),
     h('div', { class: 'filter grow' }, h('label', { for: 'audit-action', text: 'Action' }), action, datalist),
     h('div', { class: 'filter filter-end' }, reset));
+  return { filters, actor, action };
+}
 
+function auditTable() {
   const tbody = h('tbody', {});
   const table = h('table', { id: 'audit-table', class: 'table' },
     h('caption', { class: 'sr-only', text: 'Audit log, newest first' }),
@@ -62,91 +110,68 @@ export function mount(container) {
       h('th', { scope: 'col', class: 'col-detail', text: 'Detail' }))),
     tbody);
   const tableWrap = h('div', { class: 'table-wrap' }, table);
-  const alert = alertBox();
-  const count = h('p', { class: 'count', 'aria-live': 'polite' });
-  const more = h('button', { type: 'button', id: 'audit-more', class: 'btn', text: 'Load more', hidden: true });
+  return { table, tbody, tableWrap };
+}
 
-  const view = h('section', { class: 'view view-audit', 'aria-labelledby': 'audit-title' },
-    h('div', { class: 'view-head' }, h('div', {}, h('h1', { id: 'audit-title', text: 'Audit log' }), count)),
-    filters,
-    alert,
-    tableWrap,
-    h('div', { class: 'pager' }, more));
-  container.append(view);
+function rowFor(e) {
+  const ok = e.outcome === 'success' || e.outcome === 'ok';
+  return h('tr', { dataset: { id: e.id } },
+    h('td', { class: 'nowrap' }, timeEl(e.at, true)),
+    h('td', {}, h('code', { text: e.action })),
+    h('td', { class: 'col-actor' }, actorCell(e.actor)),
+    h('td', { class: 'col-target' }, targetCell(e)),
+    h('td', { class: 'col-ip mono', text: e.ip || '—' }),
+    h('td', {}, badge(e.outcome, ok ? 'ok' : 'warn')),
+    h('td', { class: 'col-detail', text: e.detail || '' }));
+}
 
-  function rowFor(e) {
-    const ok = e.outcome === 'success' || e.outcome === 'ok';
-    return h('tr', { dataset: { id: e.id } },
-      h('td', { class: 'nowrap' }, timeEl(e.at, true)),
-      h('td', {}, h('code', { text: e.action })),
-      h('td', { class: 'col-actor' }, actorCell(e.actor)),
-      h('td', { class: 'col-target' }, targetCell(e)),
-      h('td', { class: 'col-ip mono', text: e.ip || '—' }),
-      h('td', {}, badge(e.outcome, ok ? 'ok' : 'warn')),
-      h('td', { class: 'col-detail', text: e.detail || '' }));
+function emptyRow(text) {
+  return h('tr', { class: 'empty-row' }, h('td', { colspan: '7' }, h('div', { class: 'empty', text })));
+}
+
+/** Loads the first page for the filters, or (`append`) the next one below. */
+async function load(v, append) {
+  const { table, tableWrap, tbody } = v;
+  if (v.ctrl) v.ctrl.abort();
+  v.ctrl = new AbortController();
+  const my = ++v.seq;
+  v.alert.hide();
+  table.setAttribute('aria-busy', 'true');
+  tableWrap.classList.add('is-loading');
+  if (!append) {
+    v.cursor = null;
+    if (!tbody.querySelector('tr')) tbody.append(emptyRow('Loading…'));
   }
-
-  async function load(append) {
-    if (ctrl) ctrl.abort();
-    ctrl = new AbortController();
-    const my = ++seq;
-    alert.hide();
-    table.setAttribute('aria-busy', 'true');
-    tableWrap.classList.add('is-loading');
-    if (!append) {
-      cursor = null;
-      if (!tbody.querySelector('tr')) tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: '7' }, h('div', { class: 'empty', text: 'Loading…' }))));
-    }
-    try {
-      const data = await api(`/audit${qs({ limit: PAGE, cursor: append ? cursor : null, actor: actor.value.trim(), action: action.value.trim() })}`, { signal: ctrl.signal });
-      if (my !== seq || destroyed) return;
-      if (!append) {
-        clear(tbody);
-        shown = 0;
-      }
-      const items = data.items || [];
-      items.forEach((e) => tbody.append(rowFor(e)));
-      shown += items.length;
-      cursor = data.next_cursor || null;
-      more.hidden = !cursor;
-      if (!shown) {
-        const filtered = actor.value.trim() || action.value.trim();
-        tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: '7' }, h('div', { class: 'empty', text: filtered ? (cursor ? 'No matching entries among the latest ones; load more to look further back.' : 'No entries match these filters.') : 'The audit log is empty.' }))));
-      }
-      count.textContent = `${fmtNumber(shown)} ${shown === 1 ? 'entry' : 'entries'} shown${cursor ? ' · more available' : ''}`;
-    } catch (e) {
-      if (isAbort(e) || my !== seq || destroyed) return;
-      if (!append) clear(tbody);
-      alert.show(e.detail);
-    } finally {
-      if (my === seq && !destroyed) {
-        table.setAttribute('aria-busy', 'false');
-        tableWrap.classList.remove('is-loading');
-      }
+  try {
+    const data = await api(`/audit${qs({ limit: PAGE, cursor: append ? v.cursor : null, actor: v.actor.value.trim(), action: v.action.value.trim() })}`, { signal: v.ctrl.signal });
+    if (my !== v.seq || v.destroyed) return;
+    showEntries(v, data, append);
+  } catch (e) {
+    if (isAbort(e) || my !== v.seq || v.destroyed) return;
+    if (!append) clear(tbody);
+    v.alert.show(e.detail);
+  } finally {
+    if (my === v.seq && !v.destroyed) {
+      table.setAttribute('aria-busy', 'false');
+      tableWrap.classList.remove('is-loading');
     }
   }
+}
 
-  const refilter = debounce(() => load(false), 300);
-  actor.addEventListener('input', refilter);
-  action.addEventListener('input', refilter);
-  filters.addEventListener('submit', (e) => {
-    e.preventDefault();
-    refilter.cancel();
-    load(false);
-  });
-  filters.addEventListener('reset', () => {
-    setTimeout(() => load(false), 0);
-  });
-  more.addEventListener('click', () => busy(more, () => load(true)));
-
-  load(false);
-
-  return {
-    unmount() {
-      destroyed = true;
-      refilter.cancel();
-      if (ctrl) ctrl.abort();
-      view.remove();
-    },
-  };
+function showEntries(v, data, append) {
+  const { tbody } = v;
+  if (!append) {
+    clear(tbody);
+    v.shown = 0;
+  }
+  const items = data.items || [];
+  items.forEach((e) => tbody.append(rowFor(e)));
+  v.shown += items.length;
+  v.cursor = data.next_cursor || null;
+  v.more.hidden = !v.cursor;
+  if (!v.shown) {
+    const filtered = v.actor.value.trim() || v.action.value.trim();
+    tbody.append(emptyRow(filtered ? (v.cursor ? 'No matching entries among the latest ones; load more to look further back.' : 'No entries match these filters.') : 'The audit log is empty.'));
+  }
+  v.count.textContent = `${fmtNumber(v.shown)} ${v.shown === 1 ? 'entry' : 'entries'} shown${v.cursor ? ' · more available' : ''}`;
 }

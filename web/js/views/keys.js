@@ -1,4 +1,9 @@
 // #/keys: create API keys (the secret is shown once), list and revoke them.
+//
+// The functions below share one view object, `v`: destroyed (set on
+// unmount), ctrl (aborts the view's requests), f (the create form's parts,
+// see keyForm) and the elements tbody, table, tableWrap, listAlert, notice,
+// count and secretSlot.
 
 import { api, request, isAbort } from '/admin/js/api.js';
 import {
@@ -20,11 +25,45 @@ function tomorrow() {
 }
 
 export function mount(container) {
-  let destroyed = false;
-  const ctrl = new AbortController();
+  const v = {
+    destroyed: false,
+    ctrl: new AbortController(),
+    f: keyForm(),
+    secretSlot: h('div', { class: 'secret-slot' }),
+    ...keysTable(),
+    listAlert: alertBox(),
+    notice: statusBox(),
+    count: h('p', { class: 'count', 'aria-live': 'polite' }),
+  };
+  const view = h('section', { class: 'view view-keys', 'aria-labelledby': 'keys-title' },
+    h('div', { class: 'view-head' }, h('div', {}, h('h1', { id: 'keys-title', text: 'API keys' }), v.count)),
+    h('p', { class: 'muted lede', text: 'Keys let other services call the API with Authorization: Bearer <secret>. Give each service its own key with the fewest scopes it needs.' }),
+    v.f.form,
+    v.secretSlot,
+    h('h2', { class: 'section-title', text: 'Active keys' }),
+    v.listAlert,
+    v.notice,
+    v.tableWrap);
+  container.append(view);
+  v.f.form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    createKey(v);
+  });
 
-  // --- the create form -----------------------------------------------------------
+  load(v);
 
+  return {
+    unmount() {
+      v.destroyed = true;
+      v.ctrl.abort();
+      view.remove();
+    },
+  };
+}
+
+// --- the create form -----------------------------------------------------------
+
+function keyForm() {
   const name = h('input', { name: 'name', type: 'text', required: true, maxlength: '100', autocomplete: 'off', placeholder: 'e.g. billing-service' });
   const expires = h('input', { name: 'expires_at', type: 'date', min: tomorrow() });
   const scopeBoxes = SCOPES.map(([value]) => h('input', { type: 'checkbox', name: 'scopes', value, checked: value === 'users:read' }));
@@ -44,11 +83,103 @@ export function mount(container) {
     scopes,
     alert,
     h('div', { class: 'form-actions' }, submit));
+  return { form, name, expires, scopeBoxes, scopesError, alert, submit };
+}
 
-  const secretSlot = h('div', { class: 'secret-slot' });
+/** The POST body for the form, or null after marking what is wrong. */
+function keyBody({ form, name, expires, scopeBoxes, scopesError }) {
+  const chosen = scopeBoxes.filter((b) => b.checked).map((b) => b.value);
+  let bad = false;
+  if (!name.value.trim()) {
+    setFieldError(form.querySelector('.field-error[data-field="name"]'), 'Give the key a name.', name);
+    name.focus();
+    bad = true;
+  }
+  if (!chosen.length) {
+    setFieldError(scopesError, 'Choose at least one scope.');
+    if (!bad) scopeBoxes[0].focus();
+    bad = true;
+  }
+  const body = { name: name.value.trim(), scopes: chosen };
+  if (expires.value) {
+    const end = new Date(`${expires.value}T23:59:59`);
+    if (Number.isNaN(end.getTime()) || end <= new Date()) {
+      setFieldError(form.querySelector('.field-error[data-field="expires_at"]'), 'Choose a date in the future.', expires);
+      if (!bad) expires.focus();
+      bad = true;
+    } else {
+      body.expires_at = end.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    }
+  }
+  return bad ? null : body;
+}
 
-  // --- the table -------------------------------------------------------------------
+async function createKey(v) {
+  const { f, tbody } = v;
+  clearFieldErrors(f.form);
+  f.alert.hide();
+  const body = keyBody(f);
+  if (!body) return;
+  await busy(f.submit, async () => {
+    try {
+      const res = await request('/api-keys', { method: 'POST', body, signal: v.ctrl.signal });
+      const created = res.data;
+      showSecret(v, created);
+      const empty = tbody.querySelector('.empty-row');
+      if (empty) empty.remove();
+      tbody.prepend(rowFor(v, created));
+      updateCount(v);
+      f.name.value = '';
+      f.expires.value = '';
+    } catch (err) {
+      if (isAbort(err)) return;
+      const left = showFieldErrors(f.form, err.errors);
+      f.alert.show(problemText(err, left));
+    }
+  });
+}
 
+// --- the new key's secret ------------------------------------------------------
+
+/** Shows the secret of the key just `created`, once, with Copy and dismiss. */
+function showSecret(v, created) {
+  const code = h('code', { class: 'secret-value mono', text: created.secret });
+  const copied = h('span', { class: 'copied muted', role: 'status' });
+  const copy = h('button', { type: 'button', class: 'btn btn-sm', id: 'copy-secret' }, icon('copy'), h('span', { text: 'Copy' }));
+  copy.addEventListener('click', () => copySecret(created.secret, code, copied));
+  const dismiss = h('button', { type: 'button', class: 'btn btn-sm btn-ghost', text: 'I have stored it' });
+  dismiss.addEventListener('click', () => {
+    clear(v.secretSlot);
+    v.f.name.focus();
+  });
+  const box = h('div', { id: 'key-secret', class: 'secret-box', role: 'region', 'aria-labelledby': 'key-secret-title', tabindex: '-1' },
+    h('h2', { id: 'key-secret-title', class: 'card-title', text: `Secret of “${created.name}”` }),
+    h('p', { class: 'secret-warning', text: 'Copy it now: this secret will not be shown again. If you lose it, revoke the key and create a new one.' }),
+    h('div', { class: 'secret-row' }, code, copy),
+    copied,
+    h('div', { class: 'form-actions' }, dismiss));
+  clear(v.secretSlot).append(box);
+  box.focus();
+}
+
+/** Copies to the clipboard; where that is refused, selects the secret instead. */
+async function copySecret(secret, code, copied) {
+  try {
+    await navigator.clipboard.writeText(secret);
+    copied.textContent = 'Copied to the clipboard.';
+  } catch {
+    const range = document.createRange();
+    range.selectNodeContents(code);
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    copied.textContent = 'Selected — press Ctrl+C (⌘C) to copy.';
+  }
+}
+
+// --- the list ------------------------------------------------------------------
+
+function keysTable() {
   const tbody = h('tbody', {});
   const table = h('table', { id: 'keys-table', class: 'table' },
     h('caption', { class: 'sr-only', text: 'API keys' }),
@@ -61,178 +192,81 @@ export function mount(container) {
       h('th', { scope: 'col', class: 'col-actions' }, h('span', { class: 'sr-only', text: 'Actions' })))),
     tbody);
   const tableWrap = h('div', { class: 'table-wrap' }, table);
-  const listAlert = alertBox();
-  const notice = statusBox();
-  const count = h('p', { class: 'count', 'aria-live': 'polite' });
+  return { tbody, table, tableWrap };
+}
 
-  const view = h('section', { class: 'view view-keys', 'aria-labelledby': 'keys-title' },
-    h('div', { class: 'view-head' }, h('div', {}, h('h1', { id: 'keys-title', text: 'API keys' }), count)),
-    h('p', { class: 'muted lede', text: 'Keys let other services call the API with Authorization: Bearer <secret>. Give each service its own key with the fewest scopes it needs.' }),
-    form,
-    secretSlot,
-    h('h2', { class: 'section-title', text: 'Active keys' }),
-    listAlert,
-    notice,
-    tableWrap);
-  container.append(view);
-
-  function updateCount() {
-    const n = tbody.querySelectorAll('tr[data-id]').length;
-    count.textContent = plural(n, 'key', 'keys');
-    if (!n && !tbody.querySelector('.empty-row')) {
-      tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: '6' }, h('div', { class: 'empty', text: 'No API keys yet.' }))));
-    }
+function updateCount({ tbody, count }) {
+  const n = tbody.querySelectorAll('tr[data-id]').length;
+  count.textContent = plural(n, 'key', 'keys');
+  if (!n && !tbody.querySelector('.empty-row')) {
+    tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: '6' }, h('div', { class: 'empty', text: 'No API keys yet.' }))));
   }
+}
 
-  function rowFor(k) {
-    const revoke = h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost revoke', text: 'Revoke', 'aria-label': `Revoke key ${k.name}` });
-    revoke.addEventListener('click', async () => {
-      const ok = await confirmDialog({
-        title: `Revoke key “${k.name}”?`,
-        message: 'Anything using this key loses access at once. This cannot be undone.',
-        ok: 'Revoke',
-      });
-      if (!ok || destroyed) return;
-      listAlert.hide();
-      await busy(revoke, async () => {
-        try {
-          await request(`/api-keys/${encodeURIComponent(k.id)}`, { method: 'DELETE', signal: ctrl.signal });
-          removeRow();
-          notice.flash(`Revoked “${k.name}”.`);
-        } catch (err) {
-          if (isAbort(err)) return;
-          if (err.status === 404) {
-            removeRow();
-            return;
-          }
-          listAlert.show(err.detail);
-        }
-      });
-    });
-    const tr = h('tr', { dataset: { id: k.id } },
-      h('td', {}, h('span', { class: 'cell-main', text: k.name }), k.created_by ? h('span', { class: 'cell-sub muted', title: k.created_by, text: `by ${k.created_by}` }) : null),
-      h('td', { class: 'col-prefix' }, h('code', { text: `${k.prefix}…` })),
-      h('td', {}, (k.scopes || []).map((s) => badge(s, s === 'admin' ? 'accent' : ''))),
-      h('td', { class: 'col-created' }, timeEl(k.created_at)),
-      h('td', { class: 'col-expires' }, k.expires_at ? timeEl(k.expires_at) : h('span', { class: 'muted', text: 'Never' })),
-      h('td', { class: 'col-actions' }, revoke));
-    function removeRow() {
-      const sib = tr.nextElementSibling || tr.previousElementSibling;
-      tr.remove();
-      updateCount();
-      const focusTo = sib && sib.querySelector('button.revoke');
-      (focusTo || name).focus();
-    }
-    return tr;
-  }
+function rowFor(v, k) {
+  const revoke = h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost revoke', text: 'Revoke', 'aria-label': `Revoke key ${k.name}` });
+  const tr = h('tr', { dataset: { id: k.id } },
+    h('td', {}, h('span', { class: 'cell-main', text: k.name }), k.created_by ? h('span', { class: 'cell-sub muted', title: k.created_by, text: `by ${k.created_by}` }) : null),
+    h('td', { class: 'col-prefix' }, h('code', { text: `${k.prefix}…` })),
+    h('td', {}, (k.scopes || []).map((s) => badge(s, s === 'admin' ? 'accent' : ''))),
+    h('td', { class: 'col-created' }, timeEl(k.created_at)),
+    h('td', { class: 'col-expires' }, k.expires_at ? timeEl(k.expires_at) : h('span', { class: 'muted', text: 'Never' })),
+    h('td', { class: 'col-actions' }, revoke));
+  revoke.addEventListener('click', () => revokeKey(v, k, tr, revoke));
+  return tr;
+}
 
-  async function load() {
-    table.setAttribute('aria-busy', 'true');
-    tableWrap.classList.add('is-loading');
-    if (!tbody.firstChild) tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: '6' }, h('div', { class: 'empty', text: 'Loading keys…' }))));
-    try {
-      const data = await api('/api-keys', { signal: ctrl.signal });
-      if (destroyed) return;
-      clear(tbody);
-      const items = [...(data.items || [])].sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
-      items.forEach((k) => tbody.append(rowFor(k)));
-      updateCount();
-    } catch (err) {
-      if (isAbort(err) || destroyed) return;
-      clear(tbody);
-      listAlert.show(err.detail);
-    } finally {
-      table.setAttribute('aria-busy', 'false');
-      tableWrap.classList.remove('is-loading');
-    }
-  }
-
-  function showSecret(created) {
-    const code = h('code', { class: 'secret-value mono', text: created.secret });
-    const copied = h('span', { class: 'copied muted', role: 'status' });
-    const copy = h('button', { type: 'button', class: 'btn btn-sm', id: 'copy-secret' }, icon('copy'), h('span', { text: 'Copy' }));
-    copy.addEventListener('click', async () => {
-      try {
-        await navigator.clipboard.writeText(created.secret);
-        copied.textContent = 'Copied to the clipboard.';
-      } catch {
-        const range = document.createRange();
-        range.selectNodeContents(code);
-        const sel = window.getSelection();
-        sel.removeAllRanges();
-        sel.addRange(range);
-        copied.textContent = 'Selected — press Ctrl+C (⌘C) to copy.';
-      }
-    });
-    const dismiss = h('button', { type: 'button', class: 'btn btn-sm btn-ghost', text: 'I have stored it' });
-    dismiss.addEventListener('click', () => {
-      clear(secretSlot);
-      name.focus();
-    });
-    const box = h('div', { id: 'key-secret', class: 'secret-box', role: 'region', 'aria-labelledby': 'key-secret-title', tabindex: '-1' },
-      h('h2', { id: 'key-secret-title', class: 'card-title', text: `Secret of “${created.name}”` }),
-      h('p', { class: 'secret-warning', text: 'Copy it now: this secret will not be shown again. If you lose it, revoke the key and create a new one.' }),
-      h('div', { class: 'secret-row' }, code, copy),
-      copied,
-      h('div', { class: 'form-actions' }, dismiss));
-    clear(secretSlot).append(box);
-    box.focus();
-  }
-
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    clearFieldErrors(form);
-    alert.hide();
-    const chosen = scopeBoxes.filter((b) => b.checked).map((b) => b.value);
-    let bad = false;
-    if (!name.value.trim()) {
-      setFieldError(form.querySelector('.field-error[data-field="name"]'), 'Give the key a name.', name);
-      name.focus();
-      bad = true;
-    }
-    if (!chosen.length) {
-      setFieldError(scopesError, 'Choose at least one scope.');
-      if (!bad) scopeBoxes[0].focus();
-      bad = true;
-    }
-    const body = { name: name.value.trim(), scopes: chosen };
-    if (expires.value) {
-      const end = new Date(`${expires.value}T23:59:59`);
-      if (Number.isNaN(end.getTime()) || end <= new Date()) {
-        setFieldError(form.querySelector('.field-error[data-field="expires_at"]'), 'Choose a date in the future.', expires);
-        if (!bad) expires.focus();
-        bad = true;
-      } else {
-        body.expires_at = end.toISOString().replace(/\.\d{3}Z$/, 'Z');
-      }
-    }
-    if (bad) return;
-    await busy(submit, async () => {
-      try {
-        const res = await request('/api-keys', { method: 'POST', body, signal: ctrl.signal });
-        const created = res.data;
-        showSecret(created);
-        const empty = tbody.querySelector('.empty-row');
-        if (empty) empty.remove();
-        tbody.prepend(rowFor(created));
-        updateCount();
-        name.value = '';
-        expires.value = '';
-      } catch (err) {
-        if (isAbort(err)) return;
-        const left = showFieldErrors(form, err.errors);
-        alert.show(problemText(err, left));
-      }
-    });
+async function revokeKey(v, k, tr, revoke) {
+  const ok = await confirmDialog({
+    title: `Revoke key “${k.name}”?`,
+    message: 'Anything using this key loses access at once. This cannot be undone.',
+    ok: 'Revoke',
   });
+  if (!ok || v.destroyed) return;
+  v.listAlert.hide();
+  await busy(revoke, async () => {
+    try {
+      await request(`/api-keys/${encodeURIComponent(k.id)}`, { method: 'DELETE', signal: v.ctrl.signal });
+      removeRow(v, tr);
+      v.notice.flash(`Revoked “${k.name}”.`);
+    } catch (err) {
+      if (isAbort(err)) return;
+      if (err.status === 404) {
+        removeRow(v, tr);
+        return;
+      }
+      v.listAlert.show(err.detail);
+    }
+  });
+}
 
-  load();
+/** Takes a revoked key's row away; the focus goes to a neighbour's Revoke, else the form. */
+function removeRow(v, tr) {
+  const sib = tr.nextElementSibling || tr.previousElementSibling;
+  tr.remove();
+  updateCount(v);
+  const focusTo = sib && sib.querySelector('button.revoke');
+  (focusTo || v.f.name).focus();
+}
 
-  return {
-    unmount() {
-      destroyed = true;
-      ctrl.abort();
-      view.remove();
-    },
-  };
+async function load(v) {
+  const { table, tableWrap, tbody } = v;
+  table.setAttribute('aria-busy', 'true');
+  tableWrap.classList.add('is-loading');
+  if (!tbody.firstChild) tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: '6' }, h('div', { class: 'empty', text: 'Loading keys…' }))));
+  try {
+    const data = await api('/api-keys', { signal: v.ctrl.signal });
+    if (v.destroyed) return;
+    clear(tbody);
+    const items = [...(data.items || [])].sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+    items.forEach((k) => tbody.append(rowFor(v, k)));
+    updateCount(v);
+  } catch (err) {
+    if (isAbort(err) || v.destroyed) return;
+    clear(tbody);
+    v.listAlert.show(err.detail);
+  } finally {
+    table.setAttribute('aria-busy', 'false');
+    tableWrap.classList.remove('is-loading');
+  }
 }
