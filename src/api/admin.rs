@@ -32,9 +32,7 @@ pub struct Stats {
     summary = "Counts, index health, version and uptime",
     responses(
         (status = 200, description = "The figures.", body = Stats),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 429, response = doc::TooManyRequests),
+        doc::Authorized,
     ),
     security(("bearer" = []))
 )]

@@ -73,9 +73,7 @@ impl<'a> From<&'a AuditEntry> for AuditDto<'a> {
     responses(
         (status = 200, description = "One page of entries.", body = AuditPage),
         (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 429, response = doc::TooManyRequests),
+        doc::Authorized,
     ),
     security(("bearer" = []))
 )]

@@ -55,7 +55,6 @@ fn token_response(r: &LoginResult) -> Response {
 
 /// Sign-in with an email or username and a password.
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// An email address or a username.
     #[serde(default)]
@@ -70,7 +69,6 @@ pub struct LoginRequest {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[serde(default)]
     #[schema(value_type = String, required = true, min_length = 1, max_length = 256)]
@@ -82,7 +80,6 @@ pub struct RefreshRequest {
 
 /// Self-registration: profile fields only.
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Registration {
     #[serde(default)]
     #[schema(value_type = String, required = true, format = Email, max_length = 254)]
@@ -136,7 +133,6 @@ impl TryFrom<Registration> for Signup {
 
 /// The first admin, with the one-time token printed at first start.
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct SetupRequest {
     #[serde(default)]
     #[schema(value_type = String, required = true, min_length = 1, max_length = 256)]
@@ -189,10 +185,7 @@ impl SetupRequest {
     responses(
         (status = 200, description = "Signed in.", body = TokenBody, headers(("Cache-Control" = String, description = "`no-store`."))),
         (status = 401, response = doc::Unauthorized),
-        (status = 400, response = doc::BadRequest),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 415, response = doc::UnsupportedMediaType),
-        (status = 422, response = doc::ValidationFailed),
+        doc::JsonBody,
         (status = 429, response = doc::TooManyRequests),
     )
 )]
@@ -223,10 +216,7 @@ pub async fn login(
     responses(
         (status = 200, description = "New tokens.", body = TokenBody, headers(("Cache-Control" = String, description = "`no-store`."))),
         (status = 401, response = doc::Unauthorized),
-        (status = 400, response = doc::BadRequest),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 415, response = doc::UnsupportedMediaType),
-        (status = 422, response = doc::ValidationFailed),
+        doc::JsonBody,
         (status = 429, response = doc::TooManyRequests),
     )
 )]
@@ -262,10 +252,8 @@ pub async fn logout(State(st): State<AppState>, caller: Caller) -> Result<Status
     responses(
         (status = 200, description = "The caller.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
         (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
+        doc::Authorized,
         (status = 404, response = doc::NotFound),
-        (status = 429, response = doc::TooManyRequests),
     ),
     security(("bearer" = []))
 )]
@@ -288,10 +276,7 @@ pub async fn me(State(st): State<AppState>, caller: Caller) -> Result<Response, 
         (status = 201, description = "Registered.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
         (status = 403, response = doc::Forbidden),
         (status = 409, response = doc::Conflict),
-        (status = 400, response = doc::BadRequest),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 415, response = doc::UnsupportedMediaType),
-        (status = 422, response = doc::ValidationFailed),
+        doc::JsonBody,
         (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::Unavailable),
     )
@@ -318,10 +303,7 @@ pub async fn register(
         (status = 201, description = "The admin.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
         (status = 401, response = doc::Unauthorized),
         (status = 409, response = doc::Conflict),
-        (status = 400, response = doc::BadRequest),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 415, response = doc::UnsupportedMediaType),
-        (status = 422, response = doc::ValidationFailed),
+        doc::JsonBody,
         (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::Unavailable),
     )

@@ -58,10 +58,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 /// reads on its own (see [`crate::domain::Field`]), so reading it does not
 /// fail; checking its values is `T`'s conversion into a domain command.
 ///
-/// The DTOs say `#[serde(deny_unknown_fields)]` and still take every other
-/// key into a flattened map: the attribute is what their schema states
-/// (`additionalProperties: false`), the map lets the conversion name each
-/// unknown key in a 422 rather than serde refusing the body at the first.
+/// The DTOs take every other key into a flattened map, so that their
+/// conversion names each unknown key in a 422 (serde's
+/// `deny_unknown_fields` would refuse the body at the first); their schemas
+/// still say `additionalProperties: false` (see `openapi::Routes::openapi`).
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {

@@ -19,7 +19,6 @@ use super::state::AppState;
 
 /// A new API key.
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ApiKeyCreate {
     #[serde(default)]
     #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
@@ -106,13 +105,8 @@ fn key_dto<'a>(k: &'a ApiKey, secret: Option<&'a str>) -> ApiKeyDto<'a> {
     request_body(content = ApiKeyCreate, content_type = "application/json"),
     responses(
         (status = 201, description = "Created; `secret` is shown only now.", body = ApiKeyDto, headers(("Cache-Control" = String, description = "`no-store`."))),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 400, response = doc::BadRequest),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 415, response = doc::UnsupportedMediaType),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
+        doc::Authorized,
+        doc::JsonBody,
         (status = 503, response = doc::Unavailable),
     ),
     security(("bearer" = []))
@@ -140,9 +134,7 @@ pub async fn create_key(
     get, path = "/api/v1/api-keys", operation_id = "listApiKeys", tag = "api-keys",
     responses(
         (status = 200, description = "The keys.", body = ApiKeyList),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 429, response = doc::TooManyRequests),
+        doc::Authorized,
     ),
     security(("bearer" = []))
 )]
@@ -158,10 +150,8 @@ pub async fn list_keys(State(st): State<AppState>, caller: Caller) -> Result<Res
     params(("id" = uuid::Uuid, Path, description = "The key's id.")),
     responses(
         (status = 204, description = "Revoked."),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
+        doc::Authorized,
         (status = 404, response = doc::NotFound),
-        (status = 429, response = doc::TooManyRequests),
     ),
     security(("bearer" = []))
 )]

@@ -50,23 +50,17 @@ use problem::{Kind, Problem};
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Every route of the server, with its layers. The API's routes come from
-/// [`openapi::routes`], the table the OpenAPI document is built from, so
-/// what is served and what is documented are the same list.
+/// [`openapi::routes`], where each is registered with its documentation,
+/// so what is served and what is documented are the same list.
 pub fn router(state: AppState, config: &Config) -> Router {
-    let mut protected = Router::new();
-    let mut public = Router::new();
-    let mut outside_api = Router::new();
-    for r in openapi::routes() {
-        let in_api = r.path.starts_with("/api/v1/");
-        match (r.access, in_api) {
-            (openapi::Access::Bearer, true) => protected = protected.route(&r.path, r.handler),
-            (openapi::Access::Public, true) => public = public.route(&r.path, r.handler),
-            (openapi::Access::Public, false) => outside_api = outside_api.route(&r.path, r.handler),
-            (openapi::Access::Bearer, false) => {
-                unreachable!("{}: protected routes live under /api/v1", r.path)
-            }
-        }
-    }
+    let openapi::Routes {
+        protected,
+        public,
+        outside,
+    } = openapi::routes();
+    let (protected, _) = protected.split_for_parts();
+    let (public, _) = public.split_for_parts();
+    let (outside_api, _) = outside.split_for_parts();
     let protected = protected.route_layer(middleware::from_fn_with_state(
         state.clone(),
         caller::require_caller,

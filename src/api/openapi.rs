@@ -2,33 +2,35 @@
 //! table of the routes it describes.
 //!
 //! **Why the document cannot drift from the router.** [`routes`] is the only
-//! list of the API's routes: each entry pairs a handler with the
-//! `#[utoipa::path]` item written on it. `router()` mounts every entry at the
-//! path and methods its item declares (and nowhere else), and [`ApiDoc`] adds
-//! exactly those operations to the document. A route is therefore served if
-//! and only if it is documented, with the same path and methods; there is no
-//! second list to forget. What the types cannot check is checked as the table
-//! is built, i.e. at every start and so in every test: the item belongs to its
-//! handler (same name), and a route's [`Access`] agrees with the `security`
-//! its operation declares. Left out on purpose, and mounted by `router()`
-//! itself: the console (`/`, `/admin`, `/admin/*`) and the 404 fallback.
+//! list of the API's routes, and each is registered there with utoipa-axum's
+//! `routes!`, which takes the path and methods from the handler's
+//! `#[utoipa::path]` item and mounts the handler exactly there. `router()`
+//! serves those routers and [`Routes::openapi`] describes those operations:
+//! a route is served if and only if it is documented, with the same path and
+//! methods. What the types cannot check is checked whenever the table is
+//! built, i.e. at every start and so in every test: a route is protected if
+//! and only if its operation declares the bearer scheme. Left out on
+//! purpose, and mounted by `router()` itself: the console (`/`, `/admin`,
+//! `/admin/*`) and the 404 fallback.
 //!
-//! Request bodies are parsed by hand (to report every invalid field at
-//! once), so their schemas are the doc-only types in [`schema`]; response
-//! schemas come from the serialised DTOs themselves, except where noted.
+//! Request bodies are the DTOs beside their handlers (read field by field,
+//! to report every invalid field at once); response schemas come from the
+//! serialised DTOs, except where [`schema`] describes an answer built as a
+//! JSON value. Reusable answers are declared once: the problem responses in
+//! `components.responses`, and the sets most operations share
+//! ([`Authorized`], [`JsonBody`]).
 
 use std::sync::LazyLock;
 
 use axum::extract::State;
-use axum::handler::Handler;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, MethodRouter, on};
-use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::state::AppState;
 
@@ -36,118 +38,144 @@ use super::{admin, audit, auth, keys, metrics, problem, search, sessions, transf
 
 pub(super) use schema::*;
 
-/// Who may call a route. Decides which of `router()`'s groups it joins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Access {
-    /// Behind `require_caller`: needs `Authorization: Bearer <JWT or rk_ key>`.
-    Bearer,
-    /// Anyone.
-    Public,
+/// The API's routes by who may call them, each registered together with
+/// its documentation. `router()` mounts the three groups behind their
+/// layers.
+pub(super) struct Routes {
+    /// Behind `require_caller`: `Authorization: Bearer <JWT or rk_ key>`.
+    pub protected: OpenApiRouter<AppState>,
+    /// Under `/api/v1`, for anyone (still rate limited per IP).
+    pub public: OpenApiRouter<AppState>,
+    /// Outside `/api/v1` (health, metrics, JWKS): for anyone, never limited.
+    pub outside: OpenApiRouter<AppState>,
 }
 
-/// One documented route: where it is served and what the document says of it.
-pub(super) struct Route {
-    pub access: Access,
-    pub path: String,
-    pub methods: Vec<HttpMethod>,
-    pub operation: Operation,
-    pub handler: MethodRouter<AppState>,
+/// Every documented route. `router()` serves these; [`Routes::openapi`]
+/// describes these. One `routes!` per path.
+pub(super) fn routes() -> Routes {
+    let protected = OpenApiRouter::new()
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(search::search))
+        .routes(routes!(
+            users::get,
+            users::patch,
+            users::replace,
+            users::delete
+        ))
+        .routes(routes!(sessions::change_password))
+        .routes(routes!(sessions::list_sessions, sessions::revoke_sessions))
+        .routes(routes!(sessions::revoke_session))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::logout))
+        .routes(routes!(keys::list_keys, keys::create_key))
+        .routes(routes!(keys::revoke_key))
+        .routes(routes!(audit::audit))
+        .routes(routes!(admin::stats))
+        .routes(routes!(transfer::import))
+        .routes(routes!(transfer::export))
+        .routes(routes!(transfer::backup));
+    let public = OpenApiRouter::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::setup))
+        .routes(routes!(document));
+    let outside = OpenApiRouter::new()
+        .routes(routes!(auth::jwks))
+        .routes(routes!(livez))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics::render));
+    let routes = Routes {
+        protected,
+        public,
+        outside,
+    };
+    routes.check();
+    routes
 }
 
-/// Every documented route. `router()` serves these, [`ApiDoc`] lists these.
-pub(super) fn routes() -> Vec<Route> {
-    use Access::{Bearer, Public};
-    vec![
-        route::<users::__path_list, _, _>(Bearer, users::list),
-        route::<users::__path_create, _, _>(Bearer, users::create),
-        route::<search::__path_search, _, _>(Bearer, search::search),
-        route::<users::__path_get, _, _>(Bearer, users::get),
-        route::<users::__path_patch, _, _>(Bearer, users::patch),
-        route::<users::__path_replace, _, _>(Bearer, users::replace),
-        route::<users::__path_delete, _, _>(Bearer, users::delete),
-        route::<sessions::__path_change_password, _, _>(Bearer, sessions::change_password),
-        route::<sessions::__path_list_sessions, _, _>(Bearer, sessions::list_sessions),
-        route::<sessions::__path_revoke_sessions, _, _>(Bearer, sessions::revoke_sessions),
-        route::<sessions::__path_revoke_session, _, _>(Bearer, sessions::revoke_session),
-        route::<auth::__path_me, _, _>(Bearer, auth::me),
-        route::<auth::__path_logout, _, _>(Bearer, auth::logout),
-        route::<keys::__path_list_keys, _, _>(Bearer, keys::list_keys),
-        route::<keys::__path_create_key, _, _>(Bearer, keys::create_key),
-        route::<keys::__path_revoke_key, _, _>(Bearer, keys::revoke_key),
-        route::<audit::__path_audit, _, _>(Bearer, audit::audit),
-        route::<admin::__path_stats, _, _>(Bearer, admin::stats),
-        route::<transfer::__path_import, _, _>(Bearer, transfer::import),
-        route::<transfer::__path_export, _, _>(Bearer, transfer::export),
-        route::<transfer::__path_backup, _, _>(Bearer, transfer::backup),
-        route::<auth::__path_login, _, _>(Public, auth::login),
-        route::<auth::__path_refresh, _, _>(Public, auth::refresh),
-        route::<auth::__path_register, _, _>(Public, auth::register),
-        route::<auth::__path_setup, _, _>(Public, auth::setup),
-        route::<__path_document, _, _>(Public, document),
-        route::<auth::__path_jwks, _, _>(Public, auth::jwks),
-        route::<__path_livez, _, _>(Public, livez),
-        route::<__path_readyz, _, _>(Public, readyz),
-        route::<metrics::__path_render, _, _>(Public, metrics::render),
-    ]
-}
-
-/// The entry for `handler`, documented by the `#[utoipa::path]` item `D`.
-///
-/// `Tags` is utoipa's hidden trait through which its own `paths(...)` (and
-/// utoipa-axum) read an item's `tag`; `Path::operation` leaves tags out.
-fn route<D, H, T>(access: Access, handler: H) -> Route
-where
-    D: utoipa::Path + for<'t> utoipa::__dev::Tags<'t>,
-    H: Handler<T, AppState>,
-    T: 'static,
-{
-    // `type_name` is for diagnostics and its format is not promised, so the
-    // name check runs in debug builds (tests) only.
-    let last = |name: &'static str| name.rsplit("::").next().unwrap_or(name);
-    debug_assert_eq!(
-        last(std::any::type_name::<D>()).strip_prefix("__path_"),
-        Some(last(std::any::type_name::<H>())),
-        "route table: the documentation item does not belong to this handler"
-    );
-    let mut operation = D::operation();
-    let tags = operation.tags.get_or_insert_with(Vec::new);
-    for tag in D::tags() {
-        if !tags.iter().any(|t| t == tag) {
-            tags.push(tag.to_owned());
+impl Routes {
+    /// An operation declares the bearer scheme if and only if its route is
+    /// protected, and only the outside group lives outside `/api/v1`.
+    fn check(&self) {
+        let groups = [
+            (&self.protected, true, true),
+            (&self.public, false, true),
+            (&self.outside, false, false),
+        ];
+        for (group, protected, in_api) in groups {
+            for (path, item) in &group.get_openapi().paths.paths {
+                assert_eq!(
+                    path.starts_with("/api/v1/"),
+                    in_api,
+                    "route table: {path} is in the wrong group"
+                );
+                let operations = [
+                    &item.get,
+                    &item.put,
+                    &item.post,
+                    &item.delete,
+                    &item.patch,
+                    &item.head,
+                    &item.options,
+                    &item.trace,
+                ];
+                for op in operations.into_iter().flatten() {
+                    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                    assert_eq!(
+                        secured, protected,
+                        "route table: {path} is protected or public, but its operation's security says otherwise"
+                    );
+                }
+            }
         }
     }
-    let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
-    assert_eq!(
-        secured,
-        access == Access::Bearer,
-        "route table: {} is {access:?} but its operation's security says otherwise",
-        D::path(),
-    );
-    let methods = D::methods();
-    let filter = methods
-        .iter()
-        .map(|m| match m {
-            HttpMethod::Get => MethodFilter::GET,
-            HttpMethod::Post => MethodFilter::POST,
-            HttpMethod::Put => MethodFilter::PUT,
-            HttpMethod::Delete => MethodFilter::DELETE,
-            HttpMethod::Patch => MethodFilter::PATCH,
-            HttpMethod::Head => MethodFilter::HEAD,
-            HttpMethod::Options => MethodFilter::OPTIONS,
-            HttpMethod::Trace => MethodFilter::TRACE,
-        })
-        .reduce(MethodFilter::or)
-        .expect("a #[utoipa::path] item names at least one method");
-    Route {
-        access,
-        path: D::path(),
-        methods,
-        operation,
-        handler: on(filter, handler),
+
+    /// The document: [`ApiDoc`]'s frame with every route's operation.
+    pub fn openapi(&self) -> utoipa::openapi::OpenApi {
+        let mut doc = ApiDoc::openapi();
+        for group in [&self.protected, &self.public, &self.outside] {
+            doc.merge(group.get_openapi().clone());
+        }
+        close_request_bodies(&mut doc);
+        doc
     }
 }
 
-/// The document. Paths come from [`routes`] (see the module doc).
+/// Every request body refuses fields it does not name (a 422 lists them):
+/// its schema says `additionalProperties: false`. The DTOs cannot say it
+/// through serde's `deny_unknown_fields`, which utoipa reads, because they
+/// collect unknown keys to report them all.
+fn close_request_bodies(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    let mut names = Vec::new();
+    for item in doc.paths.paths.values() {
+        let operations = [&item.post, &item.put, &item.patch];
+        for op in operations.into_iter().flatten() {
+            let Some(RefOr::T(body)) = &op.request_body else {
+                continue;
+            };
+            for content in body.content.values() {
+                if let RefOr::T(content) = content
+                    && let Some(RefOr::Ref(r)) = &content.schema
+                {
+                    names.extend(r.ref_location.rsplit('/').next().map(str::to_owned));
+                }
+            }
+        }
+    }
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for name in names {
+        if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(&name) {
+            o.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+    }
+}
+
+/// The document's frame: info, tags, shared components. Its paths come
+/// from [`routes`] (see [`Routes::openapi`]).
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -181,21 +209,9 @@ where
             PayloadTooLarge, UnsupportedMediaType, ValidationFailed, TooManyRequests, Unavailable,
         ),
     ),
-    modifiers(&RouteTable, &BearerScheme),
+    modifiers(&BearerScheme),
 )]
 pub struct ApiDoc;
-
-struct RouteTable;
-
-impl Modify for RouteTable {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for r in routes() {
-            openapi
-                .paths
-                .add_path_operation(r.path, r.methods, r.operation);
-        }
-    }
-}
 
 struct BearerScheme;
 
@@ -218,7 +234,8 @@ impl Modify for BearerScheme {
 
 /// The document as served, rendered once.
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
+    routes()
+        .openapi()
         .to_json()
         .expect("the OpenAPI document always serialises")
 });
@@ -453,4 +470,35 @@ pub(super) mod schema {
         Ready,
         Rebuilding,
     }
+}
+
+/// Sets of the reusable error answers that many operations share, declared
+/// once: `responses(…, doc::Authorized, doc::JsonBody)`.
+macro_rules! response_sets {
+    ($($(#[$doc:meta])* $name:ident = [$($status:literal => $response:ident),*];)*) => {$(
+        $(#[$doc])*
+        pub(super) struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<
+                String,
+                RefOr<utoipa::openapi::response::Response>,
+            > {
+                [$((
+                    $status.to_string(),
+                    RefOr::Ref(Ref::from_response_name(stringify!($response))),
+                )),*]
+                .into()
+            }
+        }
+    )*};
+}
+
+response_sets! {
+    /// What a protected operation may answer before it runs: no or bad
+    /// credentials, a caller the policy refuses, too many requests.
+    Authorized = [401 => Unauthorized, 403 => Forbidden, 429 => TooManyRequests];
+    /// What reading a JSON body may answer: malformed, too large, not JSON,
+    /// invalid fields.
+    JsonBody = [400 => BadRequest, 413 => PayloadTooLarge, 415 => UnsupportedMediaType, 422 => ValidationFailed];
 }

@@ -149,9 +149,7 @@ impl WriteJson for Hit<'_> {
     responses(
         (status = 200, description = "The matching users.", body = Results),
         (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 429, response = doc::TooManyRequests),
+        doc::Authorized,
         (status = 503, response = doc::Unavailable),
     ),
     security(("bearer" = []))

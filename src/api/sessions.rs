@@ -22,7 +22,6 @@ use super::users::user_id;
 
 /// A new password; users changing their own also give the current one.
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     #[serde(default)]
     #[schema(value_type = String, required = true, write_only, min_length = 8, max_length = 1024)]
@@ -43,14 +42,9 @@ pub struct PasswordChange {
     request_body(content = PasswordChange, content_type = "application/json"),
     responses(
         (status = 204, description = "Changed; the user's other sessions are revoked."),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
+        doc::Authorized,
+        doc::JsonBody,
         (status = 404, response = doc::NotFound),
-        (status = 400, response = doc::BadRequest),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 415, response = doc::UnsupportedMediaType),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::Unavailable),
     ),
     security(("bearer" = []))
@@ -128,10 +122,8 @@ impl From<&SessionView> for SessionDto {
     params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404).")),
     responses(
         (status = 200, description = "The sessions.", body = SessionList),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
+        doc::Authorized,
         (status = 404, response = doc::NotFound),
-        (status = 429, response = doc::TooManyRequests),
     ),
     security(("bearer" = []))
 )]
@@ -151,10 +143,8 @@ pub async fn list_sessions(
     params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404).")),
     responses(
         (status = 204, description = "Revoked."),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
+        doc::Authorized,
         (status = 404, response = doc::NotFound),
-        (status = 429, response = doc::TooManyRequests),
     ),
     security(("bearer" = []))
 )]
@@ -175,10 +165,8 @@ pub async fn revoke_sessions(
     params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404)."), ("sid" = uuid::Uuid, Path, description = "The session's id.")),
     responses(
         (status = 204, description = "Revoked."),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
+        doc::Authorized,
         (status = 404, response = doc::NotFound),
-        (status = 429, response = doc::TooManyRequests),
     ),
     security(("bearer" = []))
 )]

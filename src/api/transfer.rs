@@ -79,10 +79,8 @@ impl From<crate::service::ImportReport> for ImportReportBody {
     responses(
         (status = 200, description = "What was imported and which lines were not.", body = ImportReportBody),
         (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
+        doc::Authorized,
         (status = 415, response = doc::UnsupportedMediaType),
-        (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::Unavailable),
     ),
     security(("bearer" = []))
@@ -178,9 +176,7 @@ async fn push_line(
             ),
             headers(("Content-Disposition" = String, description = "`attachment; filename=…`"))),
         (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 429, response = doc::TooManyRequests),
+        doc::Authorized,
     ),
     security(("bearer" = []))
 )]
@@ -218,9 +214,7 @@ pub async fn export(
         (status = 200, description = "The backup file.", content_type = "application/octet-stream",
             body = Vec<u8>,
             headers(("Content-Disposition" = String, description = "`attachment; filename=…`"))),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 429, response = doc::TooManyRequests),
+        doc::Authorized,
     ),
     security(("bearer" = []))
 )]

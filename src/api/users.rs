@@ -132,7 +132,6 @@ pub(super) fn user_id(raw: &str) -> Result<UserId, Problem> {
 
 /// A new user. Unknown and read-only fields are refused (422).
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UserCreate {
     #[serde(default)]
     #[schema(value_type = String, required = true, format = Email, max_length = 254)]
@@ -195,7 +194,6 @@ impl TryFrom<UserCreate> for NewUser {
 /// Every writable field of a user; absent ones take their defaults.
 /// Unknown and read-only fields (and `password`) are refused (422).
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UserReplace {
     #[serde(default)]
     #[schema(value_type = String, required = true, format = Email, max_length = 254)]
@@ -247,7 +245,6 @@ impl TryFrom<UserReplace> for UserDraft {
 /// and `password`, are refused (422). A field here is kept as sent, `null`
 /// included, because in a merge patch `null` means "remove".
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default, deserialize_with = "as_sent")]
     #[schema(value_type = Option<String>, format = Email, max_length = 254)]
@@ -314,14 +311,9 @@ impl TryFrom<UserPatch> for crate::domain::UserPatch {
     request_body(content = UserCreate, content_type = "application/json"),
     responses(
         (status = 201, description = "Created.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
+        doc::Authorized,
+        doc::JsonBody,
         (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 415, response = doc::UnsupportedMediaType),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::Unavailable),
     ),
     security(("bearer" = []))
@@ -346,10 +338,8 @@ pub async fn create(
         (status = 200, description = "The user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
         (status = 304, description = "Not modified: the `If-None-Match` tag is current.", headers(("ETag" = String, description = "The user's version, quoted."))),
         (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
+        doc::Authorized,
         (status = 404, response = doc::NotFound),
-        (status = 429, response = doc::TooManyRequests),
     ),
     security(("bearer" = []))
 )]
@@ -389,16 +379,11 @@ pub async fn get(
     )),
     responses(
         (status = 200, description = "The updated user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
+        doc::Authorized,
+        doc::JsonBody,
         (status = 404, response = doc::NotFound),
         (status = 409, response = doc::Conflict),
         (status = 412, response = doc::PreconditionFailed),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 415, response = doc::UnsupportedMediaType),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::Unavailable),
     ),
     security(("bearer" = []))
@@ -425,16 +410,11 @@ pub async fn patch(
     request_body(content = UserReplace, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
+        doc::Authorized,
+        doc::JsonBody,
         (status = 404, response = doc::NotFound),
         (status = 409, response = doc::Conflict),
         (status = 412, response = doc::PreconditionFailed),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 415, response = doc::UnsupportedMediaType),
-        (status = 422, response = doc::ValidationFailed),
-        (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::Unavailable),
     ),
     security(("bearer" = []))
@@ -461,11 +441,9 @@ pub async fn replace(
     responses(
         (status = 204, description = "Deleted."),
         (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
+        doc::Authorized,
         (status = 404, response = doc::NotFound),
         (status = 412, response = doc::PreconditionFailed),
-        (status = 429, response = doc::TooManyRequests),
         (status = 503, response = doc::Unavailable),
     ),
     security(("bearer" = []))
@@ -525,9 +503,7 @@ const LIST_KEYS: [&str; 7] = [
     responses(
         (status = 200, description = "One page of users.", body = ListBody),
         (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
-        (status = 429, response = doc::TooManyRequests),
+        doc::Authorized,
     ),
     security(("bearer" = []))
 )]
