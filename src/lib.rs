@@ -26,6 +26,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;

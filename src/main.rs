@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use roster::config::{AdminCommand, Cli, Command, Config, KeysCommand};
+use roster::cli::{AdminCommand, Cli, Command, KeysCommand};
+use roster::config::Config;
 use roster::{App, offline, telemetry};
 
 /// mimalloc instead of glibc's malloc. A search or a page of users makes a

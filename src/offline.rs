@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::auth::passwords::Hasher;
 use crate::auth::policy::Caller;
-use crate::config::{Config, TransferFormat};
+use crate::cli::TransferFormat;
+use crate::config::Config;
 use crate::domain::Signup;
 use crate::service::{
     Auth, Format, ImportReport, Importer, MAX_LINE, Search, check_csv_header, csv_record,

@@ -20,27 +20,8 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use tokio::sync::Semaphore;
 
-/// OWASP's minimum for argon2id: 19 MiB, 2 iterations, 1 lane.
-pub const MIN_MEMORY_KIB: u32 = 19_456;
-pub const MIN_ITERATIONS: u32 = 2;
-pub const MIN_PARALLELISM: u32 = 1;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HashParams {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
-
-impl Default for HashParams {
-    fn default() -> Self {
-        Self {
-            memory_kib: MIN_MEMORY_KIB,
-            iterations: MIN_ITERATIONS,
-            parallelism: MIN_PARALLELISM,
-        }
-    }
-}
+/// The parameters are settings, so they are defined with the others.
+pub use crate::config::{HashParams, MIN_ITERATIONS, MIN_MEMORY_KIB, MIN_PARALLELISM};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {

@@ -1,0 +1,265 @@
+//! Settings: command-line flags, `ROSTER_*` environment variables and an
+//! optional TOML file, resolved once at start into a [`Config`].
+//!
+//! Each setting is declared once, in the table of `settings.rs`; the flags
+//! (`args.rs`), the file's keys (`file.rs`) and the checks (`values.rs`)
+//! all follow from it, and [`Config::resolve`] walks it. Precedence is
+//! flag, then environment, then file, then the built-in default. Every bad
+//! setting is reported as one sentence that names it; nothing here panics.
+//!
+//! This module depends on nothing else in the crate: the rest of the crate
+//! reads a `Config`. The argon2 parameters ([`HashParams`]) are defined here
+//! for that reason, and `auth::passwords` uses them from here.
+
+mod args;
+mod file;
+mod settings;
+mod values;
+
+use std::ffi::OsStr;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use args::SettingArgs;
+use file::FileSettings;
+use settings::{Kind, SETTINGS, Setting};
+use values::{Problem, Raw, Values};
+
+/// A bad setting: the message is one sentence naming the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// OWASP's minimum for argon2id: 19 MiB, 2 iterations, 1 lane. They are the
+/// defaults and the lower bounds of the `argon2_*` settings.
+pub const MIN_MEMORY_KIB: u32 = 19_456;
+pub const MIN_ITERATIONS: u32 = 2;
+pub const MIN_PARALLELISM: u32 = 1;
+
+/// argon2id parameters for new password hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for HashParams {
+    fn default() -> Self {
+        Self {
+            memory_kib: MIN_MEMORY_KIB,
+            iterations: MIN_ITERATIONS,
+            parallelism: MIN_PARALLELISM,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Resolved settings. Built by [`Config::resolve`] in `main`, or directly by
+/// tests and benchmarks (see [`Config::for_data_dir`]).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+    /// A connection that has not sent a whole request head this long after
+    /// the server became ready for one (at connect, or after the previous
+    /// answer) is closed: slowloris clients and idle keep-alives alike.
+    pub header_read_timeout: Duration,
+    /// Requests in progress at once; above it the API answers 503 at once
+    /// (health checks excepted) rather than queueing without bound.
+    pub max_concurrent_requests: usize,
+    pub auth: AuthConfig,
+    /// Per client IP, requests per second; `None` when off.
+    pub rate_limit: Option<u32>,
+    pub cors_origins: Vec<String>,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub issuer: String,
+    pub audience: String,
+    pub allow_registration: bool,
+    pub argon2: HashParams,
+    /// Per account, attempts per minute; `None` when off.
+    pub login_rate_limit: Option<u32>,
+    pub login_burst: u32,
+    /// From `ROSTER_ADMIN_EMAIL` / `ROSTER_ADMIN_PASSWORD` (environment only,
+    /// never a flag, so the password does not show in `ps`).
+    pub bootstrap_admin: Option<(String, String)>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Config::defaults().auth
+    }
+}
+
+impl Config {
+    /// Defaults with the given data dir and an ephemeral loopback port:
+    /// what tests and benchmarks start from.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            ..Self::defaults()
+        }
+    }
+
+    /// Every setting at its default; nothing read from the environment.
+    fn defaults() -> Self {
+        resolve_values(&SettingArgs::default())
+            .and_then(|values| Self::from_values(values, None))
+            // The table's defaults pass its own checks: the module's tests
+            // resolve them.
+            .expect("the settings table's defaults are valid")
+    }
+
+    /// Merges flags/environment (already merged by clap) over the TOML file
+    /// over the defaults, and checks every value.
+    pub fn resolve(args: &SettingArgs) -> Result<Self, ConfigError> {
+        let values = resolve_values(args)?;
+        Self::from_values(values, bootstrap_admin()?)
+    }
+
+    /// Builds the config from the table's checked values, and checks the
+    /// settings that only make sense together.
+    fn from_values(
+        mut v: Values,
+        bootstrap_admin: Option<(String, String)>,
+    ) -> Result<Self, ConfigError> {
+        // Every number's range fits its field (u32, usize): see the table.
+        let secs = |n: u64| Duration::from_secs(n);
+        let auth = AuthConfig {
+            access_token_ttl: secs(v.number("access_token_ttl")?),
+            refresh_token_ttl: secs(v.number("refresh_token_ttl")?),
+            issuer: v.text("issuer")?,
+            audience: v.text("audience")?,
+            allow_registration: v.boolean("allow_registration")?,
+            argon2: HashParams {
+                memory_kib: v.number("argon2_memory_kib")? as u32,
+                iterations: v.number("argon2_iterations")? as u32,
+                parallelism: v.number("argon2_parallelism")? as u32,
+            },
+            login_rate_limit: v.rate("login_rate_limit")?,
+            login_burst: v.number("login_burst")? as u32,
+            bootstrap_admin,
+        };
+        Ok(Self {
+            listen: v.address("listen")?,
+            data_dir: v.required_path("data")?,
+            log_format: match v.choice("log_format")? {
+                "json" => LogFormat::Json,
+                _ => LogFormat::Pretty,
+            },
+            body_limit: v.number("body_limit")? as usize,
+            request_timeout: secs(v.number("request_timeout")?),
+            header_read_timeout: secs(v.number("header_read_timeout")?),
+            max_concurrent_requests: v.number("max_concurrent_requests")? as usize,
+            auth,
+            rate_limit: v.rate("rate_limit")?,
+            cors_origins: v.list("cors_origins")?,
+            tls: tls_files(v.path("tls_cert")?, v.path("tls_key")?)?,
+        })
+    }
+}
+
+/// Each setting's value: its flag or environment variable, else its key in
+/// the file named by `--config`, else its default, checked by its kind.
+fn resolve_values(args: &SettingArgs) -> Result<Values, ConfigError> {
+    let mut file = None;
+    for s in SETTINGS
+        .iter()
+        .filter(|s| matches!(s.kind, Kind::ConfigFile))
+    {
+        if let Some(path) = args.get(s.name) {
+            file = Some(FileSettings::read(Path::new(path), &s.sources())?);
+        }
+    }
+    let mut values = Values::default();
+    for s in SETTINGS {
+        let from_file = file.as_ref().and_then(|f| Some((f, f.get(s.name)?)));
+        let value = if let Some(text) = args.get(s.name) {
+            values::parse(s, Raw::Text(text)).map_err(|p| s.error(p))?
+        } else if let Some((file, value)) = from_file {
+            values::parse(s, Raw::Toml(value.get_ref()))
+                .map_err(|p| file.error_at(value.span().start, &s.error(p).0))?
+        } else if let Some(default) = s.kind.default_text() {
+            values::parse(s, Raw::Text(OsStr::new(&default))).map_err(|p| s.error(p))?
+        } else {
+            values::unset(&s.kind)
+        };
+        values.insert(s.name, value);
+    }
+    Ok(values)
+}
+
+impl Setting {
+    /// "setting `name` (--flag / ROSTER_ENV): what is wrong".
+    fn error(&self, problem: Problem) -> ConfigError {
+        ConfigError(format!(
+            "setting `{}` ({}){}",
+            self.name,
+            self.sources(),
+            problem.0
+        ))
+    }
+}
+
+/// HTTPS needs both files; one without the other is a mistake.
+fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(one_without_other("tls_cert", "tls_key")),
+        (None, Some(_)) => Err(one_without_other("tls_key", "tls_cert")),
+    }
+}
+
+/// "setting `a` (--a / ROSTER_A) is set but `b` is not".
+fn one_without_other(given: &str, missing: &str) -> ConfigError {
+    let sources = settings::setting(given)
+        .map(Setting::sources)
+        .unwrap_or_default();
+    ConfigError(format!(
+        "setting `{given}` ({sources}) is set but `{missing}` is not"
+    ))
+}
+
+/// The first admin, from the environment only: not a flag, so that the
+/// password does not show in `ps`, and not in the file, so that it is not
+/// stored there.
+fn bootstrap_admin() -> Result<Option<(String, String)>, ConfigError> {
+    match (
+        std::env::var("ROSTER_ADMIN_EMAIL"),
+        std::env::var("ROSTER_ADMIN_PASSWORD"),
+    ) {
+        (Ok(e), Ok(p)) if !e.is_empty() => Ok(Some((e, p))),
+        (Ok(e), Err(_)) if !e.is_empty() => Err(ConfigError(
+            "setting `ROSTER_ADMIN_EMAIL` is set but `ROSTER_ADMIN_PASSWORD` is not".into(),
+        )),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests;

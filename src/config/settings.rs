@@ -1,0 +1,320 @@
+//! The one declaration of every setting: its name (which is also its TOML
+//! key), flag, environment variable, help text, kind, default and range.
+//!
+//! Everything else is derived from [`SETTINGS`]: the clap arguments and
+//! their `--help` lines (`args.rs`), the keys the TOML file may hold
+//! (`file.rs`) and the checks that turn a value into a typed one
+//! (`values.rs`). Adding a setting is one entry here plus the line in
+//! `Config::resolve` that reads it.
+
+use super::{MIN_ITERATIONS, MIN_MEMORY_KIB, MIN_PARALLELISM};
+
+/// One setting. `name` is the TOML key and the name error messages use;
+/// `flag` is the long flag without its dashes; `env` is read by clap.
+#[derive(Debug)]
+pub(crate) struct Setting {
+    pub name: &'static str,
+    pub flag: &'static str,
+    pub env: &'static str,
+    /// The placeholder `--help` shows after the flag.
+    pub value_name: &'static str,
+    /// One line for `--help`; the default is appended from `kind`.
+    pub help: &'static str,
+    pub kind: Kind,
+}
+
+/// What values a setting takes, and its default.
+#[derive(Debug)]
+pub(crate) enum Kind {
+    /// A whole number in `min..=max`.
+    Number { default: u64, min: u64, max: u64 },
+    /// A positive whole number, or `off`.
+    Rate { default: u32 },
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off` on the command line).
+    Bool { default: bool },
+    /// 1 to 256 characters.
+    Text { default: &'static str },
+    /// A socket address such as the default.
+    Address { default: &'static str },
+    /// A non-empty path; unset when there is no default and none is given.
+    Path { default: Option<&'static str> },
+    /// The settings file itself: a flag or environment variable, never a key
+    /// in the file.
+    ConfigFile,
+    /// Web origins: comma-separated on the command line, an array of strings
+    /// in the file; none by default.
+    Origins,
+    /// One word out of `choices`.
+    Choice {
+        default: &'static str,
+        choices: &'static [&'static str],
+    },
+}
+
+impl Kind {
+    /// The default as it would be typed on the command line, if there is one.
+    pub fn default_text(&self) -> Option<String> {
+        match self {
+            Kind::Number { default, .. } => Some(default.to_string()),
+            Kind::Rate { default } => Some(default.to_string()),
+            Kind::Bool { default } => Some(default.to_string()),
+            Kind::Text { default } | Kind::Address { default } => Some((*default).to_owned()),
+            Kind::Choice { default, .. } => Some((*default).to_owned()),
+            Kind::Path { default } => default.map(str::to_owned),
+            Kind::ConfigFile | Kind::Origins => None,
+        }
+    }
+}
+
+impl Setting {
+    /// How messages name the setting's sources: `--body-limit / ROSTER_BODY_LIMIT`.
+    pub fn sources(&self) -> String {
+        format!("--{} / {}", self.flag, self.env)
+    }
+
+    /// The `--help` line: the help text and the default.
+    pub fn help_line(&self) -> String {
+        match (&self.kind, self.kind.default_text()) {
+            (Kind::Number { default, min, .. }, _) if default == min => {
+                format!("{} [default and minimum: {default}]", self.help)
+            }
+            (_, Some(default)) => format!("{} [default: {default}]", self.help),
+            (_, None) => self.help.to_owned(),
+        }
+    }
+}
+
+/// Finds a setting by its name.
+pub(crate) fn setting(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
+const SECONDS_PER_DAY: u64 = 24 * 3600;
+
+/// Every setting, in `--help` order.
+pub(crate) const SETTINGS: &[Setting] = &[
+    Setting {
+        name: "listen",
+        flag: "listen",
+        env: "ROSTER_LISTEN",
+        value_name: "ADDR",
+        help: "Address to listen on",
+        kind: Kind::Address {
+            default: "127.0.0.1:8080",
+        },
+    },
+    Setting {
+        name: "data",
+        flag: "data",
+        env: "ROSTER_DATA",
+        value_name: "DIR",
+        help: "Data directory holding roster.redb and index/",
+        kind: Kind::Path {
+            default: Some("./roster-data"),
+        },
+    },
+    Setting {
+        name: "config",
+        flag: "config",
+        env: "ROSTER_CONFIG",
+        value_name: "FILE",
+        help: "Optional TOML file with settings (flags and environment override it)",
+        kind: Kind::ConfigFile,
+    },
+    Setting {
+        name: "log_format",
+        flag: "log-format",
+        env: "ROSTER_LOG_FORMAT",
+        value_name: "LOG_FORMAT",
+        help: "Log output format",
+        kind: Kind::Choice {
+            default: "pretty",
+            choices: &["pretty", "json"],
+        },
+    },
+    Setting {
+        name: "body_limit",
+        flag: "body-limit",
+        env: "ROSTER_BODY_LIMIT",
+        value_name: "BYTES",
+        help: "Largest accepted request body, in bytes",
+        kind: Kind::Number {
+            default: 1024 * 1024,
+            min: 1024,
+            max: 256 * 1024 * 1024,
+        },
+    },
+    Setting {
+        name: "request_timeout",
+        flag: "request-timeout",
+        env: "ROSTER_REQUEST_TIMEOUT",
+        value_name: "SECONDS",
+        help: "Longest time a request may take, in seconds",
+        kind: Kind::Number {
+            default: 30,
+            min: 1,
+            max: 3600,
+        },
+    },
+    Setting {
+        name: "header_read_timeout",
+        flag: "header-read-timeout",
+        env: "ROSTER_HEADER_READ_TIMEOUT",
+        value_name: "SECONDS",
+        help: "Longest a client may take to send a request's headers, in seconds; \
+               also how long an idle keep-alive connection stays open",
+        kind: Kind::Number {
+            default: 20,
+            min: 1,
+            max: 3600,
+        },
+    },
+    Setting {
+        name: "max_concurrent_requests",
+        flag: "max-concurrent-requests",
+        env: "ROSTER_MAX_CONCURRENT_REQUESTS",
+        value_name: "N",
+        help: "Requests handled at once; more are answered 503 at once",
+        kind: Kind::Number {
+            default: 1024,
+            min: 1,
+            max: 1_000_000,
+        },
+    },
+    Setting {
+        name: "access_token_ttl",
+        flag: "access-token-ttl",
+        env: "ROSTER_ACCESS_TOKEN_TTL",
+        value_name: "SECONDS",
+        help: "Lifetime of access tokens, in seconds",
+        kind: Kind::Number {
+            default: 900,
+            min: 10,
+            max: SECONDS_PER_DAY,
+        },
+    },
+    Setting {
+        name: "refresh_token_ttl",
+        flag: "refresh-token-ttl",
+        env: "ROSTER_REFRESH_TOKEN_TTL",
+        value_name: "SECONDS",
+        help: "Lifetime of a login session (its refresh tokens), in seconds",
+        kind: Kind::Number {
+            default: 30 * SECONDS_PER_DAY,
+            min: 60,
+            max: 365 * SECONDS_PER_DAY,
+        },
+    },
+    Setting {
+        name: "issuer",
+        flag: "issuer",
+        env: "ROSTER_ISSUER",
+        value_name: "ISSUER",
+        help: "`iss` of issued tokens",
+        kind: Kind::Text { default: "roster" },
+    },
+    Setting {
+        name: "audience",
+        flag: "audience",
+        env: "ROSTER_AUDIENCE",
+        value_name: "AUDIENCE",
+        help: "`aud` of issued tokens",
+        kind: Kind::Text { default: "roster" },
+    },
+    Setting {
+        name: "allow_registration",
+        flag: "allow-registration",
+        env: "ROSTER_ALLOW_REGISTRATION",
+        value_name: "BOOL",
+        help: "Allow self sign-up at /api/v1/auth/register",
+        kind: Kind::Bool { default: false },
+    },
+    Setting {
+        name: "argon2_memory_kib",
+        flag: "argon2-memory-kib",
+        env: "ROSTER_ARGON2_MEMORY_KIB",
+        value_name: "KIB",
+        help: "argon2id memory in KiB",
+        kind: Kind::Number {
+            default: MIN_MEMORY_KIB as u64,
+            min: MIN_MEMORY_KIB as u64,
+            max: 4 * 1024 * 1024,
+        },
+    },
+    Setting {
+        name: "argon2_iterations",
+        flag: "argon2-iterations",
+        env: "ROSTER_ARGON2_ITERATIONS",
+        value_name: "N",
+        help: "argon2id iterations",
+        kind: Kind::Number {
+            default: MIN_ITERATIONS as u64,
+            min: MIN_ITERATIONS as u64,
+            max: 100,
+        },
+    },
+    Setting {
+        name: "argon2_parallelism",
+        flag: "argon2-parallelism",
+        env: "ROSTER_ARGON2_PARALLELISM",
+        value_name: "N",
+        help: "argon2id lanes",
+        kind: Kind::Number {
+            default: MIN_PARALLELISM as u64,
+            min: MIN_PARALLELISM as u64,
+            max: 64,
+        },
+    },
+    Setting {
+        name: "login_rate_limit",
+        flag: "login-rate-limit",
+        env: "ROSTER_LOGIN_RATE_LIMIT",
+        value_name: "PER_MINUTE|off",
+        help: "Login, refresh and register attempts per minute per account, or `off`",
+        kind: Kind::Rate { default: 10 },
+    },
+    Setting {
+        name: "login_burst",
+        flag: "login-burst",
+        env: "ROSTER_LOGIN_BURST",
+        value_name: "N",
+        help: "Burst allowed above the login rate",
+        kind: Kind::Number {
+            default: 5,
+            min: 1,
+            max: 10_000,
+        },
+    },
+    Setting {
+        name: "rate_limit",
+        flag: "rate-limit",
+        env: "ROSTER_RATE_LIMIT",
+        value_name: "PER_SECOND|off",
+        help: "API requests per second per client IP, or `off`",
+        kind: Kind::Rate { default: 1000 },
+    },
+    Setting {
+        name: "cors_origins",
+        flag: "cors-origins",
+        env: "ROSTER_CORS_ORIGINS",
+        value_name: "ORIGINS",
+        help: "Origins allowed by CORS, comma-separated [default: none, CORS off]",
+        kind: Kind::Origins,
+    },
+    Setting {
+        name: "tls_cert",
+        flag: "tls-cert",
+        env: "ROSTER_TLS_CERT",
+        value_name: "FILE",
+        help: "PEM certificate chain: serve HTTPS (with --tls-key) [default: plain HTTP]",
+        kind: Kind::Path { default: None },
+    },
+    Setting {
+        name: "tls_key",
+        flag: "tls-key",
+        env: "ROSTER_TLS_KEY",
+        value_name: "FILE",
+        help: "PEM private key of --tls-cert",
+        kind: Kind::Path { default: None },
+    },
+];
