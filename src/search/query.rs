@@ -14,9 +14,12 @@ use tantivy::tokenizer::TokenStream;
 
 use crate::domain::{Role, Status};
 
+use super::SearchError;
 use super::any_of::AnyOf;
 use super::exact::{ExactWord, ExactWords, SLOTS};
-use super::{Fields, Lexicon, SearchError, View, analyzer, status_code};
+use super::lexicon::Lexicon;
+use super::schema::{Fields, analyzer, status_code};
+use super::view::View;
 
 /// Most words of a query that are used; the rest are ignored.
 pub const MAX_WORDS: usize = 10;
