@@ -43,7 +43,7 @@ mod tests;
 
 pub use error::SearchError;
 #[doc(hidden)]
-pub use fuzz::fuzz_build_query;
+pub use fuzz::{FuzzError, fuzz_build_query};
 pub use highlight::{Highlight, Highlighter};
 pub use index::{IndexOp, Opened, SearchIndex};
 pub use query::{QueryWord, SearchRequest, Sort, analyze};
