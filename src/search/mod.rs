@@ -11,17 +11,17 @@
 //!
 //! # Layout
 //!
-//! - [`schema`]: the fields, the analysers, a user's document; what fixes
+//! - `schema`: the fields, the analysers, a user's document; what fixes
 //!   the index format ([`SCHEMA_VERSION`]).
-//! - [`index`]: [`SearchIndex`]'s life: open, apply, commit, reload, merge.
-//! - [`view`]: one reader generation and its per-segment columns.
-//! - [`lexicon`]: live document counts from the term dictionaries.
-//! - [`query`]: a [`SearchRequest`] as a tantivy query; [`exact`],
-//!   [`any_of`], [`dense`] are the query types and bitsets it uses.
-//! - [`run`]: preparing and running a search; [`tally`] counts its facets.
-//! - [`highlight`]: marking the matched words in a hydrated user.
-//! - [`tokenizer`]: the word tokenizers the analysers are built on.
-//! - [`fuzz`]: the fuzzing hook, compiled in for the regression replays.
+//! - `index`: [`SearchIndex`]'s life: open, apply, commit, reload, merge.
+//! - `view`: one reader generation and its per-segment columns.
+//! - `lexicon`: live document counts from the term dictionaries.
+//! - `query`: a [`SearchRequest`] as a tantivy query; `exact`,
+//!   `any_of`, `dense` are the query types and bitsets it uses.
+//! - `run`: preparing and running a search; `tally` counts its facets.
+//! - `highlight`: marking the matched words in a hydrated user.
+//! - `tokenizer`: the word tokenizers the analysers are built on.
+//! - `fuzz`: the fuzzing hook, compiled in for the regression replays.
 
 mod any_of;
 mod dense;

@@ -22,10 +22,10 @@
 //! multiplied in the same order, fields summed in the same order.
 //! `search::tests::narrowing_by_all_changes_no_result` checks it.
 //!
-//! The files: [`columns`] (the per-document values, written at indexing),
-//! [`bm25`] (tantivy's formula, its field part computed per generation),
-//! [`query`] (the tantivy `Query` and `Weight`), [`matches`] (the documents
-//! holding every word), [`scorer`] (a word's score in one of them).
+//! The files: `columns` (the per-document values, written at indexing),
+//! `bm25` (tantivy's formula, its field part computed per generation),
+//! `query` (the tantivy `Query` and `Weight`), `matches` (the documents
+//! holding every word), `scorer` (a word's score in one of them).
 
 mod bm25;
 mod columns;

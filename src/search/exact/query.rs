@@ -39,7 +39,7 @@ impl std::fmt::Debug for ExactWord {
 
 /// The exact words of a query, matched together: the documents holding
 /// every one of them in `all` (through the bitsets of the segment's
-/// frequent words, see [`dense`](crate::search::dense), and the posting lists of the
+/// frequent words, see [`dense`], and the posting lists of the
 /// others), each scored as its exact term queries would score it; the
 /// words' scores add up in query order.
 #[derive(Clone)]
