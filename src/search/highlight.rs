@@ -9,8 +9,9 @@ use tantivy::tokenizer::{TextAnalyzer, TokenStream};
 
 use crate::domain::User;
 
+use super::query::QueryWord;
+use super::schema::{LONG_WORD, analyzer, collect_strings};
 use super::tokenizer::next_word;
-use super::{LONG_WORD, QueryWord, analyzer, collect_strings};
 
 fn matches(token: &str, w: &QueryWord) -> bool {
     let typos = usize::from(w.typos);

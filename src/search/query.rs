@@ -14,9 +14,12 @@ use tantivy::tokenizer::TokenStream;
 
 use crate::domain::{Role, Status};
 
+use super::SearchError;
 use super::any_of::AnyOf;
 use super::exact::{ExactWord, ExactWords, SLOTS};
-use super::{Fields, Lexicon, SearchError, View, analyzer, status_code};
+use super::lexicon::Lexicon;
+use super::schema::{Fields, analyzer, status_code};
+use super::view::View;
 
 /// Most words of a query that are used; the rest are ignored.
 pub const MAX_WORDS: usize = 10;
@@ -157,25 +160,12 @@ fn word_query(
     alone: bool,
     via_all: bool,
 ) -> Result<WordQuery, SearchError> {
-    let mut w = w.clone();
     // `all` holds every word of every text field, so it answers the two
-    // questions below for all fields at once, with one dictionary lookup,
-    // most of the time: a document holding the word in a field holds it
-    // in `all`, and a word extended in no field is extended nowhere in it.
-    if w.typos > 0 && lex.live_docs(f.all, &w.text, false, TYPO_THRESHOLD)? >= TYPO_THRESHOLD {
-        w.typos = 0;
-    }
-    if w.typos > 0 {
-        let mut as_typed = 0;
-        for plan in text_fields(f) {
-            let left = TYPO_THRESHOLD - as_typed;
-            as_typed += lex.live_docs(plan.field, &w.text, w.prefix && plan.prefix, left)?;
-            if as_typed >= TYPO_THRESHOLD {
-                w.typos = 0;
-                break;
-            }
-        }
-    }
+    // questions below (is the word common as typed, is it extended) for all
+    // fields at once, with one dictionary lookup, most of the time: a
+    // document holding the word in a field holds it in `all`, and a word
+    // extended in no field is extended nowhere in it.
+    let w = as_matched(f, lex, w)?;
     // The looser forms each field adds (prefix, typo). A prefix that
     // nothing extends would only repeat the exact query.
     let plans = text_fields(f);
@@ -202,6 +192,48 @@ fn word_query(
             postings,
         });
     }
+    let clauses = clauses(&plans, looser, &w);
+    let query: Box<dyn Query> = if alone {
+        let should = clauses.into_iter().map(|q| (Occur::Should, q)).collect();
+        Box::new(BooleanQuery::new(should))
+    } else {
+        Box::new(AnyOf(clauses))
+    };
+    Ok(WordQuery {
+        word: w,
+        matcher: Matcher::Query(query),
+        postings,
+    })
+}
+
+/// `w` with its typo allowance dropped if at least [`TYPO_THRESHOLD`]
+/// users match it as typed (see `word_query` for why `all` is asked first).
+fn as_matched(f: &Fields, lex: &Lexicon<'_>, w: &QueryWord) -> Result<QueryWord, SearchError> {
+    let mut w = w.clone();
+    if w.typos > 0 && lex.live_docs(f.all, &w.text, false, TYPO_THRESHOLD)? >= TYPO_THRESHOLD {
+        w.typos = 0;
+    }
+    if w.typos > 0 {
+        let mut as_typed = 0;
+        for plan in text_fields(f) {
+            let left = TYPO_THRESHOLD - as_typed;
+            as_typed += lex.live_docs(plan.field, &w.text, w.prefix && plan.prefix, left)?;
+            if as_typed >= TYPO_THRESHOLD {
+                w.typos = 0;
+                break;
+            }
+        }
+    }
+    Ok(w)
+}
+
+/// A word's clauses, field by field: exact, then the prefix and typo forms
+/// `looser` allows there, boosted as `word_query` describes.
+fn clauses(
+    plans: &[FieldPlan; SLOTS],
+    looser: [(bool, bool); SLOTS],
+    w: &QueryWord,
+) -> Vec<Box<dyn Query>> {
     let mut clauses: Vec<Box<dyn Query>> = Vec::new();
     for (plan, (prefix, typo)) in plans.iter().zip(looser) {
         let term = Term::from_field_text(plan.field, &w.text);
@@ -222,17 +254,7 @@ fn word_query(
             )));
         }
     }
-    let query: Box<dyn Query> = if alone {
-        let should = clauses.into_iter().map(|q| (Occur::Should, q)).collect();
-        Box::new(BooleanQuery::new(should))
-    } else {
-        Box::new(AnyOf(clauses))
-    };
-    Ok(WordQuery {
-        word: w,
-        matcher: Matcher::Query(query),
-        postings,
-    })
+    clauses
 }
 
 /// A word's exact clauses as one [`ExactWord`]: each field's term with the
@@ -308,8 +330,43 @@ pub(super) fn build(
         };
         must.insert(0, (Occur::Must, Box::new(words)));
     }
+    filters(f, req, lex, &mut must, &mut postings)?;
+    if req.words.is_empty() {
+        // Without words every document is visited (or counted).
+        postings = postings.saturating_add(lex.num_docs());
+    }
+    let built = |query, words, postings| Built {
+        query,
+        words,
+        postings,
+    };
+    if must.is_empty() {
+        return Ok(built(Box::new(AllQuery), words, postings));
+    }
+    if req.words.is_empty() {
+        // Filters only: match everything they allow.
+        must.push((Occur::Must, Box::new(AllQuery)));
+    }
+    if must.len() == 1 {
+        // One word and no filter: its own query, without a wrapper.
+        let query = must.pop().expect("one clause").1;
+        return Ok(built(query, words, postings));
+    }
+    Ok(built(Box::new(BooleanQuery::new(must)), words, postings))
+}
+
+/// The request's filters, pushed onto `must` in order, each adding the
+/// postings it walks to `postings` (a date range's are not known before
+/// the walk: `u64::MAX`).
+fn filters(
+    f: &Fields,
+    req: &SearchRequest,
+    lex: &Lexicon<'_>,
+    must: &mut Vec<(Occur, Box<dyn Query>)>,
+    postings: &mut u64,
+) -> Result<(), SearchError> {
     let mut filter = |field: Field, v: u64| -> Result<Box<dyn Query>, SearchError> {
-        postings = postings.saturating_add(lex.doc_freq(&Term::from_field_u64(field, v))?);
+        *postings = postings.saturating_add(lex.doc_freq(&Term::from_field_u64(field, v))?);
         Ok(term(field, v))
     };
     if let Some(s) = req.status {
@@ -326,18 +383,9 @@ pub(super) fn build(
     if let Some(v) = req.email_verified {
         must.push((Occur::Must, filter(f.email_verified, u64::from(v))?));
     }
-    if req.words.is_empty() {
-        // Without words every document is visited (or counted).
-        postings = postings.saturating_add(lex.num_docs());
-    }
-    let built = |query, words, postings| Built {
-        query,
-        words,
-        postings,
-    };
     if req.created_after.is_some() || req.created_before.is_some() {
         // A range's documents are not counted before the walk.
-        postings = u64::MAX;
+        *postings = u64::MAX;
         let lo = req.created_after.map_or(Bound::Unbounded, |t| {
             Bound::Excluded(Term::from_field_i64(f.created_at, t))
         });
@@ -346,19 +394,7 @@ pub(super) fn build(
         });
         must.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
     }
-    if must.is_empty() {
-        return Ok(built(Box::new(AllQuery), words, postings));
-    }
-    if req.words.is_empty() {
-        // Filters only: match everything they allow.
-        must.push((Occur::Must, Box::new(AllQuery)));
-    }
-    if must.len() == 1 {
-        // One word and no filter: its own query, without a wrapper.
-        let query = must.pop().expect("one clause").1;
-        return Ok(built(query, words, postings));
-    }
-    Ok(built(Box::new(BooleanQuery::new(must)), words, postings))
+    Ok(())
 }
 
 fn term(field: Field, v: u64) -> Box<dyn Query> {

@@ -6,7 +6,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
-use super::View;
+use super::view::View;
 
 /// Counts indexed by the stored codes: status 0 active, 1 disabled; roles by
 /// role code (up to 8).
