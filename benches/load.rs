@@ -5,6 +5,7 @@
 //!
 //!     cargo bench --bench load
 //!     ROSTER_BENCH_SECS=10 ROSTER_BENCH_USERS=1000000 cargo bench --bench load
+//!     ROSTER_BENCH_BIN=/path/to/other/roster cargo bench --bench load   # another build
 //!
 //! The users (100 000 by default) are generated as NDJSON and loaded with
 //! `roster import` before the server starts, which also measures the import
@@ -117,7 +118,7 @@ fn import_users(data: &std::path::Path, n: usize) -> (Vec<String>, f64) {
     }
     drop(out);
     let started = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_roster"))
+    let status = Command::new(roster_bin())
         .arg("--data")
         .arg(data)
         .arg("import")
@@ -132,11 +133,19 @@ fn import_users(data: &std::path::Path, n: usize) -> (Vec<String>, f64) {
     (ids, rate)
 }
 
+/// The binary under test: this build's, or another one named by
+/// `ROSTER_BENCH_BIN` (to compare two builds with the same load).
+fn roster_bin() -> std::path::PathBuf {
+    std::env::var_os("ROSTER_BENCH_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_roster").into())
+}
+
 /// Starts the server on `data`; returns it and the time until `/readyz`
 /// reported the store and the search index ready.
 fn start_server(data: &std::path::Path) -> (Server, Duration) {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
+    let mut child = Command::new(roster_bin())
         .args([
             "serve",
             "--listen",

@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 
 use super::state::AppState;
 use crate::auth::policy::Caller;
 
+use super::health::IndexHealth;
 use super::openapi as doc;
 use super::problem::Problem;
 
@@ -22,8 +22,7 @@ pub struct Stats {
     uptime_seconds: u64,
     #[schema(value_type = time::OffsetDateTime)]
     started_at: String,
-    #[schema(value_type = doc::IndexHealth)]
-    index: Value,
+    index: IndexHealth,
 }
 
 /// `GET /api/v1/admin/stats`: counts, index health, version and uptime.
@@ -46,7 +45,7 @@ pub async fn stats(State(st): State<AppState>, caller: Caller) -> Result<Respons
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: started.elapsed().as_secs(),
         started_at: started_at.format(&Rfc3339).unwrap_or_default(),
-        index: super::index_json(&st.search().status()),
+        index: IndexHealth::from(st.search().status()),
     })
     .into_response())
 }

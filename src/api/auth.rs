@@ -329,12 +329,12 @@ pub async fn setup(
 #[utoipa::path(
     get, path = "/.well-known/jwks.json", operation_id = "getJwks", tag = "auth",
     responses(
-        (status = 200, description = "The key set.", body = doc::Jwks,
+        (status = 200, description = "The key set.", body = crate::auth::tokens::JwkSet,
             headers(("Cache-Control" = String, description = "`public, max-age=300`."))),
     )
 )]
 pub async fn jwks(State(st): State<AppState>) -> Response {
-    let mut res = Json(st.auth().jwks()).into_response();
+    let mut res = Json(st.auth().jwk_set()).into_response();
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("public, max-age=300"),

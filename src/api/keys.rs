@@ -24,7 +24,7 @@ pub struct ApiKeyCreate {
     #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
     name: Field<String>,
     #[serde(default)]
-    #[schema(value_type = Vec<doc::ScopeName>, required = true, min_items = 1)]
+    #[schema(value_type = Vec<crate::domain::Scope>, required = true, min_items = 1)]
     scopes: Field<Vec<Value>>,
     /// When the key stops working (in the future); none for never.
     #[serde(default)]
@@ -62,7 +62,7 @@ pub struct ApiKeyDto<'a> {
     id: String,
     #[schema(value_type = String)]
     name: &'a str,
-    #[schema(value_type = Vec<doc::ScopeName>)]
+    #[schema(value_type = Vec<crate::domain::Scope>)]
     scopes: Vec<&'static str>,
     /// The first characters of the secret, to recognise the key.
     #[schema(value_type = String)]

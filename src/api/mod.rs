@@ -10,6 +10,7 @@ mod auth;
 mod caller;
 mod console;
 mod extract;
+mod health;
 mod json;
 mod keys;
 mod metrics;
@@ -25,13 +26,12 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -266,43 +266,4 @@ fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
 
 async fn not_found() -> Problem {
     Problem::new(Kind::NotFound, "There is nothing at this address.")
-}
-
-/// The process is up and answering.
-async fn livez() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
-}
-
-/// The search index's state as `/readyz` and the dashboard report it.
-fn index_json(index: &crate::service::IndexStatus) -> serde_json::Value {
-    json!({
-        "state": if index.ready { "ready" } else { "rebuilding" },
-        "rebuilt_at_start": index.rebuilt_at_start,
-        "lag": index.store_seq.saturating_sub(index.indexed_seq),
-        "indexed_seq": index.indexed_seq,
-        "docs": index.docs,
-        "size_bytes": index.size_bytes,
-    })
-}
-
-/// The store is open and its writer commits: the server can take traffic.
-/// The search index's state is reported too; while it rebuilds, the server
-/// is ready (everything but search answers) and says so.
-async fn readyz(State(st): State<AppState>) -> Response {
-    let check = tokio::time::timeout(Duration::from_secs(5), st.users().ready()).await;
-    let index_json = index_json(&st.search().status());
-    match check {
-        Ok(Ok(())) => Json(json!({
-            "status": "ready",
-            "checks": { "store": "ok", "index": index_json },
-        }))
-        .into_response(),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            Problem::new(Kind::Unavailable, "The store is not writable.").into_response()
-        }
-        Err(_) => {
-            Problem::new(Kind::Unavailable, "The store did not answer in time.").into_response()
-        }
-    }
 }

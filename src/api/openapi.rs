@@ -22,7 +22,6 @@
 
 use std::sync::LazyLock;
 
-use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::response::ResponseBuilder;
@@ -34,9 +33,9 @@ use utoipa_axum::routes;
 
 use super::state::AppState;
 
-use super::{admin, audit, auth, keys, metrics, problem, search, sessions, transfer, users};
-
-pub(super) use schema::*;
+use super::{
+    admin, audit, auth, health, keys, metrics, problem, search, sessions, transfer, users,
+};
 
 /// The API's routes by who may call them, each registered together with
 /// its documentation. `router()` mounts the three groups behind their
@@ -82,8 +81,8 @@ pub(super) fn routes() -> Routes {
         .routes(routes!(document));
     let outside = OpenApiRouter::new()
         .routes(routes!(auth::jwks))
-        .routes(routes!(livez))
-        .routes(routes!(readyz))
+        .routes(routes!(health::livez))
+        .routes(routes!(health::readyz))
         .routes(routes!(metrics::render));
     let routes = Routes {
         protected,
@@ -201,8 +200,8 @@ fn close_request_bodies(doc: &mut utoipa::openapi::OpenApi) {
             problem::Body, users::UserDto, users::ListBody, search::Results, auth::TokenBody,
             sessions::SessionList, keys::ApiKeyDto, keys::ApiKeyList, audit::AuditPage, admin::Stats, transfer::ImportReportBody,
             users::UserCreate, users::UserReplace, users::UserPatch, auth::Registration, auth::SetupRequest,
-            auth::LoginRequest, auth::RefreshRequest, sessions::PasswordChange, keys::ApiKeyCreate, ListSort, SearchSort, Jwks,
-            Liveness, Readiness,
+            auth::LoginRequest, auth::RefreshRequest, sessions::PasswordChange, keys::ApiKeyCreate, crate::domain::ListOrder, crate::domain::SearchSort, crate::auth::tokens::JwkSet,
+            health::Liveness, health::Readiness,
         ),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed,
@@ -266,30 +265,6 @@ pub(super) async fn document() -> Response {
         .into_response()
 }
 
-/// The process is up and answering.
-#[utoipa::path(
-    get, path = "/livez", operation_id = "livez", tag = "meta",
-    responses((status = 200, description = "Alive.", body = Liveness))
-)]
-async fn livez() -> Response {
-    super::livez().await.into_response()
-}
-
-/// The store takes writes: the server can take traffic.
-///
-/// Also reports the search index, which may still be rebuilding (then only
-/// search is down).
-#[utoipa::path(
-    get, path = "/readyz", operation_id = "readyz", tag = "meta",
-    responses(
-        (status = 200, description = "Ready.", body = Readiness),
-        (status = 503, response = Unavailable),
-    )
-)]
-async fn readyz(state: State<AppState>) -> Response {
-    super::readyz(state).await
-}
-
 /// The reusable error answers: `components.responses`, each a `Problem`.
 macro_rules! problem_responses {
     ($($name:ident $(+ $header:literal : $header_doc:literal)? => $description:literal;)*) => {$(
@@ -336,140 +311,6 @@ problem_responses! {
     ValidationFailed => "The body is not a JSON object, or has invalid fields (see `errors`).";
     TooManyRequests + "Retry-After": "Seconds to wait before trying again." => "Too many requests from this address or for this account.";
     Unavailable => "The store or the search index cannot take the request now, or it took too long.";
-}
-
-/// Doc-only types: the schemas of request bodies (parsed by hand in the
-/// handlers and the service) and of answers built as JSON values outside
-/// the api files. Never constructed; they exist to be described.
-#[allow(dead_code)]
-pub(super) mod schema {
-    use serde::Deserialize;
-
-    use utoipa::ToSchema;
-
-    #[derive(Deserialize, ToSchema)]
-    #[schema(rename_all = "lowercase")]
-    pub enum RoleName {
-        Admin,
-        User,
-    }
-
-    #[derive(Deserialize, ToSchema)]
-    #[schema(rename_all = "lowercase")]
-    pub enum StatusName {
-        Active,
-        Disabled,
-    }
-
-    /// What an API key may do; `admin` implies the others.
-    #[derive(Deserialize, ToSchema)]
-    pub enum ScopeName {
-        #[schema(rename = "users:read")]
-        UsersRead,
-        #[schema(rename = "users:write")]
-        UsersWrite,
-        #[schema(rename = "admin")]
-        Admin,
-    }
-
-    /// The orders of `GET /api/v1/users`.
-    #[derive(ToSchema)]
-    pub enum ListSort {
-        #[schema(rename = "created_at")]
-        CreatedAt,
-        #[schema(rename = "-created_at")]
-        CreatedAtDesc,
-        #[schema(rename = "email")]
-        Email,
-    }
-
-    /// The orders of `GET /api/v1/users/search`.
-    #[derive(ToSchema)]
-    pub enum SearchSort {
-        #[schema(rename = "relevance")]
-        Relevance,
-        #[schema(rename = "created_at")]
-        CreatedAt,
-        #[schema(rename = "-created_at")]
-        CreatedAtDesc,
-        #[schema(rename = "name")]
-        Name,
-    }
-
-    /// One invalid field of a request.
-    #[derive(ToSchema)]
-    #[schema(as = FieldError)]
-    pub struct FieldErrorDoc {
-        /// The field's name in the request body (or query).
-        pub field: String,
-        /// What is wrong with it, such as `is required`.
-        pub message: String,
-    }
-
-    /// A JSON Web Key Set (RFC 7517) of Ed25519 public keys.
-    /// Built as a JSON value in `auth::tokens`; described here.
-    #[derive(ToSchema)]
-    pub struct Jwks {
-        pub keys: Vec<Jwk>,
-    }
-
-    #[derive(ToSchema)]
-    pub struct Jwk {
-        #[schema(pattern = "^OKP$")]
-        pub kty: String,
-        #[schema(pattern = "^Ed25519$")]
-        pub crv: String,
-        /// The public key, base64url.
-        pub x: String,
-        /// Matches the `kid` in a token's header.
-        pub kid: String,
-        #[schema(pattern = "^EdDSA$")]
-        pub alg: String,
-        #[schema(rename = "use", pattern = "^sig$")]
-        pub use_: String,
-    }
-
-    /// `GET /livez`; built as a JSON value in `api::livez`.
-    #[derive(ToSchema)]
-    pub struct Liveness {
-        #[schema(pattern = "^ok$")]
-        pub status: String,
-    }
-
-    /// `GET /readyz`; built as a JSON value in `api::readyz`.
-    #[derive(ToSchema)]
-    pub struct Readiness {
-        #[schema(pattern = "^ready$")]
-        pub status: String,
-        pub checks: ReadinessChecks,
-    }
-
-    #[derive(ToSchema)]
-    pub struct ReadinessChecks {
-        #[schema(pattern = "^ok$")]
-        pub store: String,
-        pub index: IndexHealth,
-    }
-
-    /// The search index's state; built as a JSON value in `api::index_json`.
-    #[derive(ToSchema)]
-    pub struct IndexHealth {
-        pub state: IndexState,
-        /// Whether this process found the index unusable and rebuilt it.
-        pub rebuilt_at_start: bool,
-        /// Changes the index has yet to take in.
-        pub lag: u64,
-        pub indexed_seq: u64,
-        pub docs: u64,
-        pub size_bytes: u64,
-    }
-
-    #[derive(ToSchema)]
-    #[schema(rename_all = "lowercase")]
-    pub enum IndexState {
-        Ready,
-        Rebuilding,
-    }
 }
 
 /// Sets of the reusable error answers that many operations share, declared

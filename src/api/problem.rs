@@ -130,7 +130,7 @@ pub(super) struct Body<'a> {
     detail: &'a str,
     /// The invalid fields (validation and conflicts only).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    #[schema(value_type = Vec<super::openapi::FieldErrorDoc>, required = false)]
+    #[schema(value_type = Vec<FieldError>, required = false)]
     errors: &'a [FieldError],
 }
 

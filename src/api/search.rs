@@ -135,15 +135,15 @@ impl WriteJson for Hit<'_> {
     get, path = "/api/v1/users/search", operation_id = "searchUsers", tag = "search",
     params(
         ("q" = Option<String>, Query, max_length = 512, description = "Words to find in email, username, name; the last one as a prefix."),
-        ("status" = Option<doc::StatusName>, Query, description = "Only users with this status."),
-        ("role" = Option<Vec<doc::RoleName>>, Query, style = Form, explode, description = "Only users with any of these roles; repeat the key for several."),
+        ("status" = Option<crate::domain::Status>, Query, description = "Only users with this status."),
+        ("role" = Option<Vec<crate::domain::Role>>, Query, style = Form, explode, description = "Only users with any of these roles; repeat the key for several."),
         ("created_after" = Option<OffsetDateTime>, Query, description = "Only users created after this RFC 3339 time."),
         ("created_before" = Option<OffsetDateTime>, Query, description = "Only users created before this RFC 3339 time."),
         ("email_verified" = Option<bool>, Query, description = "Only users whose email is (or is not) verified."),
         ("facets" = Option<String>, Query, description = "Comma-separated facets to count: `status`, `roles`."),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size (default 20)."),
         ("offset" = Option<u32>, Query, minimum = 0, maximum = 10000, description = "Hits to skip (default 0)."),
-        ("sort" = Option<doc::SearchSort>, Query, description = "Order (default `relevance`)."),
+        ("sort" = Option<crate::domain::SearchSort>, Query, description = "Order (default `relevance`)."),
         ("consistent" = Option<bool>, Query, description = "Wait until the index has every change made so far."),
     ),
     responses(

@@ -10,7 +10,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::auth::policy::Caller;
-use crate::domain::{Field, NewUser, Password, Role, Status, User, UserDraft, UserFields, UserId};
+use crate::domain::{
+    Field, ListOrder, NewUser, Password, Role, Status, User, UserDraft, UserFields, UserId,
+};
 use crate::error::Error;
 use crate::service::ListParams;
 
@@ -32,9 +34,9 @@ pub struct UserDto<'a> {
     username: Option<&'a str>,
     #[schema(value_type = Option<String>, required = true)]
     name: Option<&'a str>,
-    #[schema(value_type = Vec<doc::RoleName>)]
+    #[schema(value_type = Vec<crate::domain::Role>)]
     roles: Roles<'a>,
-    #[schema(value_type = doc::StatusName)]
+    #[schema(value_type = crate::domain::Status)]
     status: &'static str,
     email_verified: bool,
     /// Free-form JSON object, at most 16 KiB serialised.
@@ -145,11 +147,11 @@ pub struct UserCreate {
     name: Field<String>,
     /// Default `["user"]`.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<doc::RoleName>>, max_items = 16)]
+    #[schema(value_type = Option<Vec<crate::domain::Role>>, max_items = 16)]
     roles: Field<Vec<Value>>,
     /// Default `active`.
     #[serde(default)]
-    #[schema(value_type = Option<doc::StatusName>)]
+    #[schema(value_type = Option<crate::domain::Status>)]
     status: Field<String>,
     /// Default `false`.
     #[serde(default)]
@@ -205,10 +207,10 @@ pub struct UserReplace {
     #[schema(value_type = Option<String>, max_length = 200)]
     name: Field<String>,
     #[serde(default)]
-    #[schema(value_type = Option<Vec<doc::RoleName>>, max_items = 16)]
+    #[schema(value_type = Option<Vec<crate::domain::Role>>, max_items = 16)]
     roles: Field<Vec<Value>>,
     #[serde(default)]
-    #[schema(value_type = Option<doc::StatusName>)]
+    #[schema(value_type = Option<crate::domain::Status>)]
     status: Field<String>,
     #[serde(default)]
     #[schema(value_type = Option<bool>)]
@@ -256,10 +258,10 @@ pub struct UserPatch {
     #[schema(value_type = Option<String>, max_length = 200)]
     name: Option<Value>,
     #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<Vec<doc::RoleName>>, max_items = 16)]
+    #[schema(value_type = Option<Vec<crate::domain::Role>>, max_items = 16)]
     roles: Option<Value>,
     #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<doc::StatusName>)]
+    #[schema(value_type = Option<crate::domain::Status>)]
     status: Option<Value>,
     #[serde(default, deserialize_with = "as_sent")]
     #[schema(value_type = Option<bool>)]
@@ -494,9 +496,9 @@ const LIST_KEYS: [&str; 7] = [
     params(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)."),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page; only valid with the same `sort`."),
-        ("sort" = Option<doc::ListSort>, Query, description = "Order (default `created_at`)."),
-        ("role" = Option<Vec<doc::RoleName>>, Query, style = Form, explode, description = "Only users with any of these roles; repeat the key for several."),
-        ("status" = Option<doc::StatusName>, Query, description = "Only users with this status."),
+        ("sort" = Option<crate::domain::ListOrder>, Query, description = "Order (default `created_at`)."),
+        ("role" = Option<Vec<crate::domain::Role>>, Query, style = Form, explode, description = "Only users with any of these roles; repeat the key for several."),
+        ("status" = Option<crate::domain::Status>, Query, description = "Only users with this status."),
         ("created_after" = Option<OffsetDateTime>, Query, description = "Only users created strictly after this RFC 3339 time."),
         ("created_before" = Option<OffsetDateTime>, Query, description = "Only users created strictly before this RFC 3339 time."),
     ),
@@ -547,7 +549,14 @@ pub async fn list(
     let params = ListParams {
         limit,
         cursor: query.one("cursor")?.map(str::to_owned),
-        sort: query.one("sort")?.map(str::to_owned),
+        sort: match query.one("sort")? {
+            None => ListOrder::default(),
+            Some(v) => ListOrder::parse(v).ok_or_else(|| {
+                bad(format!(
+                    "sort must be one of created_at, -created_at, email; not {v:?}"
+                ))
+            })?,
+        },
         roles,
         status,
         created_after: time("created_after")?,

@@ -145,16 +145,47 @@ impl Tokens {
     }
 
     /// The public keys as a JWK set.
-    pub fn jwks(&self) -> serde_json::Value {
-        let keys: Vec<_> = self
-            .verifying
-            .iter()
-            .map(|(kid, _, x)| {
-                serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"})
-            })
-            .collect();
-        serde_json::json!({ "keys": keys })
+    pub fn jwk_set(&self) -> JwkSet {
+        JwkSet {
+            keys: self
+                .verifying
+                .iter()
+                .map(|(kid, _, x)| Jwk {
+                    kty: "OKP",
+                    crv: "Ed25519",
+                    x: x.clone(),
+                    kid: kid.clone(),
+                    alg: "EdDSA",
+                    use_: "sig",
+                })
+                .collect(),
+        }
     }
+}
+
+/// A JSON Web Key Set (RFC 7517) of Ed25519 public keys.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Jwks)]
+pub struct JwkSet {
+    pub keys: Vec<Jwk>,
+}
+
+/// One public key.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Jwk {
+    #[schema(value_type = String, pattern = "^OKP$")]
+    kty: &'static str,
+    #[schema(value_type = String, pattern = "^Ed25519$")]
+    crv: &'static str,
+    /// The public key, base64url.
+    x: String,
+    /// Matches the `kid` in a token's header.
+    kid: String,
+    #[schema(value_type = String, pattern = "^EdDSA$")]
+    alg: &'static str,
+    #[serde(rename = "use")]
+    #[schema(value_type = String, pattern = "^sig$")]
+    use_: &'static str,
 }
 
 #[cfg(test)]
@@ -190,7 +221,7 @@ mod tests {
         assert!(t2.verify(&tok).is_ok());
         let tok2 = t2.sign(&claims(now() + 60)).unwrap();
         assert!(t1.verify(&tok2).is_err(), "unknown kid");
-        assert_eq!(t2.jwks()["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(t2.jwk_set().keys.len(), 2);
     }
 
     #[test]

@@ -53,10 +53,14 @@ impl Password {
 
 /// What an API key may do. `admin` implies the others. Stored (and shown)
 /// as its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, utoipa::ToSchema)]
+#[schema(as = ScopeName)]
 pub enum Scope {
+    #[schema(rename = "users:read")]
     UsersRead,
+    #[schema(rename = "users:write")]
     UsersWrite,
+    #[schema(rename = "admin")]
     Admin,
 }
 

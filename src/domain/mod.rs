@@ -12,14 +12,16 @@ mod user;
 pub use credentials::{ApiKey, AuditEntry, NewApiKey, Outcome, Password, Scope, Session};
 pub use field::Field;
 pub use patch::merge_patch;
-pub use search::{SearchQuery, SearchSort};
+pub use search::{ListOrder, SearchQuery, SearchSort};
 pub use time::Timestamp;
 pub use user::*;
 
-/// One problem with one field of a request, as shown in problem+json `errors`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// One invalid field of a request, as shown in problem+json `errors`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The field's name in the request body (or query).
     pub field: String,
+    /// What is wrong with it, such as `is required`.
     pub message: String,
 }
 

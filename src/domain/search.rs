@@ -5,13 +5,42 @@
 use super::{Role, Status, Timestamp};
 
 /// The order of search hits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, utoipa::ToSchema)]
 pub enum SearchSort {
     #[default]
+    #[schema(rename = "relevance")]
     Relevance,
+    #[schema(rename = "created_at")]
     CreatedAsc,
+    #[schema(rename = "-created_at")]
     CreatedDesc,
+    #[schema(rename = "name")]
     Name,
+}
+
+/// The orders of a list of users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, utoipa::ToSchema)]
+#[schema(as = ListSort)]
+pub enum ListOrder {
+    #[default]
+    #[schema(rename = "created_at")]
+    CreatedAsc,
+    #[schema(rename = "-created_at")]
+    CreatedDesc,
+    #[schema(rename = "email")]
+    Email,
+}
+
+impl ListOrder {
+    /// The order a `sort` parameter names.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "created_at" => Some(Self::CreatedAsc),
+            "-created_at" => Some(Self::CreatedDesc),
+            "email" => Some(Self::Email),
+            _ => None,
+        }
+    }
 }
 
 /// A search: words, filters, facets and a page.

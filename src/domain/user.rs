@@ -196,7 +196,8 @@ impl Name {
 }
 
 /// The known roles. `admin` may do everything; `user` is the default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, utoipa::ToSchema)]
+#[schema(as = RoleName, rename_all = "lowercase")]
 pub enum Role {
     Admin,
     User,
@@ -228,7 +229,8 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, utoipa::ToSchema)]
+#[schema(as = StatusName, rename_all = "lowercase")]
 pub enum Status {
     #[default]
     Active,

@@ -18,14 +18,13 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
-use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::auth::passwords::{Hasher, Verified};
 use crate::auth::policy::{Action, Caller, Principal};
 use crate::auth::secrets::{self, API_KEY_PREFIX};
-use crate::auth::tokens::{Claims, StoredKey, Tokens};
+use crate::auth::tokens::{Claims, JwkSet, StoredKey, Tokens};
 use crate::config::AuthConfig;
 use crate::domain::{
     ApiKey, AuditEntry, FieldError, NewApiKey, Password, Role, Session, Signup, Status, Timestamp,
@@ -108,8 +107,9 @@ impl Auth {
         })))
     }
 
-    pub fn jwks(&self) -> Value {
-        self.0.tokens.jwks()
+    /// The public keys that verify access tokens.
+    pub fn jwk_set(&self) -> JwkSet {
+        self.0.tokens.jwk_set()
     }
 
     /// Drops limiter state of keys not seen for a while (call periodically).
