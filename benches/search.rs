@@ -115,9 +115,9 @@ fn user(i: usize, now: OffsetDateTime) -> User {
         "email": format!("{}.{}{i}@example.com", f.to_lowercase(), l.to_lowercase()),
         "name": format!("{f} {l}"),
         "username": format!("{}{}{i}", f.to_lowercase(), &l[..1].to_lowercase()),
-        "roles": if i % 50 == 0 { json!(["admin", "user"]) } else { json!(["user"]) },
-        "status": if i % 10 == 0 { "disabled" } else { "active" },
-        "attributes": {"city": CITIES[i % 8], "plan": if i % 3 == 0 { "pro" } else { "free" }},
+        "roles": if i.is_multiple_of(50) { json!(["admin", "user"]) } else { json!(["user"]) },
+        "status": if i.is_multiple_of(10) { "disabled" } else { "active" },
+        "attributes": {"city": CITIES[i % 8], "plan": if i.is_multiple_of(3) { "pro" } else { "free" }},
     });
     let draft =
         UserDraft::from_json(body.as_object().expect("object").clone()).expect("valid user");

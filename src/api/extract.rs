@@ -226,24 +226,6 @@ pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::form_decode;
-
-    #[test]
-    fn form_decoding_matches_form_urlencoded_on_utf8_and_refuses_the_rest() {
-        for s in ["a+b", "%41%c3%A9", "100%", "%zz", "%4", "caf%C3%A9", ""] {
-            let expected: String = form_urlencoded::parse(format!("k={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
-            assert_eq!(form_decode(s).as_deref(), Some(expected.as_str()), "{s}");
-        }
-        assert_eq!(form_decode("%FF"), None);
-        assert_eq!(form_decode("a%C3"), None);
-    }
-}
-
 /// A required string of 1 to `max` characters: the small bodies of signing
 /// in are checked one field at a time, in order.
 pub fn required_text(
@@ -271,5 +253,23 @@ pub fn no_other_fields(other: &Map<String, Value>) -> Result<(), Error> {
             "is not a known field",
         )])),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_decode;
+
+    #[test]
+    fn form_decoding_matches_form_urlencoded_on_utf8_and_refuses_the_rest() {
+        for s in ["a+b", "%41%c3%A9", "100%", "%zz", "%4", "caf%C3%A9", ""] {
+            let expected: String = form_urlencoded::parse(format!("k={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            assert_eq!(form_decode(s).as_deref(), Some(expected.as_str()), "{s}");
+        }
+        assert_eq!(form_decode("%FF"), None);
+        assert_eq!(form_decode("a%C3"), None);
     }
 }
