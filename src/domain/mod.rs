@@ -2,19 +2,23 @@
 //! credentials and sessions, times, and the commands the service accepts.
 //! Depends on nothing else in the crate; everything else may depend on it.
 
+mod commands;
 mod credentials;
 mod field;
 mod patch;
 mod search;
 mod time;
 mod user;
+mod values;
 
+pub use commands::{NewUser, Signup, UserPatch};
 pub use credentials::{ApiKey, AuditEntry, NewApiKey, Outcome, Password, Scope, Session};
 pub use field::Field;
 pub use patch::merge_patch;
 pub use search::{ListOrder, SearchQuery, SearchSort};
 pub use time::Timestamp;
-pub use user::*;
+pub use user::{User, UserDraft, UserFields};
+pub use values::*;
 
 /// One invalid field of a request, as shown in problem+json `errors`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

@@ -68,8 +68,10 @@ pub(super) fn fuzz_users() -> Vec<User> {
         .map(|(i, body)| {
             let draft = UserDraft::from_json(body.as_object().expect("an object").clone())
                 .expect("a valid user");
-            let at = crate::store::from_micros(1_700_000_000_000_000 + i as i64 * 1_000)
-                .expect("a valid time");
+            let at =
+                crate::domain::Timestamp::from_micros(1_700_000_000_000_000 + i as i64 * 1_000)
+                    .to_datetime()
+                    .expect("a valid time");
             User::from_draft(
                 UserId::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + i as u128),
                 draft,

@@ -160,7 +160,10 @@ pub(super) fn document(f: &Fields, u: &User) -> TantivyDocument {
     for r in &u.roles {
         d.add_u64(f.roles, u64::from(r.code()));
     }
-    d.add_i64(f.created_at, crate::store::micros(u.created_at));
+    d.add_i64(
+        f.created_at,
+        crate::domain::Timestamp::from_datetime(u.created_at).micros(),
+    );
     d.add_u64(f.email_verified, u64::from(u.email_verified));
     d.add_text(
         f.name_sort,

@@ -16,60 +16,8 @@ impl Auth {
             metrics::counter!("roster_logins_total", "outcome" => "throttled").increment(1);
             return Err(e);
         }
-        let found = self
-            .0
-            .store
-            .read(|r| match r.find_user_by_login(&folded)? {
-                Some(u) => {
-                    let phc = r.password_hash(u.id)?;
-                    Ok(Some((u, phc)))
-                }
-                None => Ok(None),
-            })?;
-        let (user, phc) = match found {
-            Some((u, phc)) => (Some(u), phc),
-            None => (None, None),
-        };
-        // Unknown user, no password, wrong password and disabled user all
-        // cost one hash and answer the same.
-        let verified = self
-            .0
-            .hasher
-            .verify(password, phc.as_deref())
-            .await
-            .map_err(hash_error)?;
+        let (ok_user, rehash) = self.check_password(&folded, password, &ip).await?;
         let at = now();
-        let fail_audit = |detail: &str| Audit {
-            action: "login",
-            actor: Some(
-                user.as_ref()
-                    .map_or_else(|| folded.clone(), |u| format!("user:{}", u.id)),
-            ),
-            target: user.as_ref().map(|u| u.id.to_string()),
-            ip: ip.clone(),
-            success: false,
-            detail: Some(detail.to_owned()),
-        };
-        let ok_user = match (&user, &verified) {
-            (Some(u), Verified::Yes | Verified::YesRehashed(_)) if u.status == Status::Active => {
-                u.clone()
-            }
-            _ => {
-                let (why, outcome) = match (&user, &verified) {
-                    (None, _) => ("unknown login", "unknown_login"),
-                    (Some(_), Verified::No) => ("wrong password", "wrong_password"),
-                    _ => ("user disabled", "disabled"),
-                };
-                metrics::counter!("roster_logins_total", "outcome" => outcome).increment(1);
-                let audit = fail_audit(why);
-                self.0.store.write(move |tx| audit.write(tx, at)).await?;
-                return Err(Error::Unauthorized("The login or password is wrong."));
-            }
-        };
-        let rehash = match verified {
-            Verified::YesRehashed(new) => Some(new),
-            _ => None,
-        };
         let refresh = secrets::random_token();
         let session = Session {
             id: Uuid::now_v7(),
@@ -114,6 +62,60 @@ impl Auth {
             .await?;
         metrics::counter!("roster_logins_total", "outcome" => "success").increment(1);
         self.issue(user, &session, refresh, at)
+    }
+
+    /// The active user `folded` names, if `password` is theirs, and the new
+    /// hash when the stored one used older parameters. Unknown user, no
+    /// password, wrong password and disabled user all cost one hash and
+    /// answer the same; each failure is audited and counted.
+    async fn check_password(
+        &self,
+        folded: &str,
+        password: &str,
+        ip: &Option<String>,
+    ) -> Result<(User, Option<String>), Error> {
+        let found = self.0.store.read(|r| match r.find_user_by_login(folded)? {
+            Some(u) => {
+                let phc = r.password_hash(u.id)?;
+                Ok(Some((u, phc)))
+            }
+            None => Ok(None),
+        })?;
+        let (user, phc) = match found {
+            Some((u, phc)) => (Some(u), phc),
+            None => (None, None),
+        };
+        let verified = self
+            .0
+            .hasher
+            .verify(password, phc.as_deref())
+            .await
+            .map_err(hash_error)?;
+        let why = match (user, verified) {
+            (Some(u), Verified::Yes) if u.status == Status::Active => return Ok((u, None)),
+            (Some(u), Verified::YesRehashed(new)) if u.status == Status::Active => {
+                return Ok((u, Some(new)));
+            }
+            (None, _) => ("unknown login", "unknown_login", None),
+            (Some(u), Verified::No) => ("wrong password", "wrong_password", Some(u)),
+            (Some(u), _) => ("user disabled", "disabled", Some(u)),
+        };
+        let (detail, outcome, user) = why;
+        metrics::counter!("roster_logins_total", "outcome" => outcome).increment(1);
+        let audit = Audit {
+            action: "login",
+            actor: Some(
+                user.as_ref()
+                    .map_or_else(|| folded.to_owned(), |u| format!("user:{}", u.id)),
+            ),
+            target: user.as_ref().map(|u| u.id.to_string()),
+            ip: ip.clone(),
+            success: false,
+            detail: Some(detail.to_owned()),
+        };
+        let at = now();
+        self.0.store.write(move |tx| audit.write(tx, at)).await?;
+        Err(Error::Unauthorized("The login or password is wrong."))
     }
 
     fn issue(
