@@ -17,7 +17,8 @@
 //! | [`auth`]    | pure pieces of authentication: password hashing, tokens, secrets, the policy | domain, config |
 //! | [`domain`]  | the vocabulary, valid by construction: users, credentials, times, commands | nothing |
 //! | [`error`]   | the service's error kinds (no HTTP, no storage types)                 | domain |
-//! | [`config`]  | settings from flags, `ROSTER_*` variables and a TOML file             | nothing |
+//! | [`config`]  | settings from flags, `ROSTER_*` variables and a TOML file: one table  | nothing |
+//! | [`cli`]     | the command line (clap): commands and their arguments                | config |
 //!
 //! `telemetry` (logging) and `tls` (certificates, the TLS listener) serve
 //! `main` and `app`.

@@ -11,8 +11,9 @@ use roster::{App, offline, telemetry};
 /// few hundred short-lived allocations; under load glibc's arenas contend
 /// for their locks (futex sleeps and wake-ups were ~10% of the CPU of a
 /// search-heavy load) and spend another ~20% in their own bookkeeping.
-/// mimalloc's thread-local free lists make the same work ~1.7x faster for
-/// search and ~2x for a list page (README "Performance"), and it gives
+/// mimalloc's thread-local free lists make the same work ~1.8x faster for
+/// search and ~1.7x for a list page (measured in A/B runs, see
+/// `CHANGELOG.md`, 2026-12-01), and it gives
 /// freed memory back to the system on its own, so glibc's arena cap is no
 /// longer needed.
 #[global_allocator]

@@ -50,7 +50,7 @@ use problem::{Kind, Problem};
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Every route of the server, with its layers. The API's routes come from
-/// [`openapi::routes`], where each is registered with its documentation,
+/// `openapi::routes`, where each is registered with its documentation,
 /// so what is served and what is documented are the same list.
 pub fn router(state: AppState, config: &Config) -> Router {
     let openapi::Routes {
