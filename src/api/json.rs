@@ -4,7 +4,10 @@
 //! serde_json escapes a string one byte at a time, through a few bounds
 //! checks per byte: on a page of twenty hits (about 8 KiB of strings) that
 //! was an eighth of a two-word search's instructions. Here a string is
-//! scanned eight bytes at a time and copied in runs. The output is byte for
+//! scanned eight bytes at a time and copied in runs: under callgrind a
+//! two-word search at 100k users went from 691k to 623k instructions per
+//! request (−10 %), which is why this writer is kept for these three answers
+//! only; every other response is plain serde. The output is byte for
 //! byte what serde_json writes for the same value (the types keep their
 //! `Serialize` derives, for the OpenAPI schemas and for the tests that
 //! compare the two); what has no hot string (numbers, attribute maps,
