@@ -7,9 +7,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::auth::policy::{Caller, Principal};
-use crate::domain::{Field, FieldError, Password, Signup, UserDraft, UserFields};
+use crate::domain::{Field, FieldError, Password, Signup};
 use crate::error::Error;
 use crate::service::LoginResult;
 
@@ -18,7 +21,7 @@ use super::extract::{Body, no_other_fields, required_text};
 use super::openapi as doc;
 use super::problem::{Kind, Problem};
 use super::state::AppState;
-use super::users::{UserDto, user_response};
+use super::users::{UserDto, UserReplace, composed, password, user_response};
 
 /// A signed-in session: a short-lived access token and the refresh token
 /// that renews it (single use; each refresh returns a new one).
@@ -78,27 +81,35 @@ pub struct RefreshRequest {
     other: Map<String, Value>,
 }
 
-/// Self-registration: profile fields only.
-#[derive(Deserialize, utoipa::ToSchema)]
+/// Self-registration: profile fields ([`UserReplace`]'s email, username,
+/// name and attributes) and a password; nothing the server decides.
+#[derive(Deserialize)]
 pub struct Registration {
     #[serde(default)]
-    #[schema(value_type = String, required = true, format = Email, max_length = 254)]
-    email: Field<String>,
-    #[serde(default)]
-    #[schema(value_type = String, required = true, write_only, min_length = 8, max_length = 1024)]
     password: Field<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-    username: Field<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    name: Field<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    attributes: Field<Value>,
     #[serde(flatten)]
-    #[schema(ignore)]
-    other: Map<String, Value>,
+    fields: UserReplace,
+}
+
+/// Fields a user may not set on its own account: roles, status and
+/// verification are the server's.
+const SERVER_SET: [&str; 3] = ["roles", "status", "email_verified"];
+
+impl Registration {
+    /// The first of [`SERVER_SET`] that the body gives.
+    fn server_set_field(&self) -> Option<&'static str> {
+        let f = &self.fields;
+        let given = [
+            f.roles.is_given(),
+            f.status.is_given(),
+            f.email_verified.is_given(),
+        ];
+        SERVER_SET
+            .into_iter()
+            .zip(given)
+            .find(|(_, g)| *g)
+            .map(|(name, _)| name)
+    }
 }
 
 impl TryFrom<Registration> for Signup {
@@ -107,76 +118,86 @@ impl TryFrom<Registration> for Signup {
     /// The password first, then fields only the server sets, then every
     /// profile field at once.
     fn try_from(r: Registration) -> Result<Self, Error> {
+        let server_set = r.server_set_field();
         let password = Password::from_field(r.password, true)
             .map_err(|e| Error::Validation(vec![e]))?
             .expect("a required password is present");
-        for field in ["roles", "status", "email_verified"] {
-            if r.other.contains_key(field) {
-                return Err(Error::Validation(vec![FieldError::new(
-                    field,
-                    "may not be set when registering",
-                )]));
-            }
+        if let Some(field) = server_set {
+            return Err(Error::Validation(vec![FieldError::new(
+                field,
+                "may not be set when registering",
+            )]));
         }
-        let draft = UserDraft::from_fields(UserFields {
-            email: r.email,
-            username: r.username,
-            name: r.name,
-            attributes: r.attributes,
-            other: r.other,
-            ..Default::default()
-        })
-        .map_err(Error::Validation)?;
+        let draft = r.fields.try_into()?;
         Ok(Signup { draft, password })
     }
 }
 
+impl PartialSchema for Registration {
+    fn schema() -> RefOr<Schema> {
+        composed::<UserReplace>("Self-registration: profile fields only.", profile)
+    }
+}
+
+impl ToSchema for Registration {}
+
+/// Edits [`UserReplace`]'s schema into a sign-up's: the profile fields and
+/// a required password.
+fn profile(o: &mut Object) {
+    o.properties
+        .retain(|k, _| !SERVER_SET.contains(&k.as_str()));
+    o.properties
+        .insert("password".into(), password(true, "The account's password."));
+    o.required.push("password".into());
+}
+
 /// The first admin, with the one-time token printed at first start.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 pub struct SetupRequest {
     #[serde(default)]
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 256)]
     token: Field<String>,
-    #[serde(default)]
-    #[schema(value_type = String, required = true, format = Email, max_length = 254)]
-    email: Field<String>,
-    #[serde(default)]
-    #[schema(value_type = String, required = true, write_only, min_length = 8, max_length = 1024)]
-    password: Field<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-    username: Field<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    name: Field<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    attributes: Field<Value>,
     #[serde(flatten)]
-    #[schema(ignore)]
-    other: Map<String, Value>,
+    signup: Registration,
 }
 
 impl SetupRequest {
     /// The token, and the admin to create: the token, then the password's
     /// presence, then every profile field, then the password's rules.
     fn parse(self) -> Result<(String, Signup), Error> {
+        let server_set = self.signup.server_set_field();
         let token = required_text(self.token, "token", 256)?;
-        let password = required_text(self.password, "password", 1024)?;
-        let draft = UserDraft::from_fields(UserFields {
-            email: self.email,
-            username: self.username,
-            name: self.name,
-            attributes: self.attributes,
-            other: self.other,
-            ..Default::default()
-        })
-        .map_err(Error::Validation)?;
+        let password = required_text(self.signup.password, "password", 1024)?;
+        if let Some(field) = server_set {
+            return Err(Error::Validation(vec![FieldError::new(
+                field,
+                "is not a known field",
+            )]));
+        }
+        let draft = self.signup.fields.try_into()?;
         let password = Password::parse(&password)
             .map_err(|m| Error::Validation(vec![FieldError::new("password", m)]))?;
         Ok((token, Signup { draft, password }))
     }
 }
+
+impl PartialSchema for SetupRequest {
+    fn schema() -> RefOr<Schema> {
+        composed::<UserReplace>(
+            "The first admin, with the one-time token printed at first start.",
+            |o| {
+                profile(o);
+                let token = ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(256));
+                o.properties.insert("token".into(), token.into());
+                o.required.push("token".into());
+            },
+        )
+    }
+}
+
+impl ToSchema for SetupRequest {}
 
 /// Sign in with an email or username and a password.
 #[utoipa::path(

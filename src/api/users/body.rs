@@ -1,49 +1,86 @@
-//! The bodies of `POST`, `PUT` and `PATCH /api/v1/users`: typed DTOs read
-//! field by field (so every invalid field is reported at once) and their
-//! conversions into the service's commands.
+//! The bodies of `POST`, `PUT` and `PATCH /api/v1/users` (and of sign-up):
+//! typed DTOs read field by field, so every invalid field is reported at
+//! once, and their conversions into the service's commands.
+//!
+//! The writable fields of a user are declared once, in [`UserReplace`]; the
+//! other bodies are it plus a field or two, and their schemas are its
+//! schema edited accordingly (see [`composed`]).
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::{Field, NewUser, Password, UserDraft, UserFields};
 use crate::error::Error;
 
-/// A new user. Unknown and read-only fields are refused (422).
+/// Every writable field of a user; absent ones take their defaults.
+/// Unknown and read-only fields (and `password`) are refused (422).
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct UserCreate {
+pub struct UserReplace {
     #[serde(default)]
     #[schema(value_type = String, required = true, format = Email, max_length = 254)]
-    email: Field<String>,
+    pub(in crate::api) email: Field<String>,
     /// ASCII letters, digits, `.`, `_`, `-`, starting with a letter or digit; unique.
     #[serde(default)]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-    username: Field<String>,
+    pub(in crate::api) username: Field<String>,
     #[serde(default)]
     #[schema(value_type = Option<String>, max_length = 200)]
-    name: Field<String>,
+    pub(in crate::api) name: Field<String>,
     /// Default `["user"]`.
     #[serde(default)]
     #[schema(value_type = Option<Vec<crate::domain::Role>>, max_items = 16)]
-    roles: Field<Vec<Value>>,
+    pub(in crate::api) roles: Field<Vec<Value>>,
     /// Default `active`.
     #[serde(default)]
     #[schema(value_type = Option<crate::domain::Status>)]
-    status: Field<String>,
+    pub(in crate::api) status: Field<String>,
     /// Default `false`.
     #[serde(default)]
     #[schema(value_type = Option<bool>)]
-    email_verified: Field<bool>,
+    pub(in crate::api) email_verified: Field<bool>,
     /// A JSON object of at most 16 KiB serialised.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    attributes: Field<Value>,
-    /// Sets the user's password; never returned.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, write_only, min_length = 8, max_length = 1024)]
-    password: Field<String>,
+    pub(in crate::api) attributes: Field<Value>,
     #[serde(flatten)]
     #[schema(ignore)]
-    other: Map<String, Value>,
+    pub(in crate::api) other: Map<String, Value>,
+}
+
+impl From<UserReplace> for UserFields {
+    fn from(b: UserReplace) -> Self {
+        UserFields {
+            email: b.email,
+            username: b.username,
+            name: b.name,
+            roles: b.roles,
+            status: b.status,
+            email_verified: b.email_verified,
+            attributes: b.attributes,
+            other: b.other,
+        }
+    }
+}
+
+impl TryFrom<UserReplace> for UserDraft {
+    type Error = Error;
+
+    /// Every field's error at once.
+    fn try_from(b: UserReplace) -> Result<Self, Error> {
+        UserDraft::from_fields(b.into()).map_err(Error::Validation)
+    }
+}
+
+/// A new user: the fields of [`UserReplace`] and a write-only `password`.
+#[derive(Deserialize)]
+pub struct UserCreate {
+    #[serde(default)]
+    password: Field<String>,
+    #[serde(flatten)]
+    fields: UserReplace,
 }
 
 impl TryFrom<UserCreate> for NewUser {
@@ -54,128 +91,95 @@ impl TryFrom<UserCreate> for NewUser {
     fn try_from(b: UserCreate) -> Result<Self, Error> {
         let password =
             Password::from_field(b.password, false).map_err(|e| Error::Validation(vec![e]))?;
-        let draft = UserDraft::from_fields(UserFields {
-            email: b.email,
-            username: b.username,
-            name: b.name,
-            roles: b.roles,
-            status: b.status,
-            email_verified: b.email_verified,
-            attributes: b.attributes,
-            other: b.other,
-        })
-        .map_err(Error::Validation)?;
+        let draft = b.fields.try_into()?;
         Ok(NewUser { draft, password })
     }
 }
 
-/// Every writable field of a user; absent ones take their defaults.
-/// Unknown and read-only fields (and `password`) are refused (422).
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct UserReplace {
-    #[serde(default)]
-    #[schema(value_type = String, required = true, format = Email, max_length = 254)]
-    email: Field<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-    username: Field<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    name: Field<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<Vec<crate::domain::Role>>, max_items = 16)]
-    roles: Field<Vec<Value>>,
-    #[serde(default)]
-    #[schema(value_type = Option<crate::domain::Status>)]
-    status: Field<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<bool>)]
-    email_verified: Field<bool>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    attributes: Field<Value>,
-    #[serde(flatten)]
-    #[schema(ignore)]
-    other: Map<String, Value>,
-}
-
-impl TryFrom<UserReplace> for UserDraft {
-    type Error = Error;
-
-    /// Every field's error at once.
-    fn try_from(b: UserReplace) -> Result<Self, Error> {
-        UserDraft::from_fields(UserFields {
-            email: b.email,
-            username: b.username,
-            name: b.name,
-            roles: b.roles,
-            status: b.status,
-            email_verified: b.email_verified,
-            attributes: b.attributes,
-            other: b.other,
-        })
-        .map_err(Error::Validation)
+impl PartialSchema for UserCreate {
+    fn schema() -> RefOr<Schema> {
+        composed::<UserReplace>(
+            "A new user. Unknown and read-only fields are refused (422).",
+            |o| {
+                o.properties.insert(
+                    "password".into(),
+                    password(false, "Sets the user's password; never returned."),
+                );
+            },
+        )
     }
 }
 
-/// A JSON merge patch (RFC 7396) of a user's writable fields: `null`
-/// removes a field (it takes its default). Unknown and read-only fields,
-/// and `password`, are refused (422). A field here is kept as sent, `null`
-/// included, because in a merge patch `null` means "remove".
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct UserPatch {
-    #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
-    email: Option<Value>,
-    #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-    username: Option<Value>,
-    #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    name: Option<Value>,
-    #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<Vec<crate::domain::Role>>, max_items = 16)]
-    roles: Option<Value>,
-    #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<crate::domain::Status>)]
-    status: Option<Value>,
-    #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<bool>)]
-    email_verified: Option<Value>,
-    /// Merged into the current attributes.
-    #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<Object>)]
-    attributes: Option<Value>,
-    #[serde(flatten)]
-    #[schema(ignore)]
-    other: Map<String, Value>,
+impl ToSchema for UserCreate {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <UserReplace as ToSchema>::schemas(schemas);
+    }
 }
 
-/// A present field's value as sent, `null` included (serde would read a
-/// `null` into an `Option` as absent).
-fn as_sent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
-}
+/// A JSON merge patch (RFC 7396) of a user's writable fields, kept as sent:
+/// in a merge patch `null` means "remove" (the field takes its default), so
+/// the patch is applied to the current user before anything is checked.
+#[derive(Deserialize)]
+pub struct UserPatch(Map<String, Value>);
 
 impl TryFrom<UserPatch> for crate::domain::UserPatch {
     type Error = Error;
 
     fn try_from(b: UserPatch) -> Result<Self, Error> {
-        let mut patch = b.other;
-        let fields = [
-            ("email", b.email),
-            ("username", b.username),
-            ("name", b.name),
-            ("roles", b.roles),
-            ("status", b.status),
-            ("email_verified", b.email_verified),
-            ("attributes", b.attributes),
-        ];
-        for (key, value) in fields {
-            if let Some(v) = value {
-                patch.insert(key.to_owned(), v);
-            }
-        }
-        crate::domain::UserPatch::parse(patch).map_err(|e| Error::Validation(vec![e]))
+        crate::domain::UserPatch::parse(b.0).map_err(|e| Error::Validation(vec![e]))
     }
+}
+
+impl PartialSchema for UserPatch {
+    fn schema() -> RefOr<Schema> {
+        composed::<UserReplace>(
+            "A JSON merge patch (RFC 7396) of a user's writable fields: `null` \
+             removes a field (it takes its default). Unknown and read-only fields, \
+             and `password`, are refused (422).",
+            |o| {
+                o.required.clear();
+                for property in o.properties.values_mut() {
+                    if let RefOr::T(Schema::Object(p)) = property
+                        && let SchemaType::Type(t) = p.schema_type.clone()
+                    {
+                        p.schema_type = SchemaType::from_iter([t, Type::Null]);
+                    }
+                }
+            },
+        )
+    }
+}
+
+impl ToSchema for UserPatch {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <UserReplace as ToSchema>::schemas(schemas);
+    }
+}
+
+/// `T`'s object schema with a new description, edited by `edit`.
+pub(in crate::api) fn composed<T: PartialSchema>(
+    description: &str,
+    edit: impl FnOnce(&mut Object),
+) -> RefOr<Schema> {
+    let RefOr::T(Schema::Object(mut o)) = T::schema() else {
+        unreachable!("a derived struct schema is an inline object")
+    };
+    o.description = Some(description.to_owned());
+    edit(&mut o);
+    RefOr::T(Schema::Object(o))
+}
+
+/// A `password` property: 8 to 1024 characters, write-only.
+pub(in crate::api) fn password(required: bool, description: &str) -> RefOr<Schema> {
+    let t = match required {
+        true => SchemaType::Type(Type::String),
+        false => SchemaType::from_iter([Type::String, Type::Null]),
+    };
+    ObjectBuilder::new()
+        .schema_type(t)
+        .description(Some(description))
+        .write_only(true)
+        .min_length(Some(8))
+        .max_length(Some(1024))
+        .into()
 }

@@ -5,6 +5,7 @@ mod body;
 mod view;
 
 pub use body::{UserCreate, UserPatch, UserReplace};
+pub(super) use body::{composed, password};
 #[cfg(test)]
 pub(crate) use view::tests;
 pub use view::{ListBody, UserDto};
