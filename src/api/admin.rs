@@ -29,11 +29,7 @@ pub struct Stats {
 #[utoipa::path(
     get, path = "/api/v1/admin/stats", operation_id = "getStats", tag = "admin",
     summary = "Counts, index health, version and uptime",
-    responses(
-        (status = 200, description = "The figures.", body = Stats),
-        doc::Authorized,
-    ),
-    security(("bearer" = []))
+    responses((status = 200, description = "The figures.", body = Stats), doc::Authorized),
 )]
 pub async fn stats(State(st): State<AppState>, caller: Caller) -> Result<Response, Problem> {
     let users = st.users().count(&caller)?;

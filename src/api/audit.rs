@@ -70,12 +70,7 @@ impl<'a> From<&'a AuditEntry> for AuditDto<'a> {
         ("actor" = Option<String>, Query, description = "Only entries by this actor, such as `user:<id>`."),
         ("action" = Option<String>, Query, description = "Only entries of this action, such as `login`."),
     ),
-    responses(
-        (status = 200, description = "One page of entries.", body = AuditPage),
-        (status = 400, response = doc::BadRequest),
-        doc::Authorized,
-    ),
-    security(("bearer" = []))
+    responses((status = 200, description = "One page of entries.", body = AuditPage), (status = 400, response = doc::BadRequest), doc::Authorized),
 )]
 pub async fn audit(
     State(st): State<AppState>,

@@ -255,12 +255,7 @@ pub async fn refresh(
 /// End the caller's session: its refresh token stops working.
 #[utoipa::path(
     post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth",
-    responses(
-        (status = 204, description = "Signed out."),
-        (status = 401, response = doc::Unauthorized),
-        (status = 429, response = doc::TooManyRequests),
-    ),
-    security(("bearer" = []))
+    responses((status = 204, description = "Signed out."), (status = 401, response = doc::Unauthorized), (status = 429, response = doc::TooManyRequests)),
 )]
 pub async fn logout(State(st): State<AppState>, caller: Caller) -> Result<StatusCode, Problem> {
     st.auth().logout(&caller).await?;
@@ -270,13 +265,7 @@ pub async fn logout(State(st): State<AppState>, caller: Caller) -> Result<Status
 /// The signed-in user.
 #[utoipa::path(
     get, path = "/api/v1/auth/me", operation_id = "getMe", tag = "auth",
-    responses(
-        (status = 200, description = "The caller.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
-        (status = 400, response = doc::BadRequest),
-        doc::Authorized,
-        (status = 404, response = doc::NotFound),
-    ),
-    security(("bearer" = []))
+    responses((status = 200, description = "The caller.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))), (status = 400, response = doc::BadRequest), doc::Authorized, (status = 404, response = doc::NotFound)),
 )]
 pub async fn me(State(st): State<AppState>, caller: Caller) -> Result<Response, Problem> {
     let Principal::User { id, .. } = &caller.principal else {

@@ -103,13 +103,7 @@ fn key_dto<'a>(k: &'a ApiKey, secret: Option<&'a str>) -> ApiKeyDto<'a> {
 #[utoipa::path(
     post, path = "/api/v1/api-keys", operation_id = "createApiKey", tag = "api-keys",
     request_body(content = ApiKeyCreate, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created; `secret` is shown only now.", body = ApiKeyDto, headers(("Cache-Control" = String, description = "`no-store`."))),
-        doc::Authorized,
-        doc::JsonBody,
-        (status = 503, response = doc::Unavailable),
-    ),
-    security(("bearer" = []))
+    responses((status = 201, description = "Created; `secret` is shown only now.", body = ApiKeyDto, headers(("Cache-Control" = String, description = "`no-store`."))), doc::Authorized, doc::JsonBody, (status = 503, response = doc::Unavailable)),
 )]
 pub async fn create_key(
     State(st): State<AppState>,
@@ -132,11 +126,7 @@ pub async fn create_key(
 /// Every API key, without secrets.
 #[utoipa::path(
     get, path = "/api/v1/api-keys", operation_id = "listApiKeys", tag = "api-keys",
-    responses(
-        (status = 200, description = "The keys.", body = ApiKeyList),
-        doc::Authorized,
-    ),
-    security(("bearer" = []))
+    responses((status = 200, description = "The keys.", body = ApiKeyList), doc::Authorized),
 )]
 pub async fn list_keys(State(st): State<AppState>, caller: Caller) -> Result<Response, Problem> {
     let keys = st.auth().api_keys(&caller)?;
@@ -148,12 +138,7 @@ pub async fn list_keys(State(st): State<AppState>, caller: Caller) -> Result<Res
 #[utoipa::path(
     delete, path = "/api/v1/api-keys/{id}", operation_id = "revokeApiKey", tag = "api-keys",
     params(("id" = uuid::Uuid, Path, description = "The key's id.")),
-    responses(
-        (status = 204, description = "Revoked."),
-        doc::Authorized,
-        (status = 404, response = doc::NotFound),
-    ),
-    security(("bearer" = []))
+    responses((status = 204, description = "Revoked."), doc::Authorized, (status = 404, response = doc::NotFound)),
 )]
 pub async fn revoke_key(
     State(st): State<AppState>,

@@ -15,6 +15,7 @@ mod json;
 mod keys;
 mod metrics;
 mod openapi;
+mod params;
 pub mod problem;
 mod search;
 mod sessions;

@@ -146,13 +146,7 @@ impl WriteJson for Hit<'_> {
         ("sort" = Option<crate::domain::SearchSort>, Query, description = "Order (default `relevance`)."),
         ("consistent" = Option<bool>, Query, description = "Wait until the index has every change made so far."),
     ),
-    responses(
-        (status = 200, description = "The matching users.", body = Results),
-        (status = 400, response = doc::BadRequest),
-        doc::Authorized,
-        (status = 503, response = doc::Unavailable),
-    ),
-    security(("bearer" = []))
+    responses((status = 200, description = "The matching users.", body = Results), (status = 400, response = doc::BadRequest), doc::Authorized, (status = 503, response = doc::Unavailable)),
 )]
 pub async fn search(
     State(st): State<AppState>,

@@ -16,9 +16,9 @@ use crate::service::SessionView;
 
 use super::extract::{Body, no_other_fields, required_text};
 use super::openapi as doc;
+use super::params::UserPath;
 use super::problem::{Kind, Problem};
 use super::state::AppState;
-use super::users::user_id;
 
 /// A new password; users changing their own also give the current one.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -38,24 +38,16 @@ pub struct PasswordChange {
 /// Set a user's password. Users changing their own give `current_password`.
 #[utoipa::path(
     post, path = "/api/v1/users/{id}/password", operation_id = "changePassword", tag = "users",
-    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404).")),
+    params(UserPath),
     request_body(content = PasswordChange, content_type = "application/json"),
-    responses(
-        (status = 204, description = "Changed; the user's other sessions are revoked."),
-        doc::Authorized,
-        doc::JsonBody,
-        (status = 404, response = doc::NotFound),
-        (status = 503, response = doc::Unavailable),
-    ),
-    security(("bearer" = []))
+    responses((status = 204, description = "Changed; the user's other sessions are revoked."), doc::Authorized, doc::JsonBody, (status = 404, response = doc::NotFound), (status = 503, response = doc::Unavailable)),
 )]
 pub async fn change_password(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    UserPath(id): UserPath,
     Body(body): Body<PasswordChange>,
 ) -> Result<StatusCode, Problem> {
-    let id = user_id(&id)?;
     let new = required_text(body.new_password, "new_password", 4096)?;
     let current = match body.current_password {
         Field::Absent => None,
@@ -119,20 +111,15 @@ impl From<&SessionView> for SessionDto {
 /// A user's live sessions.
 #[utoipa::path(
     get, path = "/api/v1/users/{id}/sessions", operation_id = "listSessions", tag = "sessions",
-    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404).")),
-    responses(
-        (status = 200, description = "The sessions.", body = SessionList),
-        doc::Authorized,
-        (status = 404, response = doc::NotFound),
-    ),
-    security(("bearer" = []))
+    params(UserPath),
+    responses((status = 200, description = "The sessions.", body = SessionList), doc::Authorized, (status = 404, response = doc::NotFound)),
 )]
 pub async fn list_sessions(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    UserPath(id): UserPath,
 ) -> Result<Response, Problem> {
-    let sessions = st.auth().sessions(&caller, user_id(&id)?)?;
+    let sessions = st.auth().sessions(&caller, id)?;
     let items: Vec<SessionDto> = sessions.iter().map(SessionDto::from).collect();
     Ok(Json(SessionList { items }).into_response())
 }
@@ -140,45 +127,32 @@ pub async fn list_sessions(
 /// Revoke every session of a user.
 #[utoipa::path(
     delete, path = "/api/v1/users/{id}/sessions", operation_id = "revokeSessions", tag = "sessions",
-    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404).")),
-    responses(
-        (status = 204, description = "Revoked."),
-        doc::Authorized,
-        (status = 404, response = doc::NotFound),
-    ),
-    security(("bearer" = []))
+    params(UserPath),
+    responses((status = 204, description = "Revoked."), doc::Authorized, (status = 404, response = doc::NotFound)),
 )]
 pub async fn revoke_sessions(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    UserPath(id): UserPath,
 ) -> Result<StatusCode, Problem> {
-    st.auth()
-        .revoke_sessions(&caller, user_id(&id)?, None)
-        .await?;
+    st.auth().revoke_sessions(&caller, id, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Revoke one session of a user.
 #[utoipa::path(
     delete, path = "/api/v1/users/{id}/sessions/{sid}", operation_id = "revokeSession", tag = "sessions",
-    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404)."), ("sid" = uuid::Uuid, Path, description = "The session's id.")),
-    responses(
-        (status = 204, description = "Revoked."),
-        doc::Authorized,
-        (status = 404, response = doc::NotFound),
-    ),
-    security(("bearer" = []))
+    params(UserPath, ("sid" = uuid::Uuid, Path, description = "The session's id.")),
+    responses((status = 204, description = "Revoked."), doc::Authorized, (status = 404, response = doc::NotFound)),
 )]
 pub async fn revoke_session(
     State(st): State<AppState>,
     caller: Caller,
-    Path((id, sid)): Path<(String, String)>,
+    UserPath(id): UserPath,
+    Path((_, sid)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
     let sid =
         Uuid::try_parse(&sid).map_err(|_| Problem::new(Kind::NotFound, "No such session."))?;
-    st.auth()
-        .revoke_sessions(&caller, user_id(&id)?, Some(sid))
-        .await?;
+    st.auth().revoke_sessions(&caller, id, Some(sid)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

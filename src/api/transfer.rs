@@ -76,14 +76,7 @@ impl From<crate::service::ImportReport> for ImportReportBody {
         written in batches as they arrive (not all-or-nothing); bad lines are reported by number.",
     request_body(content = String, content_type = "application/x-ndjson",
         description = "One JSON object per line (lines of at most 1 MiB)."),
-    responses(
-        (status = 200, description = "What was imported and which lines were not.", body = ImportReportBody),
-        (status = 400, response = doc::BadRequest),
-        doc::Authorized,
-        (status = 415, response = doc::UnsupportedMediaType),
-        (status = 503, response = doc::Unavailable),
-    ),
-    security(("bearer" = []))
+    responses((status = 200, description = "What was imported and which lines were not.", body = ImportReportBody), (status = 400, response = doc::BadRequest), doc::Authorized, (status = 415, response = doc::UnsupportedMediaType), (status = 503, response = doc::Unavailable)),
 )]
 pub async fn import(
     State(st): State<AppState>,
@@ -168,17 +161,7 @@ async fn push_line(
     summary = "Export every user (admins)",
     description = "Streamed from one consistent snapshot, in id order; never includes secrets.",
     params(("format" = Option<String>, Query, description = "`ndjson` (default) or `csv`.")),
-    responses(
-        (status = 200, description = "Every user.",
-            content(
-                (String = "application/x-ndjson"),
-                (String = "text/csv"),
-            ),
-            headers(("Content-Disposition" = String, description = "`attachment; filename=…`"))),
-        (status = 400, response = doc::BadRequest),
-        doc::Authorized,
-    ),
-    security(("bearer" = []))
+    responses((status = 200, description = "Every user.", content( (String = "application/x-ndjson"), (String = "text/csv"), ), headers(("Content-Disposition" = String, description = "`attachment; filename=…`"))), (status = 400, response = doc::BadRequest), doc::Authorized),
 )]
 pub async fn export(
     State(st): State<AppState>,
@@ -210,13 +193,7 @@ pub async fn export(
     summary = "Back up the whole store (admins)",
     description = "A consistent snapshot (one read transaction) of every table, streamed while the server \
         keeps serving; `roster restore FILE` reads it. It holds every secret: keep it safe.",
-    responses(
-        (status = 200, description = "The backup file.", content_type = "application/octet-stream",
-            body = Vec<u8>,
-            headers(("Content-Disposition" = String, description = "`attachment; filename=…`"))),
-        doc::Authorized,
-    ),
-    security(("bearer" = []))
+    responses((status = 200, description = "The backup file.", content_type = "application/octet-stream", body = Vec<u8>, headers(("Content-Disposition" = String, description = "`attachment; filename=…`"))), doc::Authorized),
 )]
 pub async fn backup(State(st): State<AppState>, caller: Caller) -> Result<Response, Problem> {
     crate::service::Importer::check_transfer(&caller)?;

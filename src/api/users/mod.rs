@@ -8,10 +8,10 @@ pub use body::{UserCreate, UserPatch, UserReplace};
 pub(super) use body::{composed, password};
 #[cfg(test)]
 pub(crate) use view::tests;
+pub(super) use view::user_response;
 pub use view::{ListBody, UserDto};
-pub(super) use view::{user_id, user_response};
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
@@ -21,8 +21,9 @@ use crate::auth::policy::Caller;
 use crate::domain::{ListOrder, Role, Status};
 use crate::service::ListParams;
 
-use super::extract::{Body, QueryPairs, etag, if_match, parse_etag};
+use super::extract::{Body, QueryPairs, etag, parse_etag};
 use super::openapi as doc;
+use super::params::{IfMatch, UserPath};
 use super::problem::{Kind, Problem};
 use super::state::AppState;
 
@@ -33,14 +34,7 @@ use super::state::AppState;
 #[utoipa::path(
     post, path = "/api/v1/users", operation_id = "createUser", tag = "users",
     request_body(content = UserCreate, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
-        doc::Authorized,
-        doc::JsonBody,
-        (status = 409, response = doc::Conflict),
-        (status = 503, response = doc::Unavailable),
-    ),
-    security(("bearer" = []))
+    responses((status = 201, description = "Created.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))), doc::Authorized, doc::JsonBody, (status = 409, response = doc::Conflict), (status = 503, response = doc::Unavailable)),
 )]
 pub async fn create(
     State(st): State<AppState>,
@@ -55,25 +49,18 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/api/v1/users/{id}", operation_id = "getUser", tag = "users",
     params(
-        ("id" = String, Path, description = "The user's id (a UUID; anything else is 404)."),
+        UserPath,
         ("If-None-Match" = Option<String>, Header, description = "Entity tags (or `*`); 304 if one is the current version."),
     ),
-    responses(
-        (status = 200, description = "The user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
-        (status = 304, description = "Not modified: the `If-None-Match` tag is current.", headers(("ETag" = String, description = "The user's version, quoted."))),
-        (status = 400, response = doc::BadRequest),
-        doc::Authorized,
-        (status = 404, response = doc::NotFound),
-    ),
-    security(("bearer" = []))
+    responses((status = 200, description = "The user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))), (status = 304, description = "Not modified: the `If-None-Match` tag is current.", headers(("ETag" = String, description = "The user's version, quoted."))), (status = 400, response = doc::BadRequest), doc::Authorized, (status = 404, response = doc::NotFound)),
 )]
 pub async fn get(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    UserPath(id): UserPath,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let user = st.users().get(&caller, user_id(&id)?)?;
+    let user = st.users().get(&caller, id)?;
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -96,64 +83,41 @@ pub async fn get(
 /// Update a user with a JSON merge patch (RFC 7396).
 #[utoipa::path(
     patch, path = "/api/v1/users/{id}", operation_id = "patchUser", tag = "users",
-    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404)."), ("If-Match" = Option<String>, Header, description = "`*` or one strong entity tag such as `\"3\"`; the write happens only if it matches (else 412).")),
+    params(UserPath, IfMatch),
     request_body(content(
         (UserPatch = "application/merge-patch+json"),
         (UserPatch = "application/json"),
     )),
-    responses(
-        (status = 200, description = "The updated user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
-        doc::Authorized,
-        doc::JsonBody,
-        (status = 404, response = doc::NotFound),
-        (status = 409, response = doc::Conflict),
-        (status = 412, response = doc::PreconditionFailed),
-        (status = 503, response = doc::Unavailable),
-    ),
-    security(("bearer" = []))
+    responses((status = 200, description = "The updated user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))), doc::Authorized, doc::JsonBody, (status = 404, response = doc::NotFound), (status = 409, response = doc::Conflict), (status = 412, response = doc::PreconditionFailed), (status = 503, response = doc::Unavailable)),
 )]
 pub async fn patch(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    UserPath(id): UserPath,
+    IfMatch(pre): IfMatch,
     Body(body): Body<UserPatch>,
 ) -> Result<Response, Problem> {
-    let id = user_id(&id)?;
-    let user = st
-        .users()
-        .patch(&caller, id, body.try_into()?, if_match(&headers)?)
-        .await?;
+    let user = st.users().patch(&caller, id, body.try_into()?, pre).await?;
     Ok(user_response(StatusCode::OK, &user))
 }
 
 /// Replace every writable field of a user; absent ones take their defaults.
 #[utoipa::path(
     put, path = "/api/v1/users/{id}", operation_id = "replaceUser", tag = "users",
-    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404)."), ("If-Match" = Option<String>, Header, description = "`*` or one strong entity tag such as `\"3\"`; the write happens only if it matches (else 412).")),
+    params(UserPath, IfMatch),
     request_body(content = UserReplace, content_type = "application/json"),
-    responses(
-        (status = 200, description = "The updated user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))),
-        doc::Authorized,
-        doc::JsonBody,
-        (status = 404, response = doc::NotFound),
-        (status = 409, response = doc::Conflict),
-        (status = 412, response = doc::PreconditionFailed),
-        (status = 503, response = doc::Unavailable),
-    ),
-    security(("bearer" = []))
+    responses((status = 200, description = "The updated user.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))), doc::Authorized, doc::JsonBody, (status = 404, response = doc::NotFound), (status = 409, response = doc::Conflict), (status = 412, response = doc::PreconditionFailed), (status = 503, response = doc::Unavailable)),
 )]
 pub async fn replace(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    UserPath(id): UserPath,
+    IfMatch(pre): IfMatch,
     Body(body): Body<UserReplace>,
 ) -> Result<Response, Problem> {
-    let id = user_id(&id)?;
     let user = st
         .users()
-        .replace(&caller, id, body.try_into()?, if_match(&headers)?)
+        .replace(&caller, id, body.try_into()?, pre)
         .await?;
     Ok(user_response(StatusCode::OK, &user))
 }
@@ -161,25 +125,16 @@ pub async fn replace(
 /// Delete a user.
 #[utoipa::path(
     delete, path = "/api/v1/users/{id}", operation_id = "deleteUser", tag = "users",
-    params(("id" = String, Path, description = "The user's id (a UUID; anything else is 404)."), ("If-Match" = Option<String>, Header, description = "`*` or one strong entity tag such as `\"3\"`; the write happens only if it matches (else 412).")),
-    responses(
-        (status = 204, description = "Deleted."),
-        (status = 400, response = doc::BadRequest),
-        doc::Authorized,
-        (status = 404, response = doc::NotFound),
-        (status = 412, response = doc::PreconditionFailed),
-        (status = 503, response = doc::Unavailable),
-    ),
-    security(("bearer" = []))
+    params(UserPath, IfMatch),
+    responses((status = 204, description = "Deleted."), (status = 400, response = doc::BadRequest), doc::Authorized, (status = 404, response = doc::NotFound), (status = 412, response = doc::PreconditionFailed), (status = 503, response = doc::Unavailable)),
 )]
 pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    UserPath(id): UserPath,
+    IfMatch(pre): IfMatch,
 ) -> Result<StatusCode, Problem> {
-    let id = user_id(&id)?;
-    st.users().delete(&caller, id, if_match(&headers)?).await?;
+    st.users().delete(&caller, id, pre).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -205,12 +160,7 @@ const LIST_KEYS: [&str; 7] = [
         ("created_after" = Option<OffsetDateTime>, Query, description = "Only users created strictly after this RFC 3339 time."),
         ("created_before" = Option<OffsetDateTime>, Query, description = "Only users created strictly before this RFC 3339 time."),
     ),
-    responses(
-        (status = 200, description = "One page of users.", body = ListBody),
-        (status = 400, response = doc::BadRequest),
-        doc::Authorized,
-    ),
-    security(("bearer" = []))
+    responses((status = 200, description = "One page of users.", body = ListBody), (status = 400, response = doc::BadRequest), doc::Authorized),
 )]
 pub async fn list(
     State(st): State<AppState>,

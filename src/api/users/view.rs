@@ -9,11 +9,10 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::domain::{Role, User, UserId};
+use crate::domain::{Role, User};
 
 use super::super::extract::etag;
 use super::super::json::{Out, WriteJson};
-use super::super::problem::{Kind, Problem};
 
 /// A user as the API shows it. Never carries secrets.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -120,11 +119,6 @@ pub(in crate::api) fn user_response(status: StatusCode, user: &User) -> Response
     res
 }
 
-/// An id in the path that is not a UUID names no user: 404, like an unknown one.
-pub(in crate::api) fn user_id(raw: &str) -> Result<UserId, Problem> {
-    UserId::parse(raw).ok_or_else(|| Problem::new(Kind::NotFound, "No such user."))
-}
-
 /// One page of users; `next_cursor` is null on the last page.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = UserPage)]
@@ -147,6 +141,7 @@ impl WriteJson for ListBody<'_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::domain::UserId;
 
     #[test]
     fn roles_are_written_by_name() {
