@@ -5,6 +5,7 @@
 mod credentials;
 mod field;
 mod patch;
+mod record;
 mod search;
 mod time;
 mod user;
@@ -12,6 +13,7 @@ mod user;
 pub use credentials::{ApiKey, AuditEntry, NewApiKey, Outcome, Password, Scope, Session};
 pub use field::Field;
 pub use patch::merge_patch;
+pub use record::ImportRecord;
 pub use search::{SearchQuery, SearchSort};
 pub use time::Timestamp;
 pub use user::*;
