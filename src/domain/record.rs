@@ -57,3 +57,29 @@ impl ImportRecord {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_blank_a_record_or_the_reason_it_is_not_one() {
+        assert!(matches!(ImportRecord::from_json_line("  \r"), Ok(None)));
+        assert_eq!(
+            ImportRecord::from_json_line("[1]").unwrap_err(),
+            "is not a JSON object"
+        );
+        assert!(
+            ImportRecord::from_json_line("{nope")
+                .unwrap_err()
+                .starts_with("is not valid JSON (")
+        );
+        let rec =
+            ImportRecord::from_json_line(r#"{"id": 1, "version": 2, "email": "a@b.c", "x": 0}"#)
+                .unwrap()
+                .unwrap();
+        assert_eq!((rec.id, rec.version), (Field::WrongType, Field::Given(2)));
+        assert_eq!(rec.user.email, Field::Given("a@b.c".to_owned()));
+        assert!(!rec.password.is_given() && rec.user.other.contains_key("x"));
+    }
+}

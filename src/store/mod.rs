@@ -17,7 +17,7 @@
 //! | `writer`  | the writer thread, group commit, retry without a failed write |
 //! | `reads`   | point reads that open only the tables they need |
 //! | `users`   | the `Tx`/`ReadTx` views: users, their indexes, the change log |
-//! | `auth`    | credentials, sessions, API keys, audit, meta |
+//! | `auth`    | credentials, sessions, refresh tokens, API keys, audit, meta |
 //! | `codec`   | record encoding (schema byte + postcard) |
 //! | `backup`  | backup and restore files |
 //! | `check`   | the integrity check |

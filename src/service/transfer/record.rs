@@ -157,4 +157,37 @@ mod tests {
         .unwrap_err();
         assert!(err.starts_with("password_hash:"), "{err}");
     }
+
+    #[test]
+    fn each_bad_field_is_named_in_order_and_null_is_absent() {
+        let err = parse_record(obj(serde_json::json!({
+            "id": 5, "created_at": 5, "updated_at": "yesterday", "version": "7",
+            "password": 1, "password_hash": 2, "email": 3, "extra": 1,
+        })))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "id: must be a string; created_at: must be an RFC 3339 time string; \
+             updated_at: is not an RFC 3339 time; version: must be a whole number of at least 1; \
+             password: give a password or a password_hash, not both; \
+             email: must be a string; extra: is not a known field"
+        );
+        let err = parse_record(obj(
+            serde_json::json!({"email": "a@example.com", "password": 1}),
+        ))
+        .unwrap_err();
+        assert_eq!(err, "password: must be a string");
+        let err = parse_record(obj(
+            serde_json::json!({"email": "a@example.com", "password_hash": 1}),
+        ))
+        .unwrap_err();
+        assert_eq!(err, "password_hash: must be a string");
+        let (u, secret) = parse_record(obj(serde_json::json!({
+            "id": null, "email": "a@example.com", "version": null, "password": null,
+            "password_hash": "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+        })))
+        .unwrap();
+        assert_eq!(u.version, 1);
+        assert!(matches!(secret, Secret::Hash(_)));
+    }
 }
