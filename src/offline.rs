@@ -1,6 +1,7 @@
 //! Commands that work on a data dir no server holds: `roster admin create`,
-//! `keys rotate`, `reindex`, `import`, `export`, `backup`, `restore`. Opening the store takes redb's lock, so a data dir
-//! in use is refused at once with a clear message.
+//! `keys rotate`, `reindex`, `import`, `export`, `backup`, `restore`.
+//! Opening the store takes the lock on its file, so a data dir in use is
+//! refused at once with a clear message.
 
 use std::io::{BufRead, Read};
 use std::path::Path;
@@ -9,13 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde_json::Value;
 
 use crate::auth::passwords::Hasher;
 use crate::auth::policy::Caller;
 use crate::cli::TransferFormat;
 use crate::config::Config;
-use crate::domain::Signup;
+use crate::domain::{ImportRecord, Signup};
 use crate::service::{
     Auth, Format, ImportReport, Importer, MAX_LINE, Search, check_csv_header, csv_record,
     rotate_keys as rotate,
@@ -166,8 +166,7 @@ async fn run_import(
     let reading = tokio::task::spawn_blocking(move || read_input(reader, format, &counter, &tx));
     while let Some(input) = rx.recv().await {
         match input {
-            Input::Json(line, text) => importer.push_json_line(line, &text).await?,
-            Input::Record(line, obj) => importer.push(line, obj).await?,
+            Input::Record(line, record) => importer.push(line, record).await?,
             Input::Bad(line, msg) => importer.bad_line(line, msg),
         }
     }
@@ -189,14 +188,22 @@ async fn run_import(
     Ok(report)
 }
 
+/// What the reading thread hands the importer: a record read from its line
+/// (or row), or the reason the line is not one.
+// Nearly every input is a record, so boxing it would add an allocation per
+// line and save no memory.
+#[expect(clippy::large_enum_variant)]
 enum Input {
-    Json(u64, String),
-    Record(u64, serde_json::Map<String, Value>),
+    Record(u64, ImportRecord),
     Bad(u64, String),
 }
 
-/// Reads lines (NDJSON) or rows (CSV) and hands them on; a line longer than
-/// [`MAX_LINE`] is reported and skipped without being held in memory.
+/// Hands one input to the importer; fails once the import has stopped.
+type Deliver<'a> = dyn Fn(Input) -> anyhow::Result<()> + 'a;
+
+/// Reads lines (NDJSON) or rows (CSV) into records and hands them on; a
+/// line longer than [`MAX_LINE`] is reported and skipped without being held
+/// in memory.
 fn read_input(
     reader: Box<dyn std::io::Read + Send>,
     format: TransferFormat,
@@ -212,78 +219,91 @@ fn read_input(
             .map_err(|_| anyhow::anyhow!("import stopped"))
     };
     match format {
-        TransferFormat::Ndjson => {
-            let mut r = std::io::BufReader::with_capacity(256 * 1024, counting);
-            let mut buf = Vec::new();
-            let mut line = 0u64;
-            loop {
-                buf.clear();
-                line += 1;
-                let n = (&mut r)
-                    .take(MAX_LINE as u64 + 1)
-                    .read_until(b'\n', &mut buf)
-                    .context("cannot read the input")?;
-                if n == 0 {
-                    break;
-                }
-                if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
-                    // Skip the rest of this line.
-                    let mut rest = Vec::new();
-                    loop {
-                        rest.clear();
-                        let m = (&mut r)
-                            .take(64 * 1024)
-                            .read_until(b'\n', &mut rest)
-                            .context("cannot read the input")?;
-                        if m == 0 || rest.last() == Some(&b'\n') {
-                            break;
-                        }
-                    }
+        TransferFormat::Ndjson => read_ndjson(counting, &send),
+        TransferFormat::Csv => read_csv(counting, &send),
+    }
+}
+
+fn read_ndjson(input: impl std::io::Read, send: &Deliver) -> anyhow::Result<()> {
+    let mut r = std::io::BufReader::with_capacity(256 * 1024, input);
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    loop {
+        buf.clear();
+        line += 1;
+        let n = (&mut r)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .context("cannot read the input")?;
+        if n == 0 {
+            break;
+        }
+        if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
+            skip_line(&mut r)?;
+            send(Input::Bad(line, format!("is longer than {MAX_LINE} bytes")))?;
+            continue;
+        }
+        let record = String::from_utf8(std::mem::take(&mut buf))
+            .map_err(|_| "is not valid UTF-8".to_owned())
+            .and_then(|text| ImportRecord::from_json_line(&text));
+        match record {
+            Ok(Some(record)) => send(Input::Record(line, record))?,
+            Ok(None) => {}
+            Err(message) => send(Input::Bad(line, message))?,
+        }
+    }
+    Ok(())
+}
+
+/// Skips the rest of the current line, reading it in small pieces.
+fn skip_line(r: &mut impl BufRead) -> anyhow::Result<()> {
+    let mut rest = Vec::new();
+    loop {
+        rest.clear();
+        let m = r
+            .take(64 * 1024)
+            .read_until(b'\n', &mut rest)
+            .context("cannot read the input")?;
+        if m == 0 || rest.last() == Some(&b'\n') {
+            return Ok(());
+        }
+    }
+}
+
+fn read_csv(input: impl std::io::Read, send: &Deliver) -> anyhow::Result<()> {
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .buffer_capacity(256 * 1024)
+        .from_reader(input);
+    let headers: Vec<String> = r
+        .headers()
+        .context("cannot read the CSV header")?
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .collect();
+    check_csv_header(&headers).map_err(|m| anyhow::anyhow!("CSV header: {m}"))?;
+    let mut row = csv::StringRecord::new();
+    loop {
+        match r.read_record(&mut row) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = row.position().map_or(0, |p| p.line());
+                if row.as_slice().len() > MAX_LINE {
                     send(Input::Bad(line, format!("is longer than {MAX_LINE} bytes")))?;
                     continue;
                 }
-                match String::from_utf8(std::mem::take(&mut buf)) {
-                    Ok(text) => send(Input::Json(line, text))?,
-                    Err(_) => send(Input::Bad(line, "is not valid UTF-8".into()))?,
+                match csv_record(&headers, &row) {
+                    Ok(record) => send(Input::Record(line, record))?,
+                    Err(m) => send(Input::Bad(line, m))?,
                 }
             }
-        }
-        TransferFormat::Csv => {
-            let mut r = csv::ReaderBuilder::new()
-                .flexible(true)
-                .buffer_capacity(256 * 1024)
-                .from_reader(counting);
-            let headers: Vec<String> = r
-                .headers()
-                .context("cannot read the CSV header")?
-                .iter()
-                .map(|h| h.trim().to_owned())
-                .collect();
-            check_csv_header(&headers).map_err(|m| anyhow::anyhow!("CSV header: {m}"))?;
-            let mut row = csv::StringRecord::new();
-            loop {
-                match r.read_record(&mut row) {
-                    Ok(false) => break,
-                    Ok(true) => {
-                        let line = row.position().map_or(0, |p| p.line());
-                        if row.as_slice().len() > MAX_LINE {
-                            send(Input::Bad(line, format!("is longer than {MAX_LINE} bytes")))?;
-                            continue;
-                        }
-                        match csv_record(&headers, &row) {
-                            Ok(obj) => send(Input::Record(line, obj))?,
-                            Err(m) => send(Input::Bad(line, m))?,
-                        }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                match e.kind() {
+                    csv::ErrorKind::Io(_) => {
+                        return Err(anyhow::anyhow!("cannot read the input: {e}"));
                     }
-                    Err(e) => {
-                        let line = e.position().map_or(0, |p| p.line());
-                        match e.kind() {
-                            csv::ErrorKind::Io(_) => {
-                                return Err(anyhow::anyhow!("cannot read the input: {e}"));
-                            }
-                            _ => send(Input::Bad(line, format!("is not valid CSV ({e})")))?,
-                        }
-                    }
+                    _ => send(Input::Bad(line, format!("is not valid CSV ({e})")))?,
                 }
             }
         }

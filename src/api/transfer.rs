@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::state::AppState;
 use crate::auth::policy::Caller;
+use crate::domain::ImportRecord;
 use crate::error::Error;
 use crate::service::{Format, MAX_LINE};
 
@@ -141,15 +142,21 @@ pub async fn import(
     Ok(Json(ImportReportBody::from(report)).into_response())
 }
 
+/// One line of the body, read into a record here at the edge; a line that
+/// is not one (not UTF-8, not a JSON object) goes to the report as is.
 async fn push_line(
     importer: &mut crate::service::Importer,
     line: u64,
     bytes: &[u8],
 ) -> Result<(), Error> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => importer.push_json_line(line, text).await,
-        Err(_) => {
-            importer.bad_line(line, "is not valid UTF-8");
+    let record = std::str::from_utf8(bytes)
+        .map_err(|_| "is not valid UTF-8".to_owned())
+        .and_then(ImportRecord::from_json_line);
+    match record {
+        Ok(Some(record)) => importer.push(line, record).await,
+        Ok(None) => Ok(()),
+        Err(message) => {
+            importer.bad_line(line, message);
             Ok(())
         }
     }

@@ -1,4 +1,4 @@
-//! Users in the store: the `users` table and its three indexes, kept in step
+//! Users in the store: the `users` table and its four indexes, kept in step
 //! inside each write transaction, plus the change-log entry of every write.
 
 use std::ops::Bound;

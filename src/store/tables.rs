@@ -1,0 +1,62 @@
+//! The store's tables: their names and key and value types, which are the
+//! on-disk format, and their creation in a new (or older) file.
+//!
+//! A table's name and types may never change once a release has written it:
+//! a file from that release would no longer open. Record encoding is
+//! `codec`'s business, not this module's.
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::StoreError;
+
+pub(crate) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("users");
+pub(crate) const USERS_BY_EMAIL: TableDefinition<&str, u128> =
+    TableDefinition::new("users_by_email");
+pub(crate) const USERS_BY_USERNAME: TableDefinition<&str, u128> =
+    TableDefinition::new("users_by_username");
+pub(crate) const USERS_BY_CREATED: TableDefinition<(i64, u128), ()> =
+    TableDefinition::new("users_by_created");
+pub(crate) const USERS_BY_ROLE: TableDefinition<(u8, u128), ()> =
+    TableDefinition::new("users_by_role");
+pub(crate) const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+/// user id → argon2id PHC string. Kept apart from the user record so that a
+/// hash can never travel with a user by accident.
+pub(crate) const CREDENTIALS: TableDefinition<u128, &str> = TableDefinition::new("credentials");
+pub(crate) const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("sessions");
+pub(crate) const SESSIONS_BY_USER: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("sessions_by_user");
+/// SHA-256 of a refresh token → (session id, generation it was issued at).
+pub(crate) const REFRESH_TOKENS: TableDefinition<&[u8], (u128, u32)> =
+    TableDefinition::new("refresh_tokens");
+pub(crate) const API_KEYS: TableDefinition<u128, &[u8]> = TableDefinition::new("api_keys");
+pub(crate) const API_KEYS_BY_HASH: TableDefinition<&[u8], u128> =
+    TableDefinition::new("api_keys_by_hash");
+/// UUIDv7 (time-ordered) → audit entry.
+pub(crate) const AUDIT: TableDefinition<u128, &[u8]> = TableDefinition::new("audit");
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// Creates missing tables; returns the last change sequence.
+pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(USERS)?;
+        txn.open_table(USERS_BY_EMAIL)?;
+        txn.open_table(USERS_BY_USERNAME)?;
+        txn.open_table(USERS_BY_CREATED)?;
+        txn.open_table(USERS_BY_ROLE)?;
+        txn.open_table(CHANGES)?;
+        txn.open_table(CREDENTIALS)?;
+        txn.open_table(SESSIONS)?;
+        txn.open_table(SESSIONS_BY_USER)?;
+        txn.open_table(REFRESH_TOKENS)?;
+        txn.open_table(API_KEYS)?;
+        txn.open_table(API_KEYS_BY_HASH)?;
+        txn.open_table(AUDIT)?;
+        txn.open_table(META)?;
+    }
+    txn.commit()?;
+    let read = db.begin_read()?;
+    let changes = read.open_table(CHANGES)?;
+    let last = changes.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+    Ok(last)
+}
