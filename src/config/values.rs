@@ -14,6 +14,19 @@ use std::path::PathBuf;
 use super::ConfigError;
 use super::settings::{Kind, Setting};
 
+/// The typed getters of [`Values`]: each takes one setting's resolved value
+/// out by name, checking it is of the kind the table says.
+macro_rules! getters {
+    ($($getter:ident -> $t:ty = $variant:ident,)*) => {$(
+        pub fn $getter(&mut self, name: &str) -> Result<$t, ConfigError> {
+            self.take(name, |v| match v {
+                Value::$variant(x) => Some(x),
+                _ => None,
+            })
+        }
+    )*};
+}
+
 /// A value before it is checked.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Raw<'a> {
@@ -225,59 +238,20 @@ impl Values {
         })
     }
 
-    pub fn number(&mut self, name: &str) -> Result<u64, ConfigError> {
-        self.take(name, |v| match v {
-            Value::Number(n) => Some(n),
-            _ => None,
-        })
-    }
-
-    pub fn rate(&mut self, name: &str) -> Result<Option<u32>, ConfigError> {
-        self.take(name, |v| match v {
-            Value::Rate(r) => Some(r),
-            _ => None,
-        })
-    }
-
-    pub fn boolean(&mut self, name: &str) -> Result<bool, ConfigError> {
-        self.take(name, |v| match v {
-            Value::Bool(b) => Some(b),
-            _ => None,
-        })
-    }
-
-    pub fn text(&mut self, name: &str) -> Result<String, ConfigError> {
-        self.take(name, |v| match v {
-            Value::Text(t) => Some(t),
-            _ => None,
-        })
-    }
-
-    pub fn address(&mut self, name: &str) -> Result<SocketAddr, ConfigError> {
-        self.take(name, |v| match v {
-            Value::Address(a) => Some(a),
-            _ => None,
-        })
-    }
-
-    pub fn path(&mut self, name: &str) -> Result<Option<PathBuf>, ConfigError> {
-        self.take(name, |v| match v {
-            Value::Path(p) => Some(p),
-            _ => None,
-        })
+    getters! {
+        number -> u64 = Number,
+        rate -> Option<u32> = Rate,
+        boolean -> bool = Bool,
+        text -> String = Text,
+        address -> SocketAddr = Address,
+        path -> Option<PathBuf> = Path,
+        list -> Vec<String> = List,
     }
 
     /// A path that has a default, so it is always set.
     pub fn required_path(&mut self, name: &str) -> Result<PathBuf, ConfigError> {
         self.take(name, |v| match v {
             Value::Path(p) => p,
-            _ => None,
-        })
-    }
-
-    pub fn list(&mut self, name: &str) -> Result<Vec<String>, ConfigError> {
-        self.take(name, |v| match v {
-            Value::List(l) => Some(l),
             _ => None,
         })
     }
