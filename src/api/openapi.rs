@@ -9,15 +9,15 @@
 //! a route is served if and only if it is documented, with the same path and
 //! methods. A route is protected if and only if it is in the protected
 //! group, and the document's operations say so because the group does
-//! ([`require_bearer`]): there is no per-handler `security` to forget. Left out on
-//! purpose, and mounted by `router()` itself: the console (`/`, `/admin`,
-//! `/admin/*`) and the 404 fallback.
+//! ([`require_bearer`]): there is no per-handler `security` to forget. Left
+//! out on purpose, and mounted by `router()` itself: the console (`/`,
+//! `/admin`, `/admin/*`) and the 404 fallback.
 //!
-//! Request bodies are the DTOs beside their handlers (read field by field,
-//! to report every invalid field at once); response schemas come from the
-//! serialised DTOs, except where [`schema`] describes an answer built as a
-//! JSON value. Reusable answers are declared once: the problem responses in
-//! `components.responses`, and the sets most operations share
+//! Every schema comes from the type that is parsed or serialised: request
+//! bodies are the DTOs beside their handlers (read field by field, to report
+//! every invalid field at once), answers the DTOs they serialise, enums the
+//! domain's own. Reusable answers are declared once: the problem responses
+//! in `components.responses`, and the sets most operations share
 //! ([`Authorized`], [`JsonBody`]).
 
 use std::sync::LazyLock;
@@ -210,7 +210,11 @@ fn close_request_bodies(doc: &mut utoipa::openapi::OpenApi) {
             auth::LoginRequest, auth::RefreshRequest, sessions::PasswordChange, keys::ApiKeyCreate, crate::domain::ListOrder, crate::domain::SearchSort, crate::auth::tokens::JwkSet,
             health::Liveness, health::Readiness,
         ),
-        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed, PayloadTooLarge, UnsupportedMediaType, ValidationFailed, TooManyRequests, Unavailable, )),
+        responses(
+            BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed,
+            PayloadTooLarge, UnsupportedMediaType, ValidationFailed, TooManyRequests, Unavailable,
+        ),
+    ),
     modifiers(&BearerScheme),
 )]
 pub struct ApiDoc;
