@@ -2,9 +2,7 @@
 //! documented by its own `IntoParams`: the user in `/users/{id}…` and the
 //! `If-Match` precondition. Parsed once here, described once here.
 
-use std::collections::HashMap;
-
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use utoipa::IntoParams;
 use utoipa::openapi::Required;
@@ -26,12 +24,13 @@ impl<S: Send + Sync> FromRequestParts<S> for UserPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
         let no_such_user = || Problem::new(Kind::NotFound, "No such user.");
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|_| no_such_user())?;
         params
-            .get("id")
-            .and_then(|raw| UserId::parse(raw))
+            .iter()
+            .find(|(key, _)| *key == "id")
+            .and_then(|(_, raw)| UserId::parse(raw))
             .map(UserPath)
             .ok_or_else(no_such_user)
     }
