@@ -72,14 +72,8 @@ pub fn analyze(q: &str) -> Vec<QueryWord> {
     words
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Sort {
-    #[default]
-    Relevance,
-    CreatedAsc,
-    CreatedDesc,
-    Name,
-}
+/// The order of hits: the domain's, as a search is asked for.
+pub use crate::domain::SearchSort as Sort;
 
 #[derive(Debug, Clone, Default)]
 pub struct SearchRequest {

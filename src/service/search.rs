@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::auth::policy::{Action, Caller};
-use crate::domain::{SearchQuery, SearchSort, User, UserId};
+use crate::domain::{SearchQuery, User, UserId};
 use crate::error::Error;
 use crate::search::{
     Highlight, Highlighter, IndexOp, Opened, Prepared, SearchError, SearchIndex, SearchRequest,
@@ -415,12 +415,7 @@ fn index_request(q: SearchQuery) -> SearchRequest {
         email_verified: q.email_verified,
         facet_status: q.facet_status,
         facet_roles: q.facet_roles,
-        sort: match q.sort {
-            SearchSort::Relevance => Sort::Relevance,
-            SearchSort::CreatedAsc => Sort::CreatedAsc,
-            SearchSort::CreatedDesc => Sort::CreatedDesc,
-            SearchSort::Name => Sort::Name,
-        },
+        sort: q.sort,
         limit: q.limit,
         offset: q.offset,
     }

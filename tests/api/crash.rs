@@ -4,7 +4,7 @@
 //! tables must agree (`Store::check`), and search must converge on the store.
 //!
 //! Opening the store offline after each kill also exercises redb's repair of
-//! a file whose writer did not shut down cleanly (see `store::open_database`).
+//! a file whose writer did not shut down cleanly (see `store::db::open_database`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
