@@ -25,7 +25,7 @@ use super::index::{IndexOp, SearchIndex};
 use super::query::{MAX_WORDS, QueryWord, SearchRequest, analyze};
 use super::run::Found;
 use super::schema::schema;
-use crate::domain::User;
+use crate::domain::{SearchQuery, User};
 
 /// Why [`fuzz_build_query`] found no result to return.
 #[derive(Debug, thiserror::Error)]
@@ -106,18 +106,21 @@ fn fuzz_index() -> Result<(SearchIndex, Vec<User>), SearchError> {
 }
 
 /// Fuzzing hook (`tests/fuzz`, target `search_query`) and its regression
-/// tests; not an API. Analyses `q` into `req.words` as the search endpoint
-/// does, builds the query and runs it against a small fixed in-RAM index,
+/// tests; not an API. Analyses `q` into words as the search endpoint does
+/// (the rest of the search as `asked`), builds the query and runs it against a small fixed in-RAM index,
 /// then highlights the hits as the service does. Returns
 /// [`FuzzError::Broken`] if the words or the result break an invariant: a
 /// hit that is not a live user or comes twice, a page of the wrong length,
 /// a facet count above the total.
 #[doc(hidden)]
-pub fn fuzz_build_query(q: &str, mut req: SearchRequest) -> Result<Found, FuzzError> {
+pub fn fuzz_build_query(q: &str, asked: SearchQuery) -> Result<Found, FuzzError> {
     let (index, users) = FUZZ_INDEX
         .as_ref()
         .map_err(|e| FuzzError::Fixture(e.to_string()))?;
-    req.words = analyze(q);
+    let req = SearchRequest {
+        words: analyze(q),
+        asked,
+    };
     check_words(&req.words)?;
     let found = index.search(&req)?;
     check_found(&req, &found, users)?;
@@ -157,7 +160,11 @@ fn check_found(req: &SearchRequest, found: &Found, users: &[User]) -> Result<(),
     ensure(found.total <= users.len(), || {
         format!("total {} > users", found.total)
     })?;
-    let page = req.limit.max(1).min(found.total.saturating_sub(req.offset));
+    let page = req
+        .asked
+        .limit
+        .max(1)
+        .min(found.total.saturating_sub(req.asked.offset));
     ensure(found.hits.len() == page, || {
         format!(
             "page length {} instead of {page} (total {})",

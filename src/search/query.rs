@@ -12,7 +12,7 @@ use tantivy::query::{
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TokenStream;
 
-use crate::domain::{Role, Status};
+use crate::domain::SearchQuery;
 
 use super::SearchError;
 use super::any_of::AnyOf;
@@ -75,32 +75,32 @@ pub fn analyze(q: &str) -> Vec<QueryWord> {
 /// The order of hits: the domain's, as a search is asked for.
 pub use crate::domain::SearchSort as Sort;
 
+/// A search as the index runs it: the words of the text as the index cut
+/// the users' fields, and the rest of the query as it was asked.
 #[derive(Debug, Clone, Default)]
 pub struct SearchRequest {
     pub words: Vec<QueryWord>,
-    pub status: Option<Status>,
-    /// Any of these roles.
-    pub roles: Vec<Role>,
-    /// Exclusive bounds, microseconds since the epoch.
-    pub created_after: Option<i64>,
-    pub created_before: Option<i64>,
-    pub email_verified: Option<bool>,
-    pub facet_status: bool,
-    pub facet_roles: bool,
-    pub sort: Sort,
-    pub limit: usize,
-    pub offset: usize,
+    pub asked: SearchQuery,
 }
 
 impl SearchRequest {
+    /// `asked`, with its text cut into words.
+    pub fn new(asked: SearchQuery) -> Self {
+        Self {
+            words: analyze(&asked.text),
+            asked,
+        }
+    }
+
     /// No words and no filters: every user matches.
     pub fn browses_everything(&self) -> bool {
+        let a = &self.asked;
         self.words.is_empty()
-            && self.status.is_none()
-            && self.roles.is_empty()
-            && self.email_verified.is_none()
-            && self.created_after.is_none()
-            && self.created_before.is_none()
+            && a.status.is_none()
+            && a.roles.is_empty()
+            && a.email_verified.is_none()
+            && a.created_after.is_none()
+            && a.created_before.is_none()
     }
 }
 
@@ -363,28 +363,29 @@ fn filters(
         *postings = postings.saturating_add(lex.doc_freq(&Term::from_field_u64(field, v))?);
         Ok(term(field, v))
     };
-    if let Some(s) = req.status {
+    if let Some(s) = req.asked.status {
         must.push((Occur::Must, filter(f.status, status_code(s))?));
     }
-    if !req.roles.is_empty() {
+    if !req.asked.roles.is_empty() {
         let any: Vec<(Occur, Box<dyn Query>)> = req
+            .asked
             .roles
             .iter()
             .map(|r| Ok((Occur::Should, filter(f.roles, u64::from(r.code()))?)))
             .collect::<Result<_, SearchError>>()?;
         must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
     }
-    if let Some(v) = req.email_verified {
+    if let Some(v) = req.asked.email_verified {
         must.push((Occur::Must, filter(f.email_verified, u64::from(v))?));
     }
-    if req.created_after.is_some() || req.created_before.is_some() {
+    if req.asked.created_after.is_some() || req.asked.created_before.is_some() {
         // A range's documents are not counted before the walk.
         *postings = u64::MAX;
-        let lo = req.created_after.map_or(Bound::Unbounded, |t| {
-            Bound::Excluded(Term::from_field_i64(f.created_at, t))
+        let lo = req.asked.created_after.map_or(Bound::Unbounded, |t| {
+            Bound::Excluded(Term::from_field_i64(f.created_at, t.micros()))
         });
-        let hi = req.created_before.map_or(Bound::Unbounded, |t| {
-            Bound::Excluded(Term::from_field_i64(f.created_at, t))
+        let hi = req.asked.created_before.map_or(Bound::Unbounded, |t| {
+            Bound::Excluded(Term::from_field_i64(f.created_at, t.micros()))
         });
         must.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
     }

@@ -80,7 +80,7 @@ impl SearchIndex {
             words: built.words,
             cost: built
                 .postings
-                .saturating_add(HIT_COST.saturating_mul(req.limit as u64)),
+                .saturating_add(HIT_COST.saturating_mul(req.asked.limit as u64)),
             req,
         })
     }
@@ -128,15 +128,15 @@ fn top_hits(
     // lists, far cheaper than reading columns for every document.
     let browse = req.words.is_empty();
     let tally = tally::Tally {
-        facets: !browse && (req.facet_status || req.facet_roles),
+        facets: !browse && (req.asked.facet_status || req.asked.facet_roles),
         view,
     };
-    let top = TopDocs::with_limit(req.limit.max(1)).and_offset(req.offset);
+    let top = TopDocs::with_limit(req.asked.limit.max(1)).and_offset(req.asked.offset);
     let everything = req.browses_everything();
-    Ok(match req.sort {
+    Ok(match req.asked.sort {
         // No hits asked for, and every live document matches: the total
         // is the index's count, without visiting a document.
-        _ if everything && req.limit == 0 => (
+        _ if everything && req.asked.limit == 0 => (
             Vec::new(),
             tally::Counts {
                 total: usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX),
@@ -147,7 +147,7 @@ fn top_hits(
         Sort::Relevance | Sort::CreatedDesc | Sort::CreatedAsc => {
             // Creation times are unique in practice (microseconds), so
             // the fast-field order is deterministic without an id key.
-            let order = if req.sort == Sort::CreatedAsc {
+            let order = if req.asked.sort == Sort::CreatedAsc {
                 Order::Asc
             } else {
                 Order::Desc
@@ -241,14 +241,14 @@ fn facets(
             .collect()
     };
     let mut facets = Vec::new();
-    if req.facet_status {
+    if req.asked.facet_status {
         let values = [Status::Active, Status::Disabled].map(|s| (s.as_str(), status_code(s)));
         facets.push((
             "status",
             facet(fields.status, &values, &counts_pass.status)?,
         ));
     }
-    if req.facet_roles {
+    if req.asked.facet_roles {
         let values = Role::ALL.map(|r| (r.as_str(), u64::from(r.code())));
         facets.push(("roles", facet(fields.roles, &values, &counts_pass.roles)?));
     }

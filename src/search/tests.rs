@@ -16,7 +16,7 @@ use super::lexicon::Lexicon;
 use super::query::{self, QueryWord, SearchRequest, analyze};
 use super::run::HIT_COST;
 use super::schema::{ALL_TOKENIZER, TOKENIZER, all_analyzer, analyzer, document, schema};
-use crate::domain::{Status, User, UserId};
+use crate::domain::{SearchQuery, Status, Timestamp, User, UserId};
 
 /// A user of [`fuzz_users`] under id `n`.
 fn user(n: u128) -> User {
@@ -175,11 +175,11 @@ fn words_sharing_a_hash_are_scored_as_without_the_column() {
         format!("grace {b}"),
         format!("{b} {a} grace"),
     ] {
-        let req = SearchRequest {
-            words: analyze(&q),
+        let req = SearchRequest::new(SearchQuery {
+            text: q.to_string(),
             limit: 10,
             ..Default::default()
-        };
+        });
         let narrowed = index.search_with(&req, true).expect("a search");
         let plain = index.search_with(&req, false).expect("a search");
         assert!(!plain.hits.is_empty(), "{q}");
@@ -198,12 +198,12 @@ fn words_sharing_a_hash_are_scored_as_without_the_column() {
 fn only_short_searches_are_cheap() {
     let (_dir, index) = famous();
     let prepared = |q: &str, limit: usize, status: Option<Status>| {
-        let req = SearchRequest {
-            words: analyze(q),
+        let req = SearchRequest::new(SearchQuery {
+            text: q.to_string(),
             limit,
             status,
             ..Default::default()
-        };
+        });
         index.prepare(req).expect("a query")
     };
     let cheap = prepared("grace hopper", 20, None);
@@ -228,12 +228,12 @@ fn only_short_searches_are_cheap() {
     assert!(!prepared("ada lovel", 20, None).cheap(), "a prefix");
     assert!(!prepared("grace hoper", 20, None).cheap(), "a typo");
     let range = index
-        .prepare(SearchRequest {
-            words: analyze("grace hopper"),
+        .prepare(SearchRequest::new(SearchQuery {
+            text: "grace hopper".to_string(),
             limit: 20,
-            created_after: Some(0),
+            created_after: Some(Timestamp::from_micros(0)),
             ..Default::default()
-        })
+        }))
         .expect("a query");
     assert!(!range.cheap(), "a date range");
     // Without words every document is walked: 545 live ones here, so
@@ -274,13 +274,13 @@ fn narrowing_by_all_changes_no_result() {
         "130 grace",
         "grace 131 compilers",
     ] {
-        let req = SearchRequest {
-            words: analyze(q),
+        let req = SearchRequest::new(SearchQuery {
+            text: q.to_string(),
             limit: 200,
             facet_status: true,
             facet_roles: true,
             ..Default::default()
-        };
+        });
         let narrowed = index.search_with(&req, true).expect("a search");
         let plain = index.search_with(&req, false).expect("a search");
         // Scores are equal but for the order in which several words'
@@ -308,11 +308,11 @@ fn narrowing_by_all_changes_no_result() {
     // Counted without scores, exact words are their posting lists.
     let view = index.view();
     for q in ["grace hopper", "ada ada", "hopper compilers"] {
-        let req = SearchRequest {
-            words: analyze(q),
+        let req = SearchRequest::new(SearchQuery {
+            text: q.to_string(),
             limit: 1,
             ..Default::default()
-        };
+        });
         let built = query::build(&index.fields, &req, &view, true).expect("a query");
         let counted = view.searcher.search(&built.query, &Count).expect("a count");
         assert_eq!(counted, index.search(&req).expect("a search").total, "{q}");
@@ -320,10 +320,12 @@ fn narrowing_by_all_changes_no_result() {
     // Frequent words were matched through bitsets, kept per segment.
     assert!(view.columns.iter().all(|c| c.dense.bytes() > 0));
     // The test is not vacuous: these queries find something.
-    let req = |q| SearchRequest {
-        words: analyze(q),
-        limit: 5,
-        ..Default::default()
+    let req = |q: &str| {
+        SearchRequest::new(SearchQuery {
+            text: q.to_string(),
+            limit: 5,
+            ..Default::default()
+        })
     };
     assert!(index.search(&req("grace hopper")).expect("a search").total > 10);
     assert!(

@@ -15,7 +15,7 @@ use crate::domain::{SearchQuery, User, UserId};
 use crate::error::Error;
 use crate::search::{
     Highlight, Highlighter, IndexOp, Opened, Prepared, SearchError, SearchIndex, SearchRequest,
-    Sort, analyze,
+    Sort,
 };
 use crate::store::{Change, Store, StoreError};
 
@@ -156,7 +156,7 @@ impl Search {
     pub async fn search(&self, caller: &Caller, query: SearchQuery) -> Result<Results, Error> {
         allow(caller, Action::ListUsers)?;
         let consistent = query.consistent;
-        let req = index_request(query);
+        let req = SearchRequest::new(query);
         let started = Instant::now();
         if !self.0.ready.load(Ordering::SeqCst) {
             return Err(Error::SearchUnavailable(
@@ -173,17 +173,13 @@ impl Search {
         // user to find the page. It still gives total and facets.
         let by_creation = req.browses_everything()
             && matches!(
-                req.sort,
+                req.asked.sort,
                 Sort::Relevance | Sort::CreatedDesc | Sort::CreatedAsc
             );
-        let index_req = if by_creation {
-            SearchRequest {
-                limit: 0,
-                ..req.clone()
-            }
-        } else {
-            req.clone()
-        };
+        let mut index_req = req.clone();
+        if by_creation {
+            index_req.asked.limit = 0;
+        }
         // Building the query is term lookups: cheap enough for this thread.
         let prepared = self.0.index.prepare(index_req).map_err(search_error)?;
         if prepared.cheap() && !by_creation {
@@ -221,7 +217,11 @@ impl Search {
         let users: Vec<Option<(User, f32)>> = if by_creation {
             self.0
                 .store
-                .users_by_creation(req.sort != Sort::CreatedAsc, req.offset, req.limit)?
+                .users_by_creation(
+                    req.asked.sort != Sort::CreatedAsc,
+                    req.asked.offset,
+                    req.asked.limit,
+                )?
                 .into_iter()
                 .map(|u| Some((u, 0.0)))
                 .collect()
@@ -400,23 +400,5 @@ impl Indexer {
         self.index.apply(ops).map_err(search_error)?;
         self.index.commit(last).map_err(search_error)?;
         Ok(last)
-    }
-}
-
-/// The index's form of a query: the text cut into words as the index cut
-/// the users' fields, times at the index's precision.
-fn index_request(q: SearchQuery) -> SearchRequest {
-    SearchRequest {
-        words: analyze(&q.text),
-        status: q.status,
-        roles: q.roles,
-        created_after: q.created_after.map(|t| t.micros()),
-        created_before: q.created_before.map(|t| t.micros()),
-        email_verified: q.email_verified,
-        facet_status: q.facet_status,
-        facet_roles: q.facet_roles,
-        sort: q.sort,
-        limit: q.limit,
-        offset: q.offset,
     }
 }

@@ -3,8 +3,8 @@
 //! includes this file), so a saved input replays exactly as it was fuzzed.
 //! Only std and roster: the main crate's tests have no `arbitrary`.
 
-use roster::domain::{Role, Status, User};
-use roster::search::{Found, SearchRequest, Sort, fuzz_build_query};
+use roster::domain::{Role, SearchQuery, Status, Timestamp, User};
+use roster::search::{Found, Sort, fuzz_build_query};
 use roster::store::{decode_user_record, encode_user_record};
 
 /// The user id `decode_user` decodes records under (it only names the user).
@@ -62,7 +62,7 @@ pub const OFFSET_MAX: usize = 10_000;
 ///    8 little-endian bytes (any i64: wider than the API's RFC 3339 range)
 ///
 /// Returns None for what the API refuses before searching (a `q` too long).
-pub fn search_input(data: &[u8]) -> Option<(String, SearchRequest)> {
+pub fn search_input(data: &[u8]) -> Option<(String, SearchQuery)> {
     let (text, filters) = match data.iter().position(|&b| b == 0xFF) {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[][..]),
@@ -72,7 +72,7 @@ pub fn search_input(data: &[u8]) -> Option<(String, SearchRequest)> {
         return None;
     }
     let mut bytes = filters.iter().copied();
-    let mut req = SearchRequest {
+    let mut req = SearchQuery {
         limit: LIMIT_DEFAULT,
         ..Default::default()
     };
@@ -114,7 +114,7 @@ pub fn search_input(data: &[u8]) -> Option<(String, SearchRequest)> {
             for x in &mut b {
                 *x = bytes.next()?;
             }
-            Some(i64::from_le_bytes(b))
+            Some(Timestamp::from_micros(i64::from_le_bytes(b)))
         };
         if times & 1 != 0 {
             req.created_after = time();
