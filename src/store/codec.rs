@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::{Attributes, Email, Name, Role, Status, User, UserId, Username};
+use crate::domain::{Attributes, Email, Name, Role, Status, Timestamp, User, UserId, Username};
 
 use super::StoreError;
 
@@ -126,13 +126,15 @@ pub(crate) fn decode_change(seq: u64, bytes: &[u8]) -> Result<Change, StoreError
     }
 }
 
-/// Microseconds since the Unix epoch: how the store keeps times.
-pub fn micros(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1000) as i64
+/// Microseconds since the Unix epoch: how the store keeps times, as
+/// [`Timestamp`] defines them.
+pub(crate) fn micros(t: OffsetDateTime) -> i64 {
+    Timestamp::from_datetime(t).micros()
 }
 
-pub fn from_micros(m: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(m as i128 * 1000).ok()
+/// The time `m` microseconds after the epoch; `None` out of range.
+pub(crate) fn from_micros(m: i64) -> Option<OffsetDateTime> {
+    Timestamp::from_micros(m).to_datetime()
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ use writer::Msg;
 
 pub use backup::{BackupSummary, RestoreError, restore};
 pub use check::CheckReport;
-pub use codec::{Change, from_micros, micros};
+pub use codec::Change;
 #[doc(hidden)]
 pub use codec::{decode_user_record, encode_user_record};
 pub use error::StoreError;
