@@ -78,18 +78,7 @@ pub async fn audit(
     query: QueryPairs,
 ) -> Result<Response, Problem> {
     query.only(&["limit", "cursor", "actor", "action"])?;
-    let limit = match query.one("limit")? {
-        None => 50,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=500).contains(&n) => n,
-            _ => {
-                return Err(Problem::new(
-                    Kind::BadRequest,
-                    "limit must be between 1 and 500",
-                ));
-            }
-        },
-    };
+    let limit = query.number("limit", 50, 1..=500)?;
     let cursor = query
         .one("cursor")?
         .map(|c| {

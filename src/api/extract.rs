@@ -7,8 +7,11 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value};
+use std::ops::RangeInclusive;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
-use crate::domain::{Field, FieldError};
+use crate::domain::{Field, FieldError, Role, Status, Timestamp};
 use crate::error::Error;
 use crate::service::Precondition;
 
@@ -193,6 +196,59 @@ impl QueryPairs {
             .filter(move |(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The single value of `key` read by `parse`; 400 saying what it
+    /// `must_be` if `parse` refuses it.
+    pub fn parsed<T>(
+        &self,
+        key: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+        must_be: &str,
+    ) -> Result<Option<T>, Problem> {
+        self.one(key)?
+            .map(|v| parse(v).ok_or_else(|| bad(format!("{key} must be {must_be}, not {v:?}"))))
+            .transpose()
+    }
+
+    /// A whole number in `range`, `default` when absent.
+    pub fn number(
+        &self,
+        key: &str,
+        default: usize,
+        range: RangeInclusive<usize>,
+    ) -> Result<usize, Problem> {
+        let must_be = format!("a whole number from {} to {}", range.start(), range.end());
+        let parse = |v: &str| v.parse().ok().filter(|n| range.contains(n));
+        Ok(self.parsed(key, parse, &must_be)?.unwrap_or(default))
+    }
+
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>, Problem> {
+        self.parsed(key, |v| v.parse().ok(), "true or false")
+    }
+
+    /// An RFC 3339 time.
+    pub fn time(&self, key: &str) -> Result<Option<Timestamp>, Problem> {
+        let parse = |v: &str| OffsetDateTime::parse(v, &Rfc3339).ok();
+        let must_be = "an RFC 3339 time such as 2026-01-31T12:00:00Z";
+        Ok(self
+            .parsed(key, parse, must_be)?
+            .map(Timestamp::from_datetime))
+    }
+
+    pub fn status(&self) -> Result<Option<Status>, Problem> {
+        self.parsed("status", Status::parse, "active or disabled")
+    }
+
+    /// Every `role` given (the key may repeat).
+    pub fn roles(&self) -> Result<Vec<Role>, Problem> {
+        self.all("role")
+            .map(|v| Role::parse(v).ok_or_else(|| bad(format!("role {v:?} is not a known role"))))
+            .collect()
+    }
+}
+
+fn bad(detail: String) -> Problem {
+    Problem::new(Kind::BadRequest, detail)
 }
 
 /// Reads `If-Match`: absent, `*`, or one strong entity tag such as `"3"`.

@@ -97,9 +97,11 @@ impl Out {
         Self(Vec::with_capacity(n))
     }
 
-    /// Appends JSON text as it is: punctuation and keys (no escapes).
-    pub fn raw(&mut self, json: &str) {
+    /// Appends JSON text as it is: punctuation and keys (no escapes). Returns
+    /// the writer, so that a key and its value read as one line.
+    pub fn raw(&mut self, json: &str) -> &mut Self {
         self.0.extend_from_slice(json.as_bytes());
+        self
     }
 
     /// Appends `s` as a JSON string.
@@ -133,7 +135,9 @@ impl Out {
     pub fn opt_str(&mut self, s: Option<&str>) {
         match s {
             Some(s) => self.str(s),
-            None => self.raw("null"),
+            None => {
+                self.raw("null");
+            }
         }
     }
 

@@ -36,6 +36,8 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Its type slug, status and title: one row a kind.
+    #[rustfmt::skip]
     fn describe(self) -> (&'static str, StatusCode, &'static str) {
         use StatusCode as S;
         match self {
@@ -45,39 +47,15 @@ impl Kind {
             Kind::Forbidden => ("forbidden", S::FORBIDDEN, "Forbidden"),
             Kind::Validation => ("validation", S::UNPROCESSABLE_ENTITY, "Validation failed"),
             Kind::NotFound => ("not-found", S::NOT_FOUND, "Not found"),
-            Kind::MethodNotAllowed => (
-                "method-not-allowed",
-                S::METHOD_NOT_ALLOWED,
-                "Method not allowed",
-            ),
+            Kind::MethodNotAllowed => ("method-not-allowed", S::METHOD_NOT_ALLOWED, "Method not allowed"),
             Kind::Conflict => ("conflict", S::CONFLICT, "Conflict"),
-            Kind::PreconditionFailed => (
-                "precondition-failed",
-                S::PRECONDITION_FAILED,
-                "Precondition failed",
-            ),
-            Kind::PayloadTooLarge => (
-                "payload-too-large",
-                S::PAYLOAD_TOO_LARGE,
-                "Request body too large",
-            ),
-            Kind::UnsupportedMediaType => (
-                "unsupported-media-type",
-                S::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported media type",
-            ),
-            Kind::TooManyRequests => (
-                "too-many-requests",
-                S::TOO_MANY_REQUESTS,
-                "Too many requests",
-            ),
+            Kind::PreconditionFailed => ("precondition-failed", S::PRECONDITION_FAILED, "Precondition failed"),
+            Kind::PayloadTooLarge => ("payload-too-large", S::PAYLOAD_TOO_LARGE, "Request body too large"),
+            Kind::UnsupportedMediaType => ("unsupported-media-type", S::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type"),
+            Kind::TooManyRequests => ("too-many-requests", S::TOO_MANY_REQUESTS, "Too many requests"),
             Kind::Timeout => ("timeout", S::REQUEST_TIMEOUT, "Request timeout"),
             Kind::Unavailable => ("unavailable", S::SERVICE_UNAVAILABLE, "Service unavailable"),
-            Kind::Internal => (
-                "internal",
-                S::INTERNAL_SERVER_ERROR,
-                "Internal server error",
-            ),
+            Kind::Internal => ("internal", S::INTERNAL_SERVER_ERROR, "Internal server error"),
             Kind::Other(s) => ("http", s, s.canonical_reason().unwrap_or("Error")),
         }
     }

@@ -4,12 +4,10 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::state::AppState;
 use crate::auth::policy::Caller;
-use crate::domain::{Role, SearchQuery, SearchSort, Status, Timestamp};
+use crate::domain::{SearchQuery, SearchSort};
 use crate::service::Highlight;
 
 use super::extract::QueryPairs;
@@ -34,34 +32,6 @@ const KEYS: [&str; 11] = [
 
 fn bad(detail: String) -> Problem {
     Problem::new(Kind::BadRequest, detail)
-}
-
-fn number(
-    query: &QueryPairs,
-    key: &str,
-    default: usize,
-    range: std::ops::RangeInclusive<usize>,
-) -> Result<usize, Problem> {
-    match query.one(key)? {
-        None => Ok(default),
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(bad(format!(
-                "{key} must be a whole number from {} to {}",
-                range.start(),
-                range.end()
-            ))),
-        },
-    }
-}
-
-fn boolean(query: &QueryPairs, key: &str) -> Result<Option<bool>, Problem> {
-    match query.one(key)? {
-        None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(v) => Err(bad(format!("{key} must be true or false, not {v:?}"))),
-    }
 }
 
 /// One page of search results.
@@ -199,32 +169,13 @@ fn search_query(query: &QueryPairs) -> Result<SearchQuery, Problem> {
             SearchQuery::TEXT_MAX
         )));
     }
-    let time = |key: &str| -> Result<Option<Timestamp>, Problem> {
-        query
-            .one(key)?
-            .map(|v| {
-                OffsetDateTime::parse(v, &Rfc3339)
-                    .map(Timestamp::from_datetime)
-                    .map_err(|_| bad(format!("{key} must be an RFC 3339 time, not {v:?}")))
-            })
-            .transpose()
-    };
     let mut search = SearchQuery {
         text: text.to_owned(),
-        status: query
-            .one("status")?
-            .map(|v| {
-                Status::parse(v)
-                    .ok_or_else(|| bad(format!("status must be active or disabled, not {v:?}")))
-            })
-            .transpose()?,
-        roles: query
-            .all("role")
-            .map(|v| Role::parse(v).ok_or_else(|| bad(format!("role {v:?} is not a known role"))))
-            .collect::<Result<_, _>>()?,
-        created_after: time("created_after")?,
-        created_before: time("created_before")?,
-        email_verified: boolean(query, "email_verified")?,
+        status: query.status()?,
+        roles: query.roles()?,
+        created_after: query.time("created_after")?,
+        created_before: query.time("created_before")?,
+        email_verified: query.boolean("email_verified")?,
         sort: match query.one("sort")? {
             None | Some("relevance") => SearchSort::Relevance,
             Some("created_at") => SearchSort::CreatedAsc,
@@ -236,14 +187,13 @@ fn search_query(query: &QueryPairs) -> Result<SearchQuery, Problem> {
                 )));
             }
         },
-        limit: number(
-            query,
+        limit: query.number(
             "limit",
             SearchQuery::LIMIT_DEFAULT,
             1..=SearchQuery::LIMIT_MAX,
         )?,
-        offset: number(query, "offset", 0, 0..=SearchQuery::OFFSET_MAX)?,
-        consistent: boolean(query, "consistent")?.unwrap_or(false),
+        offset: query.number("offset", 0, 0..=SearchQuery::OFFSET_MAX)?,
+        consistent: query.boolean("consistent")?.unwrap_or(false),
         ..Default::default()
     };
     for facet in query

@@ -67,6 +67,11 @@ fn resolve_file(text: &str) -> Result<Config, ConfigError> {
     Config::resolve(&SettingArgs::default().with("config", file))
 }
 
+/// The message of the error that `text`, as a config file, must give.
+fn file_error(text: &str) -> String {
+    resolve_file(text).unwrap_err().to_string()
+}
+
 #[test]
 fn the_defaults_are_the_documented_ones() {
     let cfg = Config::for_data_dir("d");
@@ -124,9 +129,7 @@ fn every_kind_of_value_is_read_from_the_file() {
 
 #[test]
 fn a_bad_file_value_names_the_setting_and_its_line() {
-    let err = resolve_file("listen = \"127.0.0.1:0\"\nbody_limit = \"big\"\n")
-        .unwrap_err()
-        .to_string();
+    let err = file_error("listen = \"127.0.0.1:0\"\nbody_limit = \"big\"\n");
     assert!(err.contains("line 2 (`body_limit = \"big\"`)"), "{err}");
     assert!(
         err.contains(
@@ -172,7 +175,7 @@ fn a_bad_file_value_names_the_setting_and_its_line() {
         ("config = \"other.toml\"", "unknown setting `config`"),
         ("listen = ", "line 1"),
     ] {
-        let err = resolve_file(text).unwrap_err().to_string();
+        let err = file_error(text);
         assert!(err.contains(expected), "{text}: {err}");
         assert!(!err.contains('\n'), "{err}");
     }
@@ -180,9 +183,7 @@ fn a_bad_file_value_names_the_setting_and_its_line() {
 
 #[test]
 fn an_unknown_key_gets_a_suggestion() {
-    let err = resolve_file("body_limit = 4096\nlisen = \"x\"\n")
-        .unwrap_err()
-        .to_string();
+    let err = file_error("body_limit = 4096\nlisen = \"x\"\n");
     assert!(err.contains("line 2"), "{err}");
     assert!(err.contains("did you mean `listen`?"), "{err}");
 }

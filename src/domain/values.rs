@@ -42,6 +42,38 @@ impl std::fmt::Display for UserId {
     }
 }
 
+/// The accessors every parsed text value shares; `folded` for the ones that
+/// are uniqueness keys.
+macro_rules! parsed_text {
+    ($ty:ident) => {
+        impl $ty {
+            /// Rebuilds a value read back from the store, which only holds
+            /// parsed values.
+            pub(crate) fn from_stored(s: String) -> Self {
+                Self(s)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+    ($ty:ident, folded) => {
+        parsed_text!($ty);
+
+        impl $ty {
+            /// The uniqueness key: case-folded after NFC normalisation.
+            pub fn folded(&self) -> String {
+                fold(&self.0)
+            }
+        }
+    };
+}
+
+parsed_text!(Email, folded);
+parsed_text!(Username, folded);
+parsed_text!(Name);
+
 /// An email address, NFC-normalised. Syntax follows the WHATWG definition of
 /// a valid email address, widened to non-ASCII letters and digits so that
 /// internationalised addresses (RFC 6531) are accepted.
@@ -90,20 +122,6 @@ impl Email {
         }
         Ok(Self(s))
     }
-
-    /// Rebuilds an email read back from the store, which only holds parsed values.
-    pub(crate) fn from_stored(s: String) -> Self {
-        Self(s)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The uniqueness key: case-folded after NFC normalisation.
-    pub fn folded(&self) -> String {
-        fold(&self.0)
-    }
 }
 
 /// A username: 1–64 of ASCII letters, digits, `.`, `_`, `-`, starting with a
@@ -137,18 +155,6 @@ impl Username {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub(crate) fn from_stored(s: String) -> Self {
-        Self(s)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn folded(&self) -> String {
-        fold(&self.0)
-    }
 }
 
 /// Case-folding used for every uniqueness key: NFC, then lower case.
@@ -176,14 +182,6 @@ impl Name {
             return Err("must not contain control characters".into());
         }
         Ok(Some(Self(s)))
-    }
-
-    pub(crate) fn from_stored(s: String) -> Self {
-        Self(s)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 

@@ -57,8 +57,8 @@ pub struct ListParams {
     pub sort: ListOrder,
     pub roles: Vec<Role>,
     pub status: Option<Status>,
-    pub created_after: Option<OffsetDateTime>,
-    pub created_before: Option<OffsetDateTime>,
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
 }
 
 pub struct Page {
@@ -209,8 +209,7 @@ impl Users {
         };
         let store = self.store.clone();
         let page = tokio::task::spawn_blocking(move || {
-            let created_after = params.created_after.map(Timestamp::from_datetime);
-            let created_before = params.created_before.map(Timestamp::from_datetime);
+            let (created_after, created_before) = (params.created_after, params.created_before);
             let filter = |u: &User| {
                 (params.roles.is_empty() || params.roles.iter().any(|r| u.roles.contains(r)))
                     && params.status.is_none_or(|s| u.status == s)

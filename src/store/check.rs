@@ -85,10 +85,7 @@ fn check(r: &ReadTx) -> Result<CheckReport, StoreError> {
     let users = users(r, &last_change, &mut p)?;
     upserted_users_exist(r, &last_change, &mut p)?;
     let decoded = Decoded { r, users };
-    email_index(&decoded, &mut p)?;
-    username_index(&decoded, &mut p)?;
-    created_index(&decoded, &mut p)?;
-    role_index(&decoded, &mut p)?;
+    index_entries(&decoded, &mut p)?;
     sessions(r, &mut p)?;
     credentials(r, &mut p)?;
     Ok(CheckReport {
@@ -235,84 +232,62 @@ impl Decoded<'_> {
     }
 }
 
-fn email_index(d: &Decoded, p: &mut Problems) -> Result<(), StoreError> {
-    for entry in d.r.by_email.iter()? {
+impl Decoded<'_> {
+    /// Reports the index entry `entry` naming user `id` unless that user
+    /// `holds` what the entry records; `otherwise` says how it differs.
+    fn entry(
+        &self,
+        p: &mut Problems,
+        id: u128,
+        holds: impl FnOnce(&User) -> bool,
+        entry: &str,
+        otherwise: &str,
+    ) {
+        match self.users.get(&id) {
+            Some(u) if holds(u) => {}
+            _ if self.undecodable(id) => {}
+            Some(_) => p.push(format!("{entry} names user {} {otherwise}", id_of(id))),
+            None => p.push(format!("{entry} names missing user {}", id_of(id))),
+        }
+    }
+}
+
+/// Calls `f` with each key and value of `table`, in key order.
+fn each<K: redb::Key + 'static, V: redb::Value + 'static>(
+    table: &impl ReadableTable<K, V>,
+    mut f: impl FnMut(K::SelfType<'_>, V::SelfType<'_>),
+) -> Result<(), StoreError> {
+    for entry in table.iter()? {
         let (k, v) = entry?;
-        let (key, id) = (k.value(), v.value());
-        match d.users.get(&id) {
-            Some(u) if u.email.folded() == key => {}
-            _ if d.undecodable(id) => {}
-            Some(_) => p.push(format!(
-                "users_by_email: {key:?} names user {} with another email",
-                id_of(id)
-            )),
-            None => p.push(format!(
-                "users_by_email: {key:?} names missing user {}",
-                id_of(id)
-            )),
-        }
+        f(k.value(), v.value());
     }
     Ok(())
 }
 
-fn username_index(d: &Decoded, p: &mut Problems) -> Result<(), StoreError> {
-    for entry in d.r.by_username.iter()? {
-        let (k, v) = entry?;
-        let (key, id) = (k.value(), v.value());
-        match d.users.get(&id) {
-            Some(u) if u.username.as_ref().map(|n| n.folded()).as_deref() == Some(key) => {}
-            _ if d.undecodable(id) => {}
-            Some(_) => p.push(format!(
-                "users_by_username: {key:?} names user {} with another username",
-                id_of(id)
-            )),
-            None => p.push(format!(
-                "users_by_username: {key:?} names missing user {}",
-                id_of(id)
-            )),
-        }
-    }
-    Ok(())
-}
-
-fn created_index(d: &Decoded, p: &mut Problems) -> Result<(), StoreError> {
-    for entry in d.r.by_created.iter()? {
-        let (k, _) = entry?;
-        let (micros, id) = k.value();
-        match d.users.get(&id) {
-            Some(u) if codec::micros(u.created_at) == micros => {}
-            _ if d.undecodable(id) => {}
-            Some(_) => p.push(format!(
-                "users_by_created: entry at {micros} for user {} created at another time",
-                id_of(id)
-            )),
-            None => p.push(format!(
-                "users_by_created: entry names missing user {}",
-                id_of(id)
-            )),
-        }
-    }
-    Ok(())
-}
-
-fn role_index(d: &Decoded, p: &mut Problems) -> Result<(), StoreError> {
-    for entry in d.r.by_role.iter()? {
-        let (k, _) = entry?;
-        let (code, id) = k.value();
-        match d.users.get(&id) {
-            Some(u) if u.roles.iter().any(|role| role.code() == code) => {}
-            _ if d.undecodable(id) => {}
-            Some(_) => p.push(format!(
-                "users_by_role: role {code} entry for user {} without it",
-                id_of(id)
-            )),
-            None => p.push(format!(
-                "users_by_role: role {code} entry names missing user {}",
-                id_of(id)
-            )),
-        }
-    }
-    Ok(())
+/// Every entry of the four user indexes names a user that has what the
+/// entry records.
+fn index_entries(d: &Decoded, p: &mut Problems) -> Result<(), StoreError> {
+    let r = d.r;
+    each(&r.by_email, |key, id| {
+        let holds = |u: &User| u.email.folded() == key;
+        let entry = format!("users_by_email: {key:?}");
+        d.entry(p, id, holds, &entry, "with another email");
+    })?;
+    each(&r.by_username, |key, id| {
+        let holds = |u: &User| u.username.as_ref().is_some_and(|n| n.folded() == key);
+        let entry = format!("users_by_username: {key:?}");
+        d.entry(p, id, holds, &entry, "with another username");
+    })?;
+    each(&r.by_created, |(micros, id), ()| {
+        let holds = |u: &User| codec::micros(u.created_at) == micros;
+        let entry = format!("users_by_created: the entry at {micros}");
+        d.entry(p, id, holds, &entry, "created at another time");
+    })?;
+    each(&r.by_role, |(code, id), ()| {
+        let holds = |u: &User| u.roles.iter().any(|role| role.code() == code);
+        let entry = format!("users_by_role: the role {code} entry");
+        d.entry(p, id, holds, &entry, "without that role");
+    })
 }
 
 fn user_exists(r: &ReadTx, id: u128) -> Result<bool, StoreError> {

@@ -13,6 +13,22 @@ use super::auth::{ReadAuth, WriteAuth, open_auth_tables};
 use super::codec::{self, Change};
 use super::*;
 
+/// `Self` with every table opened in `$txn` (a read or a write transaction:
+/// the names are the same, the table types differ), plus the `extra` fields.
+macro_rules! open_tables {
+    ($txn:expr, $($extra:tt)*) => {
+        Self {
+            users: $txn.open_table(USERS)?,
+            by_email: $txn.open_table(USERS_BY_EMAIL)?,
+            by_username: $txn.open_table(USERS_BY_USERNAME)?,
+            by_created: $txn.open_table(USERS_BY_CREATED)?,
+            by_role: $txn.open_table(USERS_BY_ROLE)?,
+            auth: open_auth_tables!($txn),
+            $($extra)*
+        }
+    };
+}
+
 /// The tables of one write transaction, as the writer thread hands them to a
 /// write. Every mutation checks before it changes anything, and records one
 /// change.
@@ -31,16 +47,7 @@ impl<'t> Tx<'t> {
     pub(super) fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
         let changes = txn.open_table(CHANGES)?;
         let last_seq = changes.last()?.map(|(k, _)| k.value()).unwrap_or(0);
-        Ok(Self {
-            users: txn.open_table(USERS)?,
-            by_email: txn.open_table(USERS_BY_EMAIL)?,
-            by_username: txn.open_table(USERS_BY_USERNAME)?,
-            by_created: txn.open_table(USERS_BY_CREATED)?,
-            by_role: txn.open_table(USERS_BY_ROLE)?,
-            changes,
-            last_seq,
-            auth: open_auth_tables!(txn),
-        })
+        Ok(open_tables!(txn, changes, last_seq))
     }
 
     pub(super) fn last_seq(&self) -> u64 {
@@ -254,15 +261,7 @@ pub struct ReadTx {
 
 impl ReadTx {
     pub(super) fn open(txn: &ReadTransaction) -> Result<Self, StoreError> {
-        Ok(Self {
-            users: txn.open_table(USERS)?,
-            by_email: txn.open_table(USERS_BY_EMAIL)?,
-            by_username: txn.open_table(USERS_BY_USERNAME)?,
-            by_created: txn.open_table(USERS_BY_CREATED)?,
-            by_role: txn.open_table(USERS_BY_ROLE)?,
-            changes: txn.open_table(CHANGES)?,
-            auth: open_auth_tables!(txn),
-        })
+        Ok(open_tables!(txn, changes: txn.open_table(CHANGES)?))
     }
 
     pub fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {

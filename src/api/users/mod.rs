@@ -14,17 +14,15 @@ pub use view::{ListBody, UserDto};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::auth::policy::Caller;
-use crate::domain::{ListOrder, Role, Status};
+use crate::domain::ListOrder;
 use crate::service::ListParams;
 
 use super::extract::{Body, QueryPairs, etag, parse_etag};
 use super::openapi as doc;
 use super::params::{IfMatch, UserPath};
-use super::problem::{Kind, Problem};
+use super::problem::Problem;
 use super::state::AppState;
 
 /// Create a user.
@@ -168,52 +166,16 @@ pub async fn list(
     query: QueryPairs,
 ) -> Result<Response, Problem> {
     query.only(&LIST_KEYS)?;
-    let bad = |detail: String| Problem::new(Kind::BadRequest, detail);
-    let limit = query
-        .one("limit")?
-        .map(|v| {
-            v.parse::<usize>()
-                .map_err(|_| bad(format!("limit must be a whole number, not {v:?}")))
-        })
-        .transpose()?;
-    let roles = query
-        .all("role")
-        .map(|v| Role::parse(v).ok_or_else(|| bad(format!("role {v:?} is not a known role"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let status = query
-        .one("status")?
-        .map(|v| {
-            Status::parse(v)
-                .ok_or_else(|| bad(format!("status must be active or disabled, not {v:?}")))
-        })
-        .transpose()?;
-    let time = |key: &str| -> Result<Option<OffsetDateTime>, Problem> {
-        query
-            .one(key)?
-            .map(|v| {
-                OffsetDateTime::parse(v, &Rfc3339).map_err(|_| {
-                    bad(format!(
-                        "{key} must be an RFC 3339 time such as 2026-01-31T12:00:00Z, not {v:?}"
-                    ))
-                })
-            })
-            .transpose()
-    };
     let params = ListParams {
-        limit,
+        limit: query.parsed("limit", |v| v.parse().ok(), "a whole number")?,
         cursor: query.one("cursor")?.map(str::to_owned),
-        sort: match query.one("sort")? {
-            None => ListOrder::default(),
-            Some(v) => ListOrder::parse(v).ok_or_else(|| {
-                bad(format!(
-                    "sort must be one of created_at, -created_at, email; not {v:?}"
-                ))
-            })?,
-        },
-        roles,
-        status,
-        created_after: time("created_after")?,
-        created_before: time("created_before")?,
+        sort: query
+            .parsed("sort", ListOrder::parse, "created_at, -created_at or email")?
+            .unwrap_or_default(),
+        roles: query.roles()?,
+        status: query.status()?,
+        created_after: query.time("created_after")?,
+        created_before: query.time("created_before")?,
     };
     let page = st.users().list(&caller, params).await?;
     // About 500 bytes per user.

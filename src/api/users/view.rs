@@ -63,28 +63,20 @@ impl<'a> From<&'a User> for UserDto<'a> {
 
 impl WriteJson for UserDto<'_> {
     fn write_json(&self, out: &mut Out) {
-        out.raw("{\"id\":\"");
-        out.raw(self.id.encode_lower(&mut uuid::Uuid::encode_buffer()));
-        out.raw("\",\"email\":");
-        out.str(self.email);
-        out.raw(",\"username\":");
-        out.opt_str(self.username);
-        out.raw(",\"name\":");
-        out.opt_str(self.name);
-        out.raw(",\"roles\":");
-        out.array(self.roles.0.iter().map(|r| r.as_str()));
-        out.raw(",\"status\":");
-        out.str(self.status);
-        out.raw(",\"email_verified\":");
-        out.bool(self.email_verified);
-        out.raw(",\"attributes\":");
-        out.serde(self.attributes);
-        out.raw(",\"created_at\":");
-        out.str(&self.created_at);
-        out.raw(",\"updated_at\":");
-        out.str(&self.updated_at);
-        out.raw(",\"version\":");
-        out.u64(self.version);
+        let mut buf = uuid::Uuid::encode_buffer();
+        let id = self.id.encode_lower(&mut buf);
+        out.raw("{\"id\":\"").raw(id).raw("\"");
+        out.raw(",\"email\":").str(self.email);
+        out.raw(",\"username\":").opt_str(self.username);
+        out.raw(",\"name\":").opt_str(self.name);
+        let roles = self.roles.0.iter().map(|r| r.as_str());
+        out.raw(",\"roles\":").array(roles);
+        out.raw(",\"status\":").str(self.status);
+        out.raw(",\"email_verified\":").bool(self.email_verified);
+        out.raw(",\"attributes\":").serde(self.attributes);
+        out.raw(",\"created_at\":").str(&self.created_at);
+        out.raw(",\"updated_at\":").str(&self.updated_at);
+        out.raw(",\"version\":").u64(self.version);
         out.raw("}");
     }
 }
@@ -132,8 +124,8 @@ impl WriteJson for ListBody<'_> {
     fn write_json(&self, out: &mut Out) {
         out.raw("{\"items\":");
         out.array(&self.items);
-        out.raw(",\"next_cursor\":");
-        out.opt_str(self.next_cursor.as_deref());
+        out.raw(",\"next_cursor\":")
+            .opt_str(self.next_cursor.as_deref());
         out.raw("}");
     }
 }
