@@ -27,6 +27,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::api::AppState;
 use crate::auth::passwords::Hasher;
 use crate::config::Config;
+use crate::service::mail::{Mail, Outbox};
 use crate::service::{Auth, Search, Users};
 use crate::store::Store;
 use crate::tls::TlsListener;
@@ -41,6 +42,7 @@ pub struct App {
     header_read_timeout: Duration,
     store: Store,
     search: Search,
+    mail: Mail,
 }
 
 /// Most bytes of a request head (request line and headers) a client may
@@ -57,7 +59,19 @@ impl App {
         let store = Store::open(&config.data_dir)?;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let hasher = Hasher::new(config.auth.argon2, workers, workers * 64)?;
-        let auth = Auth::init(store.clone(), config.auth.clone(), hasher.clone()).await?;
+        let mail = Mail::new(&config.mail, &config.auth.issuer).map_err(anyhow::Error::msg)?;
+        if mail.logs_only() {
+            tracing::warn!(
+                "no SMTP server configured (--smtp-url): mail is written to the log instead, links included; not for production"
+            );
+        }
+        let auth = Auth::init(
+            store.clone(),
+            config.auth.clone(),
+            hasher.clone(),
+            mail.clone(),
+        )
+        .await?;
         let setup_token = auth.bootstrap().await?;
         let ip_limiter = config.rate_limit.map(|per_second| {
             let rate = NonZeroU32::new(per_second).expect("rates are positive");
@@ -75,6 +89,8 @@ impl App {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let own = listener.local_addr().unwrap_or(config.listen);
+        mail.set_own_url(format!("{}://{own}", scheme(tls.is_some())));
         if let Some(token) = setup_token {
             // Printed, not logged: it is a one-time secret for the operator.
             let addr = listener.local_addr().unwrap_or(config.listen);
@@ -90,6 +106,7 @@ impl App {
             header_read_timeout: config.header_read_timeout,
             store,
             search,
+            mail,
         })
     }
 
@@ -116,6 +133,11 @@ impl App {
     ) -> anyhow::Result<()> {
         let scheme = scheme(self.tls.is_some());
         tracing::info!(address = %self.local_addr(), scheme, "roster listening");
+        // The outbox worker stops after the last request (which may queue
+        // mail) and before the store closes.
+        let (stop_outbox, outbox_stopped) = tokio::sync::watch::channel(false);
+        let outbox =
+            tokio::spawn(Outbox::new(self.store.clone(), self.mail.clone()).run(outbox_stopped));
         let conns = Connections {
             router: self.router,
             http: http1_builder(self.header_read_timeout),
@@ -134,6 +156,8 @@ impl App {
                     .await;
             }
         }
+        let _ = stop_outbox.send(true);
+        let _ = outbox.await;
         self.search.close().await;
         self.store.close().await;
         tracing::info!("roster stopped");

@@ -21,6 +21,17 @@ pub enum Error {
     /// Authenticated, but the policy says no (403).
     #[error("forbidden")]
     Forbidden,
+    /// A feature this server has turned off (403); the message says which.
+    #[error("{0}")]
+    Disabled(&'static str),
+    /// The password was right but the address is not verified yet, and the
+    /// server requires it (403).
+    #[error("email address not verified")]
+    EmailUnverified,
+    /// A mailed link's token that is unknown, expired, already used or for
+    /// another purpose (400).
+    #[error("invalid or expired link")]
+    InvalidToken,
     /// Too many attempts; try again after this many seconds (429).
     #[error("too many requests")]
     TooManyRequests { retry_after: u64 },

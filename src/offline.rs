@@ -16,6 +16,7 @@ use crate::auth::policy::Caller;
 use crate::cli::TransferFormat;
 use crate::config::Config;
 use crate::domain::{ImportRecord, Signup};
+use crate::service::mail::Mail;
 use crate::service::{
     Auth, Format, ImportReport, Importer, MAX_LINE, Search, check_csv_header, csv_record,
     rotate_keys as rotate,
@@ -40,7 +41,8 @@ pub async fn create_admin(
     let store = Store::open(&config.data_dir)?;
     let result = async {
         let hasher = Hasher::new(config.auth.argon2, 1, 1)?;
-        let auth = Auth::init(store.clone(), config.auth.clone(), hasher).await?;
+        let mail = Mail::new(&config.mail, &config.auth.issuer).map_err(anyhow::Error::msg)?;
+        let auth = Auth::init(store.clone(), config.auth.clone(), hasher, mail).await?;
         let signup = Signup::of_email(email, &password).map_err(crate::error::Error::Validation);
         let created = match signup {
             Ok(signup) => auth.create_admin(signup, &Caller::system(), None).await,

@@ -23,6 +23,8 @@ pub struct Stats {
     #[schema(value_type = time::OffsetDateTime)]
     started_at: String,
     index: IndexHealth,
+    /// Mails waiting to be sent (including those waiting to be retried).
+    outbox_pending: u64,
 }
 
 /// `GET /api/v1/admin/stats`: counts, index health, version and uptime.
@@ -42,6 +44,7 @@ pub async fn stats(State(st): State<AppState>, caller: Caller) -> Result<Respons
         uptime_seconds: started.elapsed().as_secs(),
         started_at: started_at.format(&Rfc3339).unwrap_or_default(),
         index: IndexHealth::from(st.search().status()),
+        outbox_pending: st.auth().outbox_pending()?,
     })
     .into_response())
 }

@@ -40,7 +40,7 @@ pub struct TokenBody<'a> {
     user: UserDto<'a>,
 }
 
-fn token_response(r: &LoginResult) -> Response {
+pub(super) fn token_response(r: &LoginResult) -> Response {
     let mut res = Json(TokenBody {
         access_token: &r.access_token,
         token_type: "Bearer",

@@ -37,11 +37,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// Authenticates every request of the protected routes: the one place that
-/// reads credentials.
-pub async fn require_caller(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    let bearer = req
-        .headers()
+/// On the public routes: a handler may take `Option<Caller>` (set by
+/// [`optional_caller`] when a valid bearer came).
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Caller>().cloned())
+    }
+}
+
+fn bearer(req: &Request) -> Option<String> {
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -49,8 +56,26 @@ pub async fn require_caller(State(st): State<AppState>, mut req: Request, next: 
             scheme
                 .eq_ignore_ascii_case("bearer")
                 .then(|| token.trim().to_owned())
-        });
-    let Some(token) = bearer else {
+        })
+}
+
+/// The public routes: anyone may call, and a caller who sends a valid bearer
+/// is known to the handler. An invalid or expired one is ignored, as if
+/// none came: these routes (login, refresh) are where a client with a stale
+/// token goes.
+pub async fn optional_caller(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Some(token) = bearer(&req)
+        && let Ok(caller) = st.auth().authenticate(&token, client_ip(req.extensions()))
+    {
+        req.extensions_mut().insert(caller);
+    }
+    next.run(req).await
+}
+
+/// Authenticates every request of the protected routes: the one place that
+/// reads credentials.
+pub async fn require_caller(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(token) = bearer(&req) else {
         return Problem::unauthorized("Send `Authorization: Bearer <token>`.").into_response();
     };
     let ip = client_ip(req.extensions());

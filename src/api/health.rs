@@ -34,6 +34,9 @@ pub struct ReadinessChecks {
     #[schema(value_type = String, pattern = "^ok$")]
     store: &'static str,
     index: IndexHealth,
+    /// Mails waiting to be sent (a growing number: the mail server is
+    /// unreachable or refusing).
+    outbox_pending: u64,
 }
 
 /// The search index's state.
@@ -98,7 +101,11 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
     match check {
         Ok(Ok(())) => Json(Readiness {
             status: "ready",
-            checks: ReadinessChecks { store: "ok", index },
+            checks: ReadinessChecks {
+                store: "ok",
+                index,
+                outbox_pending: st.auth().outbox_pending().unwrap_or(0),
+            },
         })
         .into_response(),
         Ok(Err(e)) => {

@@ -4,6 +4,7 @@
 //! Authorization will be enforced in one place: a layer on the `protected`
 //! router below. Nothing else decides who may call what.
 
+mod account;
 mod admin;
 mod audit;
 mod auth;
@@ -65,6 +66,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
     let protected = protected.route_layer(middleware::from_fn_with_state(
         state.clone(),
         caller::require_caller,
+    ));
+    let public = public.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        caller::optional_caller,
     ));
     let api = protected
         .merge(public)

@@ -34,7 +34,7 @@ use utoipa_axum::routes;
 use super::state::AppState;
 
 use super::{
-    admin, audit, auth, health, keys, metrics, problem, search, sessions, transfer, users,
+    account, admin, audit, auth, health, keys, metrics, problem, search, sessions, transfer, users,
 };
 
 /// The API's routes by who may call them, each registered together with
@@ -66,6 +66,7 @@ pub(super) fn routes() -> Routes {
         .routes(routes!(sessions::revoke_session))
         .routes(routes!(auth::me))
         .routes(routes!(auth::logout))
+        .routes(routes!(account::request_email_change))
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::revoke_key))
         .routes(routes!(audit::audit))
@@ -78,6 +79,13 @@ pub(super) fn routes() -> Routes {
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::register))
         .routes(routes!(auth::setup))
+        .routes(routes!(account::request_verification))
+        .routes(routes!(account::confirm_verification))
+        .routes(routes!(account::request_reset))
+        .routes(routes!(account::confirm_reset))
+        .routes(routes!(account::request_magic_link))
+        .routes(routes!(account::confirm_magic_link))
+        .routes(routes!(account::confirm_email_change))
         .routes(routes!(document));
     let outside = OpenApiRouter::new()
         .routes(routes!(auth::jwks))
@@ -199,6 +207,7 @@ fn close_request_bodies(doc: &mut utoipa::openapi::OpenApi) {
         (name = "sessions", description = "A user's refresh sessions."),
         (name = "api-keys", description = "Scoped API keys for services."),
         (name = "audit", description = "The audit log."),
+        (name = "account", description = "Links mailed to users: email verification, password reset, sign-in links, email change."),
         (name = "admin", description = "Operator figures."),
         (name = "meta", description = "This document and the server's health."),
     ),

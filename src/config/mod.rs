@@ -83,6 +83,63 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<TlsFiles>,
+    pub mail: MailConfig,
+}
+
+/// Mail and the account flows that send it.
+#[derive(Clone)]
+pub struct MailConfig {
+    /// `None`: mail is written to the log instead (not for production).
+    pub smtp_url: Option<String>,
+    /// From `ROSTER_SMTP_PASSWORD` (environment only, so it is not in `ps`).
+    pub smtp_password: Option<String>,
+    pub from: String,
+    /// Base of links in mail; `None`: the server's own address.
+    pub public_url: Option<String>,
+    pub templates_dir: Option<PathBuf>,
+    pub verify_email_ttl: Duration,
+    pub password_reset_ttl: Duration,
+    pub magic_link_ttl: Duration,
+    pub email_change_ttl: Duration,
+    /// An app's own pages for the links, each with `{token}`.
+    pub link_templates: LinkTemplates,
+    pub allow_magic_link: bool,
+    pub require_email_verification: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LinkTemplates {
+    pub verify: Option<String>,
+    pub reset: Option<String>,
+    pub magic: Option<String>,
+    pub email: Option<String>,
+}
+
+impl std::fmt::Debug for MailConfig {
+    /// Everything but the SMTP credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let smtp = self.smtp_url.as_deref().map(|u| match url::Url::parse(u) {
+            Ok(u) => format!(
+                "{}://{}:{}",
+                u.scheme(),
+                u.host_str().unwrap_or(""),
+                u.port().unwrap_or(0)
+            ),
+            Err(_) => "(unparsable)".to_owned(),
+        });
+        f.debug_struct("MailConfig")
+            .field("smtp", &smtp)
+            .field("from", &self.from)
+            .field("public_url", &self.public_url)
+            .field("templates_dir", &self.templates_dir)
+            .field("link_templates", &self.link_templates)
+            .field("allow_magic_link", &self.allow_magic_link)
+            .field(
+                "require_email_verification",
+                &self.require_email_verification,
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +195,11 @@ impl Config {
     /// over the defaults, and checks every value.
     pub fn resolve(args: &SettingArgs) -> Result<Self, ConfigError> {
         let values = resolve_values(args)?;
-        Self::from_values(values, bootstrap_admin()?)
+        let mut config = Self::from_values(values, bootstrap_admin()?)?;
+        config.mail.smtp_password = std::env::var("ROSTER_SMTP_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty());
+        Ok(config)
     }
 
     /// Builds the config from the table's checked values, and checks the
@@ -179,6 +240,25 @@ impl Config {
             rate_limit: v.rate("rate_limit")?,
             cors_origins: v.list("cors_origins")?,
             tls: tls_files(v.path("tls_cert")?, v.path("tls_key")?)?,
+            mail: MailConfig {
+                smtp_url: v.url("smtp_url")?,
+                smtp_password: None,
+                from: v.text("mail_from")?,
+                public_url: v.url("public_url")?,
+                templates_dir: v.path("mail_templates")?,
+                verify_email_ttl: secs(v.number("verify_email_ttl")?),
+                password_reset_ttl: secs(v.number("password_reset_ttl")?),
+                magic_link_ttl: secs(v.number("magic_link_ttl")?),
+                email_change_ttl: secs(v.number("email_change_ttl")?),
+                link_templates: LinkTemplates {
+                    verify: v.url("link_template_verify")?,
+                    reset: v.url("link_template_reset")?,
+                    magic: v.url("link_template_magic")?,
+                    email: v.url("link_template_email")?,
+                },
+                allow_magic_link: v.boolean("allow_magic_link")?,
+                require_email_verification: v.boolean("require_email_verification")?,
+            },
         })
     }
 }

@@ -44,6 +44,12 @@ pub(crate) enum Kind {
     /// Web origins: comma-separated on the command line, an array of strings
     /// in the file; none by default.
     Origins,
+    /// An absolute URL with one of `schemes`, unset by default; a link
+    /// template must also hold `{token}`.
+    Url {
+        schemes: &'static [&'static str],
+        template: bool,
+    },
     /// One word out of `choices`.
     Choice {
         default: &'static str,
@@ -61,7 +67,7 @@ impl Kind {
             Kind::Text { default } | Kind::Address { default } => Some((*default).to_owned()),
             Kind::Choice { default, .. } => Some((*default).to_owned()),
             Kind::Path { default } => default.map(str::to_owned),
-            Kind::ConfigFile | Kind::Origins => None,
+            Kind::ConfigFile | Kind::Origins | Kind::Url { .. } => None,
         }
     }
 }
@@ -316,5 +322,153 @@ pub(crate) const SETTINGS: &[Setting] = &[
         value_name: "FILE",
         help: "PEM private key of --tls-cert",
         kind: Kind::Path { default: None },
+    },
+    Setting {
+        name: "public_url",
+        flag: "public-url",
+        env: "ROSTER_PUBLIC_URL",
+        value_name: "URL",
+        help: "Base of the links in mail, such as https://id.example.com [default: this server's own address]",
+        kind: Kind::Url {
+            schemes: &["http", "https"],
+            template: false,
+        },
+    },
+    Setting {
+        name: "smtp_url",
+        flag: "smtp-url",
+        env: "ROSTER_SMTP_URL",
+        value_name: "URL",
+        help: "SMTP server: smtp://host:port, smtps://…, smtp+starttls://user@host:port (password from ROSTER_SMTP_PASSWORD) [default: none, mail is logged]",
+        kind: Kind::Url {
+            schemes: &["smtp", "smtps", "smtp+starttls"],
+            template: false,
+        },
+    },
+    Setting {
+        name: "mail_from",
+        flag: "mail-from",
+        env: "ROSTER_MAIL_FROM",
+        value_name: "MAILBOX",
+        help: "Sender of mail, such as \"Example <id@example.com>\"",
+        kind: Kind::Text {
+            default: "roster <roster@localhost>",
+        },
+    },
+    Setting {
+        name: "mail_templates",
+        flag: "mail-templates",
+        env: "ROSTER_MAIL_TEMPLATES",
+        value_name: "DIR",
+        help: "Directory of mail templates overriding the built-in ones [default: built-in]",
+        kind: Kind::Path { default: None },
+    },
+    Setting {
+        name: "verify_email_ttl",
+        flag: "verify-email-ttl",
+        env: "ROSTER_VERIFY_EMAIL_TTL",
+        value_name: "SECONDS",
+        help: "Lifetime of an email verification link, in seconds",
+        kind: Kind::Number {
+            default: 86400,
+            min: 60,
+            max: 30 * SECONDS_PER_DAY,
+        },
+    },
+    Setting {
+        name: "password_reset_ttl",
+        flag: "password-reset-ttl",
+        env: "ROSTER_PASSWORD_RESET_TTL",
+        value_name: "SECONDS",
+        help: "Lifetime of a password reset link, in seconds",
+        kind: Kind::Number {
+            default: 1800,
+            min: 60,
+            max: SECONDS_PER_DAY,
+        },
+    },
+    Setting {
+        name: "magic_link_ttl",
+        flag: "magic-link-ttl",
+        env: "ROSTER_MAGIC_LINK_TTL",
+        value_name: "SECONDS",
+        help: "Lifetime of a sign-in link, in seconds",
+        kind: Kind::Number {
+            default: 900,
+            min: 60,
+            max: SECONDS_PER_DAY,
+        },
+    },
+    Setting {
+        name: "email_change_ttl",
+        flag: "email-change-ttl",
+        env: "ROSTER_EMAIL_CHANGE_TTL",
+        value_name: "SECONDS",
+        help: "Lifetime of an email change link, in seconds",
+        kind: Kind::Number {
+            default: 86400,
+            min: 60,
+            max: 30 * SECONDS_PER_DAY,
+        },
+    },
+    Setting {
+        name: "link_template_verify",
+        flag: "link-template-verify",
+        env: "ROSTER_LINK_TEMPLATE_VERIFY",
+        value_name: "URL",
+        help: "Your own page for these links, with {token} [default: <public-url>/account/verify?token={token}]",
+        kind: Kind::Url {
+            schemes: &["http", "https"],
+            template: true,
+        },
+    },
+    Setting {
+        name: "link_template_reset",
+        flag: "link-template-reset",
+        env: "ROSTER_LINK_TEMPLATE_RESET",
+        value_name: "URL",
+        help: "Your own page for these links, with {token} [default: <public-url>/account/reset?token={token}]",
+        kind: Kind::Url {
+            schemes: &["http", "https"],
+            template: true,
+        },
+    },
+    Setting {
+        name: "link_template_magic",
+        flag: "link-template-magic",
+        env: "ROSTER_LINK_TEMPLATE_MAGIC",
+        value_name: "URL",
+        help: "Your own page for these links, with {token} [default: <public-url>/account/magic?token={token}]",
+        kind: Kind::Url {
+            schemes: &["http", "https"],
+            template: true,
+        },
+    },
+    Setting {
+        name: "link_template_email",
+        flag: "link-template-email",
+        env: "ROSTER_LINK_TEMPLATE_EMAIL",
+        value_name: "URL",
+        help: "Your own page for these links, with {token} [default: <public-url>/account/email?token={token}]",
+        kind: Kind::Url {
+            schemes: &["http", "https"],
+            template: true,
+        },
+    },
+    Setting {
+        name: "allow_magic_link",
+        flag: "allow-magic-link",
+        env: "ROSTER_ALLOW_MAGIC_LINK",
+        value_name: "BOOL",
+        help: "Allow passwordless sign-in by a link sent by mail",
+        kind: Kind::Bool { default: false },
+    },
+    Setting {
+        name: "require_email_verification",
+        flag: "require-email-verification",
+        env: "ROSTER_REQUIRE_EMAIL_VERIFICATION",
+        value_name: "BOOL",
+        help: "Refuse sign-in until the email address is verified",
+        kind: Kind::Bool { default: false },
     },
 ];

@@ -47,6 +47,8 @@ pub(crate) enum Value {
     Address(SocketAddr),
     Path(Option<PathBuf>),
     List(Vec<String>),
+    /// `None` when unset.
+    Url(Option<String>),
     Choice(&'static str),
 }
 
@@ -103,6 +105,9 @@ pub(crate) fn parse(setting: &Setting, raw: Raw<'_>) -> Result<Value, Problem> {
             .map_err(|_| Problem::not(&raw.shown(), &format!("an address such as {default}"))),
         Kind::Path { .. } | Kind::ConfigFile => path(raw).map(|p| Value::Path(Some(p))),
         Kind::Origins => origins(raw).map(Value::List),
+        Kind::Url { schemes, template } => {
+            url(raw, schemes, *template).map(|u| Value::Url(Some(u)))
+        }
         Kind::Choice { choices, .. } => {
             let text = raw.text()?;
             match choices.iter().find(|c| **c == text) {
@@ -120,6 +125,7 @@ pub(crate) fn parse(setting: &Setting, raw: Raw<'_>) -> Result<Value, Problem> {
 pub(crate) fn unset(kind: &Kind) -> Value {
     match kind {
         Kind::Origins => Value::List(Vec::new()),
+        Kind::Url { .. } => Value::Url(None),
         _ => Value::Path(None),
     }
 }
@@ -187,6 +193,29 @@ fn path(raw: Raw<'_>) -> Result<PathBuf, Problem> {
     Ok(path)
 }
 
+/// An absolute URL. The value is never quoted back: an SMTP URL may hold a
+/// password.
+fn url(raw: Raw<'_>, schemes: &[&str], template: bool) -> Result<String, Problem> {
+    let text = raw.text()?.trim();
+    let must_be = || {
+        let schemes: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+        Problem(format!(
+            " must be a URL starting with {}",
+            schemes.join(" or ")
+        ))
+    };
+    let parsed = url::Url::parse(&text.replace("{token}", "token")).map_err(|_| must_be())?;
+    if !schemes.contains(&parsed.scheme()) || parsed.host_str().is_none_or(str::is_empty) {
+        return Err(must_be());
+    }
+    if template && !text.contains("{token}") {
+        return Err(Problem(
+            " must contain {token}, where the link's token goes".into(),
+        ));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
 fn origins(raw: Raw<'_>) -> Result<Vec<String>, Problem> {
     let list: Vec<String> = match raw {
         Raw::Text(_) => raw
@@ -246,6 +275,7 @@ impl Values {
         address -> SocketAddr = Address,
         path -> Option<PathBuf> = Path,
         list -> Vec<String> = List,
+        url -> Option<String> = Url,
     }
 
     /// A path that has a default, so it is always set.

@@ -5,6 +5,7 @@
 mod commands;
 mod credentials;
 mod field;
+mod outbox;
 mod patch;
 mod record;
 mod search;
@@ -15,6 +16,7 @@ mod values;
 pub use commands::{NewUser, Signup, UserPatch};
 pub use credentials::{ApiKey, AuditEntry, NewApiKey, Outcome, Password, Scope, Session};
 pub use field::Field;
+pub use outbox::{Job, JobKind, OneTimeToken, OutgoingMail, TokenPurpose};
 pub use patch::merge_patch;
 pub use record::ImportRecord;
 pub use search::{ListOrder, SearchQuery, SearchSort};

@@ -43,6 +43,11 @@ impl Timestamp {
     }
 
     /// `d` later, saturating.
+    /// How long after `earlier` this is (zero if it is not after it).
+    pub fn duration_since(self, earlier: Timestamp) -> Duration {
+        Duration::from_micros(self.0.saturating_sub(earlier.0).max(0) as u64)
+    }
+
     pub fn after(self, d: Duration) -> Self {
         Self(
             self.0

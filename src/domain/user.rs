@@ -42,6 +42,19 @@ impl User {
         }
     }
 
+    /// Its writable fields, to change some and [`replace`](Self::replaced).
+    pub fn draft(&self) -> UserDraft {
+        UserDraft {
+            email: self.email.clone(),
+            username: self.username.clone(),
+            name: self.name.clone(),
+            roles: self.roles.clone(),
+            status: self.status,
+            email_verified: self.email_verified,
+            attributes: self.attributes.clone(),
+        }
+    }
+
     /// The user with its writable fields replaced by `draft`, one version on.
     pub fn replaced(&self, draft: UserDraft, now: OffsetDateTime) -> Self {
         Self {

@@ -3,6 +3,7 @@
 //! Every use case that acts for a caller asks `auth::policy::authorize` first.
 
 mod auth;
+pub mod mail;
 mod search;
 mod transfer;
 mod users;
@@ -62,8 +63,27 @@ impl Audit {
         }
     }
 
+    /// An entry for an act of `user` itself, from `ip`.
+    pub fn for_user(user: &crate::domain::User, action: &'static str, ip: Option<String>) -> Audit {
+        Audit {
+            action,
+            actor: Some(format!("user:{}", user.id)),
+            target: Some(user.id.to_string()),
+            ip,
+            success: true,
+            detail: None,
+        }
+    }
+
     pub fn target(mut self, t: impl ToString) -> Self {
         self.target = Some(t.to_string());
+        self
+    }
+
+    /// Marks the entry a failure, saying why.
+    pub fn failed(mut self, why: impl Into<String>) -> Self {
+        self.success = false;
+        self.detail = Some(why.into());
         self
     }
 

@@ -61,7 +61,7 @@ pub(crate) use open_auth_tables;
 
 const RECORD_V1: u8 = 1;
 
-fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+pub(super) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     let mut out = vec![RECORD_V1];
     postcard::to_io(v, &mut out).expect("writing to a Vec cannot fail");
     out

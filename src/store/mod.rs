@@ -18,6 +18,7 @@
 //! | `reads`   | point reads that open only the tables they need |
 //! | `users`   | the `Tx`/`ReadTx` views: users, their indexes, the change log |
 //! | `auth`    | credentials, sessions, refresh tokens, API keys, audit, meta |
+//! | `outbox`  | jobs to run after their commit (mail), one-time tokens |
 //! | `codec`   | record encoding (schema byte + postcard) |
 //! | `backup`  | backup and restore files |
 //! | `check`   | the integrity check |
@@ -31,6 +32,7 @@ mod check;
 mod codec;
 mod db;
 mod error;
+mod outbox;
 mod reads;
 mod tables;
 mod users;

@@ -34,6 +34,13 @@ pub(crate) const API_KEYS_BY_HASH: TableDefinition<&[u8], u128> =
 /// UUIDv7 (time-ordered) → audit entry.
 pub(crate) const AUDIT: TableDefinition<u128, &[u8]> = TableDefinition::new("audit");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// UUIDv7 (time-ordered) → outbox job: work to do after a commit (a mail).
+/// Not in backups: a restored store must not send old mail again.
+pub(crate) const JOBS: TableDefinition<u128, &[u8]> = TableDefinition::new("jobs");
+/// SHA-256 of a one-time token (mailed links) → what it is good for. Not in
+/// backups either: the links are short-lived and tied to sent mail.
+pub(crate) const ONE_TIME_TOKENS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("one_time_tokens");
 
 /// Creates missing tables; returns the last change sequence.
 pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
@@ -53,6 +60,8 @@ pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
         txn.open_table(API_KEYS_BY_HASH)?;
         txn.open_table(AUDIT)?;
         txn.open_table(META)?;
+        txn.open_table(JOBS)?;
+        txn.open_table(ONE_TIME_TOKENS)?;
     }
     txn.commit()?;
     let read = db.begin_read()?;

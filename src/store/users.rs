@@ -11,6 +11,7 @@ use crate::domain::{Role, Timestamp, User, UserId};
 
 use super::auth::{ReadAuth, WriteAuth, open_auth_tables};
 use super::codec::{self, Change};
+use super::outbox::{ReadOutbox, WriteOutbox, open_outbox_tables};
 use super::*;
 
 /// `Self` with every table opened in `$txn` (a read or a write transaction:
@@ -24,6 +25,7 @@ macro_rules! open_tables {
             by_created: $txn.open_table(USERS_BY_CREATED)?,
             by_role: $txn.open_table(USERS_BY_ROLE)?,
             auth: open_auth_tables!($txn),
+            outbox: open_outbox_tables!($txn),
             $($extra)*
         }
     };
@@ -41,6 +43,7 @@ pub struct Tx<'t> {
     changes: Table<'t, u64, &'static [u8]>,
     last_seq: u64,
     pub(super) auth: WriteAuth<'t>,
+    pub(super) outbox: WriteOutbox<'t>,
 }
 
 impl<'t> Tx<'t> {
@@ -257,6 +260,7 @@ pub struct ReadTx {
     pub(super) by_role: ReadOnlyTable<(u8, u128), ()>,
     pub(super) changes: ReadOnlyTable<u64, &'static [u8]>,
     pub(super) auth: ReadAuth,
+    pub(super) outbox: ReadOutbox,
 }
 
 impl ReadTx {

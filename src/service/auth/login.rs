@@ -17,20 +17,16 @@ impl Auth {
             return Err(e);
         }
         let (ok_user, rehash) = self.check_password(&folded, password, &ip).await?;
+        if self.0.mail.config().require_email_verification && !ok_user.email_verified {
+            metrics::counter!("roster_logins_total", "outcome" => "unverified").increment(1);
+            let audit =
+                Audit::for_user(&ok_user, "login", ip.clone()).failed("email address not verified");
+            let at = now();
+            self.0.store.write(move |tx| audit.write(tx, at)).await?;
+            return Err(Error::EmailUnverified);
+        }
         let at = now();
-        let refresh = secrets::random_token();
-        let session = Session {
-            id: Uuid::now_v7(),
-            user_id: ok_user.id.0,
-            generation: 0,
-            created_at: Timestamp::from_datetime(at),
-            last_used_at: Timestamp::from_datetime(at),
-            expires_at: Timestamp::from_datetime(at).after(self.0.cfg.refresh_token_ttl),
-            revoked: false,
-            ip: ip.clone(),
-            user_agent: user_agent.map(|s| s.chars().take(256).collect()),
-        };
-        let hash = secrets::sha256(&refresh);
+        let (session, refresh, hash) = self.new_session(ok_user.id, &ip, user_agent, at);
         let s = session.clone();
         let uid = ok_user.id;
         let audit_ip = ip.clone();
@@ -62,6 +58,31 @@ impl Auth {
             .await?;
         metrics::counter!("roster_logins_total", "outcome" => "success").increment(1);
         self.issue(user, &session, refresh, at)
+    }
+
+    /// A new session for `user`, its first refresh token and that token's
+    /// hash.
+    pub(super) fn new_session(
+        &self,
+        user: UserId,
+        ip: &Option<String>,
+        user_agent: Option<String>,
+        at: OffsetDateTime,
+    ) -> (Session, String, [u8; 32]) {
+        let refresh = secrets::random_token();
+        let session = Session {
+            id: Uuid::now_v7(),
+            user_id: user.0,
+            generation: 0,
+            created_at: Timestamp::from_datetime(at),
+            last_used_at: Timestamp::from_datetime(at),
+            expires_at: Timestamp::from_datetime(at).after(self.0.cfg.refresh_token_ttl),
+            revoked: false,
+            ip: ip.clone(),
+            user_agent: user_agent.map(|s| s.chars().take(256).collect()),
+        };
+        let hash = secrets::sha256(&refresh);
+        (session, refresh, hash)
     }
 
     /// The active user `folded` names, if `password` is theirs, and the new
@@ -118,7 +139,7 @@ impl Auth {
         Err(Error::Unauthorized("The login or password is wrong."))
     }
 
-    fn issue(
+    pub(super) fn issue(
         &self,
         user: User,
         session: &Session,

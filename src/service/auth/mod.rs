@@ -6,6 +6,7 @@
 mod accounts;
 mod audit;
 mod bearer;
+mod email;
 mod keys;
 mod login;
 mod sessions;
@@ -33,6 +34,7 @@ use crate::domain::{
 use crate::error::Error;
 use crate::store::{Store, StoreError};
 
+use super::mail::Mail;
 use super::{Audit, allow, hash_error, now};
 
 const SIGNING_KEYS: &str = "signing_keys";
@@ -64,6 +66,7 @@ pub struct Auth(Arc<Inner>);
 struct Inner {
     store: Store,
     hasher: Hasher,
+    mail: Mail,
     tokens: Tokens,
     cfg: AuthConfig,
     /// Per account (folded login) and per client IP.
@@ -81,7 +84,12 @@ const VERIFIED_CACHE: usize = 16_384;
 impl Auth {
     /// Loads the signing keys (making the first one on first start) and sets
     /// up the password pool and the login limiters.
-    pub async fn init(store: Store, cfg: AuthConfig, hasher: Hasher) -> Result<Self, Error> {
+    pub async fn init(
+        store: Store,
+        cfg: AuthConfig,
+        hasher: Hasher,
+        mail: Mail,
+    ) -> Result<Self, Error> {
         let keys = load_or_create_keys(&store).await?;
         let tokens = Tokens::new(&keys, &cfg.issuer, &cfg.audience)
             .map_err(|e| Error::Internal(anyhow::anyhow!(e)))?;
@@ -99,12 +107,18 @@ impl Auth {
         Ok(Self(Arc::new(Inner {
             store,
             hasher,
+            mail,
             tokens,
             cfg,
             by_account,
             by_ip,
             verified: RwLock::new(HashMap::new()),
         })))
+    }
+
+    /// Jobs (mail) waiting in the outbox.
+    pub fn outbox_pending(&self) -> Result<u64, Error> {
+        Ok(self.0.store.read(|r| r.count_jobs())?)
     }
 
     /// The public keys that verify access tokens.
