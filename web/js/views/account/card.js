@@ -3,7 +3,7 @@
 // other failures.
 
 import { h, clear, icon } from '/admin/js/dom.js';
-import { authCard } from '/admin/js/views/auth-card.js';
+import { plainCard } from '/admin/js/views/auth-card.js';
 
 /** The problem type of an invalid, expired or already used link token. */
 const INVALID_TOKEN = 'urn:roster:problem:invalid-token';
@@ -20,7 +20,7 @@ export function isInvalidToken(err) {
  */
 export function showCard(root, { title, subtitle = '', moved = false, announce = '' }, ...body) {
   document.title = `${title} · roster`;
-  const card = authCard(title, subtitle, ...body);
+  const card = plainCard(title, subtitle, ...body);
   clear(root).append(card);
   if (moved) {
     const heading = card.querySelector('.auth-title');
