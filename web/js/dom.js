@@ -51,7 +51,6 @@ const ICONS = {
   refresh: 'M21 12a9 9 0 1 1-3-6.7L21 8M21 3v5h-5',
   trash: 'M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6',
   check: 'M20 6 9 17l-5-5',
-  mail: 'M3 5h18v14H3zM3 6l9 7 9-7',
 };
 
 export function icon(name, cls = 'icon') {
