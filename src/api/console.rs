@@ -1,7 +1,9 @@
 //! The admin console: the files of `web/`, embedded in the binary, served at
 //! `/admin/` with ETags and a strict Content-Security-Policy. Every page path
 //! (no dot in its last segment, e.g. `/admin/setup`) gets `index.html`; the
-//! console routes itself in the browser.
+//! console routes itself in the browser. The end-user pages that mail links
+//! open (`/account/verify`, `/account/reset`, …) are `account.html` under the
+//! same policy; their script and styles load from `/admin/…`.
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -44,6 +46,23 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
         return serve("index.html", &headers);
     }
     serve(&path, &headers)
+}
+
+/// `/account/<page>`: any page name (no dot, no further segment) gets
+/// `account.html`, which picks its view by path. Its address carries a
+/// one-time token, so no referrer leaves the page, even before the
+/// `<meta name="referrer">` is parsed.
+pub async fn account(Path(page): Path<String>, headers: HeaderMap) -> Response {
+    let name = page.strip_suffix('/').unwrap_or(page.as_str());
+    if name.is_empty() || name.contains(['.', '/', '\\', '\0']) {
+        return not_found();
+    }
+    let mut res = serve("account.html", &headers);
+    res.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
 }
 
 fn serve(path: &str, headers: &HeaderMap) -> Response {

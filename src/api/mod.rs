@@ -84,6 +84,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/admin", get(console::to_console))
         .route("/admin/", get(console::index))
         .route("/admin/{*path}", get(console::file))
+        .route("/account/{*path}", get(console::account))
         .fallback(not_found)
         .with_state(state);
     let routes = with_layers(routes, config);

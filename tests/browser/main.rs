@@ -16,6 +16,9 @@
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
 mod helpers;
+#[allow(dead_code)]
+#[path = "../support/smtp_sink.rs"]
+mod smtp_sink;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -617,5 +620,77 @@ async fn first_run_setup_page_creates_the_admin() {
         .unwrap()
         .status();
     assert!(again.is_client_error(), "{again}");
+    b.close().await;
+}
+
+/// A password reset from end to end: the request, the mail as a real SMTP
+/// server receives it, its link opened in Chromium, the new password chosen
+/// on the account page; then only the new password signs in.
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run by .ci/run"]
+async fn password_reset_page_from_a_received_mail() {
+    let sink = smtp_sink::SmtpSink::start();
+    let app = helpers::spawn_app_tuned(|c| c.mail.smtp_url = Some(sink.url())).await;
+    let (email, old, new) = (
+        "grace@example.com",
+        "old-password-1",
+        "brand-new-password-2",
+    );
+    app.create_user(json!({"email": email, "name": "Grace Hopper", "password": old}))
+        .await;
+    let requested = app
+        .anon(Method::POST, "/api/v1/auth/password-reset/request")
+        .json(&json!({"email": email}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(requested.status(), StatusCode::ACCEPTED);
+    let received = sink.next_to(email).await;
+    let link = received.link();
+    assert!(
+        link.starts_with(&app.url("/account/reset?token=")),
+        "the link opens roster's own reset page: {link}"
+    );
+
+    let b = Browser::start(1280, 860).await;
+    b.goto(&link).await;
+    b.find("#reset-form input[name=password]").await;
+    // The token has left the address bar (history, screen sharing).
+    assert_eq!(
+        b.js("return location.href").await,
+        app.url("/account/reset")
+    );
+
+    // Two different entries are caught on the page.
+    b.type_into("#reset-form input[name=password]", new).await;
+    b.type_into("#reset-form input[name=password_repeat]", "something-else")
+        .await;
+    b.click("#reset-form button[type=submit]").await;
+    b.until(
+        "the message that the passwords differ",
+        "const e = document.querySelector('#reset-form .field-error[data-field=password_repeat]'); return e && !e.hidden && e.textContent.trim()",
+    )
+    .await;
+    let repeat = b.find("#reset-form input[name=password_repeat]").await;
+    repeat.clear().await.unwrap();
+    repeat.send_keys(new).await.unwrap();
+    b.click("#reset-form button[type=submit]").await;
+    let done = b
+        .until(
+            "the success state",
+            "const d = document.getElementById('account-done'); return d && d.textContent.trim()",
+        )
+        .await;
+    assert!(done.as_str().unwrap().contains("changed"), "{done}");
+    b.assert_clean_console().await;
+
+    // Only the new password signs in now.
+    let login = |password: &str| {
+        app.anon(Method::POST, "/api/v1/auth/login")
+            .json(&json!({"login": email, "password": password}))
+            .send()
+    };
+    assert_eq!(login(new).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(login(old).await.unwrap().status(), StatusCode::UNAUTHORIZED);
     b.close().await;
 }

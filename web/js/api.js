@@ -4,9 +4,12 @@
 const BASE = '/api/v1';
 const REFRESH_KEY = 'roster.refresh_token';
 
-/** An API failure: the problem document's fields, or a network failure (status 0). */
+/**
+ * An API failure: the problem document's fields, or a network failure
+ * (status 0). `retryAfter` is the Retry-After header in seconds (0 if none).
+ */
 export class ApiError extends Error {
-  constructor(status, problem = {}) {
+  constructor(status, problem = {}, retryAfter = 0) {
     super(problem.detail || problem.title || `Request failed (${status})`);
     this.name = 'ApiError';
     this.status = status;
@@ -14,6 +17,7 @@ export class ApiError extends Error {
     this.title = problem.title || '';
     this.detail = problem.detail || problem.title || this.message;
     this.errors = Array.isArray(problem.errors) ? problem.errors : [];
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -128,7 +132,9 @@ async function send(path, { method = 'GET', body, headers = {}, signal, token } 
     }
   }
   if (!res.ok && res.status !== 304) {
-    throw new ApiError(res.status, data || { title: res.statusText });
+    // Retry-After may also be an HTTP date; roster sends seconds.
+    const wait = Number.parseInt(res.headers.get('Retry-After') || '', 10);
+    throw new ApiError(res.status, data || { title: res.statusText }, Number.isFinite(wait) && wait > 0 ? wait : 0);
   }
   return { status: res.status, data, etag: res.headers.get('ETag'), headers: res.headers };
 }
@@ -139,6 +145,19 @@ export async function login(loginName, password) {
   const { data } = await send('/auth/login', {
     method: 'POST',
     body: { login: loginName, password },
+  });
+  adopt(data);
+  return data.user;
+}
+
+/**
+ * Signs in with the token of a mailed sign-in link (it works once); the
+ * session is kept as login() keeps it. Returns the user.
+ */
+export async function loginWithLink(token) {
+  const { data } = await send('/auth/magic-link/confirm', {
+    method: 'POST',
+    body: { token },
   });
   adopt(data);
   return data.user;
@@ -228,7 +247,7 @@ export async function api(path, opts) {
   return (await request(path, opts)).data;
 }
 
-/** A public request (no token): setup. */
+/** A public request (no token): setup, the mailed links' pages, mail requests. */
 export async function publicRequest(path, opts) {
   return send(path, opts);
 }

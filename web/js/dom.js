@@ -50,6 +50,7 @@ const ICONS = {
   doc: 'M14 3H6a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V9zM14 3v6h6M8 13h8M8 17h5',
   refresh: 'M21 12a9 9 0 1 1-3-6.7L21 8M21 3v5h-5',
   trash: 'M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6',
+  check: 'M20 6 9 17l-5-5',
 };
 
 export function icon(name, cls = 'icon') {
@@ -309,6 +310,7 @@ function capitalise(s) {
 export function problemText(e, leftovers = []) {
   if (!e) return '';
   const base = e.detail || e.message || 'Something went wrong.';
+  if (e.status === 429 && e.retryAfter) return `${base} Try again in ${fmtDuration(e.retryAfter)}.`;
   if (e.status === 422 && leftovers.length) return `${base} ${leftovers.join('; ')}`;
   if (e.status === 422 && e.errors && e.errors.length && !leftovers.length) {
     return 'Please correct the highlighted fields.';

@@ -27,7 +27,7 @@ export function mount(container) {
     v.alert,
     v.grid);
   container.append(view);
-  v.grid.append(...['Users', 'Active sessions', 'Search index', 'Version', 'Uptime'].map((t) =>
+  v.grid.append(...['Users', 'Active sessions', 'Search index', 'Mail outbox', 'Version', 'Uptime'].map((t) =>
     h('div', { class: 'stat card skeleton' }, h('h2', { class: 'stat-label', text: t }), h('p', { class: 'stat-value', text: '…' }))));
 
   const onVisibility = () => {
@@ -58,6 +58,12 @@ function card(label, value, sub, extra) {
     extra || null);
 }
 
+/** Mails accepted (a 202 of a request endpoint) and not yet sent. */
+function outboxCard(pending) {
+  if (typeof pending !== 'number') return card('Mail outbox', '—', 'not reported by this server');
+  return card('Mail outbox', fmtNumber(pending), pending === 1 ? 'mail waiting to be sent' : 'mails waiting to be sent');
+}
+
 function render(v, s) {
   const idx = s.index || {};
   const ready = idx.state === 'ready';
@@ -68,6 +74,7 @@ function render(v, s) {
       badge(idx.state || 'unknown', ready ? 'ok' : 'warn'),
       `${fmtNumber(idx.docs)} docs · ${fmtBytes(idx.size_bytes)}`,
       h('p', { class: 'stat-sub muted' }, `Lag: ${fmtNumber(idx.lag)} ${Number(idx.lag) === 1 ? 'write' : 'writes'}`)),
+    outboxCard(s.outbox_pending),
     card('Version', s.version || '—', null),
     card('Uptime', fmtDuration(s.uptime_seconds), s.started_at ? `since ${fmtDateTime(s.started_at)}` : null),
   );

@@ -1,11 +1,13 @@
 // The panel for one user: its details, the form (saved as a merge PATCH of the
-// changed fields with If-Match), and the password, sessions and delete parts.
+// changed fields with If-Match), and the email, password, sessions and delete
+// parts.
 
 import { request, isAbort } from '/admin/js/api.js';
 import { h, clear, busy, showFieldErrors, problemText, timeEl } from '/admin/js/dom.js';
 import { buildForm, readForm, fillForm, checkForm } from '/admin/js/views/user-panel/form.js';
 import { patchFor } from '/admin/js/views/user-panel/patch.js';
 import { panelHead } from '/admin/js/views/user-panel/head.js';
+import { mailSection } from '/admin/js/views/user-panel/mail.js';
 import { passwordSection } from '/admin/js/views/user-panel/password.js';
 import { sessionsSection } from '/admin/js/views/user-panel/sessions.js';
 import { dangerSection } from '/admin/js/views/user-panel/delete.js';
@@ -30,9 +32,11 @@ export function renderEdit(ctx, { flash = '', notice = '' } = {}) {
     save(ed);
   });
   ed.metaBox = meta(user);
+  ed.mailBox = mailSection(ctx, user);
   const body = h('div', { class: 'panel-body' },
     ed.metaBox,
     ed.f.form,
+    ed.mailBox,
     passwordSection(ctx, user),
     sessionsSection(ctx, user),
     dangerSection(ctx));
@@ -88,6 +92,11 @@ function saved(ed, res) {
   const fresh = meta(res.data);
   ed.metaBox.replaceWith(fresh);
   ed.metaBox = fresh;
+  // The email part follows the saved user: its address, and whether that is
+  // verified, may have changed.
+  const mail = mailSection(ctx, res.data);
+  ed.mailBox.replaceWith(mail);
+  ed.mailBox = mail;
   f.status.flash('Changes saved.');
   if (ctx.hooks.onSaved) ctx.hooks.onSaved(res.data);
 }
