@@ -12,6 +12,7 @@ mod fuzz_regressions;
 mod helpers;
 mod hostile;
 mod list;
+mod mail;
 mod metrics;
 mod openapi;
 mod openapi_stable;
@@ -22,3 +23,6 @@ mod search;
 mod tls;
 mod transfer;
 mod users;
+
+#[path = "../support/smtp_sink.rs"]
+mod smtp_sink;

@@ -22,7 +22,6 @@ pub struct Received {
     pub subject: String,
     pub text: String,
     pub html: String,
-    pub raw: String,
 }
 
 impl Received {
@@ -75,7 +74,6 @@ impl Handler for Collect {
     }
 
     fn data_end(&mut self) -> Response {
-        let raw = String::from_utf8_lossy(&self.data).into_owned();
         let msg = MessageParser::default()
             .parse(&self.data[..])
             .expect("the message parses");
@@ -85,7 +83,6 @@ impl Handler for Collect {
             subject: msg.subject().unwrap_or_default().to_owned(),
             text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
             html: msg.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
-            raw,
         };
         self.mailbox.mails.lock().unwrap().push(received);
         self.mailbox.arrived.notify_all();
@@ -154,17 +151,15 @@ impl SmtpSink {
                 return found;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "{n} mails to {to} did not arrive; got {mails:#?}");
+            assert!(
+                !left.is_zero(),
+                "{n} mails to {to} did not arrive; got {mails:#?}"
+            );
             mails = self.mailbox.arrived.wait_timeout(mails, left).unwrap().0;
         }
     }
 
     /// The first message to `to`, waiting up to ten seconds for it.
-    pub fn wait_for(&self, to: &str) -> Received {
-        self.wait_for_n(to, 1, 10).remove(0)
-    }
-
-    /// Async form of [`wait_for`](Self::wait_for), for tokio tests.
     pub async fn next_to(&self, to: &str) -> Received {
         self.next_n_to(to, 1).await.remove(0)
     }
@@ -186,9 +181,8 @@ fn converse(stream: TcpStream, handler: Collect) {
     let mut out = stream.try_clone().expect("clone");
     let mut input = BufReader::new(stream);
     let mut session = SessionBuilder::new("sink.test").build(peer, handler);
-    let reply = |out: &mut TcpStream, res: &Response| {
-        res.write_to(out).and_then(|_| out.flush()).is_ok()
-    };
+    let reply =
+        |out: &mut TcpStream, res: &Response| res.write_to(out).and_then(|_| out.flush()).is_ok();
     if !reply(&mut out, &session.greeting()) {
         return;
     }

@@ -41,6 +41,9 @@ impl Auth {
             password,
         } = signup;
         draft.roles = vec![Role::Admin, Role::User];
+        // The operator vouches for the address (and with verification
+        // required, an unverified first admin could never sign in).
+        draft.email_verified = true;
         let phc = self
             .0
             .hasher
@@ -91,11 +94,26 @@ impl Auth {
             .map_err(hash_error)?;
         let at = now();
         let user = User::from_draft(UserId::new(), draft, at);
-        self.0
+        // With verification required, the link goes out with the account.
+        let verify = match self.0.mail.config().require_email_verification {
+            true => Some(self.link_plan(
+                TokenPurpose::VerifyEmail,
+                user.clone(),
+                user.email.as_str().to_owned(),
+                Timestamp::from_datetime(at),
+            )?),
+            false => None,
+        };
+        let sends = verify.is_some();
+        let user = self
+            .0
             .store
             .write(move |tx| {
                 tx.insert_user(&user)?;
                 tx.set_password_hash(user.id, &phc)?;
+                if let Some(plan) = &verify {
+                    plan.write(tx)?;
+                }
                 Audit {
                     action: "register",
                     actor: Some(format!("user:{}", user.id)),
@@ -105,8 +123,12 @@ impl Auth {
                     detail: None,
                 }
                 .write(tx, at)?;
-                Ok(user.clone())
+                Ok::<_, Error>(user.clone())
             })
-            .await
+            .await?;
+        if sends {
+            self.0.mail.wake();
+        }
+        Ok(user)
     }
 }

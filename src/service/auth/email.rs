@@ -7,16 +7,26 @@
 //! written in that same transaction. A confirmation spends the token in the
 //! transaction that makes its effect: if the effect fails, the token stays.
 
-use crate::domain::{Email, OneTimeToken, TokenPurpose};
+use crate::domain::{Email, OneTimeToken};
 
 use super::*;
 
-/// What a request for a mailed link needs, decided before its write.
-struct Plan {
+/// A mailed link, prepared before the write that stores it: the token's
+/// record (under its hash) and the mail carrying it.
+pub(super) struct Plan {
     user: User,
-    token: String,
+    hash: [u8; 32],
     stored: OneTimeToken,
     job: crate::domain::Job,
+}
+
+impl Plan {
+    /// Stores the token and queues its mail, in the caller's transaction.
+    pub(super) fn write(&self, tx: &mut crate::store::Tx<'_>) -> Result<(), Error> {
+        tx.put_token(&self.hash, &self.stored)?;
+        tx.enqueue(&self.job)?;
+        Ok(())
+    }
 }
 
 impl Auth {
@@ -120,32 +130,15 @@ impl Auth {
     ) -> Result<(), Error> {
         let at = now();
         let stamp = Timestamp::from_datetime(at);
-        let plan = match user {
-            Some(user) => {
-                let token = secrets::random_token();
-                let stored = OneTimeToken {
-                    purpose,
-                    user_id: user.id.0,
-                    email: to.clone(),
-                    expires_at: stamp.after(self.0.mail.ttl(purpose)),
-                };
-                let job = self.0.mail.token_job(purpose, &user, &to, &token, stamp)?;
-                Some(Plan {
-                    user,
-                    token,
-                    stored,
-                    job,
-                })
-            }
-            None => None,
-        };
+        let plan = user
+            .map(|user| self.link_plan(purpose, user, to.clone(), stamp))
+            .transpose()?;
         let action = match purpose {
             TokenPurpose::VerifyEmail => "email.verify.request",
             TokenPurpose::ResetPassword => "password.reset.request",
             TokenPurpose::MagicLink => "magic_link.request",
             TokenPurpose::ChangeEmail => "email.change.request",
         };
-        let hash = plan.as_ref().map(|p| secrets::sha256(&p.token));
         let audit = Audit {
             action,
             actor: Some(
@@ -163,9 +156,8 @@ impl Auth {
         self.0
             .store
             .write(move |tx| {
-                if let (Some(p), Some(hash)) = (&plan, &hash) {
-                    tx.put_token(hash, &p.stored)?;
-                    tx.enqueue(&p.job)?;
+                if let Some(p) = &plan {
+                    p.write(tx)?;
                 }
                 audit.write(tx, at)
             })
@@ -174,6 +166,30 @@ impl Auth {
             self.0.mail.wake();
         }
         Ok(())
+    }
+
+    /// A new token for `purpose` and the mail that carries it to `to`.
+    pub(super) fn link_plan(
+        &self,
+        purpose: TokenPurpose,
+        user: User,
+        to: String,
+        at: Timestamp,
+    ) -> Result<Plan, Error> {
+        let token = secrets::random_token();
+        let stored = OneTimeToken {
+            purpose,
+            user_id: user.id.0,
+            email: to.clone(),
+            expires_at: at.after(self.0.mail.ttl(purpose)),
+        };
+        let job = self.0.mail.token_job(purpose, &user, &to, &token, at)?;
+        Ok(Plan {
+            user,
+            hash: secrets::sha256(&token),
+            stored,
+            job,
+        })
     }
 
     /// The token's record if it is one for `purpose` and still valid

@@ -29,7 +29,7 @@ use crate::auth::tokens::{Claims, JwkSet, StoredKey, Tokens};
 use crate::config::AuthConfig;
 use crate::domain::{
     ApiKey, AuditEntry, FieldError, NewApiKey, Password, Role, Session, Signup, Status, Timestamp,
-    User, UserId, fold,
+    TokenPurpose, User, UserId, fold,
 };
 use crate::error::Error;
 use crate::store::{Store, StoreError};

@@ -120,6 +120,8 @@ impl Outbox {
                 Ok::<_, StoreError>(())
             })
             .await?;
+        let pending = self.store.read(|r| r.count_jobs())?;
+        metrics::gauge!("roster_outbox_pending").set(pending as f64);
         Ok(full)
     }
 
