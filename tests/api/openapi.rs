@@ -21,8 +21,15 @@ const METHODS: [&str; 8] = [
 ];
 
 /// Operations anyone may call, without a token.
-const PUBLIC: [&str; 9] = [
+const PUBLIC: [&str; 16] = [
     "login",
+    "requestEmailVerification",
+    "confirmEmailVerification",
+    "requestPasswordReset",
+    "confirmPasswordReset",
+    "requestMagicLink",
+    "confirmMagicLink",
+    "confirmEmailChange",
     "refresh",
     "register",
     "setup",
@@ -33,8 +40,15 @@ const PUBLIC: [&str; 9] = [
     "metrics",
 ];
 
-/// What `router()` mounts itself: the console and its redirects.
-const UNDOCUMENTED: [&str; 4] = ["/", "/admin", "/admin/", "/admin/{*path}"];
+/// What `router()` mounts itself: the console, its redirects, and the
+/// account pages that mailed links open.
+const UNDOCUMENTED: [&str; 5] = [
+    "/",
+    "/admin",
+    "/admin/",
+    "/admin/{*path}",
+    "/account/{*path}",
+];
 
 /// The served document.
 async fn document(app: &TestApp) -> Value {
