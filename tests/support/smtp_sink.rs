@@ -131,6 +131,11 @@ impl SmtpSink {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
+    /// How many messages arrived so far.
+    pub fn count(&self) -> usize {
+        self.mailbox.mails.lock().unwrap().len()
+    }
+
     /// Everything received so far.
     pub fn all(&self) -> Vec<Received> {
         self.mailbox.mails.lock().unwrap().clone()
