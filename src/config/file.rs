@@ -85,8 +85,28 @@ impl FileSettings {
             .count()
             + 1;
         let line = self.text.lines().nth(line_no - 1).unwrap_or("").trim();
-        let line: String = line.chars().take(80).collect();
+        let line: String = redact_password(line).chars().take(80).collect();
         format!(", line {line_no} (`{line}`)")
+    }
+}
+
+/// The line with the password of a URL's `user:password@` (an SMTP URL's)
+/// replaced by `***`, so an error message never repeats it.
+fn redact_password(line: &str) -> String {
+    let Some(scheme_end) = line.find("://").map(|i| i + 3) else {
+        return line.to_owned();
+    };
+    let rest = &line[scheme_end..];
+    let authority_end = rest.find(['/', '"', '\'', ' ']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.find(':'), authority.rfind('@')) {
+        (Some(colon), Some(at)) if colon < at => format!(
+            "{}{}:***{}",
+            &line[..scheme_end],
+            &authority[..colon],
+            &line[scheme_end + at..]
+        ),
+        _ => line.to_owned(),
     }
 }
 

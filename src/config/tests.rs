@@ -173,12 +173,31 @@ fn a_bad_file_value_names_the_setting_and_its_line() {
             "`tls_cert` (--tls-cert / ROSTER_TLS_CERT) is set but `tls_key` is not",
         ),
         ("config = \"other.toml\"", "unknown setting `config`"),
+        (
+            "smtp_url = \"http://mail.example\"",
+            "must be a URL starting with smtp://",
+        ),
+        (
+            "public_url = \"id.example.com\"",
+            "must be a URL starting with http:// or https://",
+        ),
+        (
+            "link_template_reset = \"https://app.example/reset\"",
+            "must contain {token}",
+        ),
         ("listen = ", "line 1"),
     ] {
         let err = file_error(text);
         assert!(err.contains(expected), "{text}: {err}");
         assert!(!err.contains('\n'), "{err}");
     }
+}
+
+#[test]
+fn a_bad_smtp_url_is_refused_without_repeating_its_password() {
+    let err = file_error("smtp_url = \"ftp://roster:s3cret@mail.example\"");
+    assert!(err.contains("smtp_url"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
 }
 
 #[test]

@@ -652,3 +652,23 @@ async fn a_queued_mail_survives_sigkill_and_is_sent_once_after_restart() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn a_bad_mail_template_stops_the_start_with_its_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("mail");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(
+        templates.join("verify-email.html"),
+        "<p>Hello</p>\n<p>{% if %}</p>\n",
+    )
+    .unwrap();
+    let mut config = crate::helpers::test_config(&dir.path().join("data"));
+    config.mail.templates_dir = Some(templates);
+    let err = roster::App::build(config)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("verify-email.html, line 2"), "{err}");
+}

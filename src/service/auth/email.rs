@@ -205,7 +205,7 @@ impl Auth {
 
     /// `POST …/verify-email/confirm`.
     pub async fn confirm_email(&self, token: &str, ip: Option<String>) -> Result<User, Error> {
-        self.throttle("confirm", ip.as_deref())?;
+        self.throttle(&confirm_key(token), ip.as_deref())?;
         self.peek_token(TokenPurpose::VerifyEmail, token)?;
         let hash = secrets::sha256(token);
         let at = now();
@@ -231,7 +231,7 @@ impl Auth {
         password: &str,
         ip: Option<String>,
     ) -> Result<(), Error> {
-        self.throttle("confirm", ip.as_deref())?;
+        self.throttle(&confirm_key(token), ip.as_deref())?;
         let new = Password::parse(password)
             .map_err(|m| Error::Validation(vec![FieldError::new("password", m)]))?;
         // Before the costly hash: a bad token costs a read, not an argon2 run.
@@ -283,7 +283,7 @@ impl Auth {
                 "Sign-in links are not enabled on this server.",
             ));
         }
-        self.throttle("confirm", ip.as_deref())?;
+        self.throttle(&confirm_key(token), ip.as_deref())?;
         let peeked = self.peek_token(TokenPurpose::MagicLink, token)?;
         let hash = secrets::sha256(token);
         let at = now();
@@ -323,7 +323,7 @@ impl Auth {
         token: &str,
         ip: Option<String>,
     ) -> Result<User, Error> {
-        self.throttle("confirm", ip.as_deref())?;
+        self.throttle(&confirm_key(token), ip.as_deref())?;
         let peeked = self.peek_token(TokenPurpose::ChangeEmail, token)?;
         let new_email = Email::parse(&peeked.email).map_err(|_| Error::InvalidToken)?;
         let hash = secrets::sha256(token);
@@ -388,6 +388,13 @@ fn spend(
         return Err(Error::InvalidToken);
     }
     Ok((token, user))
+}
+
+/// The per-"account" throttling key of a confirmation: the token's first
+/// characters (as for refresh tokens), so that guesses at one link are
+/// limited while other users' links are not.
+fn confirm_key(token: &str) -> String {
+    format!("confirm:{}", token.get(..16).unwrap_or(token))
 }
 
 /// `user` with its address marked verified, one version on.

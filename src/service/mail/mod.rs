@@ -187,7 +187,7 @@ impl Mail {
 /// "30 minutes", "24 hours", "1 hour".
 fn in_words(d: Duration) -> String {
     let s = d.as_secs();
-    let (n, unit) = if s >= 3600 && s % 3600 == 0 {
+    let (n, unit) = if s >= 3600 && s.is_multiple_of(3600) {
         (s / 3600, "hour")
     } else if s >= 60 {
         (s.div_ceil(60), "minute")
