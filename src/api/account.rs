@@ -89,168 +89,148 @@ fn token_of(body: TokenConfirm) -> Result<String, Error> {
     Ok(token)
 }
 
-async fn request_link(
-    st: &AppState,
-    purpose: TokenPurpose,
-    parts: &axum::http::Extensions,
-    body: LinkRequest,
-) -> Result<StatusCode, Problem> {
+fn email_of(body: LinkRequest) -> Result<String, Error> {
     let email = required_text(body.email, "email", MAX_EMAIL)?;
     no_other_fields(&body.other)?;
-    st.auth()
-        .request_link(purpose, &email, client_ip(parts))
-        .await?;
-    Ok(StatusCode::ACCEPTED)
+    Ok(email)
 }
 
-/// Mail a verification link: to the caller's own address when signed in
-/// and no `email` is given, else to `email` if it has an unverified account.
-#[utoipa::path(
-    post, path = "/api/v1/auth/verify-email/request", operation_id = "requestEmailVerification", tag = "account",
-    request_body(content = VerificationRequest, content_type = "application/json"),
-    responses((status = 202, description = "Accepted: a link is mailed if the address has an account that needs one."), doc::JsonBody, (status = 429, response = doc::TooManyRequests), (status = 503, response = doc::Unavailable)),
-)]
-pub async fn request_verification(
-    State(st): State<AppState>,
-    caller: Option<Caller>,
-    parts: axum::http::Extensions,
-    Body(body): Body<VerificationRequest>,
-) -> Result<StatusCode, Problem> {
-    no_other_fields(&body.other)?;
-    match (caller, body.email.is_given()) {
-        (Some(caller), false) => st.auth().request_own_verification(&caller).await?,
-        (_, _) => {
-            let email = required_text(body.email, "email", MAX_EMAIL)?;
-            st.auth()
-                .request_link(TokenPurpose::VerifyEmail, &email, client_ip(&parts))
-                .await?;
+/// A `POST` handler of the account flows, declared with its documentation
+/// (doc comment, path, operation id, responses) and its JSON body type; its
+/// code gets the state, the client's address and the body, and any extra
+/// extractor named.
+macro_rules! account_route {
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident($st:ident, $ip:ident, $body:ident: $Body:ident $(, $extra:ident: $Extra:ty)?) -> $Ret:ident,
+        path = $path:literal, id = $id:literal,
+        responses($($responses:tt)*),
+        $code:block
+    ) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(
+            post, path = $path, operation_id = $id, tag = "account",
+            request_body(content = $Body, content_type = "application/json"),
+            responses($($responses)*),
+        )]
+        pub async fn $name(
+            State($st): State<AppState>,
+            $($extra: $Extra,)?
+            parts: axum::http::Extensions,
+            Body($body): Body<$Body>,
+        ) -> Result<$Ret, Problem> {
+            let $ip = client_ip(&parts);
+            $code
         }
+    };
+}
+
+account_route! {
+    /// Mail a verification link: to the caller's own address when signed in
+    /// and no `email` is given, else to `email` if it has an unverified
+    /// account.
+    request_verification(st, ip, body: VerificationRequest, caller: Option<Caller>) -> StatusCode,
+    path = "/api/v1/auth/verify-email/request", id = "requestEmailVerification",
+    responses((status = 202, description = "Accepted: a link is mailed if the address has an account that needs one."), doc::JsonBody, (status = 429, response = doc::TooManyRequests), (status = 503, response = doc::Unavailable)),
+    {
+        no_other_fields(&body.other)?;
+        match (caller, body.email.is_given()) {
+            (Some(caller), false) => st.auth().request_own_verification(&caller).await?,
+            (_, _) => {
+                let email = required_text(body.email, "email", MAX_EMAIL)?;
+                st.auth().request_link(TokenPurpose::VerifyEmail, &email, ip).await?;
+            }
+        }
+        Ok(StatusCode::ACCEPTED)
     }
-    Ok(StatusCode::ACCEPTED)
 }
 
-/// Spend a verification link: the address is verified.
-#[utoipa::path(
-    post, path = "/api/v1/auth/verify-email/confirm", operation_id = "confirmEmailVerification", tag = "account",
-    request_body(content = TokenConfirm, content_type = "application/json"),
+account_route! {
+    /// Spend a verification link: the address is verified.
+    confirm_verification(st, ip, body: TokenConfirm) -> Response,
+    path = "/api/v1/auth/verify-email/confirm", id = "confirmEmailVerification",
     responses((status = 200, description = "Verified.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))), (status = 400, response = doc::BadRequest), doc::JsonBody, (status = 429, response = doc::TooManyRequests)),
-)]
-pub async fn confirm_verification(
-    State(st): State<AppState>,
-    parts: axum::http::Extensions,
-    Body(body): Body<TokenConfirm>,
-) -> Result<Response, Problem> {
-    let user = st
-        .auth()
-        .confirm_email(&token_of(body)?, client_ip(&parts))
-        .await?;
-    Ok(user_response(StatusCode::OK, &user))
+    {
+        let user = st.auth().confirm_email(&token_of(body)?, ip).await?;
+        Ok(user_response(StatusCode::OK, &user))
+    }
 }
 
-/// Mail a password reset link to `email`, if it has an active account.
-#[utoipa::path(
-    post, path = "/api/v1/auth/password-reset/request", operation_id = "requestPasswordReset", tag = "account",
-    request_body(content = LinkRequest, content_type = "application/json"),
+account_route! {
+    /// Mail a password reset link to `email`, if it has an active account.
+    request_reset(st, ip, body: LinkRequest) -> StatusCode,
+    path = "/api/v1/auth/password-reset/request", id = "requestPasswordReset",
     responses((status = 202, description = "Accepted: a link is mailed if the address has an account."), doc::JsonBody, (status = 429, response = doc::TooManyRequests), (status = 503, response = doc::Unavailable)),
-)]
-pub async fn request_reset(
-    State(st): State<AppState>,
-    parts: axum::http::Extensions,
-    Body(body): Body<LinkRequest>,
-) -> Result<StatusCode, Problem> {
-    request_link(&st, TokenPurpose::ResetPassword, &parts, body).await
+    {
+        let email = email_of(body)?;
+        st.auth().request_link(TokenPurpose::ResetPassword, &email, ip).await?;
+        Ok(StatusCode::ACCEPTED)
+    }
 }
 
-/// Spend a reset link: the new password is set and every session ends.
-#[utoipa::path(
-    post, path = "/api/v1/auth/password-reset/confirm", operation_id = "confirmPasswordReset", tag = "account",
-    request_body(content = ResetConfirm, content_type = "application/json"),
+account_route! {
+    /// Spend a reset link: the new password is set and every session ends.
+    confirm_reset(st, ip, body: ResetConfirm) -> StatusCode,
+    path = "/api/v1/auth/password-reset/confirm", id = "confirmPasswordReset",
     responses((status = 204, description = "The password is set; every session of the user was revoked."), (status = 400, response = doc::BadRequest), doc::JsonBody, (status = 429, response = doc::TooManyRequests)),
-)]
-pub async fn confirm_reset(
-    State(st): State<AppState>,
-    parts: axum::http::Extensions,
-    Body(body): Body<ResetConfirm>,
-) -> Result<StatusCode, Problem> {
-    let token = required_text(body.token, "token", MAX_TOKEN)?;
-    let password = required_text(body.password, "password", 1024)?;
-    no_other_fields(&body.other)?;
-    st.auth()
-        .confirm_password_reset(&token, &password, client_ip(&parts))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    {
+        let token = required_text(body.token, "token", MAX_TOKEN)?;
+        let password = required_text(body.password, "password", 1024)?;
+        no_other_fields(&body.other)?;
+        st.auth().confirm_password_reset(&token, &password, ip).await?;
+        Ok(StatusCode::NO_CONTENT)
+    }
 }
 
-/// Mail a sign-in link to `email` (when the server allows sign-in links).
-#[utoipa::path(
-    post, path = "/api/v1/auth/magic-link/request", operation_id = "requestMagicLink", tag = "account",
-    request_body(content = LinkRequest, content_type = "application/json"),
+account_route! {
+    /// Mail a sign-in link to `email` (when the server allows sign-in links).
+    request_magic_link(st, ip, body: LinkRequest) -> StatusCode,
+    path = "/api/v1/auth/magic-link/request", id = "requestMagicLink",
     responses((status = 202, description = "Accepted: a link is mailed if the address has an active account."), (status = 403, response = doc::Forbidden), doc::JsonBody, (status = 429, response = doc::TooManyRequests), (status = 503, response = doc::Unavailable)),
-)]
-pub async fn request_magic_link(
-    State(st): State<AppState>,
-    parts: axum::http::Extensions,
-    Body(body): Body<LinkRequest>,
-) -> Result<StatusCode, Problem> {
-    request_link(&st, TokenPurpose::MagicLink, &parts, body).await
+    {
+        let email = email_of(body)?;
+        st.auth().request_link(TokenPurpose::MagicLink, &email, ip).await?;
+        Ok(StatusCode::ACCEPTED)
+    }
 }
 
-/// Spend a sign-in link: the same answer as a login.
-#[utoipa::path(
-    post, path = "/api/v1/auth/magic-link/confirm", operation_id = "confirmMagicLink", tag = "account",
-    request_body(content = TokenConfirm, content_type = "application/json"),
+account_route! {
+    /// Spend a sign-in link: the same answer as a login.
+    confirm_magic_link(st, ip, body: TokenConfirm, headers: HeaderMap) -> Response,
+    path = "/api/v1/auth/magic-link/confirm", id = "confirmMagicLink",
     responses((status = 200, description = "Signed in.", body = super::auth::TokenBody, headers(("Cache-Control" = String, description = "`no-store`."))), (status = 400, response = doc::BadRequest), (status = 403, response = doc::Forbidden), doc::JsonBody, (status = 429, response = doc::TooManyRequests)),
-)]
-pub async fn confirm_magic_link(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    parts: axum::http::Extensions,
-    Body(body): Body<TokenConfirm>,
-) -> Result<Response, Problem> {
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let r = st
-        .auth()
-        .confirm_magic_link(&token_of(body)?, client_ip(&parts), ua)
-        .await?;
-    Ok(token_response(&r))
+    {
+        let ua = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let r = st.auth().confirm_magic_link(&token_of(body)?, ip, ua).await?;
+        Ok(token_response(&r))
+    }
 }
 
-/// Ask to change one's address: a link goes to the new address; the old one
-/// stays until it is opened.
-#[utoipa::path(
-    post, path = "/api/v1/auth/email-change/request", operation_id = "requestEmailChange", tag = "account",
-    request_body(content = EmailChangeRequest, content_type = "application/json"),
+account_route! {
+    /// Ask to change one's address: a link goes to the new address; the old
+    /// one stays until it is opened.
+    request_email_change(st, _ip, body: EmailChangeRequest, caller: Caller) -> StatusCode,
+    path = "/api/v1/auth/email-change/request", id = "requestEmailChange",
     responses((status = 202, description = "Accepted: a link is mailed to the new address."), (status = 400, response = doc::BadRequest), doc::Authorized, doc::JsonBody, (status = 503, response = doc::Unavailable)),
-)]
-pub async fn request_email_change(
-    State(st): State<AppState>,
-    caller: Caller,
-    Body(body): Body<EmailChangeRequest>,
-) -> Result<StatusCode, Problem> {
-    let new_email = required_text(body.new_email, "new_email", MAX_EMAIL)?;
-    no_other_fields(&body.other)?;
-    st.auth().request_email_change(&caller, &new_email).await?;
-    Ok(StatusCode::ACCEPTED)
+    {
+        let new_email = required_text(body.new_email, "new_email", MAX_EMAIL)?;
+        no_other_fields(&body.other)?;
+        st.auth().request_email_change(&caller, &new_email).await?;
+        Ok(StatusCode::ACCEPTED)
+    }
 }
 
-/// Spend an email change link: the new address replaces the old (checked
-/// to be free now) and is verified; the old address gets a notice.
-#[utoipa::path(
-    post, path = "/api/v1/auth/email-change/confirm", operation_id = "confirmEmailChange", tag = "account",
-    request_body(content = TokenConfirm, content_type = "application/json"),
+account_route! {
+    /// Spend an email change link: the new address replaces the old (checked
+    /// to be free now) and is verified; the old address gets a notice.
+    confirm_email_change(st, ip, body: TokenConfirm) -> Response,
+    path = "/api/v1/auth/email-change/confirm", id = "confirmEmailChange",
     responses((status = 200, description = "Changed.", body = UserDto, headers(("ETag" = String, description = "The user's version, quoted."), ("Location" = String, description = "The user's URL."))), (status = 400, response = doc::BadRequest), (status = 409, response = doc::Conflict), doc::JsonBody, (status = 429, response = doc::TooManyRequests)),
-)]
-pub async fn confirm_email_change(
-    State(st): State<AppState>,
-    parts: axum::http::Extensions,
-    Body(body): Body<TokenConfirm>,
-) -> Result<Response, Problem> {
-    let user = st
-        .auth()
-        .confirm_email_change(&token_of(body)?, client_ip(&parts))
-        .await?;
-    Ok(user_response(StatusCode::OK, &user))
+    {
+        let user = st.auth().confirm_email_change(&token_of(body)?, ip).await?;
+        Ok(user_response(StatusCode::OK, &user))
+    }
 }

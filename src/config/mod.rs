@@ -97,22 +97,23 @@ pub struct MailConfig {
     /// Base of links in mail; `None`: the server's own address.
     pub public_url: Option<String>,
     pub templates_dir: Option<PathBuf>,
-    pub verify_email_ttl: Duration,
-    pub password_reset_ttl: Duration,
-    pub magic_link_ttl: Duration,
-    pub email_change_ttl: Duration,
-    /// An app's own pages for the links, each with `{token}`.
-    pub link_templates: LinkTemplates,
+    /// How long each kind of link lives.
+    pub ttl: ByLink<Duration>,
+    /// An app's own pages for the links, each with `{token}`; `None`:
+    /// roster's `/account/…` pages.
+    pub link_templates: ByLink<Option<String>>,
     pub allow_magic_link: bool,
     pub require_email_verification: bool,
 }
 
+/// One value for each kind of mailed link: email verification, password
+/// reset, sign-in (magic) link, email change.
 #[derive(Debug, Clone, Default)]
-pub struct LinkTemplates {
-    pub verify: Option<String>,
-    pub reset: Option<String>,
-    pub magic: Option<String>,
-    pub email: Option<String>,
+pub struct ByLink<T> {
+    pub verify: T,
+    pub reset: T,
+    pub magic: T,
+    pub email: T,
 }
 
 impl std::fmt::Debug for MailConfig {
@@ -246,11 +247,13 @@ impl Config {
                 from: v.text("mail_from")?,
                 public_url: v.url("public_url")?,
                 templates_dir: v.path("mail_templates")?,
-                verify_email_ttl: secs(v.number("verify_email_ttl")?),
-                password_reset_ttl: secs(v.number("password_reset_ttl")?),
-                magic_link_ttl: secs(v.number("magic_link_ttl")?),
-                email_change_ttl: secs(v.number("email_change_ttl")?),
-                link_templates: LinkTemplates {
+                ttl: ByLink {
+                    verify: secs(v.number("verify_email_ttl")?),
+                    reset: secs(v.number("password_reset_ttl")?),
+                    magic: secs(v.number("magic_link_ttl")?),
+                    email: secs(v.number("email_change_ttl")?),
+                },
+                link_templates: ByLink {
                     verify: v.url("link_template_verify")?,
                     reset: v.url("link_template_reset")?,
                     magic: v.url("link_template_magic")?,

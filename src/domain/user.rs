@@ -2,27 +2,40 @@
 //! [`UserFields`] (as a body gave them). [`UserDraft::from_fields`] checks a
 //! whole body at once, collecting every field error.
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::{Attributes, Email, Field, FieldError, Name, Role, Status, UserId, Username};
 
-/// A stored user. Built only from a [`UserDraft`] by the service, or decoded
-/// from the store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct User {
-    pub id: UserId,
-    pub email: Email,
-    pub username: Option<Username>,
-    pub name: Option<Name>,
-    pub roles: Vec<Role>,
-    pub status: Status,
-    pub email_verified: bool,
-    pub attributes: Attributes,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
-    pub version: u64,
+/// Declares a struct with its own fields followed by the writable fields of
+/// a user: one list for [`User`] and [`UserDraft`], so that a new field is
+/// added once.
+macro_rules! with_writable_fields {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            pub email: Email,
+            pub username: Option<Username>,
+            pub name: Option<Name>,
+            pub roles: Vec<Role>,
+            pub status: Status,
+            pub email_verified: bool,
+            pub attributes: Attributes,
+        }
+    };
+}
+
+with_writable_fields! {
+    /// A stored user. Built only from a [`UserDraft`] by the service, or
+    /// decoded from the store.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct User {
+        pub id: UserId,
+        pub created_at: OffsetDateTime,
+        pub updated_at: OffsetDateTime,
+        pub version: u64,
+    }
 }
 
 impl User {
@@ -88,16 +101,10 @@ impl User {
     }
 }
 
-/// The writable fields of a user, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserDraft {
-    pub email: Email,
-    pub username: Option<Username>,
-    pub name: Option<Name>,
-    pub roles: Vec<Role>,
-    pub status: Status,
-    pub email_verified: bool,
-    pub attributes: Attributes,
+with_writable_fields! {
+    /// The writable fields of a user, validated.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct UserDraft {}
 }
 
 /// Fields the server sets; a body may not write them.
@@ -106,24 +113,16 @@ const MAX_ROLES: usize = 16;
 
 /// The writable fields of a user as a body gave them: each read on its own
 /// (see [`Field`]), with the keys that are not writable fields left over.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct UserFields {
-    #[serde(default)]
     pub email: Field<String>,
-    #[serde(default)]
     pub username: Field<String>,
-    #[serde(default)]
     pub name: Field<String>,
-    #[serde(default)]
     pub roles: Field<Vec<Value>>,
-    #[serde(default)]
     pub status: Field<String>,
-    #[serde(default)]
     pub email_verified: Field<bool>,
-    #[serde(default)]
     pub attributes: Field<Value>,
     /// Every other key of the body: each is an error.
-    #[serde(flatten)]
     pub other: Map<String, Value>,
 }
 

@@ -287,7 +287,7 @@ async fn email_verification_for_an_address_and_for_oneself() {
 
 #[tokio::test]
 async fn an_expired_link_is_refused() {
-    let (app, sink) = app_with_sink(|c| c.mail.verify_email_ttl = Duration::from_secs(1)).await;
+    let (app, sink) = app_with_sink(|c| c.mail.ttl.verify = Duration::from_secs(1)).await;
     user(&app, "ada@example.com").await;
     post(
         &app,

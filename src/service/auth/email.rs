@@ -203,6 +203,18 @@ impl Auth {
         }
     }
 
+    /// A valid token for `purpose` and its user (read only: nothing is
+    /// spent).
+    fn token_user(
+        &self,
+        purpose: TokenPurpose,
+        token: &str,
+    ) -> Result<(OneTimeToken, User), Error> {
+        let peeked = self.peek_token(purpose, token)?;
+        let user = self.0.store.read(|r| r.get_user(UserId(peeked.user_id)))?;
+        Ok((peeked, user.ok_or(Error::InvalidToken)?))
+    }
+
     /// `POST …/verify-email/confirm`.
     pub async fn confirm_email(&self, token: &str, ip: Option<String>) -> Result<User, Error> {
         self.throttle(&confirm_key(token), ip.as_deref())?;
@@ -235,22 +247,14 @@ impl Auth {
         let new = Password::parse(password)
             .map_err(|m| Error::Validation(vec![FieldError::new("password", m)]))?;
         // Before the costly hash: a bad token costs a read, not an argon2 run.
-        let peeked = self.peek_token(TokenPurpose::ResetPassword, token)?;
+        let (_, user) = self.token_user(TokenPurpose::ResetPassword, token)?;
         let phc = self.0.hasher.hash(new.expose()).await.map_err(hash_error)?;
         let hash = secrets::sha256(token);
         let at = now();
-        let user = self
+        let notice = self
             .0
-            .store
-            .read(|r| r.get_user(UserId(peeked.user_id)))?
-            .ok_or(Error::InvalidToken)?;
-        let notice = self.0.mail.notice_job(
-            "password-changed",
-            &user,
-            user.email.as_str(),
-            None,
-            Timestamp::from_datetime(at),
-        )?;
+            .mail
+            .notice_job("password-changed", &user, None, at)?;
         self.0
             .store
             .write(move |tx| {
@@ -324,22 +328,14 @@ impl Auth {
         ip: Option<String>,
     ) -> Result<User, Error> {
         self.throttle(&confirm_key(token), ip.as_deref())?;
-        let peeked = self.peek_token(TokenPurpose::ChangeEmail, token)?;
+        let (peeked, old) = self.token_user(TokenPurpose::ChangeEmail, token)?;
         let new_email = Email::parse(&peeked.email).map_err(|_| Error::InvalidToken)?;
         let hash = secrets::sha256(token);
         let at = now();
-        let old = self
+        let notice = self
             .0
-            .store
-            .read(|r| r.get_user(UserId(peeked.user_id)))?
-            .ok_or(Error::InvalidToken)?;
-        let notice = self.0.mail.notice_job(
-            "email-changed",
-            &old,
-            old.email.as_str(),
-            Some(new_email.as_str()),
-            Timestamp::from_datetime(at),
-        )?;
+            .mail
+            .notice_job("email-changed", &old, Some(new_email.as_str()), at)?;
         let user = self
             .0
             .store

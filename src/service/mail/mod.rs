@@ -20,9 +20,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use lettre::message::Mailbox;
+use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::config::MailConfig;
+use crate::config::{ByLink, MailConfig};
 use crate::domain::{Job, JobKind, OutgoingMail, Timestamp, TokenPurpose, User};
 use crate::error::Error;
 
@@ -79,28 +80,22 @@ impl Mail {
 
     /// How long a token for `purpose` lives.
     pub fn ttl(&self, purpose: TokenPurpose) -> Duration {
-        let c = &self.0.cfg;
-        match purpose {
-            TokenPurpose::VerifyEmail => c.verify_email_ttl,
-            TokenPurpose::ResetPassword => c.password_reset_ttl,
-            TokenPurpose::MagicLink => c.magic_link_ttl,
-            TokenPurpose::ChangeEmail => c.email_change_ttl,
-        }
+        *of(&self.0.cfg.ttl, purpose)
     }
 
     /// The link for a token: the app's own page if a template is set, else
     /// roster's `/account/…` page.
     pub fn link(&self, purpose: TokenPurpose, token: &str) -> String {
-        let (template, page) = {
-            let t = &self.0.cfg.link_templates;
-            match purpose {
-                TokenPurpose::VerifyEmail => (&t.verify, "verify"),
-                TokenPurpose::ResetPassword => (&t.reset, "reset"),
-                TokenPurpose::MagicLink => (&t.magic, "magic"),
-                TokenPurpose::ChangeEmail => (&t.email, "email"),
-            }
-        };
-        match template {
+        let page = *of(
+            &ByLink {
+                verify: "verify",
+                reset: "reset",
+                magic: "magic",
+                email: "email",
+            },
+            purpose,
+        );
+        match of(&self.0.cfg.link_templates, purpose) {
             Some(t) => t.replace("{token}", token),
             None => {
                 let base = self
@@ -133,21 +128,21 @@ impl Mail {
         self.job(purpose.as_str(), to, &values, at)
     }
 
-    /// A notice (no link) about `user`, to `to`.
+    /// A notice (no link) to `user`'s address as it is now.
     pub fn notice_job(
         &self,
         kind: &str,
         user: &User,
-        to: &str,
         new_email: Option<&str>,
-        at: Timestamp,
+        at: OffsetDateTime,
     ) -> Result<Job, Error> {
+        let to = user.email.as_str();
         let values = MailValues {
             email: to.to_owned(),
             new_email: new_email.unwrap_or_default().to_owned(),
             ..self.values(user)
         };
-        self.job(kind, to, &values, at)
+        self.job(kind, to, &values, Timestamp::from_datetime(at))
     }
 
     fn values(&self, user: &User) -> MailValues {
@@ -181,6 +176,16 @@ impl Mail {
     /// Tells the worker that jobs were committed.
     pub fn wake(&self) {
         self.0.wake.notify_one();
+    }
+}
+
+/// The value of `by` for the link of `purpose`.
+fn of<T>(by: &ByLink<T>, purpose: TokenPurpose) -> &T {
+    match purpose {
+        TokenPurpose::VerifyEmail => &by.verify,
+        TokenPurpose::ResetPassword => &by.reset,
+        TokenPurpose::MagicLink => &by.magic,
+        TokenPurpose::ChangeEmail => &by.email,
     }
 }
 

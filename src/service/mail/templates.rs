@@ -238,29 +238,32 @@ mod tests {
         );
     }
 
+    /// The templates of a directory holding `file` with `text`.
+    fn load_with(dir: &Path, file: &str, text: &str) -> Result<Templates, String> {
+        std::fs::write(dir.join(file), text).unwrap();
+        Templates::load(Some(dir))
+    }
+
     #[test]
     fn a_bad_template_is_refused_with_its_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("password-reset.html"),
-            "<p>fine</p>\n<p>{{ link </p>\n",
-        )
-        .unwrap();
-        let err = Templates::load(Some(dir.path())).err().expect("refused");
+        let bad = "<p>fine</p>\n<p>{{ link </p>\n";
+        let err = load_with(dir.path(), "password-reset.html", bad)
+            .err()
+            .expect("refused");
         assert!(err.contains("password-reset.html, line 2"), "{err}");
 
-        std::fs::write(
-            dir.path().join("password-reset.html"),
-            "{{ no_such_value }}",
-        )
-        .unwrap();
-        let err = Templates::load(Some(dir.path())).err().expect("refused");
+        let undefined = "{{ no_such_value }}";
+        let err = load_with(dir.path(), "password-reset.html", undefined)
+            .err()
+            .expect("refused");
         assert!(err.contains("password-reset.html"), "{err}");
         assert!(err.contains("undefined"), "{err}");
 
         std::fs::remove_file(dir.path().join("password-reset.html")).unwrap();
-        std::fs::write(dir.path().join("pasword-reset.txt"), "Subject: x\n").unwrap();
-        let err = Templates::load(Some(dir.path())).err().expect("refused");
+        let err = load_with(dir.path(), "pasword-reset.txt", "Subject: x\n")
+            .err()
+            .expect("refused");
         assert!(
             err.contains("pasword-reset.txt is not a template's name"),
             "{err}"
@@ -270,12 +273,8 @@ mod tests {
     #[test]
     fn an_override_replaces_the_built_in() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("magic-link.txt"),
-            "Subject: Sign in to {{ product }}\nGo: {{ link }}\n",
-        )
-        .unwrap();
-        let t = Templates::load(Some(dir.path())).expect("loads");
+        let text = "Subject: Sign in to {{ product }}\nGo: {{ link }}\n";
+        let t = load_with(dir.path(), "magic-link.txt", text).expect("loads");
         let m = t.render("magic-link", &values()).unwrap();
         assert_eq!(m.subject, "Sign in to roster");
         assert_eq!(m.text, "Go: https://id.example.com/account/reset?token=abc");
