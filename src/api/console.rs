@@ -48,13 +48,16 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&path, &headers)
 }
 
-/// `/account/<page>`: any page name (no dot, no further segment) gets
-/// `account.html`, which picks its view by path. Its address carries a
-/// one-time token, so no referrer leaves the page, even before the
-/// `<meta name="referrer">` is parsed.
+/// The pages mailed links open.
+const ACCOUNT_PAGES: [&str; 4] = ["verify", "reset", "magic", "email"];
+
+/// `/account/<page>`: each of [`ACCOUNT_PAGES`] gets `account.html`, which
+/// picks its view by path. Its address carries a one-time token, so no
+/// referrer leaves the page, even before the `<meta name="referrer">` is
+/// parsed.
 pub async fn account(Path(page): Path<String>, headers: HeaderMap) -> Response {
     let name = page.strip_suffix('/').unwrap_or(page.as_str());
-    if name.is_empty() || name.contains(['.', '/', '\\', '\0']) {
+    if !ACCOUNT_PAGES.contains(&name) {
         return not_found();
     }
     let mut res = serve("account.html", &headers);

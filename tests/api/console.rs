@@ -172,3 +172,31 @@ async fn dashboard_figures_are_for_admins() {
     let stats: Value = app.get("/api/v1/admin/stats").await.json().await.unwrap();
     assert_eq!(stats["active_sessions"], 2, "{stats}");
 }
+
+#[tokio::test]
+async fn account_pages_are_served_under_the_console_policy_without_a_referrer() {
+    let app = spawn_app().await;
+    for page in ["verify", "reset", "magic", "email"] {
+        let res = app
+            .anon(Method::GET, &format!("/account/{page}?token=abc"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{page}");
+        assert_eq!(header(&res, CONTENT_TYPE), "text/html; charset=utf-8");
+        assert!(header(&res, CONTENT_SECURITY_POLICY).contains("script-src 'self'"));
+        assert_eq!(
+            header(&res, reqwest::header::REFERRER_POLICY),
+            "no-referrer"
+        );
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains("name=\"referrer\" content=\"no-referrer\""),
+            "{html}"
+        );
+    }
+    for other in ["/account/admin", "/account/reset/x", "/account/reset.html"] {
+        let res = app.anon(Method::GET, other).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{other}");
+    }
+}
