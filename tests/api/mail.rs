@@ -51,6 +51,19 @@ async fn pending(app: &TestApp) -> u64 {
         .expect("outbox_pending")
 }
 
+/// Waits until the outbox is empty: the SMTP server has a message a moment
+/// before roster records the send.
+async fn until_empty(app: &TestApp) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while pending(app).await != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the outbox did not empty"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn password_reset_from_request_to_mail_to_new_password() {
     let (app, sink) = app_with_sink(|_| {}).await;
@@ -671,4 +684,50 @@ async fn a_bad_mail_template_stops_the_start_with_its_file_and_line() {
         .expect("refused")
         .to_string();
     assert!(err.contains("verify-email.html, line 2"), "{err}");
+}
+
+#[tokio::test]
+async fn a_permanently_refused_mail_is_given_up_with_an_audit_entry() {
+    let sink = SmtpSink::start_refusing(&["gone@example.com"]);
+    let url = sink.url();
+    let app = spawn_app_tuned(|c| c.mail.smtp_url = Some(url)).await;
+    user(&app, "gone@example.com").await;
+    user(&app, "ada@example.com").await;
+    for email in ["gone@example.com", "ada@example.com"] {
+        let res = post(
+            &app,
+            "/api/v1/auth/password-reset/request",
+            json!({"email": email}),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    // The refused mail does not hold up the next one.
+    sink.next_to("ada@example.com").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let entry = loop {
+        let audit: Value = app
+            .get("/api/v1/audit?action=mail.gave_up")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(e) = audit["items"].get(0) {
+            break e.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mail.gave_up entry"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(entry["outcome"], "failure");
+    let detail = entry["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("password-reset to gone@example.com"),
+        "{detail}"
+    );
+    assert!(detail.contains("550"), "the server's reply: {detail}");
+    until_empty(&app).await;
+    assert!(sink.count() == 1, "nothing reached the refused address");
 }

@@ -55,12 +55,22 @@ struct Mailbox {
 #[derive(Clone)]
 struct Collect {
     mailbox: Arc<Mailbox>,
+    /// Recipients refused for good (550), as a real server refuses an
+    /// address it has no mailbox for.
+    refused: Arc<Vec<String>>,
     from: String,
     to: Vec<String>,
     data: Vec<u8>,
 }
 
 impl Handler for Collect {
+    fn rcpt(&mut self, to: &str) -> Response {
+        match self.refused.iter().any(|r| to.eq_ignore_ascii_case(r)) {
+            true => response::NO_MAILBOX,
+            false => response::OK,
+        }
+    }
+
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.from = from.to_owned();
         self.to = to.to_vec();
@@ -99,21 +109,27 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub fn start() -> Self {
+        Self::start_refusing(&[])
+    }
+
+    /// A server that refuses mail to `refused` with 550 (permanently).
+    pub fn start_refusing(refused: &[&str]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-        Self::serve(listener)
+        Self::serve(listener, refused)
     }
 
     /// Starts on a port chosen before (for "the server comes back" tests).
     pub fn start_on(port: u16) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
-        Self::serve(listener)
+        Self::serve(listener, &[])
     }
 
-    fn serve(listener: TcpListener) -> Self {
+    fn serve(listener: TcpListener, refused: &[&str]) -> Self {
         let port = listener.local_addr().expect("addr").port();
         let mailbox = Arc::new(Mailbox::default());
         let handler = Collect {
             mailbox: mailbox.clone(),
+            refused: Arc::new(refused.iter().map(|r| r.to_string()).collect()),
             from: String::new(),
             to: Vec::new(),
             data: Vec::new(),
