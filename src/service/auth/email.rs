@@ -130,9 +130,17 @@ impl Auth {
     ) -> Result<(), Error> {
         let at = now();
         let stamp = Timestamp::from_datetime(at);
-        let plan = user
-            .map(|user| self.link_plan(purpose, user, to.clone(), stamp))
-            .transpose()?;
+        let plan = match user {
+            Some(user) => Some(self.link_plan(purpose, user, to.clone(), stamp)?),
+            None => {
+                // The same token and rendering work as for an account, thrown
+                // away: the time taken does not tell whether there is one.
+                let token = secrets::random_token();
+                let _ = secrets::sha256(&token);
+                let _ = self.0.mail.token_job(purpose, None, &to, &token, stamp)?;
+                None
+            }
+        };
         let action = match purpose {
             TokenPurpose::VerifyEmail => "email.verify.request",
             TokenPurpose::ResetPassword => "password.reset.request",
@@ -183,7 +191,10 @@ impl Auth {
             email: to.clone(),
             expires_at: at.after(self.0.mail.ttl(purpose)),
         };
-        let job = self.0.mail.token_job(purpose, &user, &to, &token, at)?;
+        let job = self
+            .0
+            .mail
+            .token_job(purpose, Some(&user), &to, &token, at)?;
         Ok(Plan {
             user,
             hash: secrets::sha256(&token),

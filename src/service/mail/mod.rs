@@ -111,10 +111,12 @@ impl Mail {
     }
 
     /// The mail carrying `token` for `purpose`, to `to`, as an outbox job.
+    /// Without a `user` (an address with no account), the same work is
+    /// done for nothing, so that the answer takes as long either way.
     pub fn token_job(
         &self,
         purpose: TokenPurpose,
-        user: &User,
+        user: Option<&User>,
         to: &str,
         token: &str,
         at: Timestamp,
@@ -123,7 +125,14 @@ impl Mail {
             link: self.link(purpose, token),
             expires: in_words(self.ttl(purpose)),
             email: to.to_owned(),
-            ..self.values(user)
+            ..match user {
+                Some(user) => self.values(user),
+                None => MailValues {
+                    product: self.0.product.clone(),
+                    name: to.to_owned(),
+                    ..Default::default()
+                },
+            }
         };
         self.job(purpose.as_str(), to, &values, at)
     }
