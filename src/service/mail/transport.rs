@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -63,7 +64,13 @@ impl Transport {
             }
             (true, _) => builder,
         };
-        Ok(Transport::Smtp(builder.timeout(Some(SMTP_TIMEOUT)).build()))
+        let pool = PoolConfig::new().max_size(super::outbox::CONCURRENCY as u32);
+        Ok(Transport::Smtp(
+            builder
+                .timeout(Some(SMTP_TIMEOUT))
+                .pool_config(pool)
+                .build(),
+        ))
     }
 
     pub fn is_log(&self) -> bool {
