@@ -3,24 +3,111 @@
 //! credentials), the extractor handlers take it with, and the per-IP rate
 //! limit on the whole API.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
 
 use crate::auth::policy::Caller;
 
 use super::problem::Problem;
 use super::state::AppState;
 
+/// The client's address as every handler, limiter, log line and audit
+/// entry sees it: set once per request by [`resolve_client`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
 /// The client's address, when the server knows it.
 pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<String> {
     parts_ext
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| a.ip().to_string())
+        .get::<ClientAddr>()
+        .map(|ClientAddr(a)| *a)
+        .or_else(|| {
+            parts_ext
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(a)| a.ip())
+        })
+        .map(|a| a.to_string())
+}
+
+/// The outermost layer: works out the client's address (see
+/// [`client_address`]) and records it for the rest of the request.
+pub async fn resolve_client(
+    State(trusted): State<Arc<Vec<IpNet>>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+        let client = client_address(&trusted, peer.ip(), req.headers());
+        req.extensions_mut().insert(ClientAddr(client));
+    }
+    next.run(req).await
+}
+
+/// The peer, unless it is a trusted proxy: then the hop its forwarding
+/// headers name, walking from the right past every trusted proxy to the
+/// first address that is not one (the leftmost if all are). `Forwarded`
+/// (RFC 7239) is read if present, else `X-Forwarded-For`. A hop that is not
+/// an address (`unknown`, an obfuscated name) ends the walk at the proxy
+/// that reported it. From an untrusted peer, the headers are ignored: anyone
+/// can send them.
+pub fn client_address(trusted: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all(header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let hops: Vec<Option<IpAddr>> = if !forwarded.is_empty() {
+        forwarded
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|element| {
+                element
+                    .split(';')
+                    .filter_map(|pair| pair.trim().split_once('='))
+                    .find(|(k, _)| k.eq_ignore_ascii_case("for"))
+                    .and_then(|(_, v)| forwarded_node(v))
+            })
+            .collect()
+    } else {
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|hop| hop.trim().parse().ok())
+            .collect()
+    };
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop {
+            Some(ip) if is_trusted(client) => client = *ip,
+            _ => break,
+        }
+    }
+    client
+}
+
+/// The address of a `Forwarded` node: `192.0.2.60`, `"192.0.2.60:4711"`,
+/// `"[2001:db8::17]:4711"`; `None` for `unknown` or an obfuscated name.
+fn forwarded_node(value: &str) -> Option<IpAddr> {
+    let v = value.trim().trim_matches('"');
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    v.parse()
+        .ok()
+        .or_else(|| v.rsplit_once(':').and_then(|(ip, _port)| ip.parse().ok()))
 }
 
 /// The caller, as set by [`require_caller`]. A handler that takes a `Caller`
@@ -99,4 +186,97 @@ pub async fn rate_limit(State(st): State<AppState>, req: Request, next: Next) ->
         return Problem::too_many(wait.as_secs() + 1).into_response();
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarding_headers_count_only_from_trusted_peers() {
+        let trusted: Vec<IpNet> = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "127.0.0.1/32".parse().unwrap(),
+        ];
+        let xff = headers(&[("x-forwarded-for", "203.0.113.7, 10.1.2.3")]);
+        // From an untrusted peer: the peer, whatever it claims.
+        assert_eq!(
+            client_address(&trusted, ip("198.51.100.9"), &xff),
+            ip("198.51.100.9")
+        );
+        // From a trusted one: the rightmost hop that is not a trusted proxy.
+        assert_eq!(
+            client_address(&trusted, ip("127.0.0.1"), &xff),
+            ip("203.0.113.7")
+        );
+        // A client prepending a fake hop does not get past the real one.
+        let spoofed = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.7")]);
+        assert_eq!(
+            client_address(&trusted, ip("10.0.0.1"), &spoofed),
+            ip("203.0.113.7")
+        );
+        // Several headers are one list, in order.
+        let split = headers(&[
+            ("x-forwarded-for", "203.0.113.7"),
+            ("x-forwarded-for", "10.9.9.9"),
+        ]);
+        assert_eq!(
+            client_address(&trusted, ip("10.0.0.1"), &split),
+            ip("203.0.113.7")
+        );
+        // All hops trusted: the leftmost. No header: the peer.
+        let inner = headers(&[("x-forwarded-for", "10.3.3.3, 10.2.2.2")]);
+        assert_eq!(
+            client_address(&trusted, ip("10.0.0.1"), &inner),
+            ip("10.3.3.3")
+        );
+        assert_eq!(
+            client_address(&trusted, ip("10.0.0.1"), &HeaderMap::new()),
+            ip("10.0.0.1")
+        );
+        // Garbage stops the walk at the proxy that reported it.
+        let junk = headers(&[("x-forwarded-for", "203.0.113.7, not-an-address")]);
+        assert_eq!(
+            client_address(&trusted, ip("10.0.0.1"), &junk),
+            ip("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn forwarded_is_read_before_x_forwarded_for() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let h = headers(&[
+            (
+                "forwarded",
+                "for=\"[2001:db8:cafe::17]:4711\";proto=https, for=10.4.4.4",
+            ),
+            ("x-forwarded-for", "192.0.2.1"),
+        ]);
+        assert_eq!(
+            client_address(&trusted, ip("10.0.0.1"), &h),
+            ip("2001:db8:cafe::17")
+        );
+        let port = headers(&[("forwarded", "for=\"192.0.2.43:47011\"")]);
+        assert_eq!(
+            client_address(&trusted, ip("10.0.0.1"), &port),
+            ip("192.0.2.43")
+        );
+        let hidden = headers(&[("forwarded", "for=_hidden, for=10.4.4.4")]);
+        assert_eq!(
+            client_address(&trusted, ip("10.0.0.1"), &hidden),
+            ip("10.4.4.4")
+        );
+    }
 }

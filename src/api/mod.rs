@@ -135,8 +135,10 @@ pub fn with_layers(routes: Router, config: &Config) -> Router {
     // Installed before the first request, so no figure is lost.
     metrics::handle();
     let slots = Arc::new(Semaphore::new(config.max_concurrent_requests));
+    let trusted = Arc::new(config.trusted_proxies.clone());
     routes.layer(
         ServiceBuilder::new()
+            .layer(middleware::from_fn_with_state(trusted, caller::resolve_client))
             .layer(middleware::map_request(drop_unusable_request_id))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(
@@ -151,7 +153,12 @@ pub fn with_layers(routes: Router, config: &Config) -> Router {
                             .get(REQUEST_ID)
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("");
-                        tracing::info_span!("request", method = %req.method(), route, request_id)
+                        let client = req
+                            .extensions()
+                            .get::<caller::ClientAddr>()
+                            .map(|caller::ClientAddr(ip)| ip.to_string())
+                            .unwrap_or_default();
+                        tracing::info_span!("request", method = %req.method(), route, request_id, client)
                     })
                     .on_request(())
                     .on_response(

@@ -81,6 +81,9 @@ pub struct Config {
     /// Per client IP, requests per second; `None` when off.
     pub rate_limit: Option<u32>,
     pub cors_origins: Vec<String>,
+    /// Peers whose forwarding headers are believed (reverse proxies); from
+    /// any other peer they are ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<TlsFiles>,
     pub mail: MailConfig,
@@ -240,6 +243,11 @@ impl Config {
             auth,
             rate_limit: v.rate("rate_limit")?,
             cors_origins: v.list("cors_origins")?,
+            trusted_proxies: v
+                .list("trusted_proxies")?
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect(),
             tls: tls_files(v.path("tls_cert")?, v.path("tls_key")?)?,
             mail: MailConfig {
                 smtp_url: v.url("smtp_url")?,

@@ -44,6 +44,9 @@ pub(crate) enum Kind {
     /// Web origins: comma-separated on the command line, an array of strings
     /// in the file; none by default.
     Origins,
+    /// IP networks (CIDR) or addresses: comma-separated on the command line,
+    /// an array of strings in the file; none by default.
+    Networks,
     /// An absolute URL with one of `schemes`, unset by default; a link
     /// template must also hold `{token}`.
     Url {
@@ -67,7 +70,7 @@ impl Kind {
             Kind::Text { default } | Kind::Address { default } => Some((*default).to_owned()),
             Kind::Choice { default, .. } => Some((*default).to_owned()),
             Kind::Path { default } => default.map(str::to_owned),
-            Kind::ConfigFile | Kind::Origins | Kind::Url { .. } => None,
+            Kind::ConfigFile | Kind::Origins | Kind::Networks | Kind::Url { .. } => None,
         }
     }
 }
@@ -306,6 +309,14 @@ pub(crate) const SETTINGS: &[Setting] = &[
         value_name: "ORIGINS",
         help: "Origins allowed by CORS, comma-separated [default: none, CORS off]",
         kind: Kind::Origins,
+    },
+    Setting {
+        name: "trusted_proxies",
+        flag: "trusted-proxies",
+        env: "ROSTER_TRUSTED_PROXIES",
+        value_name: "CIDRS",
+        help: "Proxies whose Forwarded / X-Forwarded-For headers name the client, such as 10.0.0.0/8,127.0.0.1 [default: none, the peer is the client]",
+        kind: Kind::Networks,
     },
     Setting {
         name: "tls_cert",

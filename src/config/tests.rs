@@ -208,6 +208,19 @@ fn an_unknown_key_gets_a_suggestion() {
 }
 
 #[test]
+fn trusted_proxies_are_networks_in_cidr_form() {
+    let args = SettingArgs::default().with("trusted_proxies", "10.1.2.3/8, 127.0.0.1, ::1");
+    let cfg = Config::resolve(&args).unwrap();
+    let nets: Vec<String> = cfg.trusted_proxies.iter().map(|n| n.to_string()).collect();
+    assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
+    let cfg = resolve_file("trusted_proxies = [\"192.168.0.0/16\"]\n").unwrap();
+    assert_eq!(cfg.trusted_proxies.len(), 1);
+    assert!(
+        file_error("trusted_proxies = \"192.168.0.0/16\"").contains("is not an array of networks")
+    );
+}
+
+#[test]
 fn flag_values_are_checked_like_file_values() {
     for (name, value, expected) in [
         ("rate_limit", "OFF", None),
@@ -226,6 +239,12 @@ fn flag_values_are_checked_like_file_values() {
             "tls_key",
             "k.pem",
             Some("`tls_key` (--tls-key / ROSTER_TLS_KEY) is set but"),
+        ),
+        ("trusted_proxies", "10.0.0.0/8, 127.0.0.1, ::1", None),
+        (
+            "trusted_proxies",
+            "10.0.0.0/33",
+            Some("\"10.0.0.0/33\" is not a network"),
         ),
     ] {
         let result = Config::resolve(&SettingArgs::default().with(name, value));

@@ -105,6 +105,7 @@ pub(crate) fn parse(setting: &Setting, raw: Raw<'_>) -> Result<Value, Problem> {
             .map_err(|_| Problem::not(&raw.shown(), &format!("an address such as {default}"))),
         Kind::Path { .. } | Kind::ConfigFile => path(raw).map(|p| Value::Path(Some(p))),
         Kind::Origins => origins(raw).map(Value::List),
+        Kind::Networks => networks(raw).map(Value::List),
         Kind::Url { schemes, template } => {
             url(raw, schemes, *template).map(|u| Value::Url(Some(u)))
         }
@@ -124,7 +125,7 @@ pub(crate) fn parse(setting: &Setting, raw: Raw<'_>) -> Result<Value, Problem> {
 /// The value of a setting that is neither given nor has a default.
 pub(crate) fn unset(kind: &Kind) -> Value {
     match kind {
-        Kind::Origins => Value::List(Vec::new()),
+        Kind::Origins | Kind::Networks => Value::List(Vec::new()),
         Kind::Url { .. } => Value::Url(None),
         _ => Value::Path(None),
     }
@@ -216,8 +217,9 @@ fn url(raw: Raw<'_>, schemes: &[&str], template: bool) -> Result<String, Problem
     Ok(text.trim_end_matches('/').to_owned())
 }
 
-fn origins(raw: Raw<'_>) -> Result<Vec<String>, Problem> {
-    let list: Vec<String> = match raw {
+/// A list: comma-separated text, or a TOML array of strings.
+fn list(raw: Raw<'_>, what: &str) -> Result<Vec<String>, Problem> {
+    Ok(match raw {
         Raw::Text(_) => raw
             .text()?
             .split(',')
@@ -228,8 +230,31 @@ fn origins(raw: Raw<'_>) -> Result<Vec<String>, Problem> {
             .iter()
             .map(|item| Raw::Toml(item).text().map(str::to_owned))
             .collect::<Result<_, _>>()?,
-        Raw::Toml(_) => return Err(Problem::not(&raw.shown(), "an array of origins")),
-    };
+        Raw::Toml(_) => return Err(Problem::not(&raw.shown(), &format!("an array of {what}"))),
+    })
+}
+
+/// Networks such as `10.0.0.0/8` or single addresses such as `127.0.0.1`
+/// (taken as `/32` or `/128`), normalised to CIDR form.
+fn networks(raw: Raw<'_>) -> Result<Vec<String>, Problem> {
+    list(raw, "networks")?
+        .iter()
+        .map(|n| {
+            n.parse::<ipnet::IpNet>()
+                .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc().to_string())
+                .map_err(|_| {
+                    Problem::not(
+                        &format!("{n:?}"),
+                        "a network such as 10.0.0.0/8 or an address",
+                    )
+                })
+        })
+        .collect()
+}
+
+fn origins(raw: Raw<'_>) -> Result<Vec<String>, Problem> {
+    let list = list(raw, "origins")?;
     for origin in &list {
         let scheme = origin.starts_with("http://") || origin.starts_with("https://");
         if !scheme || origin.ends_with('/') {

@@ -17,6 +17,7 @@ mod metrics;
 mod openapi;
 mod openapi_stable;
 mod overload;
+mod proxy;
 mod races;
 mod restart;
 mod search;
