@@ -192,91 +192,85 @@ pub async fn rate_limit(State(st): State<AppState>, req: Request, next: Next) ->
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, v.parse().unwrap());
-        }
-        h
-    }
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
+    /// (peer, the request's forwarding headers as `name: value` lines, the
+    /// client address roster must see), with 10.0.0.0/8 and 127.0.0.1
+    /// trusted.
+    const CASES: [(&str, &str, &str); 10] = [
+        // An untrusted peer is the client, whatever it claims.
+        (
+            "198.51.100.9",
+            "x-forwarded-for: 203.0.113.7, 10.1.2.3",
+            "198.51.100.9",
+        ),
+        // From a trusted one: the rightmost hop that is not a trusted proxy.
+        (
+            "127.0.0.1",
+            "x-forwarded-for: 203.0.113.7, 10.1.2.3",
+            "203.0.113.7",
+        ),
+        // A client prepending a fake hop does not get past the real one.
+        (
+            "10.0.0.1",
+            "x-forwarded-for: 1.2.3.4, 203.0.113.7",
+            "203.0.113.7",
+        ),
+        // Several headers are one list, in order.
+        (
+            "10.0.0.1",
+            "x-forwarded-for: 203.0.113.7\nx-forwarded-for: 10.9.9.9",
+            "203.0.113.7",
+        ),
+        // All hops trusted: the leftmost. No header: the peer.
+        (
+            "10.0.0.1",
+            "x-forwarded-for: 10.3.3.3, 10.2.2.2",
+            "10.3.3.3",
+        ),
+        ("10.0.0.1", "", "10.0.0.1"),
+        // Garbage stops the walk at the proxy that reported it.
+        (
+            "10.0.0.1",
+            "x-forwarded-for: 203.0.113.7, not-an-address",
+            "10.0.0.1",
+        ),
+        // `Forwarded` first; quoted, bracketed, with ports; hidden names.
+        (
+            "10.0.0.1",
+            "forwarded: for=\"[2001:db8::17]:4711\";proto=https, for=10.4.4.4\nx-forwarded-for: 192.0.2.1",
+            "2001:db8::17",
+        ),
+        (
+            "10.0.0.1",
+            "forwarded: for=\"192.0.2.43:47011\"",
+            "192.0.2.43",
+        ),
+        (
+            "10.0.0.1",
+            "forwarded: for=_hidden, for=10.4.4.4",
+            "10.4.4.4",
+        ),
+    ];
 
     #[test]
     fn forwarding_headers_count_only_from_trusted_peers() {
-        let trusted: Vec<IpNet> = vec![
-            "10.0.0.0/8".parse().unwrap(),
-            "127.0.0.1/32".parse().unwrap(),
-        ];
-        let xff = headers(&[("x-forwarded-for", "203.0.113.7, 10.1.2.3")]);
-        // From an untrusted peer: the peer, whatever it claims.
-        assert_eq!(
-            client_address(&trusted, ip("198.51.100.9"), &xff),
-            ip("198.51.100.9")
-        );
-        // From a trusted one: the rightmost hop that is not a trusted proxy.
-        assert_eq!(
-            client_address(&trusted, ip("127.0.0.1"), &xff),
-            ip("203.0.113.7")
-        );
-        // A client prepending a fake hop does not get past the real one.
-        let spoofed = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.7")]);
-        assert_eq!(
-            client_address(&trusted, ip("10.0.0.1"), &spoofed),
-            ip("203.0.113.7")
-        );
-        // Several headers are one list, in order.
-        let split = headers(&[
-            ("x-forwarded-for", "203.0.113.7"),
-            ("x-forwarded-for", "10.9.9.9"),
-        ]);
-        assert_eq!(
-            client_address(&trusted, ip("10.0.0.1"), &split),
-            ip("203.0.113.7")
-        );
-        // All hops trusted: the leftmost. No header: the peer.
-        let inner = headers(&[("x-forwarded-for", "10.3.3.3, 10.2.2.2")]);
-        assert_eq!(
-            client_address(&trusted, ip("10.0.0.1"), &inner),
-            ip("10.3.3.3")
-        );
-        assert_eq!(
-            client_address(&trusted, ip("10.0.0.1"), &HeaderMap::new()),
-            ip("10.0.0.1")
-        );
-        // Garbage stops the walk at the proxy that reported it.
-        let junk = headers(&[("x-forwarded-for", "203.0.113.7, not-an-address")]);
-        assert_eq!(
-            client_address(&trusted, ip("10.0.0.1"), &junk),
-            ip("10.0.0.1")
-        );
-    }
-
-    #[test]
-    fn forwarded_is_read_before_x_forwarded_for() {
-        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        let h = headers(&[
-            (
-                "forwarded",
-                "for=\"[2001:db8:cafe::17]:4711\";proto=https, for=10.4.4.4",
-            ),
-            ("x-forwarded-for", "192.0.2.1"),
-        ]);
-        assert_eq!(
-            client_address(&trusted, ip("10.0.0.1"), &h),
-            ip("2001:db8:cafe::17")
-        );
-        let port = headers(&[("forwarded", "for=\"192.0.2.43:47011\"")]);
-        assert_eq!(
-            client_address(&trusted, ip("10.0.0.1"), &port),
-            ip("192.0.2.43")
-        );
-        let hidden = headers(&[("forwarded", "for=_hidden, for=10.4.4.4")]);
-        assert_eq!(
-            client_address(&trusted, ip("10.0.0.1"), &hidden),
-            ip("10.4.4.4")
-        );
+        let trusted: Vec<IpNet> = ["10.0.0.0/8", "127.0.0.1/32"]
+            .map(|n| n.parse().unwrap())
+            .to_vec();
+        for (peer, lines, expected) in CASES {
+            let mut headers = HeaderMap::new();
+            for (name, value) in lines.lines().filter_map(|l| l.split_once(": ")) {
+                headers.append(
+                    axum::http::HeaderName::from_static(name),
+                    value.parse().unwrap(),
+                );
+            }
+            let peer_ip: IpAddr = peer.parse().unwrap();
+            let got = client_address(&trusted, peer_ip, &headers);
+            assert_eq!(
+                got,
+                expected.parse::<IpAddr>().unwrap(),
+                "from {peer}: {lines:?}"
+            );
+        }
     }
 }
