@@ -28,7 +28,7 @@ use crate::api::AppState;
 use crate::auth::passwords::Hasher;
 use crate::config::Config;
 use crate::service::mail::{Mail, Outbox};
-use crate::service::{Auth, Search, Users};
+use crate::service::{Auth, Events, Search, Users, Webhooks};
 use crate::store::Store;
 use crate::tls::TlsListener;
 
@@ -43,6 +43,10 @@ pub struct App {
     store: Store,
     search: Search,
     mail: Mail,
+    webhooks: Webhooks,
+    change_retention: Duration,
+    /// Set when the server stops: event streams end, so connections drain.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// Most bytes of a request head (request line and headers) a client may
@@ -79,10 +83,14 @@ impl App {
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
         let search = Search::start(store.clone(), &config.data_dir.join("index"))?;
+        let webhooks = Webhooks::new(store.clone(), config.webhooks, crate::api::render_event)?;
+        let (closing, closing_rx) = tokio::sync::watch::channel(false);
+        let events = Events::new(store.clone(), closing_rx);
         let state = AppState::new(
             Users::new(store.clone(), hasher),
             auth,
             search.clone(),
+            (webhooks.clone(), events),
             ip_limiter,
         );
         let router = crate::api::router(state, &config);
@@ -107,6 +115,9 @@ impl App {
             store,
             search,
             mail,
+            webhooks,
+            change_retention: config.change_retention,
+            closing,
         })
     }
 
@@ -136,8 +147,22 @@ impl App {
         // The outbox worker stops after the last request (which may queue
         // mail) and before the store closes.
         let (stop_outbox, outbox_stopped) = tokio::sync::watch::channel(false);
-        let outbox =
-            tokio::spawn(Outbox::new(self.store.clone(), self.mail.clone()).run(outbox_stopped));
+        let outbox = tokio::spawn(
+            Outbox::new(self.store.clone(), self.mail.clone()).run(outbox_stopped.clone()),
+        );
+        let webhooks = tokio::spawn(self.webhooks.run(outbox_stopped.clone()));
+        let retention = tokio::spawn(crate::service::events::retain(
+            self.store.clone(),
+            self.search.clone(),
+            self.change_retention,
+            outbox_stopped,
+        ));
+        // Event streams never end on their own: they end when stopping starts.
+        let closing = self.closing;
+        let stop = async move {
+            stop.await;
+            let _ = closing.send(true);
+        };
         let conns = Connections {
             router: self.router,
             http: http1_builder(self.header_read_timeout),
@@ -158,6 +183,8 @@ impl App {
         }
         let _ = stop_outbox.send(true);
         let _ = outbox.await;
+        let _ = webhooks.await;
+        let _ = retention.await;
         self.search.close().await;
         self.store.close().await;
         tracing::info!("roster stopped");

@@ -38,6 +38,10 @@ pub enum Error {
     /// A unique field already belongs to another record.
     #[error("{field} is already taken")]
     Conflict { field: &'static str },
+    /// The resource is not in a state that allows this (409); the message
+    /// says what to do.
+    #[error("{0}")]
+    StateConflict(&'static str),
     /// `If-Match` did not match the current version.
     #[error("precondition failed: the current version is {current}")]
     PreconditionFailed { current: u64 },

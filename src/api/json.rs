@@ -173,7 +173,6 @@ impl Out {
         self.raw("]");
     }
 
-    #[cfg(test)]
     pub fn into_string(self) -> String {
         String::from_utf8(self.0).expect("JSON is UTF-8")
     }

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod caller;
 mod console;
+mod events;
 mod extract;
 mod health;
 mod json;
@@ -23,6 +24,7 @@ mod sessions;
 mod state;
 mod transfer;
 mod users;
+mod webhooks;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -45,6 +47,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::Config;
+pub use events::render_event;
 pub use state::AppState;
 
 use problem::{Kind, Problem};

@@ -34,7 +34,8 @@ use utoipa_axum::routes;
 use super::state::AppState;
 
 use super::{
-    account, admin, audit, auth, health, keys, metrics, problem, search, sessions, transfer, users,
+    account, admin, audit, auth, events, health, keys, metrics, problem, search, sessions,
+    transfer, users, webhooks,
 };
 
 /// The API's routes by who may call them, each registered together with
@@ -73,7 +74,14 @@ pub(super) fn routes() -> Routes {
         .routes(routes!(admin::stats))
         .routes(routes!(transfer::import))
         .routes(routes!(transfer::export))
-        .routes(routes!(transfer::backup));
+        .routes(routes!(transfer::backup))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::retry))
+        .routes(routes!(events::stream));
     let public = OpenApiRouter::new()
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
@@ -208,6 +216,8 @@ fn close_request_bodies(doc: &mut utoipa::openapi::OpenApi) {
         (name = "api-keys", description = "Scoped API keys for services."),
         (name = "audit", description = "The audit log."),
         (name = "account", description = "Links mailed to users: email verification, password reset, sign-in links, email change."),
+        (name = "webhooks", description = "Signed deliveries of events to your endpoints (Standard Webhooks), retried from a durable queue."),
+        (name = "events", description = "The change stream (Server-Sent Events), resumable by event id."),
         (name = "admin", description = "Operator figures."),
         (name = "meta", description = "This document and the server's health."),
     ),
@@ -218,6 +228,9 @@ fn close_request_bodies(doc: &mut utoipa::openapi::OpenApi) {
             users::UserCreate, users::UserReplace, users::UserPatch, auth::Registration, auth::SetupRequest,
             auth::LoginRequest, auth::RefreshRequest, sessions::PasswordChange, keys::ApiKeyCreate, crate::domain::ListOrder, crate::domain::SearchSort, crate::auth::tokens::JwkSet,
             health::Liveness, health::Readiness,
+            webhooks::WebhookDto, webhooks::WebhookList, webhooks::WebhookCreate, webhooks::WebhookUpdate,
+            webhooks::SecretRotation, webhooks::DeliveryDto, webhooks::DeliveryPage, webhooks::TestDelivery,
+            crate::domain::EventType, crate::domain::DeliveryStatus,
         ),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed,

@@ -204,6 +204,7 @@ impl From<Error> for Problem {
                 format!("Another record already has this {field}."),
             )
             .with_errors(vec![FieldError::new(field, "is already taken")]),
+            Error::StateConflict(detail) => Problem::new(Kind::Conflict, detail),
             Error::PreconditionFailed { current } => Problem::new(
                 Kind::PreconditionFailed,
                 format!("If-Match does not match the current version (\"{current}\")."),

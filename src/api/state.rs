@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use governor::DefaultKeyedRateLimiter;
 
-use crate::service::{Auth, Search, Users};
+use crate::service::{Auth, Events, Search, Users, Webhooks};
 
 /// What handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -18,6 +18,8 @@ struct Inner {
     users: Users,
     auth: Auth,
     search: Search,
+    webhooks: Webhooks,
+    events: Events,
     ip_limiter: Option<DefaultKeyedRateLimiter<String>>,
     limiter_checks: AtomicU64,
     started: Instant,
@@ -29,12 +31,15 @@ impl AppState {
         users: Users,
         auth: Auth,
         search: Search,
+        (webhooks, events): (Webhooks, Events),
         ip_limiter: Option<DefaultKeyedRateLimiter<String>>,
     ) -> Self {
         Self(Arc::new(Inner {
             users,
             auth,
             search,
+            webhooks,
+            events,
             ip_limiter,
             limiter_checks: AtomicU64::new(0),
             started: Instant::now(),
@@ -52,6 +57,14 @@ impl AppState {
 
     pub fn search(&self) -> &Search {
         &self.0.search
+    }
+
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.0.webhooks
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.0.events
     }
 
     /// When the server started: monotonic (for uptime) and wall clock.

@@ -87,6 +87,9 @@ pub enum Action {
     ReadStats,
     /// Bulk import, export and backup.
     Transfer,
+    /// Follow the change stream: every user's changes, as they happen.
+    ReadEvents,
+    ManageWebhooks,
 }
 
 /// The caller may not do this (403).
@@ -112,7 +115,14 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Denied> {
             caller.has_scope(Scope::UsersWrite) || (caller.is_user(id) && !privileged)
         }
         Action::ChangePassword(id) | Action::ManageSessions(id) => caller.is_user(id),
-        Action::ManageApiKeys | Action::ReadAudit | Action::ReadStats | Action::Transfer => false,
+        Action::ReadEvents => {
+            caller.has_scope(Scope::UsersRead) || caller.has_scope(Scope::UsersWrite)
+        }
+        Action::ManageApiKeys
+        | Action::ReadAudit
+        | Action::ReadStats
+        | Action::Transfer
+        | Action::ManageWebhooks => false,
     };
     if allowed { Ok(()) } else { Err(Denied) }
 }
@@ -185,6 +195,8 @@ mod tests {
             (ReadAudit, [false, true, false, false, true]),
             (ReadStats, [false, true, false, false, true]),
             (Transfer, [false, true, false, false, true]),
+            (ReadEvents, [false, true, true, true, true]),
+            (ManageWebhooks, [false, true, false, false, true]),
         ];
         for (action, expected) in cases {
             let got: Vec<bool> = [&plain, &admin, &reader, &writer, &root]

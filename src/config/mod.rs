@@ -87,6 +87,18 @@ pub struct Config {
     /// Serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<TlsFiles>,
     pub mail: MailConfig,
+    /// How long the change log keeps entries once nothing needs them.
+    pub change_retention: Duration,
+    pub webhooks: WebhookConfig,
+}
+
+/// Which webhook URLs may be called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WebhookConfig {
+    /// Plain `http://` URLs (local development only).
+    pub allow_insecure: bool,
+    /// Hosts on loopback, private, link-local or metadata addresses.
+    pub allow_private: bool,
 }
 
 /// Mail and the account flows that send it.
@@ -269,6 +281,11 @@ impl Config {
                 },
                 allow_magic_link: v.boolean("allow_magic_link")?,
                 require_email_verification: v.boolean("require_email_verification")?,
+            },
+            change_retention: secs(v.number("change_retention")?),
+            webhooks: WebhookConfig {
+                allow_insecure: v.boolean("webhook_allow_insecure")?,
+                allow_private: v.boolean("webhook_allow_private")?,
             },
         })
     }

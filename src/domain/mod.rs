@@ -4,6 +4,7 @@
 
 mod commands;
 mod credentials;
+mod event;
 mod field;
 mod outbox;
 mod patch;
@@ -12,9 +13,11 @@ mod search;
 mod time;
 mod user;
 mod values;
+mod webhook;
 
 pub use commands::{NewUser, Signup, UserPatch};
 pub use credentials::{ApiKey, AuditEntry, NewApiKey, Outcome, Password, Scope, Session};
+pub use event::{Event, EventType, type_wanted};
 pub use field::Field;
 pub use outbox::{Job, JobKind, OneTimeToken, OutgoingMail, TokenPurpose};
 pub use patch::merge_patch;
@@ -23,6 +26,9 @@ pub use search::{ListOrder, SearchQuery, SearchSort};
 pub use time::Timestamp;
 pub use user::{User, UserDraft, UserFields};
 pub use values::*;
+pub use webhook::{
+    Delivery, DeliveryStatus, MAX_WEBHOOKS, NewWebhook, SigningKey, Webhook, WebhookPatch,
+};
 
 /// One invalid field of a request, as shown in problem+json `errors`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

@@ -42,16 +42,24 @@ impl Timestamp {
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1000).ok()
     }
 
-    /// `d` later, saturating.
     /// How long after `earlier` this is (zero if it is not after it).
     pub fn duration_since(self, earlier: Timestamp) -> Duration {
         Duration::from_micros(self.0.saturating_sub(earlier.0).max(0) as u64)
     }
 
+    /// `d` later, saturating.
     pub fn after(self, d: Duration) -> Self {
         Self(
             self.0
                 .saturating_add(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+        )
+    }
+
+    /// `d` earlier, saturating.
+    pub fn before(self, d: Duration) -> Self {
+        Self(
+            self.0
+                .saturating_sub(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
         )
     }
 

@@ -3,20 +3,24 @@
 //! Every use case that acts for a caller asks `auth::policy::authorize` first.
 
 mod auth;
+pub mod events;
 pub mod mail;
 mod search;
 mod transfer;
 mod users;
+pub mod webhooks;
 
 /// A hit's highlighted fields: (field name, marked-up text), in field order.
 pub use crate::search::Highlight;
 pub use auth::{Auth, KeyCreated, LoginResult, SessionView, rotate_keys};
+pub use events::Events;
 pub use search::{Hit, IndexStatus, Results, Search, rebuild_offline};
 pub use transfer::{
     CSV_COLUMNS, Format, ImportReport, Importer, LineError, MAX_LINE, backup, check_csv_header,
     csv_record, export,
 };
 pub use users::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, ListParams, Page, Precondition, Users};
+pub use webhooks::Webhooks;
 
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::auth::policy::{Action, Caller};
-use crate::domain::{SearchQuery, User, UserId};
+use crate::domain::{EventType, SearchQuery, User, UserId};
 use crate::error::Error;
 use crate::search::{
     Highlight, Highlighter, IndexOp, Opened, Prepared, SearchError, SearchIndex, SearchRequest,
     Sort,
 };
-use crate::store::{Change, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 use super::allow;
 
@@ -385,14 +385,18 @@ impl Indexer {
             let last = changes.last().map_or(applied, |(s, _)| *s);
             let mut ops = Vec::with_capacity(changes.len());
             for (_, change) in changes {
-                match change {
+                match change.kind {
+                    EventType::UserDeleted => ops.push(IndexOp::Delete(change.id)),
                     // The user as it is in this snapshot; a later change to
                     // it is applied in turn.
-                    Change::UserUpsert { id, .. } => match r.get_user(UserId::from_u128(id))? {
-                        Some(u) => ops.push(IndexOp::Upsert(Box::new(u))),
-                        None => ops.push(IndexOp::Delete(id)),
-                    },
-                    Change::UserDelete { id } => ops.push(IndexOp::Delete(id)),
+                    EventType::UserCreated | EventType::UserUpdated => {
+                        match r.get_user(UserId::from_u128(change.id))? {
+                            Some(u) => ops.push(IndexOp::Upsert(Box::new(u))),
+                            None => ops.push(IndexOp::Delete(change.id)),
+                        }
+                    }
+                    // Nothing the index holds changed.
+                    EventType::UserPasswordChanged | EventType::UserSessionsRevoked => {}
                 }
             }
             Ok((ops, last))

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::domain::{ApiKey, AuditEntry, Session, Timestamp, UserId};
+use crate::domain::{ApiKey, AuditEntry, EventType, Session, Timestamp, UserId};
 
 use super::StoreError;
 use super::users::{ReadTx, Tx};
@@ -269,7 +269,8 @@ impl Tx<'_> {
         }
     }
 
-    /// Revokes every live session of the user; returns how many.
+    /// Revokes every live session of the user; returns how many. Revoking
+    /// any is a `user.sessions_revoked` event.
     pub fn revoke_user_sessions(&mut self, user: UserId) -> Result<usize, StoreError> {
         let mut n = 0;
         for s in self.auth.user_sessions(user)? {
@@ -277,7 +278,17 @@ impl Tx<'_> {
                 n += 1;
             }
         }
+        if n > 0 {
+            self.log_user_event(EventType::UserSessionsRevoked, user)?;
+        }
         Ok(n)
+    }
+
+    /// Replaces the user's password (a `user.password_changed` event);
+    /// [`Tx::set_password_hash`] is for a first password or a re-hash.
+    pub fn change_password(&mut self, user: UserId, phc: &str) -> Result<(), StoreError> {
+        self.set_password_hash(user, phc)?;
+        self.log_user_event(EventType::UserPasswordChanged, user)
     }
 
     /// Forgets the user's credentials and sessions (the user is being deleted).

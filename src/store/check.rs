@@ -102,7 +102,9 @@ fn check(r: &ReadTx) -> Result<CheckReport, StoreError> {
 /// and the last sequence number.
 fn change_log(r: &ReadTx, p: &mut Problems) -> Result<(LastChanges, u64), StoreError> {
     let mut last_change = LastChanges::new();
-    let mut expected_seq = 1;
+    // Pruning removes the oldest entries: the log is dense after them.
+    let pruned = r.changes_pruned_through()?;
+    let mut expected_seq = pruned + 1;
     for entry in r.changes.iter()? {
         let (k, v) = entry?;
         let seq = k.value();
@@ -114,8 +116,8 @@ fn change_log(r: &ReadTx, p: &mut Problems) -> Result<(LastChanges, u64), StoreE
         }
         expected_seq = seq + 1;
         match codec::decode_change(seq, v.value()) {
-            Ok(c @ (Change::UserUpsert { id, .. } | Change::UserDelete { id })) => {
-                last_change.insert(id, (seq, c));
+            Ok(c) => {
+                last_change.insert(c.id, (seq, c));
             }
             Err(e) => p.push(e.to_string()),
         }
@@ -131,6 +133,7 @@ fn users(
     last_change: &LastChanges,
     p: &mut Problems,
 ) -> Result<HashMap<u128, User>, StoreError> {
+    let pruned = r.changes_pruned_through()? > 0;
     let mut users: HashMap<u128, User> = HashMap::new();
     for entry in r.users.iter()? {
         let (k, v) = entry?;
@@ -143,7 +146,7 @@ fn users(
             }
         };
         user_index_entries(r, id, &u, p)?;
-        user_version_logged(last_change, id, &u, p);
+        user_version_logged(last_change, pruned, id, &u, p);
         users.insert(id, u);
     }
     Ok(users)
@@ -183,15 +186,24 @@ fn user_index_entries(r: &ReadTx, id: u128, u: &User, p: &mut Problems) -> Resul
     Ok(())
 }
 
-/// The user's last change is an upsert of its current version.
-fn user_version_logged(last_change: &LastChanges, id: u128, u: &User, p: &mut Problems) {
+/// The user's last change left it at its current version (or was pruned).
+fn user_version_logged(
+    last_change: &LastChanges,
+    pruned: bool,
+    id: u128,
+    u: &User,
+    p: &mut Problems,
+) {
     match last_change.get(&id) {
-        Some((_, Change::UserUpsert { version, .. })) if *version == u.version => {}
+        Some((_, c)) if !c.is_delete() && c.version == u.version => {}
         Some((seq, c)) => p.push(format!(
-            "change log: the last change of user {} (#{seq}, {c:?}) is not its version {}",
+            "change log: the last change of user {} (#{seq}, {} of version {}) is not its version {}",
             id_of(id),
+            c.kind.as_str(),
+            c.version,
             u.version
         )),
+        None if pruned => {}
         None => p.push(format!(
             "change log: no change for user {} (version {})",
             id_of(id),
@@ -207,9 +219,9 @@ fn upserted_users_exist(
     p: &mut Problems,
 ) -> Result<(), StoreError> {
     for (id, (seq, c)) in last_change {
-        if matches!(c, Change::UserUpsert { .. }) && r.users.get(*id)?.is_none() {
+        if !c.is_delete() && r.users.get(*id)?.is_none() {
             p.push(format!(
-                "change log: user {} was last upserted (#{seq}) but is missing",
+                "change log: user {} was last written (#{seq}) but is missing",
                 id_of(*id)
             ));
         }

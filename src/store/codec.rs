@@ -7,12 +7,15 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::{Attributes, Email, Name, Role, Status, Timestamp, User, UserId, Username};
+use crate::domain::{
+    Attributes, Email, EventType, Name, Role, Status, Timestamp, User, UserId, Username,
+};
 
 use super::StoreError;
 
 const USER_V1: u8 = 1;
 const CHANGE_V1: u8 = 1;
+const CHANGE_V2: u8 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct UserRecordV1 {
@@ -97,29 +100,104 @@ pub fn decode_user_record(id: u128, bytes: &[u8]) -> Result<User, StoreError> {
     decode_user(id, bytes)
 }
 
-/// What a write did, as recorded in the change log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Change {
-    /// The user was created or updated; read it from `users` for its content.
-    UserUpsert {
-        id: u128,
-        version: u64,
-    },
-    UserDelete {
-        id: u128,
-    },
+/// What a write did, as recorded in the change log: the event it is seen
+/// as from outside, and the user as the change left it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub kind: EventType,
+    pub id: u128,
+    /// The user's version after the change (its last one, for a deletion).
+    pub version: u64,
+    /// When it committed; `None` in entries from before times were kept.
+    pub at: Option<Timestamp>,
+    /// For an update: the fields that changed, by their API names.
+    pub fields: Vec<String>,
+    /// The user record (this module's encoding) after the change, or
+    /// before a deletion. `None` in old entries.
+    pub snapshot: Option<Vec<u8>>,
 }
 
-pub(crate) fn encode_change(c: &Change) -> Vec<u8> {
-    let mut out = vec![CHANGE_V1];
+impl Change {
+    pub fn is_delete(&self) -> bool {
+        self.kind == EventType::UserDeleted
+    }
+
+    /// The user this change recorded, decoded from its snapshot.
+    pub fn user(&self) -> Result<Option<User>, StoreError> {
+        self.snapshot
+            .as_deref()
+            .map(|b| decode_user(self.id, b))
+            .transpose()
+    }
+}
+
+/// A change as written (borrowing its snapshot, which the write has just
+/// encoded for the `users` table).
+#[derive(Serialize)]
+pub(crate) struct ChangeOut<'a> {
+    pub kind: EventType,
+    pub id: u128,
+    pub version: u64,
+    pub at: i64,
+    pub fields: &'a [&'static str],
+    pub snapshot: &'a [u8],
+}
+
+/// [`ChangeOut`] as read back: the same fields in the same order.
+#[derive(Deserialize)]
+struct ChangeRecordV2 {
+    kind: EventType,
+    id: u128,
+    version: u64,
+    at: i64,
+    fields: Vec<String>,
+    snapshot: Vec<u8>,
+}
+
+/// The first change-log format: an upsert or a deletion, without time or
+/// content.
+#[derive(Deserialize)]
+enum ChangeV1 {
+    UserUpsert { id: u128, version: u64 },
+    UserDelete { id: u128 },
+}
+
+pub(crate) fn encode_change(c: &ChangeOut<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + c.snapshot.len());
+    out.push(CHANGE_V2);
     postcard::to_io(c, &mut out).expect("writing to a Vec cannot fail");
     out
 }
 
 pub(crate) fn decode_change(seq: u64, bytes: &[u8]) -> Result<Change, StoreError> {
+    let corrupt = |e: postcard::Error| StoreError::Corrupt(format!("change {seq}: {e}"));
     match bytes.split_first() {
-        Some((&CHANGE_V1, body)) => postcard::from_bytes(body)
-            .map_err(|e| StoreError::Corrupt(format!("change {seq}: {e}"))),
+        Some((&CHANGE_V2, body)) => {
+            let r: ChangeRecordV2 = postcard::from_bytes(body).map_err(corrupt)?;
+            Ok(Change {
+                kind: r.kind,
+                id: r.id,
+                version: r.version,
+                at: Some(Timestamp::from_micros(r.at)),
+                fields: r.fields,
+                snapshot: (!r.snapshot.is_empty()).then_some(r.snapshot),
+            })
+        }
+        Some((&CHANGE_V1, body)) => {
+            let (kind, id, version) = match postcard::from_bytes(body).map_err(corrupt)? {
+                ChangeV1::UserUpsert { id, version: 1 } => (EventType::UserCreated, id, 1),
+                ChangeV1::UserUpsert { id, version } => (EventType::UserUpdated, id, version),
+                ChangeV1::UserDelete { id } => (EventType::UserDeleted, id, 0),
+            };
+            Ok(Change {
+                kind,
+                id,
+                version,
+                at: None,
+                fields: Vec::new(),
+                snapshot: None,
+            })
+        }
         _ => Err(StoreError::Corrupt(format!(
             "change {seq}: unknown version"
         ))),
@@ -161,6 +239,64 @@ mod tests {
     }
 
     #[test]
+    fn changes_carry_the_user_and_old_entries_still_decode() {
+        let draft = UserDraft::from_json(
+            json!({"email": "ada@example.com"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .unwrap();
+        let u = User::from_draft(
+            UserId::new(),
+            draft,
+            from_micros(micros(OffsetDateTime::now_utc())).unwrap(),
+        );
+        let record = encode_user(&u);
+        let out = ChangeOut {
+            kind: EventType::UserUpdated,
+            id: u.id.as_u128(),
+            version: u.version,
+            at: 42,
+            fields: &["name", "roles"],
+            snapshot: &record,
+        };
+        let c = decode_change(9, &encode_change(&out)).unwrap();
+        assert_eq!(
+            (c.kind, c.version, c.at),
+            (
+                EventType::UserUpdated,
+                u.version,
+                Some(Timestamp::from_micros(42))
+            )
+        );
+        assert_eq!(c.fields, ["name", "roles"]);
+        assert_eq!(c.user().unwrap(), Some(u));
+
+        #[derive(Serialize)]
+        enum V1 {
+            UserUpsert { id: u128, version: u64 },
+            UserDelete { id: u128 },
+        }
+        let v1 = |c: &V1| {
+            let mut b = vec![CHANGE_V1];
+            postcard::to_io(c, &mut b).unwrap();
+            decode_change(1, &b).unwrap()
+        };
+        let c = v1(&V1::UserUpsert { id: 7, version: 3 });
+        assert_eq!(
+            (c.kind, c.id, c.version, c.at),
+            (EventType::UserUpdated, 7, 3, None)
+        );
+        assert_eq!(c.user().unwrap(), None);
+        assert_eq!(
+            v1(&V1::UserUpsert { id: 7, version: 1 }).kind,
+            EventType::UserCreated
+        );
+        assert_eq!(v1(&V1::UserDelete { id: 7 }).kind, EventType::UserDeleted);
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         for bytes in [
             &[][..],
@@ -171,5 +307,6 @@ mod tests {
             assert!(decode_user(1, bytes).is_err());
         }
         assert!(decode_change(1, &[CHANGE_V1, 7]).is_err());
+        assert!(decode_change(1, &[CHANGE_V2, 9]).is_err());
     }
 }

@@ -19,6 +19,7 @@
 //! | `users`   | the `Tx`/`ReadTx` views: users, their indexes, the change log |
 //! | `auth`    | credentials, sessions, refresh tokens, API keys, audit, meta |
 //! | `outbox`  | jobs to run after their commit (mail), one-time tokens |
+//! | `webhooks`| webhook endpoints, their deliveries, change-log pruning |
 //! | `codec`   | record encoding (schema byte + postcard) |
 //! | `backup`  | backup and restore files |
 //! | `check`   | the integrity check |
@@ -36,6 +37,7 @@ mod outbox;
 mod reads;
 mod tables;
 mod users;
+mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -41,6 +41,11 @@ pub(crate) const JOBS: TableDefinition<u128, &[u8]> = TableDefinition::new("jobs
 /// backups either: the links are short-lived and tied to sent mail.
 pub(crate) const ONE_TIME_TOKENS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("one_time_tokens");
+/// UUIDv7 → webhook endpoint, with its cursor in the change log.
+pub(crate) const WEBHOOKS: TableDefinition<u128, &[u8]> = TableDefinition::new("webhooks");
+/// (endpoint, event id) → that event's delivery to that endpoint.
+pub(crate) const WEBHOOK_DELIVERIES: TableDefinition<(u128, u64), &[u8]> =
+    TableDefinition::new("webhook_deliveries");
 
 /// Creates missing tables; returns the last change sequence.
 pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
@@ -62,6 +67,8 @@ pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
         txn.open_table(META)?;
         txn.open_table(JOBS)?;
         txn.open_table(ONE_TIME_TOKENS)?;
+        txn.open_table(WEBHOOKS)?;
+        txn.open_table(WEBHOOK_DELIVERIES)?;
     }
     txn.commit()?;
     let read = db.begin_read()?;

@@ -7,11 +7,12 @@ use redb::{
     ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, WriteTransaction,
 };
 
-use crate::domain::{Role, Timestamp, User, UserId};
+use crate::domain::{EventType, Role, Timestamp, User, UserId};
 
 use super::auth::{ReadAuth, WriteAuth, open_auth_tables};
 use super::codec::{self, Change};
 use super::outbox::{ReadOutbox, WriteOutbox, open_outbox_tables};
+use super::webhooks::{ReadWebhooks, WriteWebhooks, open_webhook_tables};
 use super::*;
 
 /// `Self` with every table opened in `$txn` (a read or a write transaction:
@@ -26,6 +27,7 @@ macro_rules! open_tables {
             by_role: $txn.open_table(USERS_BY_ROLE)?,
             auth: open_auth_tables!($txn),
             outbox: open_outbox_tables!($txn),
+            webhooks: open_webhook_tables!($txn),
             $($extra)*
         }
     };
@@ -40,28 +42,59 @@ pub struct Tx<'t> {
     by_username: Table<'t, &'static str, u128>,
     by_created: Table<'t, (i64, u128), ()>,
     by_role: Table<'t, (u8, u128), ()>,
-    changes: Table<'t, u64, &'static [u8]>,
+    pub(super) changes: Table<'t, u64, &'static [u8]>,
     last_seq: u64,
+    /// The time recorded with this transaction's changes.
+    now: Timestamp,
     pub(super) auth: WriteAuth<'t>,
     pub(super) outbox: WriteOutbox<'t>,
+    pub(super) webhooks: WriteWebhooks<'t>,
 }
 
 impl<'t> Tx<'t> {
     pub(super) fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
         let changes = txn.open_table(CHANGES)?;
         let last_seq = changes.last()?.map(|(k, _)| k.value()).unwrap_or(0);
-        Ok(open_tables!(txn, changes, last_seq))
+        let now = Timestamp::now();
+        Ok(open_tables!(txn, changes, last_seq, now))
     }
 
-    pub(super) fn last_seq(&self) -> u64 {
+    /// The sequence number of the last change written so far.
+    pub fn last_seq(&self) -> u64 {
         self.last_seq
     }
 
-    fn log(&mut self, change: Change) -> Result<(), StoreError> {
+    /// Appends a change of user `u` (already encoded as `record`).
+    fn log(
+        &mut self,
+        kind: EventType,
+        u: &User,
+        record: &[u8],
+        fields: &[&'static str],
+    ) -> Result<(), StoreError> {
         self.last_seq += 1;
+        let change = codec::ChangeOut {
+            kind,
+            id: u.id.as_u128(),
+            version: u.version,
+            at: self.now.micros(),
+            fields,
+            snapshot: record,
+        };
         self.changes
             .insert(self.last_seq, codec::encode_change(&change).as_slice())?;
         Ok(())
+    }
+
+    /// Records an event of user `id` that changed no user field (a new
+    /// password, revoked sessions): the change log carries it to the
+    /// event stream and webhooks. `NotFound`-free: a missing user logs nothing.
+    pub fn log_user_event(&mut self, kind: EventType, id: UserId) -> Result<(), StoreError> {
+        let Some(bytes) = self.users.get(id.as_u128())?.map(|v| v.value().to_vec()) else {
+            return Ok(());
+        };
+        let u = codec::decode_user(id.as_u128(), &bytes)?;
+        self.log(kind, &u, &bytes, &[])
     }
 
     pub fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -94,7 +127,8 @@ impl<'t> Tx<'t> {
         {
             return Err(StoreError::Conflict { field: "username" });
         }
-        self.users.insert(id, codec::encode_user(u).as_slice())?;
+        let record = codec::encode_user(u);
+        self.users.insert(id, record.as_slice())?;
         self.by_email.insert(email.as_str(), id)?;
         if let Some(name) = &username {
             self.by_username.insert(name.as_str(), id)?;
@@ -104,10 +138,7 @@ impl<'t> Tx<'t> {
         for r in &u.roles {
             self.by_role.insert((r.code(), id), ())?;
         }
-        self.log(Change::UserUpsert {
-            id,
-            version: u.version,
-        })
+        self.log(EventType::UserCreated, u, &record, &[])
     }
 
     /// Replaces `old` (as read in this transaction) by `new`, moving the
@@ -130,7 +161,8 @@ impl<'t> Tx<'t> {
         {
             return Err(StoreError::Conflict { field: "username" });
         }
-        self.users.insert(id, codec::encode_user(new).as_slice())?;
+        let record = codec::encode_user(new);
+        self.users.insert(id, record.as_slice())?;
         if old_email != new_email {
             self.by_email.remove(old_email.as_str())?;
             self.by_email.insert(new_email.as_str(), id)?;
@@ -157,16 +189,22 @@ impl<'t> Tx<'t> {
             self.by_created
                 .insert((codec::micros(new.created_at), id), ())?;
         }
-        self.log(Change::UserUpsert {
-            id,
-            version: new.version,
-        })
+        self.log(
+            EventType::UserUpdated,
+            new,
+            &record,
+            &changed_fields(old, new),
+        )
     }
 
     /// Removes `u` (as read in this transaction) and its index entries.
     pub fn delete_user(&mut self, u: &User) -> Result<(), StoreError> {
         let id = u.id.as_u128();
-        self.users.remove(id)?;
+        let record = self
+            .users
+            .remove(id)?
+            .map(|v| v.value().to_vec())
+            .unwrap_or_else(|| codec::encode_user(u));
         self.by_email.remove(u.email.folded().as_str())?;
         if let Some(name) = &u.username {
             self.by_username.remove(name.folded().as_str())?;
@@ -176,8 +214,27 @@ impl<'t> Tx<'t> {
             self.by_role.remove((r.code(), id))?;
         }
         self.delete_credentials_and_sessions(u.id)?;
-        self.log(Change::UserDelete { id })
+        self.log(EventType::UserDeleted, u, &record, &[])
     }
+}
+
+/// The API names of the fields that differ between two versions of a user.
+fn changed_fields(old: &User, new: &User) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut check = |name, differs: bool| {
+        if differs {
+            out.push(name);
+        }
+    };
+    check("email", old.email != new.email);
+    check("username", old.username != new.username);
+    check("name", old.name != new.name);
+    check("roles", old.roles != new.roles);
+    check("status", old.status != new.status);
+    check("email_verified", old.email_verified != new.email_verified);
+    check("attributes", old.attributes != new.attributes);
+    check("created_at", old.created_at != new.created_at);
+    out
 }
 
 pub(super) fn get_user(
@@ -261,6 +318,7 @@ pub struct ReadTx {
     pub(super) changes: ReadOnlyTable<u64, &'static [u8]>,
     pub(super) auth: ReadAuth,
     pub(super) outbox: ReadOutbox,
+    pub(super) webhooks: ReadWebhooks,
 }
 
 impl ReadTx {

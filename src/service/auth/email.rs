@@ -270,7 +270,7 @@ impl Auth {
             .store
             .write(move |tx| {
                 let (_, user) = spend(tx, &hash, TokenPurpose::ResetPassword, at)?;
-                tx.set_password_hash(user.id, &phc)?;
+                tx.change_password(user.id, &phc)?;
                 let n = tx.revoke_user_sessions(user.id)?;
                 // Opening the link proved the address.
                 if !user.email_verified {

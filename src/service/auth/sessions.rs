@@ -47,7 +47,7 @@ impl Auth {
             .store
             .write(move |tx| {
                 tx.get_user(id)?.ok_or(Error::NotFound)?;
-                tx.set_password_hash(id, &phc)?;
+                tx.change_password(id, &phc)?;
                 let n = tx.revoke_user_sessions(id)?;
                 audit
                     .clone()

@@ -150,7 +150,7 @@ async fn the_change_log_must_account_for_deletes() {
     assert_eq!(
         problems,
         vec![format!(
-            "change log: user {} was last upserted (#1) but is missing",
+            "change log: user {} was last written (#1) but is missing",
             ada.id
         )]
     );
