@@ -1,6 +1,6 @@
 // roster admin console: boot, the shell and the hash router (#/users,
-// #/users/<id>, #/keys, #/audit, #/dashboard). The sign-in and setup pages
-// live in js/views/ (signin.js, setup.js).
+// #/users/<id>, #/keys, #/webhooks, #/webhooks/<id>, #/audit, #/dashboard).
+// The sign-in and setup pages live in js/views/ (signin.js, setup.js).
 
 import * as API from '/admin/js/api.js';
 import { h, clear, icon, busy } from '/admin/js/dom.js';
@@ -9,6 +9,7 @@ import { showSignIn } from '/admin/js/views/signin.js';
 import { showSetup } from '/admin/js/views/setup.js';
 import * as usersView from '/admin/js/views/users.js';
 import * as keysView from '/admin/js/views/keys.js';
+import * as webhooksView from '/admin/js/views/webhooks.js';
 import * as auditView from '/admin/js/views/audit.js';
 import * as dashboardView from '/admin/js/views/dashboard.js';
 
@@ -17,6 +18,7 @@ const root = document.getElementById('app');
 const ROUTES = {
   users: { view: usersView, label: 'Users', icon: 'users' },
   keys: { view: keysView, label: 'API keys', icon: 'key' },
+  webhooks: { view: webhooksView, label: 'Webhooks', icon: 'webhook' },
   audit: { view: auditView, label: 'Audit log', icon: 'audit' },
   dashboard: { view: dashboardView, label: 'Dashboard', icon: 'dashboard' },
 };

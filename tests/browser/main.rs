@@ -23,6 +23,7 @@ mod smtp_sink;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
@@ -692,5 +693,332 @@ async fn password_reset_page_from_a_received_mail() {
     };
     assert_eq!(login(new).await.unwrap().status(), StatusCode::OK);
     assert_eq!(login(old).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    b.close().await;
+}
+
+/// One request a `Receiver` got: request line and headers, and the body.
+#[derive(Clone, Debug)]
+struct Received {
+    head: String,
+    body: String,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            if k.trim().eq_ignore_ascii_case(name) {
+                Some(v.trim())
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// A webhook receiver on a loopback port. It reads each request whole (by
+/// Content-Length, keeping the connection open for the next one), answers
+/// 200 with an empty body and keeps what it got.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port for the receiver");
+        let url = format!(
+            "http://{}/hook",
+            listener.local_addr().expect("its address")
+        );
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let keep = got.clone();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                tokio::spawn(receive(conn, keep.clone()));
+            }
+        });
+        Receiver { url, got }
+    }
+
+    fn count(&self) -> usize {
+        self.got.lock().unwrap().len()
+    }
+
+    /// The first request `matches` accepts, waiting up to WAIT for it.
+    async fn wait_for(&self, what: &str, matches: impl Fn(&Received) -> bool) -> Received {
+        let start = Instant::now();
+        loop {
+            if let Some(r) = self.got.lock().unwrap().iter().find(|r| matches(r)) {
+                return r.clone();
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "the receiver never got {what}; it got {:#?}",
+                self.got.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn receive(mut conn: tokio::net::TcpStream, got: Arc<Mutex<Vec<Received>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match conn.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let len = head
+            .lines()
+            .find_map(|line| {
+                let (k, v) = line.split_once(':')?;
+                if k.trim().eq_ignore_ascii_case("content-length") {
+                    v.trim().parse::<usize>().ok()
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(0);
+        while buf.len() < head_end + len {
+            match conn.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body = String::from_utf8_lossy(&buf[head_end..head_end + len]).into_owned();
+        buf.drain(..head_end + len);
+        got.lock().unwrap().push(Received { head, body });
+        let answer = conn
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await;
+        if answer.is_err() {
+            return;
+        }
+    }
+}
+
+/// Waits until the webhooks list has (re)loaded: it reloads whenever the
+/// page comes back from an endpoint's deliveries.
+async fn webhook_list_loaded(b: &Browser) {
+    b.until(
+        "the webhooks list",
+        "const l = document.getElementById('webhook-list'); return l && !l.closest('[hidden]') && l.getAttribute('aria-busy') === 'false'",
+    )
+    .await;
+}
+
+/// Webhooks in the console against a receiver on a loopback port: the
+/// endpoint created with its secret shown once, a user.created delivery
+/// listed as delivered, a refused retry while disabled, "Send test" and
+/// secret rotation; the dashboard's "Recent changes", fed by the change
+/// stream (fetch() and an SSE parser), showing a user created through the
+/// API while it is open; then deleting the endpoint.
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run by .ci/run"]
+async fn webhooks_page_and_live_changes() {
+    let receiver = Receiver::start().await;
+    let app = helpers::spawn_app_tuned(|c| {
+        c.webhooks.allow_insecure = true;
+        c.webhooks.allow_private = true;
+    })
+    .await;
+    let b = Browser::start(1280, 860).await;
+    log_in(&b, &app).await;
+
+    // An endpoint for user.created only; its secret is shown once.
+    b.click("a[href='#/webhooks']").await;
+    webhook_list_loaded(&b).await;
+    b.type_into("#webhook-url", &receiver.url).await;
+    b.type_into("#webhook-description", "browser test receiver")
+        .await;
+    b.click("#webhook-form input[name=event_types][value='user.created']")
+        .await;
+    b.click("#webhook-form button[type=submit]").await;
+    let secret = b
+        .until(
+            "the new endpoint's secret",
+            "const s = document.querySelector('#webhook-secret code'); return s && s.textContent.trim()",
+        )
+        .await;
+    let secret = secret.as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let hooks: Value = app.get("/api/v1/webhooks").await.json().await.unwrap();
+    let hook = hooks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["url"] == receiver.url.as_str())
+        .expect("the endpoint is listed")
+        .clone();
+    assert_eq!(hook["event_types"], json!(["user.created"]));
+    assert!(
+        hook["secret"].is_null(),
+        "a list never shows secrets: {hook}"
+    );
+    let id = hook["id"].as_str().unwrap().to_owned();
+    let row = format!(".webhook-row[data-id='{id}']");
+    b.find(&row).await;
+    b.assert_clean_console().await;
+
+    // A user created through the API reaches the receiver, signed.
+    let email = "hooked@example.com";
+    app.create_user(json!({"email": email, "name": "Hook Receiver"}))
+        .await;
+    let got = receiver
+        .wait_for("the user.created delivery", |r| {
+            r.body.contains("\"user.created\"") && r.body.contains(email)
+        })
+        .await;
+    assert!(
+        got.header("webhook-signature")
+            .is_some_and(|s| s.starts_with("v1,")),
+        "{got:?}"
+    );
+    let event_id = got.header("webhook-id").expect("a webhook-id").to_owned();
+
+    // Its Deliveries view lists that event as delivered (refreshed until so).
+    b.click(&format!("{row} a[data-action=deliveries]")).await;
+    b.until(
+        "the delivery listed as delivered",
+        &format!(
+            "const r = document.querySelector(\".delivery-row[data-event-id='{event_id}']\"); \
+             if (r && r.dataset.status === 'delivered' && r.textContent.includes('user.created')) return true; \
+             const t = document.getElementById('deliveries-table'); \
+             const btn = document.getElementById('deliveries-refresh'); \
+             if (t && btn && !btn.disabled && t.getAttribute('aria-busy') !== 'true') btn.click(); \
+             return false"
+        ),
+    )
+    .await;
+    b.assert_clean_console().await;
+
+    // Disabled, the endpoint refuses a retry; the 409 problem's detail shows.
+    b.click(".back-link").await;
+    webhook_list_loaded(&b).await;
+    b.click(&format!("{row} button[data-action=toggle]")).await;
+    b.until(
+        "the endpoint shown as disabled",
+        &format!(
+            "const r = document.querySelector(\"{row}\"); return r && r.dataset.enabled === 'false'"
+        ),
+    )
+    .await;
+    let now: Value = app
+        .get(&format!("/api/v1/webhooks/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["enabled"], json!(false), "{now}");
+    b.click(&format!("{row} a[data-action=deliveries]")).await;
+    b.click(&format!(
+        ".delivery-row[data-event-id='{event_id}'] button[data-action=retry]"
+    ))
+    .await;
+    b.until(
+        "the refused retry's message",
+        "const a = document.getElementById('deliveries-alert'); return a && !a.hidden && a.textContent.trim()",
+    )
+    .await;
+    b.click(".back-link").await;
+    webhook_list_loaded(&b).await;
+    b.click(&format!("{row} button[data-action=toggle]")).await;
+    b.until(
+        "the endpoint enabled again",
+        &format!(
+            "const r = document.querySelector(\"{row}\"); return r && r.dataset.enabled === 'true'"
+        ),
+    )
+    .await;
+
+    // "Send test" reaches the receiver and says so.
+    b.click(&format!("{row} button[data-action=test]")).await;
+    let delivered = b
+        .until(
+            "the test's outcome",
+            "const r = document.querySelector('#webhook-test-result[data-delivered]'); return r && r.dataset.delivered",
+        )
+        .await;
+    let outcome = b
+        .js("return document.getElementById('webhook-test-result').textContent")
+        .await;
+    assert_eq!(delivered, "true", "{outcome}");
+    let test = receiver
+        .wait_for("the test event", |r| r.body.contains("\"webhook.test\""))
+        .await;
+    assert!(
+        test.header("webhook-id")
+            .is_some_and(|v| v.starts_with("test_")),
+        "{test:?}"
+    );
+
+    // Rotating shows a new secret, once.
+    b.click(&format!("{row} button[data-action=rotate]")).await;
+    b.click("#confirm-ok").await;
+    let rotated = b
+        .until(
+            "the rotated secret",
+            &format!(
+                "const s = document.querySelector('#webhook-secret code'); \
+                 const t = s && s.textContent.trim(); return t !== '{secret}' && t"
+            ),
+        )
+        .await;
+    assert!(rotated.as_str().unwrap().starts_with("whsec_"), "{rotated}");
+    b.save_screenshot("webhooks-desktop").await;
+    b.assert_clean_console().await;
+
+    // The dashboard's "Recent changes" shows a user created while it is open.
+    b.click("a[href='#/dashboard']").await;
+    b.until(
+        "the change stream to be open",
+        "const p = document.getElementById('recent-changes'); return p && p.dataset.state === 'live'",
+    )
+    .await;
+    let live = "live.change@example.com";
+    app.create_user(json!({"email": live, "name": "Live Change"}))
+        .await;
+    b.until(
+        "the new user in Recent changes",
+        &format!(
+            "return [...document.querySelectorAll('#recent-changes .change-item[data-type=\"user.created\"]')]\
+             .some(i => i.textContent.includes('{live}'))"
+        ),
+    )
+    .await;
+    b.save_screenshot("dashboard-changes-desktop").await;
+
+    // That user was delivered too: three requests in all, with the test.
+    receiver
+        .wait_for("the second user's delivery", |r| r.body.contains(live))
+        .await;
+    assert_eq!(receiver.count(), 3, "{:#?}", receiver.got.lock().unwrap());
+
+    // Delete the endpoint (with confirmation); it is gone from the API.
+    b.click("a[href='#/webhooks']").await;
+    webhook_list_loaded(&b).await;
+    b.click(&format!("{row} button[data-action=delete]")).await;
+    b.click("#confirm-ok").await;
+    b.until(
+        "the deleted endpoint's card to go",
+        &format!("return !document.querySelector(\"{row}\")"),
+    )
+    .await;
+    assert_eq!(
+        app.get(&format!("/api/v1/webhooks/{id}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    b.assert_clean_console().await;
     b.close().await;
 }

@@ -100,7 +100,12 @@ function forget() {
 
 // --- raw requests -----------------------------------------------------------
 
-async function send(path, { method = 'GET', body, headers = {}, signal, token } = {}) {
+/**
+ * One request. With `stream`, a successful answer comes back unread as
+ * {status, response, headers} (the caller reads response.body); failures are
+ * ApiErrors either way.
+ */
+async function send(path, { method = 'GET', body, headers = {}, signal, token, stream = false } = {}) {
   const h = { Accept: 'application/json, application/problem+json', ...headers };
   if (body !== undefined) h['Content-Type'] = 'application/json';
   if (token) h.Authorization = `Bearer ${token}`;
@@ -121,6 +126,7 @@ async function send(path, { method = 'GET', body, headers = {}, signal, token } 
       detail: 'Could not reach the server. Check your connection and try again.',
     });
   }
+  if (stream && res.ok) return { status: res.status, response: res, headers: res.headers };
   let data = null;
   const type = res.headers.get('Content-Type') || '';
   if (res.status !== 204 && res.status !== 304 && type.includes('json')) {
@@ -215,7 +221,9 @@ export async function logout() {
 
 /**
  * An authenticated request. On a 401 it refreshes once (sharing any refresh
- * already under way) and retries. Returns {status, data, etag}.
+ * already under way) and retries. Returns {status, data, etag}; with
+ * `stream: true`, {status, response, headers} with the body unread (the
+ * change stream, js/events.js).
  */
 export async function request(path, opts = {}) {
   if (!accessToken && inflightRefresh) {

@@ -51,6 +51,8 @@ const ICONS = {
   refresh: 'M21 12a9 9 0 1 1-3-6.7L21 8M21 3v5h-5',
   trash: 'M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6',
   check: 'M20 6 9 17l-5-5',
+  webhook: 'M13 2 4 14h7l-1 8 9-12h-7z',
+  alert: 'M12 3 2 20h20zM12 10v4M12 17h.01',
 };
 
 export function icon(name, cls = 'icon') {

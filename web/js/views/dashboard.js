@@ -1,12 +1,14 @@
 // #/dashboard: figures from GET /api/v1/admin/stats, refreshed every 10 s
-// while the page is visible.
+// while the page is visible, and the live "Recent changes" panel
+// (dashboard/changes.js), whose stream is closed when the view goes.
 //
 // The functions below share one view object, `v`: destroyed (set on
-// unmount), timer (the next refresh), ctrl (the request in flight) and the
-// elements grid, alert and updated.
+// unmount), timer (the next refresh), ctrl (the request in flight), changes
+// (the panel) and the elements grid, alert and updated.
 
 import { api, isAbort } from '/admin/js/api.js';
 import { h, clear, icon, alertBox, fmtNumber, fmtBytes, fmtDuration, fmtDateTime, badge } from '/admin/js/dom.js';
+import { changesPanel } from '/admin/js/views/dashboard/changes.js';
 
 const EVERY_MS = 10000;
 
@@ -18,6 +20,7 @@ export function mount(container) {
     grid: h('div', { class: 'cards', 'aria-live': 'polite', 'aria-busy': 'true' }),
     alert: alertBox(),
     updated: h('p', { class: 'count' }),
+    changes: changesPanel(),
   };
   const refreshBtn = h('button', { type: 'button', class: 'btn btn-ghost', id: 'dashboard-refresh' }, icon('refresh'), h('span', { text: 'Refresh' }));
   const view = h('section', { class: 'view view-dashboard', 'aria-labelledby': 'dash-title' },
@@ -25,7 +28,8 @@ export function mount(container) {
       h('div', {}, h('h1', { id: 'dash-title', text: 'Dashboard' }), v.updated),
       refreshBtn),
     v.alert,
-    v.grid);
+    v.grid,
+    v.changes.el);
   container.append(view);
   v.grid.append(...['Users', 'Active sessions', 'Search index', 'Mail outbox', 'Version', 'Uptime'].map((t) =>
     h('div', { class: 'stat card skeleton' }, h('h2', { class: 'stat-label', text: t }), h('p', { class: 'stat-value', text: '…' }))));
@@ -44,6 +48,7 @@ export function mount(container) {
       v.destroyed = true;
       clearTimeout(v.timer);
       if (v.ctrl) v.ctrl.abort();
+      v.changes.close();
       document.removeEventListener('visibilitychange', onVisibility);
       view.remove();
     },

@@ -10,6 +10,7 @@ import {
   h, clear, icon, timeEl, badge, alertBox, statusBox, field, busy, setFieldError,
   clearFieldErrors, showFieldErrors, problemText, confirmDialog, plural,
 } from '/admin/js/dom.js';
+import { secretBox } from '/admin/js/views/secret-box.js';
 
 const SCOPES = [
   ['users:read', 'Read users and search'],
@@ -143,38 +144,19 @@ async function createKey(v) {
 
 /** Shows the secret of the key just `created`, once, with Copy and dismiss. */
 function showSecret(v, created) {
-  const code = h('code', { class: 'secret-value mono', text: created.secret });
-  const copied = h('span', { class: 'copied muted', role: 'status' });
-  const copy = h('button', { type: 'button', class: 'btn btn-sm', id: 'copy-secret' }, icon('copy'), h('span', { text: 'Copy' }));
-  copy.addEventListener('click', () => copySecret(created.secret, code, copied));
-  const dismiss = h('button', { type: 'button', class: 'btn btn-sm btn-ghost', text: 'I have stored it' });
-  dismiss.addEventListener('click', () => {
-    clear(v.secretSlot);
-    v.f.name.focus();
+  const box = secretBox({
+    id: 'key-secret',
+    copyId: 'copy-secret',
+    title: `Secret of “${created.name}”`,
+    secret: created.secret,
+    warning: 'Copy it now: this secret will not be shown again. If you lose it, revoke the key and create a new one.',
+    onDismiss: () => {
+      clear(v.secretSlot);
+      v.f.name.focus();
+    },
   });
-  const box = h('div', { id: 'key-secret', class: 'secret-box', role: 'region', 'aria-labelledby': 'key-secret-title', tabindex: '-1' },
-    h('h2', { id: 'key-secret-title', class: 'card-title', text: `Secret of “${created.name}”` }),
-    h('p', { class: 'secret-warning', text: 'Copy it now: this secret will not be shown again. If you lose it, revoke the key and create a new one.' }),
-    h('div', { class: 'secret-row' }, code, copy),
-    copied,
-    h('div', { class: 'form-actions' }, dismiss));
   clear(v.secretSlot).append(box);
   box.focus();
-}
-
-/** Copies to the clipboard; where that is refused, selects the secret instead. */
-async function copySecret(secret, code, copied) {
-  try {
-    await navigator.clipboard.writeText(secret);
-    copied.textContent = 'Copied to the clipboard.';
-  } catch {
-    const range = document.createRange();
-    range.selectNodeContents(code);
-    const sel = window.getSelection();
-    sel.removeAllRanges();
-    sel.addRange(range);
-    copied.textContent = 'Selected — press Ctrl+C (⌘C) to copy.';
-  }
 }
 
 // --- the list ------------------------------------------------------------------
