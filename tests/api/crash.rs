@@ -40,6 +40,15 @@ impl Drop for Roster {
 /// get the binary's path and arguments appended); returns it and its base
 /// URL, read from its JSON log.
 pub fn start_roster(data: &Path, wrap: Option<&[&str]>) -> (Roster, String) {
+    start_roster_with(data, wrap, &[])
+}
+
+/// [`start_roster`] with more environment variables (settings).
+pub fn start_roster_with(
+    data: &Path,
+    wrap: Option<&[&str]>,
+    env: &[(&str, &str)],
+) -> (Roster, String) {
     let mut cmd = match wrap {
         Some([program, args @ ..]) => {
             let mut c = Command::new(program);
@@ -62,6 +71,7 @@ pub fn start_roster(data: &Path, wrap: Option<&[&str]>) -> (Roster, String) {
         .env("ROSTER_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("ROSTER_RATE_LIMIT", "off")
         .env("ROSTER_LOGIN_RATE_LIMIT", "off")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .expect("roster starts");

@@ -8,6 +8,7 @@ mod consistency;
 mod console;
 mod crash;
 mod disk;
+mod events;
 mod fuzz_regressions;
 mod helpers;
 mod hostile;
@@ -24,6 +25,11 @@ mod search;
 mod tls;
 mod transfer;
 mod users;
+mod webhooks;
 
 #[path = "../support/smtp_sink.rs"]
 mod smtp_sink;
+#[path = "../support/sse.rs"]
+mod sse;
+#[path = "../support/webhook_receiver.rs"]
+mod webhook_receiver;

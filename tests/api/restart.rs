@@ -82,20 +82,29 @@ async fn the_change_log_has_one_entry_per_write_in_order() {
     let id = uuid::Uuid::parse_str(u["id"].as_str().unwrap())
         .unwrap()
         .as_u128();
-    use roster::store::Change;
     // Entry 1 is the bootstrap admin.
-    assert!(matches!(
-        changes[0],
-        (1, Change::UserUpsert { version: 1, .. })
-    ));
+    let seen: Vec<_> = changes
+        .iter()
+        .map(|(seq, c)| (*seq, c.kind.as_str(), c.id, c.version, c.fields.clone()))
+        .collect();
+    assert_eq!(seen[0].1, "user.created");
     assert_eq!(
-        changes[1..],
+        seen[1..],
         vec![
-            (2, Change::UserUpsert { id, version: 1 }),
-            (3, Change::UserUpsert { id, version: 2 }),
-            (4, Change::UserDelete { id }),
+            (2, "user.created", id, 1, vec![]),
+            (3, "user.updated", id, 2, vec!["name".to_owned()]),
+            (4, "user.deleted", id, 2, vec![]),
         ]
     );
+    // Each entry carries the user as the change left it (as it was, for
+    // the deletion), whatever happened to it later.
+    let names: Vec<_> = changes[1..]
+        .iter()
+        .map(|(_, c)| c.user().unwrap().unwrap().name.map(|n| n.as_str().to_owned()))
+        .collect();
+    assert_eq!(names[0], None);
+    assert!(names[1].is_some());
+    assert_eq!(names[1], names[2]);
     assert_eq!(store.committed_seq(), 4);
     store.close().await;
 }
