@@ -153,13 +153,18 @@ impl Tx<'_> {
 
     /// Removes up to `limit` of the oldest changes that are at most
     /// `through` and older than `cutoff`, with the deliveries of those
-    /// events; returns how many changes went.
+    /// events; returns how many changes went. The newest change always
+    /// stays: the log's last key is where the sequence goes on from (at
+    /// open and in every write transaction), so an emptied log would hand
+    /// out used ids again.
     pub fn prune_changes(
         &mut self,
         through: u64,
         cutoff: Timestamp,
         limit: usize,
     ) -> Result<usize, StoreError> {
+        let newest = self.changes.last()?.map_or(0, |(k, _)| k.value());
+        let through = through.min(newest.saturating_sub(1));
         let mut last = None;
         let mut n = 0;
         for entry in self.changes.range(..=through)?.take(limit) {

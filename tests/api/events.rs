@@ -136,17 +136,19 @@ async fn filters_types_checks_callers_and_says_reset_when_the_position_is_gone()
     config.change_retention = Duration::ZERO;
     let app = crate::helpers::spawn_app_with(config).await;
     let _guard = guard;
-    let mut s = loop {
+    let (mut s, last) = loop {
         let mut s = SseClient::connect(&app.client, &stream_url(&app, "?after=0"), &app.token, None).await;
         let e = s.next_event(WAIT).await.expect("an event");
         if e.event == "reset" {
-            break s;
+            break (s, id_of(&e));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    // …and goes on live after it.
+    // …and goes on live after it, with the next id (a pruned log never
+    // hands out an id twice).
     app.create_user(json!({"email": "new@example.com"})).await;
     let e = s.next_event(WAIT).await.expect("the new user");
     assert_eq!(e.event, "user.created");
     assert_eq!(e.json()["data"]["email"], "new@example.com");
+    assert_eq!(id_of(&e), last + 1);
 }

@@ -29,7 +29,9 @@ mod webhooks;
 
 #[path = "../support/smtp_sink.rs"]
 mod smtp_sink;
+#[allow(dead_code)]
 #[path = "../support/sse.rs"]
 mod sse;
+#[allow(dead_code)]
 #[path = "../support/webhook_receiver.rs"]
 mod webhook_receiver;
