@@ -33,9 +33,17 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data"])
+    let child = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data",
+        ])
         .arg(dir.path())
         .env("ROSTER_ADMIN_EMAIL", ADMIN)
         .env("ROSTER_ADMIN_PASSWORD", ADMIN_PW)
@@ -44,7 +52,8 @@ async fn main() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("roster starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+    let mut child = KillOnDrop(child);
+    let mut lines = BufReader::new(child.0.stderr.take().expect("piped")).lines();
     let addr = loop {
         let line = lines.next().expect("a log line").expect("a log line");
         let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
@@ -68,9 +77,9 @@ async fn main() {
         .await
         .expect("login json");
     let token = login["access_token"].as_str().expect("token").to_owned();
-    // Warm up: a first stream and a write, so lazily built parts are built.
+    // Let start-up settle (the index writer, the first allocations).
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = rss_kib(child.id());
+    let before = rss_kib(child.0.id());
 
     let mut streams = Vec::with_capacity(n);
     for _ in 0..n {
@@ -84,7 +93,7 @@ async fn main() {
         streams.push(res);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let with = rss_kib(child.id());
+    let with = rss_kib(child.0.id());
 
     // One write; every subscriber reads until its event arrives.
     let started = Instant::now();
@@ -126,6 +135,14 @@ async fn main() {
         "one write reached all {n} subscribers in {:.1} ms",
         latest.as_secs_f64() * 1000.0
     );
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// The server goes with the bench, even when it panics.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

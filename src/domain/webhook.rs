@@ -102,28 +102,20 @@ pub struct WebhookPatch {
 }
 
 impl NewWebhook {
+    /// Like a patch, but the URL is required.
     pub fn parse(
         url: Field<String>,
         description: Field<String>,
         event_types: Field<Vec<serde_json::Value>>,
         enabled: Field<bool>,
     ) -> Result<Self, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let url = parse_url(url, true).map_err(|e| errors.push(e));
-        let description = parse_description(description).map_err(|e| errors.push(e));
-        let event_types = parse_types(event_types).map_err(|e| errors.push(e));
-        let enabled = parse_enabled(enabled).map_err(|e| errors.push(e));
-        match (url, description, event_types, enabled) {
-            (Ok(Some(url)), Ok(description), Ok(event_types), Ok(enabled)) if errors.is_empty() => {
-                Ok(Self {
-                    url,
-                    description: description.flatten(),
-                    event_types: event_types.unwrap_or_default(),
-                    enabled: enabled.unwrap_or(true),
-                })
-            }
-            _ => Err(errors),
-        }
+        let p = WebhookPatch::parse_fields(url, description, event_types, enabled, true)?;
+        Ok(Self {
+            url: p.url.expect("a required url was checked"),
+            description: p.description.flatten(),
+            event_types: p.event_types.unwrap_or_default(),
+            enabled: p.enabled.unwrap_or(true),
+        })
     }
 }
 
@@ -134,8 +126,19 @@ impl WebhookPatch {
         event_types: Field<Vec<serde_json::Value>>,
         enabled: Field<bool>,
     ) -> Result<Self, Vec<FieldError>> {
+        Self::parse_fields(url, description, event_types, enabled, false)
+    }
+
+    /// Every field checked, all errors reported together.
+    fn parse_fields(
+        url: Field<String>,
+        description: Field<String>,
+        event_types: Field<Vec<serde_json::Value>>,
+        enabled: Field<bool>,
+        url_required: bool,
+    ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let url = parse_url(url, false).map_err(|e| errors.push(e));
+        let url = parse_url(url, url_required).map_err(|e| errors.push(e));
         let description = parse_description(description).map_err(|e| errors.push(e));
         let event_types = parse_types(event_types).map_err(|e| errors.push(e));
         let enabled = parse_enabled(enabled).map_err(|e| errors.push(e));

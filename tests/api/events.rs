@@ -23,7 +23,10 @@ fn id_of(e: &SseEvent) -> u64 {
 async fn until_email(s: &mut crate::sse::SseStream, email: &str) -> Vec<SseEvent> {
     let mut out = Vec::new();
     loop {
-        let e = s.next_event(WAIT).await.expect("an event before the timeout");
+        let e = s
+            .next_event(WAIT)
+            .await
+            .expect("an event before the timeout");
         let done = e.json()["data"]["email"] == email;
         out.push(e);
         if done {
@@ -37,7 +40,11 @@ async fn a_resume_with_last_event_id_gets_exactly_the_missed_events_under_concur
     let app = spawn_app_tuned(|_| {}).await;
     let writers: Vec<_> = (0..4)
         .map(|w| {
-            let (client, url, token) = (app.client.clone(), app.url("/api/v1/users"), app.token.clone());
+            let (client, url, token) = (
+                app.client.clone(),
+                app.url("/api/v1/users"),
+                app.token.clone(),
+            );
             tokio::spawn(async move {
                 for i in 0..60 {
                     let res = client
@@ -52,7 +59,8 @@ async fn a_resume_with_last_event_id_gets_exactly_the_missed_events_under_concur
             })
         })
         .collect();
-    let mut first = SseClient::connect(&app.client, &stream_url(&app, "?after=0"), &app.token, None).await;
+    let mut first =
+        SseClient::connect(&app.client, &stream_url(&app, "?after=0"), &app.token, None).await;
     let mut seen: Vec<u64> = Vec::new();
     while seen.len() < 40 {
         let e = first.next_event(WAIT).await.expect("an event");
@@ -63,16 +71,22 @@ async fn a_resume_with_last_event_id_gets_exactly_the_missed_events_under_concur
     // Writes go on while no one listens.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let last = *seen.last().unwrap();
-    let mut second = SseClient::connect(&app.client, &stream_url(&app, ""), &app.token, Some(last)).await;
+    let mut second =
+        SseClient::connect(&app.client, &stream_url(&app, ""), &app.token, Some(last)).await;
     for w in writers {
         w.await.unwrap();
     }
-    app.create_user(json!({"email": "marker@example.com"})).await;
+    app.create_user(json!({"email": "marker@example.com"}))
+        .await;
     let rest = until_email(&mut second, "marker@example.com").await;
     seen.extend(rest.iter().map(id_of));
     let expected: Vec<u64> = (1..=seen.len() as u64).collect();
     assert_eq!(seen, expected, "every event once, in order, none missing");
-    assert_eq!(seen.len(), 1 + 4 * 60 + 1, "the admin, the writers' users, the marker");
+    assert_eq!(
+        seen.len(),
+        1 + 4 * 60 + 1,
+        "the admin, the writers' users, the marker"
+    );
 }
 
 #[tokio::test]
@@ -87,7 +101,11 @@ async fn filters_types_checks_callers_and_says_reset_when_the_position_is_gone()
     assert_problem(res, StatusCode::UNAUTHORIZED).await;
     let ada = login(&app.client, &app.base, "ada@example.com", "correct horse 1").await;
     let res = app
-        .as_token(ada["access_token"].as_str().unwrap(), Method::GET, "/api/v1/events")
+        .as_token(
+            ada["access_token"].as_str().unwrap(),
+            Method::GET,
+            "/api/v1/events",
+        )
         .check()
         .await;
     assert_problem(res, StatusCode::FORBIDDEN).await;
@@ -112,18 +130,36 @@ async fn filters_types_checks_callers_and_says_reset_when_the_position_is_gone()
     let key = key["secret"].as_str().unwrap().to_owned();
 
     // A filter: only deletions, from now on.
-    let mut deletions = SseClient::connect(&app.client, &stream_url(&app, "?types=user.deleted"), &key, None).await;
+    let mut deletions = SseClient::connect(
+        &app.client,
+        &stream_url(&app, "?types=user.deleted"),
+        &key,
+        None,
+    )
+    .await;
     let id = u["id"].as_str().unwrap();
-    app.send_json(Method::PATCH, &format!("/api/v1/users/{id}"), &json!({"name": "A"}))
+    app.send_json(
+        Method::PATCH,
+        &format!("/api/v1/users/{id}"),
+        &json!({"name": "A"}),
+    )
+    .await;
+    app.request(Method::DELETE, &format!("/api/v1/users/{id}"))
+        .check()
         .await;
-    app.request(Method::DELETE, &format!("/api/v1/users/{id}")).check().await;
     let e = deletions.next_event(WAIT).await.expect("the deletion");
     assert_eq!(e.event, "user.deleted");
     assert_eq!(e.json()["data"]["name"], "A", "as it was");
     drop(deletions);
 
     // Past the newest id (another store, a restore): reset.
-    let mut s = SseClient::connect(&app.client, &stream_url(&app, "?after=999999"), &app.token, None).await;
+    let mut s = SseClient::connect(
+        &app.client,
+        &stream_url(&app, "?after=999999"),
+        &app.token,
+        None,
+    )
+    .await;
     let e = s.next_event(WAIT).await.expect("reset");
     assert_eq!(e.event, "reset");
     let last = e.json()["last_id"].as_u64().unwrap();
@@ -137,7 +173,8 @@ async fn filters_types_checks_callers_and_says_reset_when_the_position_is_gone()
     let app = crate::helpers::spawn_app_with(config).await;
     let _guard = guard;
     let (mut s, last) = loop {
-        let mut s = SseClient::connect(&app.client, &stream_url(&app, "?after=0"), &app.token, None).await;
+        let mut s =
+            SseClient::connect(&app.client, &stream_url(&app, "?after=0"), &app.token, None).await;
         let e = s.next_event(WAIT).await.expect("an event");
         if e.event == "reset" {
             break (s, id_of(&e));

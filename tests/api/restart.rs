@@ -100,7 +100,13 @@ async fn the_change_log_has_one_entry_per_write_in_order() {
     // the deletion), whatever happened to it later.
     let names: Vec<_> = changes[1..]
         .iter()
-        .map(|(_, c)| c.user().unwrap().unwrap().name.map(|n| n.as_str().to_owned()))
+        .map(|(_, c)| {
+            c.user()
+                .unwrap()
+                .unwrap()
+                .name
+                .map(|n| n.as_str().to_owned())
+        })
         .collect();
     assert_eq!(names[0], None);
     assert!(names[1].is_some());

@@ -182,7 +182,13 @@ async fn deliveries_are_signed_in_order_and_retried_after_errors() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    login(&app.client, &app.base, "ada@example.com", "another horse 22").await;
+    login(
+        &app.client,
+        &app.base,
+        "ada@example.com",
+        "another horse 22",
+    )
+    .await;
     let res = app
         .request(Method::DELETE, &format!("{ada_path}/sessions"))
         .check()
@@ -192,7 +198,10 @@ async fn deliveries_are_signed_in_order_and_retried_after_errors() {
 
     let got = receiver.wait_for(10, WAIT).await;
     assert_eq!(receiver.bad_signatures(), 0);
-    assert!(receiver.attempts() >= 13, "three failed attempts came first");
+    assert!(
+        receiver.attempts() >= 13,
+        "three failed attempts came first"
+    );
     let types: Vec<&str> = got.iter().map(|d| d.event_type.as_str()).collect();
     assert_eq!(
         types,
@@ -214,7 +223,10 @@ async fn deliveries_are_signed_in_order_and_retried_after_errors() {
     for d in &got {
         assert_eq!(d.webhook_id, d.event_id.unwrap().to_string());
         let data = d.body["data"].as_object().unwrap();
-        assert!(data.keys().all(|k| !k.contains("password") && !k.contains("hash")));
+        assert!(
+            data.keys()
+                .all(|k| !k.contains("password") && !k.contains("hash"))
+        );
     }
     let updated = &got[6].body;
     assert_eq!(updated["changed_fields"], json!(["name"]), "{updated}");
@@ -237,10 +249,7 @@ async fn deliveries_are_signed_in_order_and_retried_after_errors() {
         if items.len() == 10 && first["status"] == "delivered" {
             break first;
         }
-        assert!(
-            items.len() <= 10 && first["status"] == "pending",
-            "{page}"
-        );
+        assert!(items.len() <= 10 && first["status"] == "pending", "{page}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(first["event_id"], ids[0]);
@@ -410,7 +419,10 @@ async fn none_lost_among_10000_changes_across_a_sigkill() {
         }
     }
     assert_eq!(order.len(), N, "every event arrived");
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "first arrivals in order");
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "first arrivals in order"
+    );
     let emails: std::collections::HashSet<&str> = first_seen
         .values()
         .map(|b| b["data"]["email"].as_str().unwrap())

@@ -140,12 +140,17 @@ impl Webhooks {
                 Ok::<_, Error>(hook)
             })
             .await?;
+        Ok(self.created(hook, secret))
+    }
+
+    /// The answer to a write that made a secret: the dispatcher is told.
+    fn created(&self, webhook: Webhook, secret: String) -> WebhookCreated {
         self.touched();
-        Ok(WebhookCreated {
-            webhook: hook,
+        WebhookCreated {
+            webhook,
             secret,
             last_seq: self.last_seq(),
-        })
+        }
     }
 
     pub fn list(&self, caller: &Caller) -> Result<Vec<Webhook>, Error> {
@@ -267,12 +272,7 @@ impl Webhooks {
                 Ok::<_, Error>(hook)
             })
             .await?;
-        self.touched();
-        Ok(WebhookCreated {
-            webhook: hook,
-            secret,
-            last_seq: self.last_seq(),
-        })
+        Ok(self.created(hook, secret))
     }
 
     /// Sends a `webhook.test` event now (not recorded as a delivery).
