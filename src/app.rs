@@ -12,19 +12,16 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use std::num::NonZeroU32;
-
 use anyhow::Context;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::serve::{Listener, ListenerExt};
-use governor::{Quota, RateLimiter};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::api::AppState;
+use crate::api::{AppState, Limits, Rates};
 use crate::auth::passwords::Hasher;
 use crate::config::Config;
 use crate::service::mail::{Mail, Outbox};
@@ -77,10 +74,11 @@ impl App {
         )
         .await?;
         let setup_token = auth.bootstrap().await?;
-        let ip_limiter = config.rate_limit.map(|per_second| {
-            let rate = NonZeroU32::new(per_second).expect("rates are positive");
-            let burst = NonZeroU32::new(per_second.saturating_mul(2)).expect("rates are positive");
-            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        let limits = Limits::new(Rates {
+            address: config.rate_limit,
+            admin: config.rate_limit,
+            api_key: config.rate_limit,
+            user: config.rate_limit.and(config.user_rate_limit),
         });
         let search = Search::start(store.clone(), &config.data_dir.join("index"))?;
         let webhooks = Webhooks::new(store.clone(), config.webhooks, crate::api::render_event)?;
@@ -91,7 +89,7 @@ impl App {
             auth,
             search.clone(),
             (webhooks.clone(), events),
-            ip_limiter,
+            limits,
         );
         let router = crate::api::router(state, &config);
         let listener = TcpListener::bind(config.listen)

@@ -1,7 +1,7 @@
 //! Who is calling: the middleware that turns `Authorization: Bearer …` into
 //! a [`Caller`] for every protected route (the one place that reads
-//! credentials), the extractor handlers take it with, and the per-IP rate
-//! limit on the whole API.
+//! credentials), the extractor handlers take it with, and the client's
+//! address behind trusted proxies.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use super::state::AppState;
 pub struct ClientAddr(pub IpAddr);
 
 /// The client's address, when the server knows it.
-pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<String> {
+pub fn client_addr(parts_ext: &axum::http::Extensions) -> Option<IpAddr> {
     parts_ext
         .get::<ClientAddr>()
         .map(|ClientAddr(a)| *a)
@@ -33,7 +33,11 @@ pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<String> {
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ConnectInfo(a)| a.ip())
         })
-        .map(|a| a.to_string())
+}
+
+/// The client's address as text, when the server knows it.
+pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<String> {
+    client_addr(parts_ext).map(|a| a.to_string())
 }
 
 /// The outermost layer: works out the client's address (see
@@ -154,38 +158,37 @@ pub async fn optional_caller(State(st): State<AppState>, mut req: Request, next:
     if let Some(token) = bearer(&req)
         && let Ok(caller) = st.auth().authenticate(&token, client_ip(req.extensions()))
     {
+        record_principal(&caller);
         req.extensions_mut().insert(caller);
     }
     next.run(req).await
 }
 
-/// Authenticates every request of the protected routes: the one place that
-/// reads credentials.
-pub async fn require_caller(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(token) = bearer(&req) else {
-        return Problem::unauthorized("Send `Authorization: Bearer <token>`.").into_response();
-    };
-    let ip = client_ip(req.extensions());
-    match st.auth().authenticate(&token, ip) {
-        Ok(caller) => {
-            req.extensions_mut().insert(caller);
-            next.run(req).await
-        }
-        Err(e) => Problem::from(e).into_response(),
-    }
+/// Names the caller in the request's log line, as the audit log does.
+fn record_principal(caller: &Caller) {
+    tracing::Span::current().record("principal", caller.actor());
 }
 
-/// A general per-IP limit on the whole API.
-pub async fn rate_limit(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(limiter) = st.ip_limiter()
-        && let Some(ip) = client_ip(req.extensions())
-        && let Err(not_until) = limiter.check_key(&ip)
-    {
-        use governor::clock::Clock;
-        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-        return Problem::too_many(wait.as_secs() + 1).into_response();
+/// Authenticates every request of the protected routes: the one place that
+/// reads credentials. A request that does not authenticate counts against
+/// its address's limit, so guessing tokens is throttled like any anonymous
+/// traffic.
+pub async fn require_caller(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let refused = match bearer(&req) {
+        None => Problem::unauthorized("Send `Authorization: Bearer <token>`."),
+        Some(token) => match st.auth().authenticate(&token, client_ip(req.extensions())) {
+            Ok(caller) => {
+                record_principal(&caller);
+                req.extensions_mut().insert(caller);
+                return next.run(req).await;
+            }
+            Err(e) => Problem::from(e),
+        },
+    };
+    match st.limits().take(None, client_addr(req.extensions())) {
+        Err(too_many) => too_many.into_response(),
+        Ok(_) => refused.into_response(),
     }
-    next.run(req).await
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod extract;
 mod health;
 mod json;
 mod keys;
+mod limits;
 mod metrics;
 mod openapi;
 mod params;
@@ -43,11 +44,11 @@ use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::{OnResponse, TraceLayer};
 
-use crate::config::Config;
+use crate::config::{AccessLog, AccessLogMode, Config};
 pub use events::render_event;
+pub use limits::{Limits, Rates};
 pub use state::AppState;
 
 use problem::{Kind, Problem};
@@ -66,20 +67,22 @@ pub fn router(state: AppState, config: &Config) -> Router {
     let (protected, _) = protected.split_for_parts();
     let (public, _) = public.split_for_parts();
     let (outside_api, _) = outside.split_for_parts();
-    let protected = protected.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        caller::require_caller,
-    ));
-    let public = public.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        caller::optional_caller,
-    ));
-    let api = protected
-        .merge(public)
+    // Layers run outside in: the caller is known before it is counted.
+    let limit = middleware::from_fn_with_state(state.clone(), limits::limit);
+    let protected =
+        protected
+            .route_layer(limit.clone())
+            .route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                caller::require_caller,
+            ));
+    let public = public
+        .route_layer(limit)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            caller::rate_limit,
+            caller::optional_caller,
         ));
+    let api = protected.merge(public);
 
     let routes = api
         .merge(outside_api)
@@ -141,7 +144,10 @@ pub fn with_layers(routes: Router, config: &Config) -> Router {
     let trusted = Arc::new(config.trusted_proxies.clone());
     routes.layer(
         ServiceBuilder::new()
-            .layer(middleware::from_fn_with_state(trusted, caller::resolve_client))
+            .layer(middleware::from_fn_with_state(
+                trusted,
+                caller::resolve_client,
+            ))
             .layer(middleware::map_request(drop_unusable_request_id))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(
@@ -161,14 +167,17 @@ pub fn with_layers(routes: Router, config: &Config) -> Router {
                             .get::<caller::ClientAddr>()
                             .map(|caller::ClientAddr(ip)| ip.to_string())
                             .unwrap_or_default();
-                        tracing::info_span!("request", method = %req.method(), route, request_id, client)
+                        tracing::info_span!(
+                            "request",
+                            method = %req.method(),
+                            route,
+                            request_id,
+                            client,
+                            principal = tracing::field::Empty,
+                        )
                     })
                     .on_request(())
-                    .on_response(
-                        DefaultOnResponse::new()
-                            .level(Level::INFO)
-                            .latency_unit(tower_http::LatencyUnit::Micros),
-                    )
+                    .on_response(AccessLogger::new(config.access_log))
                     .on_failure(()),
             )
             .layer(middleware::from_fn(metrics::track))
@@ -195,6 +204,54 @@ pub fn with_layers(routes: Router, config: &Config) -> Router {
             .layer(CompressionLayer::new())
             .layer(DefaultBodyLimit::max(config.body_limit)),
     )
+}
+
+/// The request log: one line per answer (`--access-log`), or only errors,
+/// or one success in N (`--access-log-sample`) on a busy server. The line
+/// is an event of the request's span, so it carries the method, route
+/// template, request id, client address and principal with the status and
+/// latency.
+#[derive(Clone)]
+struct AccessLogger {
+    config: AccessLog,
+    successes: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl AccessLogger {
+    fn new(config: AccessLog) -> Self {
+        Self {
+            config,
+            successes: Arc::default(),
+        }
+    }
+}
+
+impl<B> OnResponse<B> for AccessLogger {
+    fn on_response(self, res: &axum::http::Response<B>, latency: Duration, _: &tracing::Span) {
+        let status = res.status().as_u16();
+        let error = status >= 400;
+        let logged = match self.config.mode {
+            AccessLogMode::Off => false,
+            AccessLogMode::Errors => error,
+            AccessLogMode::On => {
+                error
+                    || self.config.sample <= 1
+                    || self
+                        .successes
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                        .is_multiple_of(u64::from(self.config.sample))
+            }
+        };
+        if !logged {
+            return;
+        }
+        let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        if status >= 500 {
+            tracing::warn!(status, latency_us, "request failed");
+        } else {
+            tracing::info!(status, latency_us, "request");
+        }
+    }
 }
 
 /// Bounds the requests in progress: past `max_concurrent_requests` the

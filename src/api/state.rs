@@ -1,14 +1,13 @@
-//! What every handler shares: the services and the per-IP limiter, behind
+//! What every handler shares: the services and the request limits, behind
 //! one `Arc` so cloning per request is cheap. It lives in the api layer,
 //! beside the handlers that take it as `State`; `app` only builds it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use governor::DefaultKeyedRateLimiter;
-
 use crate::service::{Auth, Events, Search, Users, Webhooks};
+
+use super::limits::Limits;
 
 /// What handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -20,8 +19,7 @@ struct Inner {
     search: Search,
     webhooks: Webhooks,
     events: Events,
-    ip_limiter: Option<DefaultKeyedRateLimiter<String>>,
-    limiter_checks: AtomicU64,
+    limits: Limits,
     started: Instant,
     started_at: time::OffsetDateTime,
 }
@@ -32,7 +30,7 @@ impl AppState {
         auth: Auth,
         search: Search,
         (webhooks, events): (Webhooks, Events),
-        ip_limiter: Option<DefaultKeyedRateLimiter<String>>,
+        limits: Limits,
     ) -> Self {
         Self(Arc::new(Inner {
             users,
@@ -40,8 +38,7 @@ impl AppState {
             search,
             webhooks,
             events,
-            ip_limiter,
-            limiter_checks: AtomicU64::new(0),
+            limits,
             started: Instant::now(),
             started_at: time::OffsetDateTime::now_utc(),
         }))
@@ -72,14 +69,12 @@ impl AppState {
         (self.0.started, self.0.started_at)
     }
 
-    /// The general per-IP limiter, if on. Now and then it also drops the
-    /// state of addresses not seen lately, so memory stays bounded.
-    pub fn ip_limiter(&self) -> Option<&DefaultKeyedRateLimiter<String>> {
-        let l = self.0.ip_limiter.as_ref()?;
-        if self.0.limiter_checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
-            l.retain_recent();
+    /// The request limits. Now and then this also lets the login throttle
+    /// forget accounts and addresses not seen lately.
+    pub fn limits(&self) -> &Limits {
+        if self.0.limits.tick() {
             self.0.auth.forget_idle_limits();
         }
-        Some(l)
+        &self.0.limits
     }
 }

@@ -61,6 +61,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which requests get a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessLog {
+    pub mode: AccessLogMode,
+    /// One successful request in this many is logged (errors always are).
+    pub sample: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogMode {
+    On,
+    Off,
+    /// Answers with status 400 and above only.
+    Errors,
+}
+
 /// Resolved settings. Built by [`Config::resolve`] in `main`, or directly by
 /// tests and benchmarks (see [`Config::for_data_dir`]).
 #[derive(Debug, Clone)]
@@ -68,6 +84,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
+    pub access_log: AccessLog,
     pub body_limit: usize,
     pub request_timeout: Duration,
     /// A connection that has not sent a whole request head this long after
@@ -78,8 +95,11 @@ pub struct Config {
     /// (health checks excepted) rather than queueing without bound.
     pub max_concurrent_requests: usize,
     pub auth: AuthConfig,
-    /// Per client IP, requests per second; `None` when off.
+    /// Requests per second per caller (an address without credentials, an
+    /// admin, an API key); `None`: every request limit is off.
     pub rate_limit: Option<u32>,
+    /// Requests per second per plain user (off when `rate_limit` is).
+    pub user_rate_limit: Option<u32>,
     pub cors_origins: Vec<String>,
     /// Peers whose forwarding headers are believed (reverse proxies); from
     /// any other peer they are ignored.
@@ -248,12 +268,21 @@ impl Config {
                 "json" => LogFormat::Json,
                 _ => LogFormat::Pretty,
             },
+            access_log: AccessLog {
+                mode: match v.choice("access_log")? {
+                    "off" => AccessLogMode::Off,
+                    "errors" => AccessLogMode::Errors,
+                    _ => AccessLogMode::On,
+                },
+                sample: v.number("access_log_sample")? as u32,
+            },
             body_limit: v.number("body_limit")? as usize,
             request_timeout: secs(v.number("request_timeout")?),
             header_read_timeout: secs(v.number("header_read_timeout")?),
             max_concurrent_requests: v.number("max_concurrent_requests")? as usize,
             auth,
             rate_limit: v.rate("rate_limit")?,
+            user_rate_limit: v.rate("user_rate_limit")?,
             cors_origins: v.list("cors_origins")?,
             trusted_proxies: v
                 .list("trusted_proxies")?

@@ -142,6 +142,29 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        name: "access_log",
+        flag: "access-log",
+        env: "ROSTER_ACCESS_LOG",
+        value_name: "ACCESS_LOG",
+        help: "One log line per request: `on`, `off`, or `errors` (answers 400 and above)",
+        kind: Kind::Choice {
+            default: "on",
+            choices: &["on", "off", "errors"],
+        },
+    },
+    Setting {
+        name: "access_log_sample",
+        flag: "access-log-sample",
+        env: "ROSTER_ACCESS_LOG_SAMPLE",
+        value_name: "N",
+        help: "Log one successful request in N (errors are always logged)",
+        kind: Kind::Number {
+            default: 1,
+            min: 1,
+            max: 1_000_000,
+        },
+    },
+    Setting {
         name: "body_limit",
         flag: "body-limit",
         env: "ROSTER_BODY_LIMIT",
@@ -299,8 +322,16 @@ pub(crate) const SETTINGS: &[Setting] = &[
         flag: "rate-limit",
         env: "ROSTER_RATE_LIMIT",
         value_name: "PER_SECOND|off",
-        help: "API requests per second per client IP, or `off`",
+        help: "API requests per second per caller: per client address without valid credentials, per admin, per API key; `off` turns every request limit off",
         kind: Kind::Rate { default: 1000 },
+    },
+    Setting {
+        name: "user_rate_limit",
+        flag: "user-rate-limit",
+        env: "ROSTER_USER_RATE_LIMIT",
+        value_name: "PER_SECOND|off",
+        help: "API requests per second per signed-in user without the admin role, or `off`",
+        kind: Kind::Rate { default: 100 },
     },
     Setting {
         name: "cors_origins",

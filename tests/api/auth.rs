@@ -607,16 +607,109 @@ async fn logins_are_throttled_per_account_with_retry_after() {
     assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
 }
 
+/// Sends `n` requests one after another from `from` (a forwarded address;
+/// the test's proxy is trusted); returns each status with its `RateLimit`.
+async fn burst(
+    app: &TestApp,
+    token: Option<&str>,
+    path: &str,
+    from: &[&str],
+    n: usize,
+) -> Vec<(StatusCode, String)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let req = match token {
+            Some(t) => app.as_token(t, Method::GET, path),
+            None => app.anon(Method::GET, path),
+        };
+        let res = req
+            .header("x-forwarded-for", from[i % from.len()])
+            .check()
+            .await;
+        let limit = res
+            .headers()
+            .get("ratelimit")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(res.headers().contains_key("retry-after"));
+            assert_problem(res, StatusCode::TOO_MANY_REQUESTS).await;
+            out.push((StatusCode::TOO_MANY_REQUESTS, limit));
+        } else {
+            out.push((res.status(), limit));
+        }
+    }
+    out
+}
+
+fn allowed(statuses: &[(StatusCode, String)]) -> usize {
+    statuses
+        .iter()
+        .take_while(|(s, _)| *s != StatusCode::TOO_MANY_REQUESTS)
+        .count()
+}
+
 #[tokio::test]
-async fn the_api_has_a_per_ip_limit() {
-    let app = spawn_app_tuned(|c| c.rate_limit = Some(5)).await;
-    let statuses =
-        join_all((0..40).map(|_| async { app.get("/api/v1/users?limit=1").await.status() })).await;
+async fn requests_are_limited_per_caller_not_per_address() {
+    let app = spawn_app_tuned(|c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.rate_limit = Some(5);
+        c.user_rate_limit = Some(3);
+    })
+    .await;
+    let (_, ada, _) = user_with_login(&app, "ada@example.com").await;
+    let (_, bob, _) = user_with_login(&app, "bob@example.com").await;
+    // Let the admin's bucket refill after the set-up.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    // One admin from two addresses: one allowance of 5 a second.
+    let admin = burst(
+        &app,
+        Some(&app.token),
+        "/api/v1/users?limit=1",
+        &["203.0.113.1", "203.0.113.2"],
+        8,
+    )
+    .await;
+    let n = allowed(&admin);
+    assert!((5..=6).contains(&n), "{admin:?}");
+    assert_eq!(admin[0], (StatusCode::OK, "\"admin\";r=4;t=1".to_owned()));
+    assert_eq!(admin[4].1, "\"admin\";r=0;t=1");
+    assert_eq!(admin[7].0, StatusCode::TOO_MANY_REQUESTS, "{admin:?}");
+
+    // Plain users: 3 each, from the same address as each other and as the
+    // admin, neither held back by the other.
+    let me = "/api/v1/auth/me";
+    let a = burst(&app, Some(&ada), me, &["203.0.113.1"], 5).await;
+    let b = burst(&app, Some(&bob), me, &["203.0.113.1"], 5).await;
+    assert!((3..=4).contains(&allowed(&a)), "{a:?}");
+    assert!((3..=4).contains(&allowed(&b)), "{b:?}");
+    assert_eq!(a[0].1, "\"user\";r=2;t=1");
+
+    // Anonymous requests count against the address, apart from everyone's
+    // tokens; so do tokens that do not authenticate (401 until 429).
+    let doc = "/api/v1/openapi.json";
+    let anon = burst(&app, None, doc, &["203.0.113.1"], 8).await;
+    assert!((5..=6).contains(&allowed(&anon)), "{anon:?}");
+    assert_eq!(anon[0].1, "\"address\";r=4;t=1");
+    let forged = burst(
+        &app,
+        Some("not-a-token"),
+        "/api/v1/users",
+        &["198.51.100.9"],
+        8,
+    )
+    .await;
+    let n = allowed(&forged);
+    assert!((5..=6).contains(&n), "{forged:?}");
     assert!(
-        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
-        "{statuses:?}"
+        forged[..n]
+            .iter()
+            .all(|(s, _)| *s == StatusCode::UNAUTHORIZED)
     );
-    assert!(statuses.contains(&StatusCode::OK));
+    // Another address is not affected.
+    let other = burst(&app, None, doc, &["198.51.100.10"], 1).await;
+    assert_eq!(other[0].0, StatusCode::OK);
 }
 
 #[tokio::test]

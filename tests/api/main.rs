@@ -13,6 +13,7 @@ mod fuzz_regressions;
 mod helpers;
 mod hostile;
 mod list;
+mod logs;
 mod mail;
 mod metrics;
 mod openapi;

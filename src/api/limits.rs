@@ -1,0 +1,289 @@
+//! Request limits, per caller. An authenticated request counts against its
+//! principal (the user, or the API key) from whatever address it comes, so
+//! one busy backend behind one address is one caller, and many people
+//! behind one NAT or proxy are many; anything else (no credentials, or
+//! credentials that do not authenticate) counts against the client's
+//! address. The rates come from settings: `--rate-limit` for addresses,
+//! admins and API keys, `--user-rate-limit` for plain users.
+//!
+//! Each is a GCRA bucket (governor) holding one second of requests and
+//! refilled continuously, keyed by a `u128` (an address, a user id or a key
+//! id) so a check allocates nothing. Answers on limited routes say where
+//! the caller stands with the IETF httpapi `RateLimit-Policy` and
+//! `RateLimit` headers (`"user";q=100;w=1` / `"user";r=57;t=1`); a refusal
+//! is a 429 problem with `Retry-After`.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+use crate::auth::policy::{Caller, Principal};
+use crate::domain::Role;
+
+use super::caller::client_addr;
+use super::problem::Problem;
+use super::state::AppState;
+
+static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// Requests per second for each kind of caller; `None`: not limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rates {
+    /// Per client address, for requests without valid credentials.
+    pub address: Option<u32>,
+    /// Per user with the `admin` role.
+    pub admin: Option<u32>,
+    /// Per plain user.
+    pub user: Option<u32>,
+    /// Per API key.
+    pub api_key: Option<u32>,
+}
+
+type Limiter =
+    RateLimiter<u128, DefaultKeyedStateStore<u128>, DefaultClock, StateInformationMiddleware>;
+
+/// One kind of caller's bucket per key, and how it is described.
+struct Bucket {
+    policy: &'static str,
+    rate: u32,
+    limiter: Limiter,
+    /// `RateLimit-Policy`, the same on every answer.
+    policy_header: HeaderValue,
+}
+
+impl Bucket {
+    fn new(policy: &'static str, rate: Option<u32>) -> Option<Self> {
+        let rate = NonZeroU32::new(rate?)?;
+        Some(Self {
+            policy,
+            rate: rate.get(),
+            limiter: RateLimiter::keyed(Quota::per_second(rate)).with_middleware(),
+            policy_header: HeaderValue::try_from(format!("\"{policy}\";q={rate};w=1"))
+                .expect("a header value"),
+        })
+    }
+
+    /// Takes one request from `key`'s allowance: the headers to answer
+    /// with, or the refusal.
+    fn take(&self, key: u128) -> Result<[(HeaderName, HeaderValue); 2], Problem> {
+        match self.limiter.check_key(&key) {
+            Ok(state) => {
+                let left = state.remaining_burst_capacity();
+                // The bucket is full again within the second.
+                let reset = u32::from(left < self.rate);
+                let status = format!("\"{}\";r={left};t={reset}", self.policy);
+                Ok([
+                    (RATELIMIT_POLICY.clone(), self.policy_header.clone()),
+                    (
+                        RATELIMIT.clone(),
+                        HeaderValue::try_from(status).expect("a header value"),
+                    ),
+                ])
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let mut p = Problem::too_many(secs.max(1));
+                p.headers
+                    .push((RATELIMIT_POLICY.clone(), self.policy_header.clone()));
+                let status = format!("\"{}\";r=0;t={}", self.policy, secs.max(1));
+                p.headers.push((
+                    RATELIMIT.clone(),
+                    HeaderValue::try_from(status).expect("a header value"),
+                ));
+                Err(p)
+            }
+        }
+    }
+}
+
+/// Every bucket of the server.
+pub struct Limits {
+    address: Option<Bucket>,
+    admin: Option<Bucket>,
+    user: Option<Bucket>,
+    api_key: Option<Bucket>,
+    checks: AtomicU64,
+}
+
+impl Limits {
+    pub fn new(rates: Rates) -> Self {
+        Self {
+            address: Bucket::new("address", rates.address),
+            admin: Bucket::new("admin", rates.admin),
+            user: Bucket::new("user", rates.user),
+            api_key: Bucket::new("api-key", rates.api_key),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// The bucket and key a request counts against.
+    fn bucket(&self, caller: Option<&Caller>, addr: Option<IpAddr>) -> Option<(&Bucket, u128)> {
+        match caller.map(|c| &c.principal) {
+            Some(Principal::User { id, roles, .. }) if roles.contains(&Role::Admin) => {
+                Some((self.admin.as_ref()?, id.as_u128()))
+            }
+            Some(Principal::User { id, .. }) => Some((self.user.as_ref()?, id.as_u128())),
+            Some(Principal::ApiKey { id, .. }) => Some((self.api_key.as_ref()?, id.as_u128())),
+            Some(Principal::System) => None,
+            None => Some((self.address.as_ref()?, address_key(addr?))),
+        }
+    }
+
+    /// Takes one request of `caller` (or, without one, of `addr`).
+    pub fn take(
+        &self,
+        caller: Option<&Caller>,
+        addr: Option<IpAddr>,
+    ) -> Result<Option<[(HeaderName, HeaderValue); 2]>, Problem> {
+        match self.bucket(caller, addr) {
+            Some((bucket, key)) => bucket.take(key).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Counts a use; every 4096th drops the state of keys not seen lately
+    /// (so memory stays bounded however many addresses call) and returns
+    /// true, for the caller to sweep its other limiters too.
+    pub fn tick(&self) -> bool {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 != 4095 {
+            return false;
+        }
+        for b in [&self.address, &self.admin, &self.user, &self.api_key]
+            .into_iter()
+            .flatten()
+        {
+            b.limiter.retain_recent();
+            b.limiter.shrink_to_fit();
+        }
+        true
+    }
+}
+
+/// An address as a key: IPv4 as its IPv6-mapped form.
+fn address_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+/// Runs after authentication: counts the request against its caller.
+pub async fn limit(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let caller = req.extensions().get::<Caller>();
+    let addr = client_addr(req.extensions());
+    match st.limits().take(caller, addr) {
+        Ok(None) => next.run(req).await,
+        Ok(Some(headers)) => {
+            let mut res = next.run(req).await;
+            res.headers_mut().extend(headers);
+            res
+        }
+        Err(p) => p.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::UserId;
+
+    fn user(roles: Vec<Role>) -> Caller {
+        Caller {
+            principal: Principal::User {
+                id: UserId::new(),
+                roles,
+                session: uuid::Uuid::now_v7(),
+            },
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn each_caller_has_its_own_allowance_whatever_its_address() {
+        let limits = Limits::new(Rates {
+            address: Some(3),
+            admin: Some(5),
+            user: Some(2),
+            api_key: None,
+        });
+        let addr: IpAddr = "203.0.113.7".parse().unwrap();
+        let (ada, bob, root) = (
+            user(vec![Role::User]),
+            user(vec![Role::User]),
+            user(vec![Role::Admin]),
+        );
+        let allowed = |c: Option<&Caller>| {
+            (0..10)
+                .take_while(|_| limits.take(c, Some(addr)).is_ok())
+                .count()
+        };
+        assert_eq!(allowed(Some(&ada)), 2);
+        assert_eq!(allowed(Some(&bob)), 2, "another user from the same address");
+        assert_eq!(allowed(Some(&root)), 5);
+        assert_eq!(allowed(None), 3, "anonymous: per address");
+        let key = Caller {
+            principal: Principal::ApiKey {
+                id: uuid::Uuid::now_v7(),
+                scopes: vec![],
+            },
+            ip: None,
+        };
+        assert_eq!(allowed(Some(&key)), 10, "API keys: off here");
+
+        let refused = limits.take(Some(&ada), Some(addr)).unwrap_err();
+        let headers: Vec<String> = refused
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                "retry-after: 1",
+                "ratelimit-policy: \"user\";q=2;w=1",
+                "ratelimit: \"user\";r=0;t=1"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_headers_count_down() {
+        let limits = Limits::new(Rates {
+            api_key: Some(3),
+            ..Rates::default()
+        });
+        let key = Caller {
+            principal: Principal::ApiKey {
+                id: uuid::Uuid::now_v7(),
+                scopes: vec![],
+            },
+            ip: None,
+        };
+        let left: Vec<String> = (0..3)
+            .map(|_| {
+                let [(_, policy), (_, status)] = limits.take(Some(&key), None).unwrap().unwrap();
+                assert_eq!(policy, "\"api-key\";q=3;w=1");
+                status.to_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(
+            left,
+            [
+                "\"api-key\";r=2;t=1",
+                "\"api-key\";r=1;t=1",
+                "\"api-key\";r=0;t=1"
+            ]
+        );
+    }
+}
