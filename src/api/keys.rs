@@ -30,6 +30,11 @@ pub struct ApiKeyCreate {
     #[serde(default)]
     #[schema(value_type = Option<time::OffsetDateTime>)]
     expires_at: Field<String>,
+    /// Requests per second this key may make, instead of the server's
+    /// `--rate-limit`.
+    #[serde(default)]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 1000000)]
+    rate_limit: Field<u64>,
     #[serde(flatten)]
     #[schema(ignore)]
     other: Map<String, Value>,
@@ -40,7 +45,13 @@ impl TryFrom<ApiKeyCreate> for NewApiKey {
 
     /// Every field's error at once, unknown fields last.
     fn try_from(b: ApiKeyCreate) -> Result<Self, Error> {
-        let parsed = NewApiKey::parse(b.name, b.scopes, b.expires_at, Timestamp::now());
+        let parsed = NewApiKey::parse(
+            b.name,
+            b.scopes,
+            b.expires_at,
+            b.rate_limit,
+            Timestamp::now(),
+        );
         let mut errors = parsed.as_ref().err().cloned().unwrap_or_default();
         errors.extend(
             b.other
@@ -74,6 +85,9 @@ pub struct ApiKeyDto<'a> {
     /// Who made it: `user:<id>`, `key:<id>` or `system`.
     #[schema(value_type = Option<String>, required = true)]
     created_by: Option<&'a str>,
+    /// Its own request limit per second; none: the server's.
+    #[schema(value_type = Option<u64>, required = true)]
+    rate_limit: Option<u32>,
     /// The key itself (`rk_…`): only in the answer to its creation, never again.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, pattern = "^rk_")]
@@ -95,6 +109,7 @@ fn key_dto<'a>(k: &'a ApiKey, secret: Option<&'a str>) -> ApiKeyDto<'a> {
         created_at: k.created_at.rfc3339(),
         expires_at: k.expires_at.map(Timestamp::rfc3339),
         created_by: k.created_by.as_deref(),
+        rate_limit: k.rate_limit,
         secret,
     }
 }

@@ -4,7 +4,8 @@
 //! behind one NAT or proxy are many; anything else (no credentials, or
 //! credentials that do not authenticate) counts against the client's
 //! address. The rates come from settings: `--rate-limit` for addresses,
-//! admins and API keys, `--user-rate-limit` for plain users.
+//! admins and API keys, `--user-rate-limit` for plain users; an API key may
+//! carry its own.
 //!
 //! Each is a GCRA bucket (governor) holding one second of requests and
 //! refilled continuously, keyed by a `u128` (an address, a user id or a key
@@ -13,9 +14,11 @@
 //! `RateLimit` headers (`"user";q=100;w=1` / `"user";r=57;t=1`); a refusal
 //! is a 429 problem with `Retry-After`.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue};
@@ -113,7 +116,22 @@ pub struct Limits {
     admin: Option<Bucket>,
     user: Option<Bucket>,
     api_key: Option<Bucket>,
+    /// Buckets of keys with their own limit, one per distinct rate (keys
+    /// are few, their rates fewer).
+    own: RwLock<HashMap<u32, Arc<Bucket>>>,
     checks: AtomicU64,
+}
+
+/// A bucket of the server's, or one of a key's own rate.
+enum Chosen<'a> {
+    Server(&'a Bucket),
+    Own(Arc<Bucket>),
+}
+
+impl<'a> Chosen<'a> {
+    fn server(b: &'a Option<Bucket>) -> Option<Self> {
+        b.as_ref().map(Chosen::Server)
+    }
 }
 
 impl Limits {
@@ -123,20 +141,42 @@ impl Limits {
             admin: Bucket::new("admin", rates.admin),
             user: Bucket::new("user", rates.user),
             api_key: Bucket::new("api-key", rates.api_key),
+            own: RwLock::default(),
             checks: AtomicU64::new(0),
         }
     }
 
+    /// The bucket for keys limited to `rate`, made on first use. Own
+    /// limits apply only while the server limits requests at all.
+    fn own(&self, rate: u32) -> Option<Arc<Bucket>> {
+        self.api_key.as_ref()?;
+        if let Some(b) = self.own.read().expect("not poisoned").get(&rate) {
+            return Some(b.clone());
+        }
+        let mut own = self.own.write().expect("not poisoned");
+        let b = own
+            .entry(rate)
+            .or_insert_with(|| Arc::new(Bucket::new("api-key", Some(rate)).expect("rate > 0")));
+        Some(b.clone())
+    }
+
     /// The bucket and key a request counts against.
-    fn bucket(&self, caller: Option<&Caller>, addr: Option<IpAddr>) -> Option<(&Bucket, u128)> {
+    fn bucket(&self, caller: Option<&Caller>, addr: Option<IpAddr>) -> Option<(Chosen<'_>, u128)> {
         match caller.map(|c| &c.principal) {
             Some(Principal::User { id, roles, .. }) if roles.contains(&Role::Admin) => {
-                Some((self.admin.as_ref()?, id.as_u128()))
+                Some((Chosen::server(&self.admin)?, id.as_u128()))
             }
-            Some(Principal::User { id, .. }) => Some((self.user.as_ref()?, id.as_u128())),
-            Some(Principal::ApiKey { id, .. }) => Some((self.api_key.as_ref()?, id.as_u128())),
+            Some(Principal::User { id, .. }) => Some((Chosen::server(&self.user)?, id.as_u128())),
+            Some(Principal::ApiKey {
+                id,
+                rate_limit: Some(rate),
+                ..
+            }) => Some((Chosen::Own(self.own(*rate)?), id.as_u128())),
+            Some(Principal::ApiKey { id, .. }) => {
+                Some((Chosen::server(&self.api_key)?, id.as_u128()))
+            }
             Some(Principal::System) => None,
-            None => Some((self.address.as_ref()?, address_key(addr?))),
+            None => Some((Chosen::server(&self.address)?, address_key(addr?))),
         }
     }
 
@@ -147,7 +187,8 @@ impl Limits {
         addr: Option<IpAddr>,
     ) -> Result<Option<[(HeaderName, HeaderValue); 2]>, Problem> {
         match self.bucket(caller, addr) {
-            Some((bucket, key)) => bucket.take(key).map(Some),
+            Some((Chosen::Server(bucket), key)) => bucket.take(key).map(Some),
+            Some((Chosen::Own(bucket), key)) => bucket.take(key).map(Some),
             None => Ok(None),
         }
     }
@@ -159,10 +200,15 @@ impl Limits {
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 != 4095 {
             return false;
         }
-        for b in [&self.address, &self.admin, &self.user, &self.api_key]
-            .into_iter()
-            .flatten()
-        {
+        let own: Vec<Arc<Bucket>> = self
+            .own
+            .read()
+            .expect("not poisoned")
+            .values()
+            .cloned()
+            .collect();
+        let server = [&self.address, &self.admin, &self.user, &self.api_key];
+        for b in server.into_iter().flatten().chain(own.iter().map(|b| &**b)) {
             b.limiter.retain_recent();
             b.limiter.shrink_to_fit();
         }
@@ -236,6 +282,7 @@ mod tests {
             principal: Principal::ApiKey {
                 id: uuid::Uuid::now_v7(),
                 scopes: vec![],
+                rate_limit: None,
             },
             ip: None,
         };
@@ -258,6 +305,37 @@ mod tests {
     }
 
     #[test]
+    fn a_key_with_its_own_limit_has_its_own_allowance() {
+        let limits = Limits::new(Rates {
+            api_key: Some(2),
+            ..Rates::default()
+        });
+        let key = |rate_limit| Caller {
+            principal: Principal::ApiKey {
+                id: uuid::Uuid::now_v7(),
+                scopes: vec![],
+                rate_limit,
+            },
+            ip: None,
+        };
+        let allowed = |c: &Caller| {
+            (0..10)
+                .take_while(|_| limits.take(Some(c), None).is_ok())
+                .count()
+        };
+        let (fast, slow, also_fast) = (key(Some(6)), key(None), key(Some(6)));
+        assert_eq!(
+            (allowed(&fast), allowed(&slow), allowed(&also_fast)),
+            (6, 2, 6)
+        );
+        let [(_, policy), _] = limits.take(Some(&key(Some(6))), None).unwrap().unwrap();
+        assert_eq!(policy, "\"api-key\";q=6;w=1");
+        // With limits off, so are the keys' own.
+        let off = Limits::new(Rates::default());
+        assert_eq!(off.take(Some(&fast), None).unwrap(), None);
+    }
+
+    #[test]
     fn the_headers_count_down() {
         let limits = Limits::new(Rates {
             api_key: Some(3),
@@ -267,6 +345,7 @@ mod tests {
             principal: Principal::ApiKey {
                 id: uuid::Uuid::now_v7(),
                 scopes: vec![],
+                rate_limit: None,
             },
             ip: None,
         };

@@ -21,6 +21,8 @@ pub enum Principal {
     ApiKey {
         id: Uuid,
         scopes: Vec<Scope>,
+        /// Its own request limit, if it has one.
+        rate_limit: Option<u32>,
     },
     /// The server itself (bootstrap, offline commands).
     System,
@@ -147,6 +149,7 @@ mod tests {
             principal: Principal::ApiKey {
                 id: Uuid::nil(),
                 scopes: scopes.to_vec(),
+                rate_limit: None,
             },
             ip: None,
         }

@@ -108,7 +108,15 @@ pub struct ApiKey {
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub created_by: Option<String>,
+    /// Its own request limit (per second), instead of the server's.
+    /// Stored after the record (older records have none), so not part of
+    /// its serde form.
+    #[serde(skip)]
+    pub rate_limit: Option<u32>,
 }
+
+/// The highest request limit a key may be given, per second.
+pub const MAX_KEY_RATE_LIMIT: u64 = 1_000_000;
 
 /// One security or administrative event.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -183,6 +191,7 @@ pub struct NewApiKey {
     pub name: String,
     pub scopes: Vec<Scope>,
     pub expires_at: Option<Timestamp>,
+    pub rate_limit: Option<u32>,
 }
 
 impl NewApiKey {
@@ -191,6 +200,7 @@ impl NewApiKey {
         name: Field<String>,
         scopes: Field<Vec<serde_json::Value>>,
         expires_at: Field<String>,
+        rate_limit: Field<u64>,
         now: Timestamp,
     ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -246,12 +256,26 @@ impl NewApiKey {
                 "must be an RFC 3339 time",
             )
             .map_err(|m| errors.push(FieldError::new("expires_at", m)));
-        match (name, scopes, expires_at) {
-            (Ok(name), Ok(scopes), Ok(expires_at)) if errors.is_empty() => Ok(Self {
-                name,
-                scopes,
-                expires_at,
-            }),
+        let range = format!("must be a whole number from 1 to {MAX_KEY_RATE_LIMIT}");
+        let rate_limit = rate_limit
+            .parse(
+                || Ok(None),
+                |n| match (1..=MAX_KEY_RATE_LIMIT).contains(&n) {
+                    true => Ok(Some(n as u32)),
+                    false => Err(range.clone()),
+                },
+                &range,
+            )
+            .map_err(|m| errors.push(FieldError::new("rate_limit", m)));
+        match (name, scopes, expires_at, rate_limit) {
+            (Ok(name), Ok(scopes), Ok(expires_at), Ok(rate_limit)) if errors.is_empty() => {
+                Ok(Self {
+                    name,
+                    scopes,
+                    expires_at,
+                    rate_limit,
+                })
+            }
             _ => Err(errors),
         }
     }

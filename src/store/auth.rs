@@ -67,6 +67,30 @@ pub(super) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     out
 }
 
+/// An API key record: the key and its secret's hash, then what keys gained
+/// later (their own rate limit) after them, so records written before
+/// still read, and older binaries read newer records without it.
+fn encode_api_key(key: &ApiKey, secret_hash: &[u8]) -> Vec<u8> {
+    let mut out = encode(&(key, secret_hash));
+    postcard::to_io(&key.rate_limit, &mut out).expect("writing to a Vec cannot fail");
+    out
+}
+
+pub(super) fn decode_api_key(bytes: &[u8]) -> Result<(ApiKey, Vec<u8>), StoreError> {
+    let corrupt = |e: postcard::Error| StoreError::Corrupt(format!("api key: {e}"));
+    let Some((&RECORD_V1, body)) = bytes.split_first() else {
+        return Err(StoreError::Corrupt(
+            "api key: unknown record version".into(),
+        ));
+    };
+    let ((mut key, hash), rest) =
+        postcard::take_from_bytes::<(ApiKey, Vec<u8>)>(body).map_err(corrupt)?;
+    if !rest.is_empty() {
+        key.rate_limit = postcard::from_bytes(rest).map_err(corrupt)?;
+    }
+    Ok((key, hash))
+}
+
 pub(super) fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
     match bytes.split_first() {
         Some((&RECORD_V1, body)) => {
@@ -123,7 +147,7 @@ where
 
     fn api_key(&self, id: Uuid) -> Result<Option<ApiKey>, StoreError> {
         match self.api_keys.get(id.as_u128())? {
-            Some(v) => decode::<(ApiKey, Vec<u8>)>("api key", v.value()).map(|(k, _)| Some(k)),
+            Some(v) => decode_api_key(v.value()).map(|(k, _)| Some(k)),
             None => Ok(None),
         }
     }
@@ -139,7 +163,7 @@ where
         let mut out = Vec::new();
         for entry in self.api_keys.iter()? {
             let (_, v) = entry?;
-            out.push(decode::<(ApiKey, Vec<u8>)>("api key", v.value())?.0);
+            out.push(decode_api_key(v.value())?.0);
         }
         Ok(out)
     }
@@ -312,7 +336,7 @@ impl Tx<'_> {
         let id = key.id.as_u128();
         self.auth
             .api_keys
-            .insert(id, encode(&(key, secret_hash.to_vec())).as_slice())?;
+            .insert(id, encode_api_key(key, secret_hash).as_slice())?;
         self.auth.api_keys_by_hash.insert(secret_hash, id)?;
         Ok(())
     }
@@ -322,7 +346,7 @@ impl Tx<'_> {
         let Some(v) = self.auth.api_keys.remove(id.as_u128())? else {
             return Ok(false);
         };
-        let (_, hash): (ApiKey, Vec<u8>) = decode("api key", v.value())?;
+        let (_, hash) = decode_api_key(v.value())?;
         drop(v);
         self.auth.api_keys_by_hash.remove(hash.as_slice())?;
         Ok(true)
@@ -343,5 +367,35 @@ impl Tx<'_> {
     pub fn delete_meta(&mut self, key: &str) -> Result<(), StoreError> {
         self.auth.meta.remove(key)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_records_from_before_own_limits_still_read() {
+        let mut key = ApiKey {
+            id: Uuid::now_v7(),
+            name: "ci".into(),
+            scopes: vec![crate::domain::Scope::UsersRead],
+            prefix: "rk_abcdef".into(),
+            created_at: Timestamp::now(),
+            expires_at: None,
+            created_by: None,
+            rate_limit: None,
+        };
+        let hash = vec![7u8; 32];
+        // As written before keys had their own limit: no trailing field.
+        let old = encode(&(&key, &hash));
+        assert_eq!(decode_api_key(&old).unwrap(), (key.clone(), hash.clone()));
+        key.rate_limit = Some(8);
+        let new = encode_api_key(&key, &hash);
+        assert_eq!(decode_api_key(&new).unwrap(), (key.clone(), hash.clone()));
+        // An older binary reading the new record sees the key without it.
+        let (seen, _): (ApiKey, Vec<u8>) = decode("api key", &new).unwrap();
+        assert_eq!(seen.rate_limit, None);
+        assert_eq!(seen.name, key.name);
     }
 }

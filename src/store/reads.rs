@@ -81,9 +81,7 @@ impl Store {
                 return Ok(None);
             };
             match txn.open_table(API_KEYS)?.get(id)? {
-                Some(v) => Ok(Some(
-                    auth::decode::<(ApiKey, Vec<u8>)>("api key", v.value())?.0,
-                )),
+                Some(v) => Ok(Some(auth::decode_api_key(v.value())?.0)),
                 None => Ok(None),
             }
         })

@@ -710,6 +710,41 @@ async fn requests_are_limited_per_caller_not_per_address() {
     // Another address is not affected.
     let other = burst(&app, None, doc, &["198.51.100.10"], 1).await;
     assert_eq!(other[0].0, StatusCode::OK);
+
+    // An API key may carry its own limit; out of range is refused.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/v1/api-keys",
+            &json!({"name": "x", "scopes": ["users:read"], "rate_limit": 0}),
+        )
+        .await;
+    let p = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(p["errors"][0]["field"], "rate_limit", "{p}");
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/v1/api-keys",
+            &json!({"name": "batch job", "scopes": ["users:read"], "rate_limit": 8}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let key: Value = res.json().await.unwrap();
+    assert_eq!(key["rate_limit"], 8);
+    let secret = key["secret"].as_str().unwrap();
+    let used = burst(
+        &app,
+        Some(secret),
+        "/api/v1/users?limit=1",
+        &["203.0.113.1"],
+        12,
+    )
+    .await;
+    assert!((8..=9).contains(&allowed(&used)), "{used:?}");
+    assert_eq!(used[0].1, "\"api-key\";r=7;t=1");
+    let listed: Value = app.get("/api/v1/api-keys").await.json().await.unwrap();
+    assert_eq!(listed["items"][0]["rate_limit"], 8, "kept in the store");
 }
 
 #[tokio::test]

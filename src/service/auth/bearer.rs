@@ -20,6 +20,7 @@ impl Auth {
                     principal: Principal::ApiKey {
                         id: k.id,
                         scopes: k.scopes.clone(),
+                        rate_limit: k.rate_limit,
                     },
                     ip,
                 }),

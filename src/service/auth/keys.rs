@@ -13,6 +13,7 @@ impl Auth {
             name,
             scopes,
             expires_at,
+            rate_limit,
         } = new;
         let secret = secrets::new_api_key();
         let at = now();
@@ -24,6 +25,7 @@ impl Auth {
             created_at: Timestamp::from_datetime(at),
             expires_at,
             created_by: Some(caller.actor()),
+            rate_limit,
         };
         let hash = secrets::sha256(&secret);
         let audit = Audit::by(caller, "api_key.create").target(key.id);
