@@ -42,6 +42,8 @@ pub struct App {
     mail: Mail,
     webhooks: Webhooks,
     change_retention: Duration,
+    auth: Auth,
+    housekeeping_every: Duration,
     /// Set when the server stops: event streams end, so connections drain.
     closing: tokio::sync::watch::Sender<bool>,
 }
@@ -74,6 +76,7 @@ impl App {
         )
         .await?;
         let setup_token = auth.bootstrap().await?;
+        let housekeeping_auth = auth.clone();
         let limits = Limits::new(Rates {
             address: config.rate_limit,
             admin: config.rate_limit,
@@ -115,6 +118,8 @@ impl App {
             mail,
             webhooks,
             change_retention: config.change_retention,
+            auth: housekeeping_auth,
+            housekeeping_every: config.housekeeping_every,
             closing,
         })
     }
@@ -153,6 +158,12 @@ impl App {
             self.store.clone(),
             self.search.clone(),
             self.change_retention,
+            outbox_stopped.clone(),
+        ));
+        let housekeeping = tokio::spawn(crate::service::housekeeping::run(
+            self.store.clone(),
+            self.auth,
+            self.housekeeping_every,
             outbox_stopped,
         ));
         // Event streams never end on their own: they end when stopping starts.
@@ -183,6 +194,7 @@ impl App {
         let _ = outbox.await;
         let _ = webhooks.await;
         let _ = retention.await;
+        let _ = housekeeping.await;
         self.search.close().await;
         self.store.close().await;
         tracing::info!("roster stopped");

@@ -150,6 +150,7 @@ async fn run_import(
     let started = Instant::now();
     // The indexer follows the change log while the import writes.
     let search = Search::start(store.clone(), &config.data_dir.join("index"))?;
+    search.bulk_load();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let hasher = Hasher::new(config.auth.argon2, workers, usize::MAX / 2)?;
     let mut importer = Importer::new(store.clone(), hasher, Caller::system())?;

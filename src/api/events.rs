@@ -61,6 +61,20 @@ pub fn render_event(e: &Event) -> String {
     out.into_string()
 }
 
+/// One event of the stream as an SSE client hands it over (the `id:`,
+/// `event:` and `data:` lines of one message; heartbeats are comment
+/// lines, which clients do not report).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the wire format; never built
+pub struct StreamEvent {
+    /// The event id: the change sequence (`reset`: the newest id).
+    id: String,
+    /// The event type (see `EventType`), or `reset`.
+    event: String,
+    /// The event as JSON (see `Event`); for `reset`, `{"reason","last_id"}`.
+    data: String,
+}
+
 /// The change stream.
 #[utoipa::path(
     get, path = "/api/v1/events", operation_id = "streamEvents", tag = "events",
@@ -71,7 +85,7 @@ pub fn render_event(e: &Event) -> String {
     ),
     responses(
         (status = 200, description = "Server-Sent Events: `id:` the event id, `event:` its type, `data:` its JSON (see `Event`); a comment line every 15 s. `event: reset` (data `{\"reason\",\"last_id\"}`) when the position asked for is no longer in the change log: re-list, then follow from `last_id`.",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream", body = StreamEvent),
         (status = 400, response = doc::BadRequest), doc::Authorized,
     ),
 )]

@@ -88,6 +88,9 @@ pub struct ApiKeyDto<'a> {
     /// Its own request limit per second; none: the server's.
     #[schema(value_type = Option<u64>, required = true)]
     rate_limit: Option<u32>,
+    /// When it was last used, to the minute (saved once a minute).
+    #[schema(value_type = Option<time::OffsetDateTime>, required = true)]
+    last_used_at: Option<String>,
     /// The key itself (`rk_…`): only in the answer to its creation, never again.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, pattern = "^rk_")]
@@ -110,6 +113,7 @@ fn key_dto<'a>(k: &'a ApiKey, secret: Option<&'a str>) -> ApiKeyDto<'a> {
         expires_at: k.expires_at.map(Timestamp::rfc3339),
         created_by: k.created_by.as_deref(),
         rate_limit: k.rate_limit,
+        last_used_at: k.last_used_at.map(Timestamp::rfc3339),
         secret,
     }
 }

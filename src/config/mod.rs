@@ -109,6 +109,9 @@ pub struct Config {
     pub mail: MailConfig,
     /// How long the change log keeps entries once nothing needs them.
     pub change_retention: Duration,
+    /// How often housekeeping runs (saving API key use; every tenth run
+    /// also sweeps expired sessions). Not a setting: tests shorten it.
+    pub housekeeping_every: Duration,
     pub webhooks: WebhookConfig,
 }
 
@@ -312,6 +315,7 @@ impl Config {
                 require_email_verification: v.boolean("require_email_verification")?,
             },
             change_retention: secs(v.number("change_retention")?),
+            housekeeping_every: Duration::from_secs(60),
             webhooks: WebhookConfig {
                 allow_insecure: v.boolean("webhook_allow_insecure")?,
                 allow_private: v.boolean("webhook_allow_private")?,

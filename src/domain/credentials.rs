@@ -113,6 +113,10 @@ pub struct ApiKey {
     /// its serde form.
     #[serde(skip)]
     pub rate_limit: Option<u32>,
+    /// When it was last used, to the minute (saved in batches); stored
+    /// after the record like `rate_limit`.
+    #[serde(skip)]
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// The highest request limit a key may be given, per second.

@@ -175,6 +175,18 @@ impl SearchIndex {
         self.view.read().expect("index view lock").clone()
     }
 
+    /// In bulk mode no background merge starts: a bulk load (import,
+    /// rebuild) writes its segments, then [`Self::optimize`] merges them
+    /// once, instead of background merges doing part of that work only to
+    /// be thrown away when the final merge races them.
+    pub fn set_bulk(&self, bulk: bool) {
+        let w = self.writer.lock().expect("index writer lock");
+        match bulk {
+            true => w.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy)),
+            false => w.set_merge_policy(Box::<tantivy::indexer::LogMergePolicy>::default()),
+        }
+    }
+
     /// Merges every segment into one and waits for it. After a bulk load
     /// (import, rebuild) a search then walks one term dictionary per field
     /// instead of one per segment. Only an optimisation: if background

@@ -4,6 +4,7 @@
 
 mod auth;
 pub mod events;
+pub mod housekeeping;
 pub mod mail;
 mod search;
 mod transfer;

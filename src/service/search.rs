@@ -259,6 +259,12 @@ impl Search {
         })
     }
 
+    /// Bulk mode for an offline import: no background merges until
+    /// [`Self::optimize`] merges everything once at the end.
+    pub fn bulk_load(&self) {
+        self.0.index.set_bulk(true);
+    }
+
     /// Merges the index into one segment (after a bulk import), waiting
     /// for it; searches are then cheaper.
     pub async fn optimize(&self) -> Result<(), Error> {
@@ -288,6 +294,13 @@ pub fn rebuild_offline(store: &Store, dir: &Path) -> Result<u64, Error> {
 
 /// Re-indexes every user of one store snapshot; returns (users, snapshot seq).
 fn rebuild(store: &Store, index: &SearchIndex) -> Result<(u64, u64), Error> {
+    index.set_bulk(true);
+    let rebuilt = rebuild_in_bulk(store, index);
+    index.set_bulk(false);
+    rebuilt
+}
+
+fn rebuild_in_bulk(store: &Store, index: &SearchIndex) -> Result<(u64, u64), Error> {
     index.clear().map_err(search_error)?;
     let mut count = 0u64;
     let seq = store.read(|r| {

@@ -68,11 +68,13 @@ pub(super) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 }
 
 /// An API key record: the key and its secret's hash, then what keys gained
-/// later (their own rate limit) after them, so records written before
-/// still read, and older binaries read newer records without it.
+/// later (their own rate limit, when last used) after them, each in turn,
+/// so records written before still read, and older binaries read newer
+/// records without them.
 fn encode_api_key(key: &ApiKey, secret_hash: &[u8]) -> Vec<u8> {
     let mut out = encode(&(key, secret_hash));
-    postcard::to_io(&key.rate_limit, &mut out).expect("writing to a Vec cannot fail");
+    postcard::to_io(&(key.rate_limit, key.last_used_at), &mut out)
+        .expect("writing to a Vec cannot fail");
     out
 }
 
@@ -86,7 +88,11 @@ pub(super) fn decode_api_key(bytes: &[u8]) -> Result<(ApiKey, Vec<u8>), StoreErr
     let ((mut key, hash), rest) =
         postcard::take_from_bytes::<(ApiKey, Vec<u8>)>(body).map_err(corrupt)?;
     if !rest.is_empty() {
-        key.rate_limit = postcard::from_bytes(rest).map_err(corrupt)?;
+        let (rate_limit, rest) = postcard::take_from_bytes(rest).map_err(corrupt)?;
+        key.rate_limit = rate_limit;
+        if !rest.is_empty() {
+            key.last_used_at = postcard::from_bytes(rest).map_err(corrupt)?;
+        }
     }
     Ok((key, hash))
 }
@@ -341,6 +347,94 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Saves when keys were last used (keys deleted meanwhile are skipped).
+    pub fn touch_api_keys(&mut self, used: &[(Uuid, Timestamp)]) -> Result<(), StoreError> {
+        for &(id, at) in used {
+            let Some(v) = self.auth.api_keys.get(id.as_u128())? else {
+                continue;
+            };
+            let (mut key, hash) = decode_api_key(v.value())?;
+            drop(v);
+            key.last_used_at = key.last_used_at.max(Some(at));
+            self.auth
+                .api_keys
+                .insert(id.as_u128(), encode_api_key(&key, &hash).as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// Removes up to `limit` of the sessions after `after` (an id) that
+    /// expired before `cutoff`; returns how many went and where the next
+    /// call goes on (`None`: the end was reached). A refresh with such a
+    /// session's token was refused anyway.
+    pub fn prune_sessions(
+        &mut self,
+        cutoff: Timestamp,
+        after: u128,
+        limit: usize,
+    ) -> Result<(usize, Option<u128>), StoreError> {
+        let mut expired = Vec::new();
+        let mut last = None;
+        for entry in self
+            .auth
+            .sessions
+            .range(after.saturating_add(1)..)?
+            .take(limit)
+        {
+            let (k, v) = entry?;
+            last = Some(k.value());
+            let s: Session = decode("session", v.value())?;
+            if s.expires_at < cutoff {
+                expired.push((s.id.as_u128(), s.user_id.as_u128()));
+            }
+        }
+        for &(sid, uid) in &expired {
+            self.auth.sessions.remove(sid)?;
+            self.auth.sessions_by_user.remove((uid, sid))?;
+        }
+        let next = match last {
+            Some(k) if k != u128::MAX => {
+                let more = self.auth.sessions.range(k + 1..)?.next().is_some();
+                more.then_some(k)
+            }
+            _ => None,
+        };
+        Ok((expired.len(), next))
+    }
+
+    /// Removes up to `limit` of the refresh-token hashes after `after`
+    /// whose session is gone (pruned, or its user deleted); returns how
+    /// many went and where the next call goes on (`None`: the end).
+    pub fn prune_refresh_tokens(
+        &mut self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(usize, Option<Vec<u8>>), StoreError> {
+        use std::ops::Bound;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut seen = Vec::new();
+        for entry in self
+            .auth
+            .refresh
+            .range::<&[u8]>((start, Bound::Unbounded))?
+            .take(limit)
+        {
+            let (k, v) = entry?;
+            seen.push((k.value().to_vec(), v.value().0));
+        }
+        let mut gone = 0;
+        for (hash, sid) in &seen {
+            if self.auth.sessions.get(*sid)?.is_none() {
+                self.auth.refresh.remove(hash.as_slice())?;
+                gone += 1;
+            }
+        }
+        let next = (seen.len() == limit)
+            .then(|| seen.pop().map(|(h, _)| h))
+            .flatten();
+        Ok((gone, next))
+    }
+
     /// Deletes an API key; false if there was none.
     pub fn delete_api_key(&mut self, id: Uuid) -> Result<bool, StoreError> {
         let Some(v) = self.auth.api_keys.remove(id.as_u128())? else {
@@ -385,12 +479,14 @@ mod tests {
             expires_at: None,
             created_by: None,
             rate_limit: None,
+            last_used_at: None,
         };
         let hash = vec![7u8; 32];
         // As written before keys had their own limit: no trailing field.
         let old = encode(&(&key, &hash));
         assert_eq!(decode_api_key(&old).unwrap(), (key.clone(), hash.clone()));
         key.rate_limit = Some(8);
+        key.last_used_at = Some(Timestamp::now());
         let new = encode_api_key(&key, &hash);
         assert_eq!(decode_api_key(&new).unwrap(), (key.clone(), hash.clone()));
         // An older binary reading the new record sees the key without it.

@@ -12,6 +12,7 @@ mod events;
 mod fuzz_regressions;
 mod helpers;
 mod hostile;
+mod housekeeping;
 mod list;
 mod logs;
 mod mail;

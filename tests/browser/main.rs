@@ -433,6 +433,7 @@ async fn login_search_edit_and_api_keys() {
     // API keys: create with a scope, the secret is shown once and works.
     b.click("a[href='#/keys']").await;
     b.type_into("#key-form input[name=name]", "ci reader").await;
+    b.type_into("#key-rate-limit", "25").await;
     // Exactly users:read, whatever the form preselects.
     for scope in ["users:read", "users:write", "admin"] {
         let boxed = b
@@ -477,6 +478,15 @@ async fn login_search_edit_and_api_keys() {
         .expect("the key is listed")
         .clone();
     assert_eq!(key["scopes"], json!(["users:read"]));
+    assert_eq!(key["rate_limit"], 25, "its own request limit");
+    b.until(
+        "the key's own limit in its row",
+        &format!(
+            "const c = document.querySelector(\"#keys-table tr[data-id='{}'] .col-used\"); return c && c.textContent.includes('25/s')",
+            key["id"].as_str().unwrap()
+        ),
+    )
+    .await;
 
     // Revoke it (with confirmation); the secret stops working.
     let key_id = key["id"].as_str().unwrap();

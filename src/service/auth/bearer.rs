@@ -16,14 +16,17 @@ impl Auth {
             let hash = secrets::sha256(bearer);
             let key = self.0.store.api_key_by_hash(&hash)?;
             return match key {
-                Some(k) if k.expires_at.is_none_or(|e| e > at) => Ok(Caller {
-                    principal: Principal::ApiKey {
-                        id: k.id,
-                        scopes: k.scopes.clone(),
-                        rate_limit: k.rate_limit,
-                    },
-                    ip,
-                }),
+                Some(k) if k.expires_at.is_none_or(|e| e > at) => {
+                    self.note_key_use(&k, at);
+                    Ok(Caller {
+                        principal: Principal::ApiKey {
+                            id: k.id,
+                            scopes: k.scopes,
+                            rate_limit: k.rate_limit,
+                        },
+                        ip,
+                    })
+                }
                 _ => Err(Error::Unauthorized("The API key is not valid.")),
             };
         }

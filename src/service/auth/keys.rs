@@ -26,6 +26,7 @@ impl Auth {
             expires_at,
             created_by: Some(caller.actor()),
             rate_limit,
+            last_used_at: None,
         };
         let hash = secrets::sha256(&secret);
         let audit = Audit::by(caller, "api_key.create").target(key.id);

@@ -77,7 +77,12 @@ struct Inner {
     /// under one. Bounded; `exp` is still checked on every hit, and the
     /// session and user are still read on every request.
     verified: RwLock<HashMap<String, Arc<Claims>>>,
+    /// API keys used since their use was last saved (by housekeeping).
+    key_use: std::sync::Mutex<HashMap<Uuid, Timestamp>>,
 }
+
+/// How stale a key's saved `last_used_at` may get.
+const KEY_USE_RESOLUTION: std::time::Duration = std::time::Duration::from_secs(60);
 
 const VERIFIED_CACHE: usize = 16_384;
 
@@ -113,7 +118,38 @@ impl Auth {
             by_account,
             by_ip,
             verified: RwLock::new(HashMap::new()),
+            key_use: std::sync::Mutex::default(),
         })))
+    }
+
+    /// Notes a use of `key` at `at`, unless the saved time is recent.
+    fn note_key_use(&self, key: &ApiKey, at: Timestamp) {
+        let fresh = key
+            .last_used_at
+            .is_some_and(|t| at.duration_since(t) < KEY_USE_RESOLUTION);
+        if !fresh {
+            self.0
+                .key_use
+                .lock()
+                .expect("not poisoned")
+                .insert(key.id, at);
+        }
+    }
+
+    /// Saves the key uses noted since the last call, in one transaction.
+    pub async fn save_key_use(&self) -> Result<(), Error> {
+        let used: Vec<(Uuid, Timestamp)> =
+            std::mem::take(&mut *self.0.key_use.lock().expect("not poisoned"))
+                .into_iter()
+                .collect();
+        if used.is_empty() {
+            return Ok(());
+        }
+        self.0
+            .store
+            .write(move |tx| tx.touch_api_keys(&used))
+            .await?;
+        Ok(())
     }
 
     /// Jobs (mail) waiting in the outbox.

@@ -67,6 +67,7 @@ export function mount(container) {
 function keyForm() {
   const name = h('input', { name: 'name', type: 'text', required: true, maxlength: '100', autocomplete: 'off', placeholder: 'e.g. billing-service' });
   const expires = h('input', { name: 'expires_at', type: 'date', min: tomorrow() });
+  const rate = h('input', { name: 'rate_limit', id: 'key-rate-limit', type: 'number', min: '1', max: '1000000', step: '1', inputmode: 'numeric', placeholder: 'the server’s' });
   const scopeBoxes = SCOPES.map(([value]) => h('input', { type: 'checkbox', name: 'scopes', value, checked: value === 'users:read' }));
   const scopesError = h('p', { class: 'field-error', id: 'key-scopes-error', hidden: true, dataset: { field: 'scopes' } });
   const scopes = h('fieldset', { class: 'field fieldset', 'aria-describedby': 'key-scopes-error' },
@@ -80,15 +81,16 @@ function keyForm() {
     h('h2', { class: 'card-title', text: 'New API key' }),
     h('div', { class: 'grid-2' },
       field('Name', name).wrap,
-      field('Expires (optional)', expires, { hint: 'The key stops working at the end of this day.', errorFor: 'expires_at' }).wrap),
+      field('Expires (optional)', expires, { hint: 'The key stops working at the end of this day.', errorFor: 'expires_at' }).wrap,
+      field('Requests per second (optional)', rate, { hint: 'Its own limit instead of the server’s.', errorFor: 'rate_limit' }).wrap),
     scopes,
     alert,
     h('div', { class: 'form-actions' }, submit));
-  return { form, name, expires, scopeBoxes, scopesError, alert, submit };
+  return { form, name, expires, rate, scopeBoxes, scopesError, alert, submit };
 }
 
 /** The POST body for the form, or null after marking what is wrong. */
-function keyBody({ form, name, expires, scopeBoxes, scopesError }) {
+function keyBody({ form, name, expires, rate, scopeBoxes, scopesError }) {
   const chosen = scopeBoxes.filter((b) => b.checked).map((b) => b.value);
   let bad = false;
   if (!name.value.trim()) {
@@ -110,6 +112,16 @@ function keyBody({ form, name, expires, scopeBoxes, scopesError }) {
       bad = true;
     } else {
       body.expires_at = end.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    }
+  }
+  if (rate.value) {
+    const n = Number(rate.value);
+    if (!Number.isInteger(n) || n < 1 || n > 1000000) {
+      setFieldError(form.querySelector('.field-error[data-field="rate_limit"]'), 'A whole number from 1 to 1 000 000.', rate);
+      if (!bad) rate.focus();
+      bad = true;
+    } else {
+      body.rate_limit = n;
     }
   }
   return bad ? null : body;
@@ -171,6 +183,7 @@ function keysTable() {
       h('th', { scope: 'col', text: 'Scopes' }),
       h('th', { scope: 'col', class: 'col-created', text: 'Created' }),
       h('th', { scope: 'col', class: 'col-expires', text: 'Expires' }),
+      h('th', { scope: 'col', class: 'col-used', text: 'Last used' }),
       h('th', { scope: 'col', class: 'col-actions' }, h('span', { class: 'sr-only', text: 'Actions' })))),
     tbody);
   const tableWrap = h('div', { class: 'table-wrap' }, table);
@@ -181,7 +194,7 @@ function updateCount({ tbody, count }) {
   const n = tbody.querySelectorAll('tr[data-id]').length;
   count.textContent = plural(n, 'key', 'keys');
   if (!n && !tbody.querySelector('.empty-row')) {
-    tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: '6' }, h('div', { class: 'empty', text: 'No API keys yet.' }))));
+    tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: '7' }, h('div', { class: 'empty', text: 'No API keys yet.' }))));
   }
 }
 
@@ -193,6 +206,8 @@ function rowFor(v, k) {
     h('td', {}, (k.scopes || []).map((s) => badge(s, s === 'admin' ? 'accent' : ''))),
     h('td', { class: 'col-created' }, timeEl(k.created_at)),
     h('td', { class: 'col-expires' }, k.expires_at ? timeEl(k.expires_at) : h('span', { class: 'muted', text: 'Never' })),
+    h('td', { class: 'col-used' }, k.last_used_at ? timeEl(k.last_used_at) : h('span', { class: 'muted', text: 'Not yet' }),
+      k.rate_limit ? h('span', { class: 'cell-sub muted', text: `${k.rate_limit}/s` }) : null),
     h('td', { class: 'col-actions' }, revoke));
   revoke.addEventListener('click', () => revokeKey(v, k, tr, revoke));
   return tr;
