@@ -244,6 +244,17 @@ mod tests {
     use super::*;
     use crate::domain::UserId;
 
+    fn key(rate_limit: Option<u32>) -> Caller {
+        Caller {
+            principal: Principal::ApiKey {
+                id: uuid::Uuid::now_v7(),
+                scopes: vec![],
+                rate_limit,
+            },
+            ip: None,
+        }
+    }
+
     fn user(roles: Vec<Role>) -> Caller {
         Caller {
             principal: Principal::User {
@@ -278,14 +289,7 @@ mod tests {
         assert_eq!(allowed(Some(&bob)), 2, "another user from the same address");
         assert_eq!(allowed(Some(&root)), 5);
         assert_eq!(allowed(None), 3, "anonymous: per address");
-        let key = Caller {
-            principal: Principal::ApiKey {
-                id: uuid::Uuid::now_v7(),
-                scopes: vec![],
-                rate_limit: None,
-            },
-            ip: None,
-        };
+        let key = key(None);
         assert_eq!(allowed(Some(&key)), 10, "API keys: off here");
 
         let refused = limits.take(Some(&ada), Some(addr)).unwrap_err();
@@ -310,14 +314,6 @@ mod tests {
             api_key: Some(2),
             ..Rates::default()
         });
-        let key = |rate_limit| Caller {
-            principal: Principal::ApiKey {
-                id: uuid::Uuid::now_v7(),
-                scopes: vec![],
-                rate_limit,
-            },
-            ip: None,
-        };
         let allowed = |c: &Caller| {
             (0..10)
                 .take_while(|_| limits.take(Some(c), None).is_ok())
@@ -341,14 +337,7 @@ mod tests {
             api_key: Some(3),
             ..Rates::default()
         });
-        let key = Caller {
-            principal: Principal::ApiKey {
-                id: uuid::Uuid::now_v7(),
-                scopes: vec![],
-                rate_limit: None,
-            },
-            ip: None,
-        };
+        let key = key(None);
         let left: Vec<String> = (0..3)
             .map(|_| {
                 let [(_, policy), (_, status)] = limits.take(Some(&key), None).unwrap().unwrap();

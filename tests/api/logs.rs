@@ -162,64 +162,49 @@ async fn json_request_lines_name_the_route_caller_and_outcome() {
     assert!(!line.to_string().contains(&token), "no token in the log");
 }
 
+/// The statuses logged by a server started with `args` after `successes`
+/// answers of 200 and then one 404, once `expect` lines are there (or
+/// after a pause when none are expected).
+async fn logged_statuses(args: &[&str], successes: usize, expect: usize) -> Vec<u64> {
+    let (app, _dir) = Logged::start(args);
+    let client = http_client();
+    for _ in 0..successes {
+        client
+            .get(format!("{}/livez", app.base))
+            .send()
+            .await
+            .unwrap();
+    }
+    client
+        .get(format!("{}/nowhere", app.base))
+        .send()
+        .await
+        .unwrap();
+    if expect == 0 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    app.requests(expect)
+        .await
+        .iter()
+        .map(|v| v["status"].as_u64().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn access_log_errors_only_and_sampling() {
-    let (app, _dir) = Logged::start(&["--log-format", "json", "--access-log", "errors"]);
-    let client = http_client();
-    for _ in 0..5 {
-        client
-            .get(format!("{}/livez", app.base))
-            .send()
-            .await
-            .unwrap();
-    }
-    client
-        .get(format!("{}/nowhere", app.base))
-        .send()
-        .await
-        .unwrap();
-    let lines = app.requests(1).await;
-    let statuses: Vec<u64> = lines
-        .iter()
-        .map(|v| v["status"].as_u64().unwrap())
-        .collect();
-    assert_eq!(statuses, [404], "only the error");
-
-    let (app, _dir) = Logged::start(&["--log-format", "json", "--access-log-sample", "10"]);
-    for _ in 0..30 {
-        client
-            .get(format!("{}/livez", app.base))
-            .send()
-            .await
-            .unwrap();
-    }
-    client
-        .get(format!("{}/nowhere", app.base))
-        .send()
-        .await
-        .unwrap();
-    let lines = app.requests(4).await;
-    let statuses: Vec<u64> = lines
-        .iter()
-        .map(|v| v["status"].as_u64().unwrap())
-        .collect();
+    let errors = logged_statuses(&["--log-format", "json", "--access-log", "errors"], 5, 1).await;
+    assert_eq!(errors, [404], "only the error");
+    let sampled = logged_statuses(
+        &["--log-format", "json", "--access-log-sample", "10"],
+        30,
+        4,
+    )
+    .await;
     assert_eq!(
-        statuses,
+        sampled,
         [200, 200, 200, 404],
         "one success in ten, every error"
     );
-
-    let (app, _dir) = Logged::start(&["--log-format", "json", "--access-log", "off"]);
-    client
-        .get(format!("{}/nowhere", app.base))
-        .send()
-        .await
-        .unwrap();
-    client
-        .get(format!("{}/livez", app.base))
-        .send()
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(app.requests(0).await.is_empty(), "{:#?}", app.all());
+    let off = logged_statuses(&["--log-format", "json", "--access-log", "off"], 1, 0).await;
+    assert!(off.is_empty(), "{off:?}");
 }
