@@ -366,7 +366,7 @@ pub(crate) const SETTINGS: &[Setting] = &[
         flag: "webhook-allow-insecure",
         env: "ROSTER_WEBHOOK_ALLOW_INSECURE",
         value_name: "BOOL",
-        help: "Allow webhook URLs over plain http:// (for local development)",
+        help: "Allow webhook URLs over plain http:// to loopback addresses (for local development; loopback also needs --webhook-allow-private)",
         kind: Kind::Bool { default: false },
     },
     Setting {

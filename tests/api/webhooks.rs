@@ -77,6 +77,16 @@ async fn endpoints_are_validated_and_their_secret_is_shown_once() {
     assert_eq!(listed["items"], json!([]), "refusals change nothing");
 
     let app = app_allowing_loopback().await;
+    // Even then, plain http only to loopback.
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/v1/webhooks",
+            &json!({"url": "http://93.184.216.34/hook"}),
+        )
+        .await;
+    let p = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(error_fields(&p), ["url"], "{p}");
     let (id, secret) = register(&app, "http://127.0.0.1:9/hook", &["user.created"]).await;
     let one: Value = app
         .get(&format!("/api/v1/webhooks/{id}"))

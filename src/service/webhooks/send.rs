@@ -89,6 +89,13 @@ impl Sender {
                 .map_err(|_| format!("host {host:?} does not resolve"))?
                 .collect(),
         };
+        // Plain http is for a receiver on the developer's own machine.
+        if url.scheme() == "http" && !addrs.iter().all(|a| a.ip().is_loopback()) {
+            return Err(
+                "must be https:// (http:// only to a loopback address, for local development)"
+                    .into(),
+            );
+        }
         if self.cfg.allow_private || addrs.iter().any(|a| public(a.ip())) {
             Ok(())
         } else {
