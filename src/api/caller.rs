@@ -171,9 +171,14 @@ fn record_principal(caller: &Caller) {
 
 /// Authenticates every request of the protected routes: the one place that
 /// reads credentials. A request that does not authenticate counts against
-/// its address's limit, so guessing tokens is throttled like any anonymous
-/// traffic.
+/// its address's allowance; once that is used up, nothing from the address
+/// is authenticated until it refills (429), so guessing tokens is slowed
+/// down, right guesses included, and a flood costs no signature checks.
 pub async fn require_caller(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let addr = client_addr(req.extensions());
+    if let Err(too_many) = st.limits().before_auth(addr) {
+        return too_many.into_response();
+    }
     let refused = match bearer(&req) {
         None => Problem::unauthorized("Send `Authorization: Bearer <token>`."),
         Some(token) => match st.auth().authenticate(&token, client_ip(req.extensions())) {
@@ -185,9 +190,9 @@ pub async fn require_caller(State(st): State<AppState>, mut req: Request, next: 
             Err(e) => Problem::from(e),
         },
     };
-    match st.limits().take(None, client_addr(req.extensions())) {
+    match st.limits().failed_auth(addr) {
         Err(too_many) => too_many.into_response(),
-        Ok(_) => refused.into_response(),
+        Ok(()) => refused.into_response(),
     }
 }
 

@@ -18,7 +18,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue};
@@ -79,6 +80,11 @@ impl Bucket {
     /// Takes one request from `key`'s allowance: the headers to answer
     /// with, or the refusal.
     fn take(&self, key: u128) -> Result<[(HeaderName, HeaderValue); 2], Problem> {
+        self.check(key).map_err(|secs| self.refusal(secs))
+    }
+
+    /// [`Self::take`], refused as the seconds to wait.
+    fn check(&self, key: u128) -> Result<[(HeaderName, HeaderValue); 2], u64> {
         match self.limiter.check_key(&key) {
             Ok(state) => {
                 let left = state.remaining_burst_capacity();
@@ -96,17 +102,22 @@ impl Bucket {
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                let mut p = Problem::too_many(secs.max(1));
-                p.headers
-                    .push((RATELIMIT_POLICY.clone(), self.policy_header.clone()));
-                let status = format!("\"{}\";r=0;t={}", self.policy, secs.max(1));
-                p.headers.push((
-                    RATELIMIT.clone(),
-                    HeaderValue::try_from(status).expect("a header value"),
-                ));
-                Err(p)
+                Err(secs.max(1))
             }
         }
+    }
+
+    /// The 429 for a wait of `secs`.
+    fn refusal(&self, secs: u64) -> Problem {
+        let mut p = Problem::too_many(secs);
+        p.headers
+            .push((RATELIMIT_POLICY.clone(), self.policy_header.clone()));
+        let status = format!("\"{}\";r=0;t={secs}", self.policy);
+        p.headers.push((
+            RATELIMIT.clone(),
+            HeaderValue::try_from(status).expect("a header value"),
+        ));
+        p
     }
 }
 
@@ -119,6 +130,10 @@ pub struct Limits {
     /// Buckets of keys with their own limit, one per distinct rate (keys
     /// are few, their rates fewer).
     own: RwLock<HashMap<u32, Arc<Bucket>>>,
+    /// Addresses whose failed authentications used up their allowance,
+    /// with when they may try again: until then no credential from them is
+    /// even checked, so a right guess fares no better than a wrong one.
+    blocked: Mutex<HashMap<u128, Instant>>,
     checks: AtomicU64,
 }
 
@@ -142,6 +157,7 @@ impl Limits {
             user: Bucket::new("user", rates.user),
             api_key: Bucket::new("api-key", rates.api_key),
             own: RwLock::default(),
+            blocked: Mutex::default(),
             checks: AtomicU64::new(0),
         }
     }
@@ -193,6 +209,38 @@ impl Limits {
         }
     }
 
+    /// Before credentials are checked: refused while `addr` is blocked
+    /// for failed authentications.
+    pub fn before_auth(&self, addr: Option<IpAddr>) -> Result<(), Problem> {
+        let (Some(bucket), Some(addr)) = (&self.address, addr) else {
+            return Ok(());
+        };
+        let blocked = self.blocked.lock().expect("not poisoned");
+        match blocked.get(&address_key(addr)) {
+            Some(until) if *until > Instant::now() => {
+                let left = until.saturating_duration_since(Instant::now());
+                Err(bucket.refusal(left.as_secs() + 1))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// After credentials failed: one request of `addr`'s allowance; once
+    /// it is used up, `addr` is blocked until the bucket lets it in again.
+    pub fn failed_auth(&self, addr: Option<IpAddr>) -> Result<(), Problem> {
+        let (Some(bucket), Some(addr)) = (&self.address, addr) else {
+            return Ok(());
+        };
+        let key = address_key(addr);
+        bucket.check(key).map(drop).map_err(|secs| {
+            self.blocked
+                .lock()
+                .expect("not poisoned")
+                .insert(key, Instant::now() + std::time::Duration::from_secs(secs));
+            bucket.refusal(secs)
+        })
+    }
+
     /// Counts a use; every 4096th drops the state of keys not seen lately
     /// (so memory stays bounded however many addresses call) and returns
     /// true, for the caller to sweep its other limiters too.
@@ -212,6 +260,11 @@ impl Limits {
             b.limiter.retain_recent();
             b.limiter.shrink_to_fit();
         }
+        let now = Instant::now();
+        self.blocked
+            .lock()
+            .expect("not poisoned")
+            .retain(|_, until| *until > now);
         true
     }
 }
@@ -224,11 +277,28 @@ fn address_key(ip: IpAddr) -> u128 {
     }
 }
 
-/// Runs after authentication: counts the request against its caller.
+/// On the protected routes, after authentication: counts the request
+/// against its caller.
 pub async fn limit(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let caller = req.extensions().get::<Caller>();
     let addr = client_addr(req.extensions());
-    match st.limits().take(caller, addr) {
+    answer(st.limits().take(caller, addr), req, next).await
+}
+
+/// On the public routes (login, registration, account links): by address,
+/// whatever bearer comes along, so tokens of many accounts do not add up
+/// to more.
+pub async fn limit_by_address(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let addr = client_addr(req.extensions());
+    answer(st.limits().take(None, addr), req, next).await
+}
+
+async fn answer(
+    taken: Result<Option<[(HeaderName, HeaderValue); 2]>, Problem>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match taken {
         Ok(None) => next.run(req).await,
         Ok(Some(headers)) => {
             let mut res = next.run(req).await;

@@ -77,7 +77,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
                 caller::require_caller,
             ));
     let public = public
-        .route_layer(limit)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_by_address,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             caller::optional_caller,

@@ -33,6 +33,8 @@ pub struct SearchIndex {
     /// The generation searches read; see [`View`].
     pub(super) view: std::sync::RwLock<std::sync::Arc<View>>,
     pub(super) writer: Mutex<IndexWriter>,
+    /// How many bulk loads are under way (see [`Self::set_bulk`]).
+    bulk: Mutex<u32>,
     pub(super) fields: Fields,
     pub(super) dir: PathBuf,
 }
@@ -119,6 +121,7 @@ impl SearchIndex {
             reader,
             view,
             writer: Mutex::new(writer),
+            bulk: Mutex::new(0),
             fields,
             dir: dir.to_path_buf(),
         })
@@ -179,9 +182,16 @@ impl SearchIndex {
     /// rebuild) writes its segments, then [`Self::optimize`] merges them
     /// once, instead of background merges doing part of that work only to
     /// be thrown away when the final merge races them.
+    /// Calls nest: bulk mode lasts until every `true` had its `false` (a
+    /// rebuild ending during an import leaves the import's on).
     pub fn set_bulk(&self, bulk: bool) {
         let w = self.writer.lock().expect("index writer lock");
-        match bulk {
+        let mut depth = self.bulk.lock().expect("bulk lock");
+        *depth = match bulk {
+            true => *depth + 1,
+            false => depth.saturating_sub(1),
+        };
+        match *depth > 0 {
             true => w.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy)),
             false => w.set_merge_policy(Box::<tantivy::indexer::LogMergePolicy>::default()),
         }

@@ -694,6 +694,13 @@ async fn requests_are_limited_per_caller_not_per_address() {
     let anon = burst(&app, None, doc, &["203.0.113.1"], 15).await;
     allowed(&anon, 5);
     assert_eq!(anon[0].1, "\"address\";r=4;t=1");
+    // Public routes count by address whatever bearer comes along.
+    let with_token = burst(&app, Some(&ada), doc, &["203.0.113.1"], 1).await;
+    assert_eq!(
+        with_token[0].0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{with_token:?}"
+    );
     let forged = burst(
         &app,
         Some("not-a-token"),
@@ -708,6 +715,17 @@ async fn requests_are_limited_per_caller_not_per_address() {
             .iter()
             .all(|(s, _)| *s == StatusCode::UNAUTHORIZED)
     );
+    // From then on nothing from that address is even authenticated, a
+    // right token included, until the allowance refills.
+    let right = burst(
+        &app,
+        Some(&app.token),
+        "/api/v1/users",
+        &["198.51.100.9"],
+        1,
+    )
+    .await;
+    assert_eq!(right[0].0, StatusCode::TOO_MANY_REQUESTS, "{right:?}");
     // Another address is not affected.
     let other = burst(&app, None, doc, &["198.51.100.10"], 1).await;
     assert_eq!(other[0].0, StatusCode::OK);

@@ -145,11 +145,17 @@ impl Auth {
         if used.is_empty() {
             return Ok(());
         }
-        self.0
-            .store
-            .write(move |tx| tx.touch_api_keys(&used))
-            .await?;
-        Ok(())
+        let kept = used.clone();
+        let saved = self.0.store.write(move |tx| tx.touch_api_keys(&used)).await;
+        if saved.is_err() {
+            // Back for the next try, unless a newer use was noted meanwhile.
+            let mut pending = self.0.key_use.lock().expect("not poisoned");
+            for (id, at) in kept {
+                let t = pending.entry(id).or_insert(at);
+                *t = (*t).max(at);
+            }
+        }
+        Ok(saved?)
     }
 
     /// Jobs (mail) waiting in the outbox.

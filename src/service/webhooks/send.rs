@@ -45,6 +45,10 @@ impl Attempt {
 #[derive(Clone)]
 pub struct Sender {
     client: reqwest::Client,
+    /// For `http://` URLs (with `--webhook-allow-insecure`): its resolver
+    /// keeps loopback addresses only, so a name that later resolves
+    /// elsewhere is never sent to in plain text.
+    plain: reqwest::Client,
     cfg: WebhookConfig,
 }
 
@@ -58,19 +62,27 @@ impl Sender {
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .dns_resolver(Arc::new(Guarded {
-                allow_private: cfg.allow_private,
-            }))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("roster-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client, cfg })
+        let build = |resolver: Guarded| {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(tls.clone())
+                .dns_resolver(Arc::new(resolver))
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .timeout(TIMEOUT)
+                .connect_timeout(Duration::from_secs(5))
+                .pool_idle_timeout(Duration::from_secs(60))
+                .user_agent(concat!("roster-webhooks/", env!("CARGO_PKG_VERSION")))
+                .build()
+        };
+        let client = build(Guarded {
+            allow_private: cfg.allow_private,
+            loopback_only: false,
+        })?;
+        let plain = build(Guarded {
+            allow_private: cfg.allow_private,
+            loopback_only: true,
+        })?;
+        Ok(Self { client, plain, cfg })
     }
 
     /// Whether `url` may be called under this server's settings; the
@@ -117,18 +129,26 @@ impl Sender {
             error: Some(why),
             duration: started.elapsed(),
         };
-        // The resolver never sees an address written in the URL itself.
-        if let Ok(u) = url::Url::parse(url)
-            && let Some(ip) = literal_ip(&u)
-            && !self.cfg.allow_private
-            && !public(ip)
-        {
-            return failed(None, "the address is not public".into());
+        let Ok(u) = url::Url::parse(url) else {
+            return failed(None, "the URL does not parse".into());
+        };
+        let plain = u.scheme() == "http";
+        if plain && !self.cfg.allow_insecure {
+            return failed(None, "plain http:// is not allowed".into());
         }
+        // The resolver never sees an address written in the URL itself.
+        if let Some(ip) = literal_ip(&u) {
+            if plain && !ip.is_loopback() {
+                return failed(None, "plain http:// only to loopback".into());
+            }
+            if !self.cfg.allow_private && !public(ip) {
+                return failed(None, "the address is not public".into());
+            }
+        }
+        let client = if plain { &self.plain } else { &self.client };
         let timestamp = Timestamp::now().micros() / 1_000_000;
         let signature = signature(keys, msg_id, timestamp, body);
-        let res = self
-            .client
+        let res = client
             .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", msg_id)
@@ -238,22 +258,27 @@ pub fn public(ip: IpAddr) -> bool {
 }
 
 /// The client's resolver: the system's, keeping only addresses it may
-/// connect to.
+/// connect to (only loopback ones for plain http).
 struct Guarded {
     allow_private: bool,
+    loopback_only: bool,
 }
 
 impl Resolve for Guarded {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
+        let (allow_private, loopback_only) = (self.allow_private, self.loopback_only);
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await?
-                .filter(|a| allow_private || public(a.ip()))
+                .filter(|a| match loopback_only {
+                    true => a.ip().is_loopback() && allow_private,
+                    false => allow_private || public(a.ip()),
+                })
                 .collect();
             if found.is_empty() {
-                return Err(format!("{host} has no public address").into());
+                let what = if loopback_only { "loopback" } else { "public" };
+                return Err(format!("{host} has no {what} address").into());
             }
             Ok(Box::new(found.into_iter()) as Addrs)
         })
@@ -263,6 +288,39 @@ impl Resolve for Guarded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn plain_http_goes_only_to_loopback_whatever_the_settings() {
+        let open = Sender::new(WebhookConfig {
+            allow_insecure: true,
+            allow_private: true,
+        })
+        .unwrap();
+        let sent = open
+            .send("http://93.184.216.34/hook", std::iter::empty(), "1", "{}")
+            .await;
+        assert_eq!(
+            sent.error.as_deref(),
+            Some("plain http:// only to loopback")
+        );
+        let strict = Sender::new(WebhookConfig::default()).unwrap();
+        let sent = strict
+            .send("http://127.0.0.1:9/hook", std::iter::empty(), "1", "{}")
+            .await;
+        assert_eq!(sent.error.as_deref(), Some("plain http:// is not allowed"));
+        // A name is resolved by the plain client's own resolver, which
+        // keeps loopback addresses only.
+        let r = Guarded {
+            allow_private: true,
+            loopback_only: true,
+        };
+        let found: Vec<SocketAddr> = r
+            .resolve("localhost".parse().unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert!(!found.is_empty() && found.iter().all(|a| a.ip().is_loopback()));
+    }
 
     #[test]
     fn public_addresses_only() {
