@@ -18,6 +18,7 @@
 //! | [`domain`]  | the vocabulary, valid by construction: users, credentials, times, commands | nothing |
 //! | [`error`]   | the service's error kinds (no HTTP, no storage types)                 | domain |
 //! | [`config`]  | settings from flags, `ROSTER_*` variables and a TOML file: one table  | nothing |
+//! | [`crypt`]   | encryption at rest: the data key, sealed records and files, keyed index hashes | nothing |
 //! | [`cli`]     | the command line (clap): commands and their arguments                | config |
 //!
 //! `telemetry` (logging) and `tls` (certificates, the TLS listener) serve
@@ -29,6 +30,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod crypt;
 pub mod domain;
 pub mod error;
 pub mod offline;
