@@ -59,7 +59,7 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         // First, so that a bad certificate fails before anything is opened.
         let tls = config.tls.as_ref().map(crate::tls::load).transpose()?;
-        let store = Store::open(&config.data_dir)?;
+        let store = Store::open_with(&config.data_dir, config.encryption_key.clone())?;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let hasher = Hasher::new(config.auth.argon2, workers, workers * 64)?;
         let mail = Mail::new(&config.mail, &config.auth.issuer).map_err(anyhow::Error::msg)?;

@@ -35,7 +35,8 @@ pub enum Command {
     },
     /// Rebuild the search index from the store (offline).
     Reindex,
-    /// Manage the token signing keys of an offline data dir.
+    /// Manage the token signing keys and the encryption key of an offline
+    /// data dir.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -60,6 +61,10 @@ pub enum Command {
         /// roster. Without it, no secret is ever written.
         #[arg(long)]
         include_secrets: bool,
+        /// Write an encrypted store's users in the clear anyway (refused
+        /// without it: an export is a file at rest like any other).
+        #[arg(long)]
+        plaintext: bool,
     },
     /// Write a consistent snapshot of the whole store to one file (offline;
     /// a running server offers `GET /api/v1/admin/backup`).
@@ -101,6 +106,27 @@ pub enum AdminCommand {
 pub enum KeysCommand {
     /// Add a new signing key; older keys keep verifying until their tokens expire.
     Rotate,
+    /// Write a new random 32-byte encryption key (base64) for
+    /// --encryption-key-file.
+    GenerateEncryptionKey {
+        /// The file to create (mode 0600; an existing file is never
+        /// replaced); `-` or none: standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Re-seal the store and the search index under a new encryption key
+    /// (offline). The current key is the one set as usual
+    /// (--encryption-key-file or ROSTER_ENCRYPTION_KEY; none for a store
+    /// not yet encrypted). Interrupted, it resumes when run again with the
+    /// same keys; the server refuses to start until it has finished.
+    RotateEncryptionKey {
+        /// The new key (32 bytes, or their base64).
+        #[arg(long, value_name = "FILE", required_unless_present = "decrypt")]
+        new_key_file: Option<PathBuf>,
+        /// Decrypt instead: leave the store and index unencrypted.
+        #[arg(long, conflicts_with = "new_key_file")]
+        decrypt: bool,
+    },
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //! | [`auth`]    | pure pieces of authentication: password hashing, tokens, secrets, the policy | domain, config |
 //! | [`domain`]  | the vocabulary, valid by construction: users, credentials, times, commands | nothing |
 //! | [`error`]   | the service's error kinds (no HTTP, no storage types)                 | domain |
-//! | [`config`]  | settings from flags, `ROSTER_*` variables and a TOML file: one table  | nothing |
+//! | [`config`]  | settings from flags, `ROSTER_*` variables and a TOML file: one table  | crypt (to load the key) |
 //! | [`crypt`]   | encryption at rest: the data key, sealed records and files, keyed index hashes | nothing |
 //! | [`cli`]     | the command line (clap): commands and their arguments                | config |
 //!

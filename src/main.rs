@@ -61,6 +61,16 @@ fn main() -> ExitCode {
         Command::Keys {
             command: KeysCommand::Rotate,
         } => runtime.block_on(offline::rotate_keys(&config)),
+        Command::Keys {
+            command: KeysCommand::GenerateEncryptionKey { out },
+        } => offline::generate_encryption_key(out.as_deref()),
+        Command::Keys {
+            command:
+                KeysCommand::RotateEncryptionKey {
+                    new_key_file,
+                    decrypt: _,
+                },
+        } => offline::rotate_encryption_key(&config, new_key_file.as_deref()),
         Command::Import { file, format } => {
             runtime.block_on(offline::import(&config, &file, format))
         }
@@ -68,11 +78,12 @@ fn main() -> ExitCode {
             format,
             out,
             include_secrets,
+            plaintext,
         } => runtime.block_on(offline::export(
             &config,
             format,
             out.as_deref(),
-            include_secrets,
+            (include_secrets, plaintext),
         )),
         Command::Backup { out } => runtime.block_on(offline::backup(&config, &out)),
         Command::Restore { input, force } => {

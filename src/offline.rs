@@ -38,7 +38,7 @@ pub async fn create_admin(
     } else {
         (crate::auth::secrets::random_token(), true)
     };
-    let store = Store::open(&config.data_dir)?;
+    let store = Store::open_with(&config.data_dir, config.encryption_key.clone())?;
     let result = async {
         let hasher = Hasher::new(config.auth.argon2, 1, 1)?;
         let mail = Mail::new(&config.mail, &config.auth.issuer).map_err(anyhow::Error::msg)?;
@@ -74,8 +74,102 @@ pub async fn create_admin(
     Ok(())
 }
 
+/// `roster keys generate-encryption-key`: a new random data key, as base64.
+pub fn generate_encryption_key(out: Option<&Path>) -> anyhow::Result<()> {
+    let key = crate::crypt::Key::generate();
+    match out {
+        None => println!("{}", key.to_base64()),
+        Some(p) if p == Path::new("-") => println!("{}", key.to_base64()),
+        Some(p) => {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(p).with_context(|| {
+                format!(
+                    "cannot create {} (an existing key file is never replaced)",
+                    p.display()
+                )
+            })?;
+            std::io::Write::write_all(&mut f, format!("{}\n", key.to_base64()).as_bytes())
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("cannot write {}", p.display()))?;
+            eprintln!(
+                "wrote a new encryption key (id {}) to {}",
+                key.id_hex(),
+                p.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `roster keys rotate-encryption-key`: the search index, then the store,
+/// from the configured key (or none) to `new_key_file`'s (or none).
+pub fn rotate_encryption_key(config: &Config, new_key_file: Option<&Path>) -> anyhow::Result<()> {
+    let new = new_key_file.map(crate::crypt::Key::read_file).transpose()?;
+    let old = config.encryption_key.clone();
+    if let (Some(o), Some(n)) = (&old, &new)
+        && o.id() == n.id()
+    {
+        anyhow::bail!("the new key is the current key");
+    }
+    let started = Instant::now();
+    let index = config.data_dir.join("index");
+    // The index first: its files name the key that sealed each, so it can
+    // be re-sealed file by file and stays readable under both keys; the
+    // store's switch (one rename) comes last.
+    let index_files = match &new {
+        Some(n) => {
+            let sealer = match &old {
+                Some(o) => crate::crypt::Sealer::rotating(n.clone(), o.clone()),
+                None => crate::crypt::Sealer::new(n.clone()),
+            };
+            match index
+                .exists()
+                .then(|| crate::service::reseal_index(&index, &sealer))
+            {
+                None => 0,
+                Some(Ok(n)) => n,
+                Some(Err(e)) => {
+                    // Derived data: the next start rebuilds it from the store.
+                    eprintln!(
+                        "the search index could not be re-sealed ({e}); removing it, the next start rebuilds it"
+                    );
+                    std::fs::remove_dir_all(&index)
+                        .with_context(|| format!("cannot remove {}", index.display()))?;
+                    0
+                }
+            }
+        }
+        None => 0,
+    };
+    let report = crate::store::rotate(&config.data_dir, old, new.clone())?;
+    if new.is_none() && index.exists() {
+        // A plaintext index would be rebuilt from the store anyway; drop
+        // the sealed one so the next start does it at once.
+        std::fs::remove_dir_all(&index)
+            .with_context(|| format!("cannot remove {}", index.display()))?;
+    }
+    let to = new.as_ref().map_or_else(
+        || "no key (decrypted)".to_owned(),
+        |k| format!("key {}", k.id_hex()),
+    );
+    if report.already {
+        println!("the store is already under {to}");
+    } else {
+        println!(
+            "re-sealed {} store entries and {index_files} index files under {to} in {:.1} s{}",
+            report.entries,
+            started.elapsed().as_secs_f64(),
+            if report.resumed { " (resumed)" } else { "" }
+        );
+    }
+    Ok(())
+}
+
 pub async fn rotate_keys(config: &Config) -> anyhow::Result<()> {
-    let store = Store::open(&config.data_dir)?;
+    let store = Store::open_with(&config.data_dir, config.encryption_key.clone())?;
     let kid = rotate(&store).await;
     store.close().await;
     println!("new signing key {}", kid?);
@@ -83,7 +177,7 @@ pub async fn rotate_keys(config: &Config) -> anyhow::Result<()> {
 }
 
 pub async fn reindex(config: &Config) -> anyhow::Result<()> {
-    let store = Store::open(&config.data_dir)?;
+    let store = Store::open_with(&config.data_dir, config.encryption_key.clone())?;
     let dir = config.data_dir.join("index");
     let started = std::time::Instant::now();
     let s = store.clone();
@@ -120,7 +214,7 @@ pub async fn import(
         let size = f.metadata().ok().map(|m| m.len());
         (Box::new(f), size)
     };
-    let store = Store::open(&config.data_dir)?;
+    let store = Store::open_with(&config.data_dir, config.encryption_key.clone())?;
     let result = run_import(config, &store, reader, size, format).await;
     store.close().await;
     let report = result?;
@@ -400,9 +494,15 @@ pub async fn export(
     config: &Config,
     format: TransferFormat,
     out: Option<&Path>,
-    include_secrets: bool,
+    (include_secrets, plaintext): (bool, bool),
 ) -> anyhow::Result<()> {
-    let store = Store::open(&config.data_dir)?;
+    if config.encryption_key.is_some() && !plaintext {
+        anyhow::bail!(
+            "the store is encrypted and an export is written in the clear: add --plaintext to \
+             export anyway (a backup, `roster backup`, stays encrypted)"
+        );
+    }
+    let store = Store::open_with(&config.data_dir, config.encryption_key.clone())?;
     let s = store.clone();
     let out = out.map(Path::to_owned);
     let result = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
@@ -434,7 +534,7 @@ pub async fn export(
 
 /// `roster backup OUT`: a consistent snapshot of the store in one file.
 pub async fn backup(config: &Config, out: &Path) -> anyhow::Result<()> {
-    let store = Store::open(&config.data_dir)?;
+    let store = Store::open_with(&config.data_dir, config.encryption_key.clone())?;
     let s = store.clone();
     let out = out.to_owned();
     let result = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {

@@ -113,6 +113,11 @@ pub struct Config {
     /// also sweeps expired sessions). Not a setting: tests shorten it.
     pub housekeeping_every: Duration,
     pub webhooks: WebhookConfig,
+    /// Where the data key is read from.
+    pub encryption_key_file: Option<PathBuf>,
+    /// The data key for encryption at rest (from `--encryption-key-file`
+    /// or `ROSTER_ENCRYPTION_KEY`); `None`: nothing is encrypted.
+    pub encryption_key: Option<crate::crypt::Key>,
 }
 
 /// Which webhook URLs may be called.
@@ -238,6 +243,14 @@ impl Config {
         config.mail.smtp_password = std::env::var("ROSTER_SMTP_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty());
+        // The key's text from the environment only (not in `ps`, not in a
+        // TOML file next to the data).
+        let key_text = std::env::var("ROSTER_ENCRYPTION_KEY")
+            .ok()
+            .filter(|k| !k.trim().is_empty());
+        config.encryption_key =
+            crate::crypt::Key::load(config.encryption_key_file.as_deref(), key_text.as_deref())
+                .map_err(|e| ConfigError(e.to_string()))?;
         Ok(config)
     }
 
@@ -320,6 +333,8 @@ impl Config {
                 allow_insecure: v.boolean("webhook_allow_insecure")?,
                 allow_private: v.boolean("webhook_allow_private")?,
             },
+            encryption_key_file: v.path("encryption_key_file")?,
+            encryption_key: None,
         })
     }
 }

@@ -426,6 +426,14 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        name: "encryption_key_file",
+        flag: "encryption-key-file",
+        env: "ROSTER_ENCRYPTION_KEY_FILE",
+        value_name: "PATH",
+        help: "Encrypt the store and the search index at rest with the 32-byte key in this file (`roster keys generate-encryption-key`; or its base64 in ROSTER_ENCRYPTION_KEY) [default: not encrypted]",
+        kind: Kind::Path { default: None },
+    },
+    Setting {
         name: "mail_templates",
         flag: "mail-templates",
         env: "ROSTER_MAIL_TEMPLATES",

@@ -4,20 +4,24 @@
 //! after a bulk load. Searching it is in [`run`](super::run).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tantivy::collector::Count;
-use tantivy::directory::MmapDirectory;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
+use tantivy::directory::{Directory, MmapDirectory};
+use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Term};
 
 use super::SearchError;
 use super::schema::{
     ALL_TOKENIZER, Fields, SCHEMA_VERSION, TOKENIZER, all_analyzer, analyzer, document, schema,
 };
+use super::sealed_dir::SealedDirectory;
 use super::view::View;
+use crate::crypt::Sealer;
 use crate::domain::User;
 
-const VERSION_FILE: &str = "roster-index-version";
+/// The schema version the index was written with, in plain text (a
+/// number): read before tantivy opens anything.
+pub(super) const VERSION_FILE: &str = "roster-index-version";
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 
 /// An index change derived from one store change.
@@ -49,26 +53,56 @@ pub enum Opened {
 }
 
 impl SearchIndex {
+    /// The index in `dir`, in the clear on disk.
     pub fn open(dir: &Path) -> Result<(Self, Opened), SearchError> {
-        match Self::try_open(dir) {
-            Ok(Some(found)) => Ok(found),
-            Ok(None) | Err(_) => {
-                // Missing, another version, or corrupt: start over.
-                if dir.exists() {
-                    tracing::warn!(dir = %dir.display(), "search index unusable or outdated: rebuilding it from the store");
-                    std::fs::remove_dir_all(dir)?;
-                }
-                Ok((Self::create(dir)?, Opened::NeedsRebuild))
-            }
-        }
+        Self::open_sealed(dir, None)
     }
 
-    fn try_open(dir: &Path) -> Result<Option<(Self, Opened)>, SearchError> {
+    /// The index in `dir`, its files sealed with `sealer` if one is given
+    /// (see `sealed_dir`: the index then lives decrypted in memory). An
+    /// index that does not open with it (another key, or written in the
+    /// clear) is unusable like a corrupt one: wiped, to be rebuilt. The
+    /// store checks the key before, so this is an index left over from
+    /// before a key change.
+    pub fn open_sealed(
+        dir: &Path,
+        sealer: Option<Arc<Sealer>>,
+    ) -> Result<(Self, Opened), SearchError> {
+        let why = match Self::try_open(dir, sealer.as_ref()) {
+            Ok(Some(found)) => return Ok(found),
+            Ok(None) => "missing or of another version".to_string(),
+            Err(e) => e.to_string(),
+        };
+        // Missing, another version, corrupt, or another key: start over.
+        if dir.exists() {
+            tracing::warn!(dir = %dir.display(), %why, "search index unusable or outdated: rebuilding it from the store");
+            std::fs::remove_dir_all(dir)?;
+        }
+        Ok((Self::create(dir, sealer)?, Opened::NeedsRebuild))
+    }
+
+    /// The tantivy directory of `dir`, which must exist.
+    fn directory(
+        dir: &Path,
+        sealer: Option<&Arc<Sealer>>,
+    ) -> Result<Box<dyn Directory>, SearchError> {
+        Ok(match sealer {
+            Some(s) => Box::new(
+                SealedDirectory::open(dir, s.clone()).map_err(tantivy::TantivyError::from)?,
+            ),
+            None => Box::new(MmapDirectory::open(dir).map_err(tantivy::TantivyError::from)?),
+        })
+    }
+
+    fn try_open(
+        dir: &Path,
+        sealer: Option<&Arc<Sealer>>,
+    ) -> Result<Option<(Self, Opened)>, SearchError> {
         let version = std::fs::read_to_string(dir.join(VERSION_FILE)).ok();
         if version.as_deref().map(str::trim) != Some(SCHEMA_VERSION.to_string().as_str()) {
             return Ok(None);
         }
-        let index = Index::open(MmapDirectory::open(dir).map_err(tantivy::TantivyError::from)?)?;
+        let index = Index::open(Self::directory(dir, sealer)?)?;
         let (schema, fields) = schema();
         if index.schema() != schema {
             return Ok(None);
@@ -87,10 +121,14 @@ impl SearchIndex {
         }))
     }
 
-    fn create(dir: &Path) -> Result<Self, SearchError> {
+    fn create(dir: &Path, sealer: Option<Arc<Sealer>>) -> Result<Self, SearchError> {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = schema();
-        let index = Index::create_in_dir(dir, schema)?;
+        let index = Index::create(
+            Self::directory(dir, sealer.as_ref())?,
+            schema,
+            IndexSettings::default(),
+        )?;
         std::fs::write(dir.join(VERSION_FILE), SCHEMA_VERSION.to_string())?;
         Self::with_index(index, fields, dir)
     }

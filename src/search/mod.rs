@@ -14,6 +14,8 @@
 //! - `schema`: the fields, the analysers, a user's document; what fixes
 //!   the index format ([`SCHEMA_VERSION`]).
 //! - `index`: [`SearchIndex`]'s life: open, apply, commit, reload, merge.
+//! - `sealed_dir`: the index's files sealed on disk when a data key is
+//!   set, and resealing them offline for a key rotation.
 //! - `view`: one reader generation and its per-segment columns.
 //! - `lexicon`: live document counts from the term dictionaries.
 //! - `query`: a [`SearchRequest`] as a tantivy query; `exact`,
@@ -34,6 +36,7 @@ mod lexicon;
 mod query;
 mod run;
 mod schema;
+mod sealed_dir;
 mod tally;
 mod tokenizer;
 mod view;
@@ -49,3 +52,4 @@ pub use index::{IndexOp, Opened, SearchIndex};
 pub use query::{QueryWord, SearchRequest, Sort, analyze};
 pub use run::{Found, Prepared};
 pub use schema::{SCHEMA_VERSION, analyzer, collect_strings};
+pub(crate) use sealed_dir::reseal_index;

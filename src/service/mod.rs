@@ -15,7 +15,7 @@ pub mod webhooks;
 pub use crate::search::Highlight;
 pub use auth::{Auth, KeyCreated, LoginResult, SessionView, rotate_keys};
 pub use events::Events;
-pub use search::{Hit, IndexStatus, Results, Search, rebuild_offline};
+pub use search::{Hit, IndexStatus, Results, Search, rebuild_offline, reseal_index};
 pub use transfer::{
     CSV_COLUMNS, Format, ImportReport, Importer, LineError, MAX_LINE, backup, check_csv_header,
     csv_record, export,

@@ -79,7 +79,8 @@ impl Search {
     /// last committed sequence, or rebuilds from the store first (searches
     /// answer 503 until then).
     pub fn start(store: Store, dir: &Path) -> Result<Self, Error> {
-        let (index, mut opened) = SearchIndex::open(dir).map_err(search_error)?;
+        let (index, mut opened) =
+            SearchIndex::open_sealed(dir, store.sealer()).map_err(search_error)?;
         let rebuilt_at_start = opened == Opened::NeedsRebuild;
         // A small store is indexed before the server answers (well under a
         // second), so small installs never see search unavailable; a big one
@@ -283,11 +284,17 @@ impl Search {
 
 /// Builds the index of `dir` from the store, offline (`roster reindex`).
 /// Returns how many users were indexed.
+/// Re-seals the index files in `dir` under `sealer`'s current key (an
+/// encryption key rotation, offline); how many files it rewrote.
+pub fn reseal_index(dir: &Path, sealer: &crate::crypt::Sealer) -> std::io::Result<usize> {
+    crate::search::reseal_index(dir, sealer)
+}
+
 pub fn rebuild_offline(store: &Store, dir: &Path) -> Result<u64, Error> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| Error::Internal(e.into()))?;
     }
-    let (index, _) = SearchIndex::open(dir).map_err(search_error)?;
+    let (index, _) = SearchIndex::open_sealed(dir, store.sealer()).map_err(search_error)?;
     let (n, _) = rebuild(store, &index)?;
     Ok(n)
 }

@@ -10,17 +10,18 @@ use uuid::Uuid;
 use crate::domain::{ApiKey, AuditEntry, EventType, Session, Timestamp, UserId};
 
 use super::StoreError;
+use super::sealed::{Sealed, SealedText};
 use super::users::{ReadTx, Tx};
 
 pub(crate) struct AuthTables<B, H, R, P, C, M> {
-    pub credentials: C,
-    pub sessions: B,
+    pub credentials: SealedText<C>,
+    pub sessions: Sealed<u128, B>,
     pub sessions_by_user: P,
     pub refresh: R,
-    pub api_keys: B,
+    pub api_keys: Sealed<u128, B>,
     pub api_keys_by_hash: H,
-    pub audit: B,
-    pub meta: M,
+    pub audit: Sealed<u128, B>,
+    pub meta: Sealed<&'static str, M>,
 }
 
 pub(crate) type WriteAuth<'t> = AuthTables<
@@ -44,18 +45,31 @@ pub(crate) type ReadAuth = AuthTables<
 /// Opens the auth tables in a read or a write transaction (the same
 /// definitions; the table types differ).
 macro_rules! open_auth_tables {
-    ($txn:expr) => {
+    ($txn:expr, $sealer:expr) => {{
+        use $crate::store::sealed::{Sealed, SealedText};
         $crate::store::auth::AuthTables {
-            credentials: $txn.open_table($crate::store::CREDENTIALS)?,
-            sessions: $txn.open_table($crate::store::SESSIONS)?,
+            credentials: SealedText::new(
+                $txn.open_table($crate::store::CREDENTIALS)?,
+                "credentials",
+                $sealer,
+            ),
+            sessions: Sealed::new(
+                $txn.open_table($crate::store::SESSIONS)?,
+                "sessions",
+                $sealer,
+            ),
             sessions_by_user: $txn.open_table($crate::store::SESSIONS_BY_USER)?,
             refresh: $txn.open_table($crate::store::REFRESH_TOKENS)?,
-            api_keys: $txn.open_table($crate::store::API_KEYS)?,
+            api_keys: Sealed::new(
+                $txn.open_table($crate::store::API_KEYS)?,
+                "api_keys",
+                $sealer,
+            ),
             api_keys_by_hash: $txn.open_table($crate::store::API_KEYS_BY_HASH)?,
-            audit: $txn.open_table($crate::store::AUDIT)?,
-            meta: $txn.open_table($crate::store::META)?,
+            audit: Sealed::new($txn.open_table($crate::store::AUDIT)?, "audit", $sealer),
+            meta: Sealed::new($txn.open_table($crate::store::META)?, "meta", $sealer),
         }
-    };
+    }};
 }
 pub(crate) use open_auth_tables;
 
@@ -119,10 +133,7 @@ where
     M: ReadableTable<&'static str, &'static [u8]>,
 {
     fn password_hash(&self, user: UserId) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .credentials
-            .get(user.as_u128())?
-            .map(|v| v.value().to_owned()))
+        self.credentials.get(user.as_u128())
     }
 
     fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
@@ -440,8 +451,7 @@ impl Tx<'_> {
         let Some(v) = self.auth.api_keys.remove(id.as_u128())? else {
             return Ok(false);
         };
-        let (_, hash) = decode_api_key(v.value())?;
-        drop(v);
+        let (_, hash) = decode_api_key(&v)?;
         self.auth.api_keys_by_hash.remove(hash.as_slice())?;
         Ok(true)
     }

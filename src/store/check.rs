@@ -91,7 +91,7 @@ fn check(r: &ReadTx) -> Result<CheckReport, StoreError> {
     Ok(CheckReport {
         users: r.users.len()?,
         sessions: r.auth.sessions.len()?,
-        credentials: r.auth.credentials.len()?,
+        credentials: r.auth.credentials.raw.len()?,
         last_seq,
         problems: p.finish(),
     })
@@ -155,14 +155,14 @@ fn users(
 /// The user's entry in each of the four indexes.
 fn user_index_entries(r: &ReadTx, id: u128, u: &User, p: &mut Problems) -> Result<(), StoreError> {
     let email = u.email.folded();
-    if r.by_email.get(email.as_str())?.map(|v| v.value()) != Some(id) {
+    if r.by_email.get(&email)? != Some(id) {
         p.push(format!(
             "users_by_email: no entry {email:?} for user {}",
             id_of(id)
         ));
     }
     if let Some(name) = u.username.as_ref().map(|n| n.folded())
-        && r.by_username.get(name.as_str())?.map(|v| v.value()) != Some(id)
+        && r.by_username.get(&name)? != Some(id)
     {
         p.push(format!(
             "users_by_username: no entry {name:?} for user {}",
@@ -280,13 +280,17 @@ fn each<K: redb::Key + 'static, V: redb::Value + 'static>(
 /// entry records.
 fn index_entries(d: &Decoded, p: &mut Problems) -> Result<(), StoreError> {
     let r = d.r;
-    each(&r.by_email, |key, id| {
-        let holds = |u: &User| u.email.folded() == key;
+    each(&r.by_email.raw, |key, id| {
+        let holds = |u: &User| r.by_email.key(&u.email.folded()) == key;
         let entry = format!("users_by_email: {key:?}");
         d.entry(p, id, holds, &entry, "with another email");
     })?;
-    each(&r.by_username, |key, id| {
-        let holds = |u: &User| u.username.as_ref().is_some_and(|n| n.folded() == key);
+    each(&r.by_username.raw, |key, id| {
+        let holds = |u: &User| {
+            u.username
+                .as_ref()
+                .is_some_and(|n| r.by_username.key(&n.folded()) == key)
+        };
         let entry = format!("users_by_username: {key:?}");
         d.entry(p, id, holds, &entry, "with another username");
     })?;
@@ -346,7 +350,7 @@ fn sessions(r: &ReadTx, p: &mut Problems) -> Result<(), StoreError> {
 
 /// Credentials belong to users.
 fn credentials(r: &ReadTx, p: &mut Problems) -> Result<(), StoreError> {
-    for entry in r.auth.credentials.iter()? {
+    for entry in r.auth.credentials.raw.iter()? {
         let (k, _) = entry?;
         if !user_exists(r, k.value())? {
             p.push(format!("credentials for missing user {}", id_of(k.value())));

@@ -12,6 +12,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use redb::{Database, ReadTransaction, ReadableDatabase};
 
 use super::StoreError;
+use super::sealed::SealerRef;
 use super::tables::init_tables;
 
 /// redb's page cache (bytes).
@@ -24,15 +25,18 @@ const CACHE_BYTES: usize = 128 * 1024 * 1024;
 /// whole snapshot, so a swap never pulls a database from under one.
 pub(crate) struct Db {
     path: PathBuf,
+    /// The data key, when the store is encrypted.
+    pub(super) sealer: SealerRef,
     /// None between a failed reopen and the next successful one.
     slot: RwLock<Option<Database>>,
 }
 
 impl Db {
     /// The slot holding `db`, the file at `path`.
-    pub(super) fn new(path: PathBuf, db: Database) -> Self {
+    pub(super) fn new(path: PathBuf, db: Database, sealer: SealerRef) -> Self {
         Self {
             path,
+            sealer,
             slot: RwLock::new(Some(db)),
         }
     }

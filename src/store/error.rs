@@ -17,6 +17,9 @@ pub enum StoreError {
     Closed,
     #[error("a write failed: {0}")]
     Job(String),
+    /// A request this store cannot serve as configured.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 macro_rules! storage_error_from {
@@ -42,6 +45,7 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Conflict { field } => Error::Conflict { field },
             StoreError::Closed => Error::Unavailable,
+            StoreError::Unsupported(why) => Error::BadRequest(why.to_owned()),
             StoreError::Storage(e) if is_unavailable(&e) => {
                 tracing::error!(error = %e, "store cannot write");
                 Error::Unavailable

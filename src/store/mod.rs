@@ -32,9 +32,12 @@ mod backup;
 mod check;
 mod codec;
 mod db;
+mod encryption;
 mod error;
 mod outbox;
 mod reads;
+mod rotate;
+pub(crate) mod sealed;
 mod tables;
 mod users;
 mod webhooks;
@@ -45,6 +48,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use redb::{ReadTransaction, ReadableDatabase};
+
+use crate::crypt::{Key, Sealer};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use db::{Db, OpenFailure, open_database};
@@ -57,6 +62,7 @@ pub use codec::Change;
 #[doc(hidden)]
 pub use codec::{decode_user_record, encode_user_record};
 pub use error::StoreError;
+pub use rotate::{RotateReport, rotate};
 pub(crate) use tables::*;
 pub use users::{Order, Position, ReadTx, Scan, ScanPage, Tx};
 
@@ -86,9 +92,25 @@ impl Store {
     /// first (see [`open_database`]); a file that is not a roster store, or is
     /// damaged beyond what repair handles, is an `OpenError` naming the file.
     pub fn open(dir: &Path) -> Result<Self, OpenError> {
+        Self::open_with(dir, None)
+    }
+
+    /// [`open`](Self::open) with the data key of an encrypted store (or of
+    /// a new one to encrypt). A key that does not fit the file, or none for
+    /// an encrypted file, is an `OpenError` before anything is written.
+    pub fn open_with(dir: &Path, key: Option<Key>) -> Result<Self, OpenError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| OpenError(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join("roster.redb");
+        if rotation_path(dir).exists() {
+            return Err(OpenError(format!(
+                "an encryption key rotation of {} did not finish: run `roster keys \
+                 rotate-encryption-key` again with the same keys to complete it",
+                dir.display()
+            )));
+        }
+        let sealer = key.map(|k| Arc::new(Sealer::new(k)));
+        encryption::precheck(&path, sealer.as_deref())?;
         let db = open_database(&path, true).map_err(|e| match e {
             OpenFailure::Redb(redb::DatabaseError::DatabaseAlreadyOpen) => OpenError(format!(
                 "data dir {} is in use by another roster process (stop it first)",
@@ -104,7 +126,15 @@ impl Store {
             ))
         })?;
 
-        let db = Arc::new(Db::new(path.clone(), db));
+        // Again after the open: the check above is skipped for a file that
+        // needed repair.
+        if encryption::check(&db, sealer.as_deref(), &path)? == encryption::Found::Empty
+            && let Some(s) = &sealer
+        {
+            encryption::mark(&db, s)
+                .map_err(|e| OpenError(format!("cannot write {}: {e}", path.display())))?;
+        }
+        let db = Arc::new(Db::new(path.clone(), db, sealer));
         let writer = writer::start(db.clone(), last_seq)
             .map_err(|e| OpenError(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
@@ -146,7 +176,7 @@ impl Store {
         &self,
         f: impl FnOnce(&ReadTx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.snapshot(|txn| f(&ReadTx::open(txn)?))
+        self.snapshot(|txn| f(&ReadTx::open(txn, &self.inner.db.sealer)?))
     }
 
     /// Runs `f` on a read transaction. The guard is held for the whole read
@@ -159,6 +189,16 @@ impl Store {
         let guard = self.inner.db.guard();
         let txn = guard.as_ref().ok_or_else(Db::gone)?.begin_read()?;
         f(&txn)
+    }
+
+    /// Whether the store is encrypted (its records sealed with a data key).
+    pub fn is_encrypted(&self) -> bool {
+        self.inner.db.sealer.is_some()
+    }
+
+    /// The data key's sealer, for the search index.
+    pub fn sealer(&self) -> Option<Arc<Sealer>> {
+        self.inner.db.sealer.clone()
     }
 
     /// Bytes the store's file takes on disk (0 if it cannot be read).
@@ -216,4 +256,10 @@ fn restrict_permissions(dir: &Path, db: &Path) {
     }
     #[cfg(not(unix))]
     let _ = (dir, db);
+}
+
+/// The new file an encryption key rotation writes before it replaces the
+/// store's (see `rotate`).
+pub(crate) fn rotation_path(dir: &Path) -> PathBuf {
+    dir.join("roster.redb.rotating")
 }

@@ -3,18 +3,19 @@
 //! only if the token it carries does, and neither outlives a rolled-back
 //! change.
 
-use redb::{ReadOnlyTable, ReadableTable, ReadableTableMetadata, Table};
+use redb::{ReadOnlyTable, ReadableTable, Table};
 use uuid::Uuid;
 
 use crate::domain::{Job, OneTimeToken, Timestamp};
 
 use super::StoreError;
 use super::auth::{decode, encode};
+use super::sealed::Sealed;
 use super::users::{ReadTx, Tx};
 
 pub(crate) struct OutboxTables<J, T> {
-    pub jobs: J,
-    pub tokens: T,
+    pub jobs: Sealed<u128, J>,
+    pub tokens: Sealed<&'static [u8], T>,
 }
 
 pub(crate) type WriteOutbox<'t> =
@@ -25,10 +26,18 @@ pub(crate) type ReadOutbox =
 
 /// Opens the outbox tables in a read or a write transaction.
 macro_rules! open_outbox_tables {
-    ($txn:expr) => {
+    ($txn:expr, $sealer:expr) => {
         $crate::store::outbox::OutboxTables {
-            jobs: $txn.open_table($crate::store::JOBS)?,
-            tokens: $txn.open_table($crate::store::ONE_TIME_TOKENS)?,
+            jobs: $crate::store::sealed::Sealed::new(
+                $txn.open_table($crate::store::JOBS)?,
+                "jobs",
+                $sealer,
+            ),
+            tokens: $crate::store::sealed::Sealed::new(
+                $txn.open_table($crate::store::ONE_TIME_TOKENS)?,
+                "one_time_tokens",
+                $sealer,
+            ),
         }
     };
 }
@@ -91,7 +100,7 @@ impl ReadTx {
     }
 
     pub fn count_jobs(&self) -> Result<u64, StoreError> {
-        Ok(self.outbox.jobs.len()?)
+        self.outbox.jobs.len()
     }
 
     pub fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
@@ -140,7 +149,7 @@ impl Tx<'_> {
         let Some(v) = self.outbox.tokens.remove(hash)? else {
             return Ok(None);
         };
-        decode("one-time token", v.value()).map(Some)
+        decode("one-time token", &v).map(Some)
     }
 
     /// Removes every token expired at `now`; returns how many.

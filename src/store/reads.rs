@@ -6,6 +6,7 @@
 
 use crate::domain::{ApiKey, Session, User, UserId};
 
+use super::sealed::Sealed;
 use super::{API_KEYS, API_KEYS_BY_HASH, SESSIONS, Store, StoreError, USERS, USERS_BY_CREATED};
 use super::{auth, users};
 
@@ -15,7 +16,7 @@ impl Store {
     /// hot paths (`GET /users/{id}`, search hits) use this instead.
     pub fn get_users(&self, ids: &[UserId]) -> Result<Vec<Option<User>>, StoreError> {
         self.snapshot(|txn| {
-            let table = txn.open_table(USERS)?;
+            let table = self.sealed(txn.open_table(USERS)?, "users");
             ids.iter().map(|&id| users::get_user(&table, id)).collect()
         })
     }
@@ -29,7 +30,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<User>, StoreError> {
         self.snapshot(|txn| {
-            let users = txn.open_table(USERS)?;
+            let users = self.sealed(txn.open_table(USERS)?, "users");
             let by_created = txn.open_table(USERS_BY_CREATED)?;
             let range = by_created.range::<(i64, u128)>(..)?;
             let keys: Box<dyn Iterator<Item = _>> = if newest_first {
@@ -49,6 +50,10 @@ impl Store {
         })
     }
 
+    fn sealed<K: redb::Key + 'static, T>(&self, table: T, name: &'static str) -> Sealed<K, T> {
+        Sealed::new(table, name, &self.inner.db.sealer)
+    }
+
     pub fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         Ok(self.get_users(&[id])?.pop().flatten())
     }
@@ -61,8 +66,9 @@ impl Store {
         session: uuid::Uuid,
     ) -> Result<(Option<User>, Option<Session>), StoreError> {
         self.snapshot(|txn| {
-            let u = users::get_user(&txn.open_table(USERS)?, user)?;
-            let s = match txn.open_table(SESSIONS)?.get(session.as_u128())? {
+            let u = users::get_user(&self.sealed(txn.open_table(USERS)?, "users"), user)?;
+            let sessions = self.sealed(txn.open_table(SESSIONS)?, "sessions");
+            let s = match sessions.get(session.as_u128())? {
                 Some(v) => Some(auth::decode::<Session>("session", v.value())?),
                 None => None,
             };
@@ -80,7 +86,7 @@ impl Store {
             else {
                 return Ok(None);
             };
-            match txn.open_table(API_KEYS)?.get(id)? {
+            match self.sealed(txn.open_table(API_KEYS)?, "api_keys").get(id)? {
                 Some(v) => Ok(Some(auth::decode_api_key(v.value())?.0)),
                 None => Ok(None),
             }

@@ -3,31 +3,30 @@
 
 use std::ops::Bound;
 
-use redb::{
-    ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, WriteTransaction,
-};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
 
 use crate::domain::{EventType, Role, Timestamp, User, UserId};
 
 use super::auth::{ReadAuth, WriteAuth, open_auth_tables};
 use super::codec::{self, Change};
 use super::outbox::{ReadOutbox, WriteOutbox, open_outbox_tables};
+use super::sealed::{HashedIndex, Sealed, SealerRef};
 use super::webhooks::{ReadWebhooks, WriteWebhooks, open_webhook_tables};
 use super::*;
 
 /// `Self` with every table opened in `$txn` (a read or a write transaction:
 /// the names are the same, the table types differ), plus the `extra` fields.
 macro_rules! open_tables {
-    ($txn:expr, $($extra:tt)*) => {
+    ($txn:expr, $sealer:expr, $($extra:tt)*) => {
         Self {
-            users: $txn.open_table(USERS)?,
-            by_email: $txn.open_table(USERS_BY_EMAIL)?,
-            by_username: $txn.open_table(USERS_BY_USERNAME)?,
+            users: Sealed::new($txn.open_table(USERS)?, "users", $sealer),
+            by_email: HashedIndex::new($txn.open_table(USERS_BY_EMAIL)?, $sealer),
+            by_username: HashedIndex::new($txn.open_table(USERS_BY_USERNAME)?, $sealer),
             by_created: $txn.open_table(USERS_BY_CREATED)?,
             by_role: $txn.open_table(USERS_BY_ROLE)?,
-            auth: open_auth_tables!($txn),
-            outbox: open_outbox_tables!($txn),
-            webhooks: open_webhook_tables!($txn),
+            auth: open_auth_tables!($txn, $sealer),
+            outbox: open_outbox_tables!($txn, $sealer),
+            webhooks: open_webhook_tables!($txn, $sealer),
             $($extra)*
         }
     };
@@ -37,12 +36,12 @@ macro_rules! open_tables {
 /// write. Every mutation checks before it changes anything, and records one
 /// change.
 pub struct Tx<'t> {
-    users: Table<'t, u128, &'static [u8]>,
-    by_email: Table<'t, &'static str, u128>,
-    by_username: Table<'t, &'static str, u128>,
+    users: Sealed<u128, Table<'t, u128, &'static [u8]>>,
+    by_email: HashedIndex<Table<'t, &'static str, u128>>,
+    by_username: HashedIndex<Table<'t, &'static str, u128>>,
     by_created: Table<'t, (i64, u128), ()>,
     by_role: Table<'t, (u8, u128), ()>,
-    pub(super) changes: Table<'t, u64, &'static [u8]>,
+    pub(super) changes: Sealed<u64, Table<'t, u64, &'static [u8]>>,
     last_seq: u64,
     /// The time recorded with this transaction's changes.
     now: Timestamp,
@@ -52,11 +51,11 @@ pub struct Tx<'t> {
 }
 
 impl<'t> Tx<'t> {
-    pub(super) fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
-        let changes = txn.open_table(CHANGES)?;
-        let last_seq = changes.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+    pub(super) fn open(txn: &'t WriteTransaction, sealer: &SealerRef) -> Result<Self, StoreError> {
+        let changes = Sealed::new(txn.open_table(CHANGES)?, "changes", sealer);
+        let last_seq = changes.raw.last()?.map(|(k, _)| k.value()).unwrap_or(0);
         let now = Timestamp::now();
-        Ok(open_tables!(txn, changes, last_seq, now))
+        Ok(open_tables!(txn, sealer, changes, last_seq, now))
     }
 
     /// The sequence number of the last change written so far.
@@ -119,19 +118,19 @@ impl<'t> Tx<'t> {
         if self.users.get(id)?.is_some() {
             return Err(StoreError::Conflict { field: "id" });
         }
-        if self.by_email.get(email.as_str())?.is_some() {
+        if self.by_email.get(&email)?.is_some() {
             return Err(StoreError::Conflict { field: "email" });
         }
         if let Some(name) = &username
-            && self.by_username.get(name.as_str())?.is_some()
+            && self.by_username.get(name)?.is_some()
         {
             return Err(StoreError::Conflict { field: "username" });
         }
         let record = codec::encode_user(u);
         self.users.insert(id, record.as_slice())?;
-        self.by_email.insert(email.as_str(), id)?;
+        self.by_email.insert(&email, id)?;
         if let Some(name) = &username {
-            self.by_username.insert(name.as_str(), id)?;
+            self.by_username.insert(name, id)?;
         }
         self.by_created
             .insert((codec::micros(u.created_at), id), ())?;
@@ -149,30 +148,30 @@ impl<'t> Tx<'t> {
         let old_name = old.username.as_ref().map(|n| n.folded());
         let new_name = new.username.as_ref().map(|n| n.folded());
         if old_email != new_email
-            && let Some(owner) = self.by_email.get(new_email.as_str())?
-            && owner.value() != id
+            && let Some(owner) = self.by_email.get(&new_email)?
+            && owner != id
         {
             return Err(StoreError::Conflict { field: "email" });
         }
         if old_name != new_name
             && let Some(name) = &new_name
-            && let Some(owner) = self.by_username.get(name.as_str())?
-            && owner.value() != id
+            && let Some(owner) = self.by_username.get(name)?
+            && owner != id
         {
             return Err(StoreError::Conflict { field: "username" });
         }
         let record = codec::encode_user(new);
         self.users.insert(id, record.as_slice())?;
         if old_email != new_email {
-            self.by_email.remove(old_email.as_str())?;
-            self.by_email.insert(new_email.as_str(), id)?;
+            self.by_email.remove(&old_email)?;
+            self.by_email.insert(&new_email, id)?;
         }
         if old_name != new_name {
             if let Some(name) = &old_name {
-                self.by_username.remove(name.as_str())?;
+                self.by_username.remove(name)?;
             }
             if let Some(name) = &new_name {
-                self.by_username.insert(name.as_str(), id)?;
+                self.by_username.insert(name, id)?;
             }
         }
         if old.roles != new.roles {
@@ -203,11 +202,10 @@ impl<'t> Tx<'t> {
         let record = self
             .users
             .remove(id)?
-            .map(|v| v.value().to_vec())
             .unwrap_or_else(|| codec::encode_user(u));
-        self.by_email.remove(u.email.folded().as_str())?;
+        self.by_email.remove(&u.email.folded())?;
         if let Some(name) = &u.username {
-            self.by_username.remove(name.folded().as_str())?;
+            self.by_username.remove(&name.folded())?;
         }
         self.by_created.remove((codec::micros(u.created_at), id))?;
         for r in &u.roles {
@@ -238,7 +236,7 @@ fn changed_fields(old: &User, new: &User) -> Vec<&'static str> {
 }
 
 pub(super) fn get_user(
-    users: &impl ReadableTable<u128, &'static [u8]>,
+    users: &Sealed<u128, impl ReadableTable<u128, &'static [u8]>>,
     id: UserId,
 ) -> Result<Option<User>, StoreError> {
     let key = id.as_u128();
@@ -249,14 +247,14 @@ pub(super) fn get_user(
 }
 
 fn find_user_by_login(
-    users: &impl ReadableTable<u128, &'static [u8]>,
-    by_email: &impl ReadableTable<&'static str, u128>,
-    by_username: &impl ReadableTable<&'static str, u128>,
+    users: &Sealed<u128, impl ReadableTable<u128, &'static [u8]>>,
+    by_email: &HashedIndex<impl ReadableTable<&'static str, u128>>,
+    by_username: &HashedIndex<impl ReadableTable<&'static str, u128>>,
     folded: &str,
 ) -> Result<Option<User>, StoreError> {
     let id = match by_email.get(folded)? {
-        Some(id) => Some(id.value()),
-        None => by_username.get(folded)?.map(|id| id.value()),
+        Some(id) => Some(id),
+        None => by_username.get(folded)?,
     };
     match id {
         Some(id) => get_user(users, UserId::from_u128(id)),
@@ -310,20 +308,24 @@ pub struct ScanPage {
 
 /// The tables of one read snapshot.
 pub struct ReadTx {
-    pub(super) users: ReadOnlyTable<u128, &'static [u8]>,
-    pub(super) by_email: ReadOnlyTable<&'static str, u128>,
-    pub(super) by_username: ReadOnlyTable<&'static str, u128>,
+    pub(super) users: Sealed<u128, ReadOnlyTable<u128, &'static [u8]>>,
+    pub(super) by_email: HashedIndex<ReadOnlyTable<&'static str, u128>>,
+    pub(super) by_username: HashedIndex<ReadOnlyTable<&'static str, u128>>,
     pub(super) by_created: ReadOnlyTable<(i64, u128), ()>,
     pub(super) by_role: ReadOnlyTable<(u8, u128), ()>,
-    pub(super) changes: ReadOnlyTable<u64, &'static [u8]>,
+    pub(super) changes: Sealed<u64, ReadOnlyTable<u64, &'static [u8]>>,
     pub(super) auth: ReadAuth,
     pub(super) outbox: ReadOutbox,
     pub(super) webhooks: ReadWebhooks,
 }
 
 impl ReadTx {
-    pub(super) fn open(txn: &ReadTransaction) -> Result<Self, StoreError> {
-        Ok(open_tables!(txn, changes: txn.open_table(CHANGES)?))
+    pub(super) fn open(txn: &ReadTransaction, sealer: &SealerRef) -> Result<Self, StoreError> {
+        Ok(open_tables!(
+            txn,
+            sealer,
+            changes: Sealed::new(txn.open_table(CHANGES)?, "changes", sealer)
+        ))
     }
 
     pub fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -356,7 +358,12 @@ impl ReadTx {
 
     /// The sequence number of the last change in this snapshot.
     pub fn last_seq(&self) -> Result<u64, StoreError> {
-        Ok(self.changes.last()?.map(|(k, _)| k.value()).unwrap_or(0))
+        Ok(self
+            .changes
+            .raw
+            .last()?
+            .map(|(k, _)| k.value())
+            .unwrap_or(0))
     }
 
     /// Calls `f` with every user of this snapshot, in id order.
@@ -372,7 +379,7 @@ impl ReadTx {
     }
 
     pub fn count_users(&self) -> Result<u64, StoreError> {
-        Ok(self.users.len()?)
+        self.users.len()
     }
 
     pub fn scan(&self, scan: &Scan<'_>) -> Result<ScanPage, StoreError> {
@@ -431,11 +438,16 @@ impl ReadTx {
                 }
             }
             Order::EmailAsc => {
+                if !self.by_email.ordered() {
+                    return Err(StoreError::Unsupported(
+                        "listing by email: an encrypted store keeps no email in order on disk",
+                    ));
+                }
                 let start = match &scan.after {
                     Some(Position::Email { folded }) => Bound::Excluded(folded.as_str()),
                     _ => Bound::Unbounded,
                 };
-                for entry in self.by_email.range::<&str>((start, Bound::Unbounded))? {
+                for entry in self.by_email.raw.range::<&str>((start, Bound::Unbounded))? {
                     let (k, v) = entry?;
                     let pos = Position::Email {
                         folded: k.value().to_owned(),

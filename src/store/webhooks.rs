@@ -11,14 +11,15 @@ use crate::domain::{Delivery, Timestamp, Webhook};
 use super::StoreError;
 use super::auth::{decode, encode};
 use super::codec;
+use super::sealed::Sealed;
 use super::users::{ReadTx, Tx};
 
 /// META key: the highest change sequence pruned from the log (0: none).
 const PRUNED_THROUGH: &str = "changes_pruned_through";
 
 pub(crate) struct WebhookTables<W, D> {
-    pub hooks: W,
-    pub deliveries: D,
+    pub hooks: Sealed<u128, W>,
+    pub deliveries: Sealed<(u128, u64), D>,
 }
 
 pub(crate) type WriteWebhooks<'t> =
@@ -29,10 +30,18 @@ pub(crate) type ReadWebhooks =
 
 /// Opens the webhook tables in a read or a write transaction.
 macro_rules! open_webhook_tables {
-    ($txn:expr) => {
+    ($txn:expr, $sealer:expr) => {
         $crate::store::webhooks::WebhookTables {
-            hooks: $txn.open_table($crate::store::WEBHOOKS)?,
-            deliveries: $txn.open_table($crate::store::WEBHOOK_DELIVERIES)?,
+            hooks: $crate::store::sealed::Sealed::new(
+                $txn.open_table($crate::store::WEBHOOKS)?,
+                "webhooks",
+                $sealer,
+            ),
+            deliveries: $crate::store::sealed::Sealed::new(
+                $txn.open_table($crate::store::WEBHOOK_DELIVERIES)?,
+                "webhook_deliveries",
+                $sealer,
+            ),
         }
     };
 }
@@ -140,6 +149,7 @@ impl Tx<'_> {
         let h = id.as_u128();
         self.webhooks
             .deliveries
+            .raw
             .retain_in((h, 0)..=(h, u64::MAX), |_, _| false)?;
         Ok(self.webhooks.hooks.remove(h)?.is_some())
     }
@@ -163,7 +173,7 @@ impl Tx<'_> {
         cutoff: Timestamp,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let newest = self.changes.last()?.map_or(0, |(k, _)| k.value());
+        let newest = self.changes.raw.last()?.map_or(0, |(k, _)| k.value());
         let through = through.min(newest.saturating_sub(1));
         let mut last = None;
         let mut n = 0;
@@ -178,11 +188,12 @@ impl Tx<'_> {
             n += 1;
         }
         let Some(last) = last else { return Ok(0) };
-        self.changes.retain_in(..=last, |_, _| false)?;
+        self.changes.raw.retain_in(..=last, |_, _| false)?;
         for hook in self.webhooks.all()? {
             let h = hook.id.as_u128();
             self.webhooks
                 .deliveries
+                .raw
                 .retain_in((h, 0)..=(h, last), |_, _| false)?;
         }
         self.set_meta(PRUNED_THROUGH, &last.to_le_bytes())?;

@@ -8,6 +8,7 @@
 //! error the writer reopens the database (see [`Db::reopen`]) before it
 //! takes the next batch.
 
+use super::sealed::SealerRef;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -140,7 +141,7 @@ fn writer_loop(db: &Db, mut rx: mpsc::Receiver<Msg>, committed: &watch::Sender<u
             publish(seq);
         }
         let io_failed = match db.guard().as_ref() {
-            Some(d) => commit_batch(d, batch, &publish),
+            Some(d) => commit_batch(d, &db.sealer, batch, &publish),
             None => {
                 fail_all(batch, redb::Error::PreviousIo);
                 false
@@ -161,13 +162,18 @@ fn is_io(e: &redb::Error) -> bool {
 }
 
 /// Commits `batch`; true if an I/O error broke the database handle.
-fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, publish: &impl Fn(u64)) -> bool {
+fn commit_batch(
+    db: &Database,
+    sealer: &SealerRef,
+    mut batch: Vec<Box<dyn Job>>,
+    publish: &impl Fn(u64),
+) -> bool {
     loop {
         let txn = match db.begin_write() {
             Ok(t) => t,
             Err(e) => return fail_all(batch, e.into()),
         };
-        let run = Tx::open(&txn).map(|mut tx| {
+        let run = Tx::open(&txn, sealer).map(|mut tx| {
             let failed = batch.iter_mut().position(|job| !job.run(&mut tx));
             (failed, tx.last_seq())
         });

@@ -8,6 +8,7 @@ mod consistency;
 mod console;
 mod crash;
 mod disk;
+mod encryption;
 mod events;
 mod fuzz_regressions;
 mod helpers;

@@ -1,0 +1,353 @@
+//! Changing the data key offline: from none to a key (encrypting a store),
+//! from one key to another, or from a key to none.
+//!
+//! Every table is copied into a new file, `roster.redb.rotating`, its
+//! values opened with the old key and sealed with the new one, in
+//! transactions of [`BATCH`] entries that record how far each table got.
+//! The unique indexes are rebuilt from the copied users (their keys are
+//! keyed hashes, which only the plaintext can recompute). The new file
+//! replaces the old one by a rename once it is complete and durable, so
+//! the store is at every moment either wholly under the old key or wholly
+//! under the new one; a rotation killed at any point resumes from its last
+//! batch when run again with the same keys, and the server refuses to
+//! start while one is unfinished.
+//!
+//! A copy rather than re-sealing in place: redb keeps freed pages in the
+//! file, and those would keep the old ciphertext (or plaintext) around.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, Key, ReadableDatabase, TableDefinition, TableHandle, Value};
+
+use crate::crypt::Sealer;
+
+use super::db::open_database;
+use super::encryption::{self, Found};
+use super::sealed::{HashedIndex, Sealed, SealerRef};
+use super::tables::*;
+use super::{OpenError, StoreError, codec, rotation_path};
+
+/// Entries copied per transaction.
+const BATCH: usize = 2_000;
+/// In the new file only: how far the copy got, and with which keys.
+const PROGRESS: TableDefinition<&str, &[u8]> = TableDefinition::new("rotation_progress");
+const KEYS: &str = "keys";
+const FINISHED: &str = "finished";
+
+/// What a rotation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotateReport {
+    /// Entries written to the new file by this run.
+    pub entries: u64,
+    /// It went on from an interrupted run.
+    pub resumed: bool,
+    /// The store was already under the new key: nothing to do.
+    pub already: bool,
+}
+
+fn fail(what: &str, e: impl std::fmt::Display) -> OpenError {
+    OpenError(format!("key rotation: {what}: {e}"))
+}
+
+fn ids(old: Option<&Sealer>, new: Option<&Sealer>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10);
+    for s in [old, new] {
+        match s {
+            Some(s) => {
+                out.push(1);
+                out.extend_from_slice(&s.key_id());
+            }
+            None => out.push(0),
+        }
+    }
+    out
+}
+
+/// Rotates the store in `dir` from `old` to `new` (either may be `None`:
+/// not encrypted). The server must be stopped (the store's file lock
+/// makes sure of it).
+pub fn rotate(
+    dir: &Path,
+    old: Option<crate::crypt::Key>,
+    new: Option<crate::crypt::Key>,
+) -> Result<RotateReport, OpenError> {
+    let path = dir.join("roster.redb");
+    let next = rotation_path(dir);
+    if !path.exists() {
+        return Err(OpenError(format!("no store in {}", dir.display())));
+    }
+    let (old_ref, new_ref): (SealerRef, SealerRef) = (
+        old.map(|k| Arc::new(Sealer::new(k))),
+        new.map(|k| Arc::new(Sealer::new(k))),
+    );
+    let (old, new) = (old_ref.as_deref(), new_ref.as_deref());
+    let src = open_database(&path, false).map_err(|e| match e {
+        super::db::OpenFailure::Redb(redb::DatabaseError::DatabaseAlreadyOpen) => OpenError(
+            format!("{} is in use: stop the server first", dir.display()),
+        ),
+        other => fail(&format!("cannot open {}", path.display()), other),
+    })?;
+    if let Err(e) = encryption::check(&src, old, &path) {
+        // Already under the new key (an earlier run finished)?
+        return match encryption::check(&src, new, &path) {
+            Ok(Found::Sealed) if new.is_some() => Ok(RotateReport {
+                entries: 0,
+                resumed: false,
+                already: true,
+            }),
+            Ok(Found::Plain | Found::Empty) if new.is_none() => Ok(RotateReport {
+                entries: 0,
+                resumed: false,
+                already: true,
+            }),
+            _ => Err(e),
+        };
+    }
+    let (dst, resumed) = open_next(&next, old, new)?;
+    let mut entries = 0;
+    let finished = progress(&dst, FINISHED).map_err(|e| fail("reading progress", e))?;
+    if finished.is_none() {
+        entries = copy_all(&src, &dst, old, new).map_err(|e| fail("copying", e))?;
+        finish(&dst, &new_ref).map_err(|e| fail("finishing", e))?;
+    }
+    drop(dst);
+    drop(src);
+    std::fs::File::open(&next)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| fail("syncing the new file", e))?;
+    std::fs::rename(&next, &path).map_err(|e| fail("replacing the store", e))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| fail("syncing the data dir", e))?;
+    // The progress table has done its work (left behind if this fails: it
+    // is ignored by everything else).
+    if let Ok(db) = open_database(&path, false)
+        && let Ok(txn) = db.begin_write()
+    {
+        let _ = txn.delete_table(PROGRESS);
+        let _ = txn.commit();
+    }
+    Ok(RotateReport {
+        entries,
+        resumed,
+        already: false,
+    })
+}
+
+/// The new file: the unfinished one if its keys are these, else a new one.
+fn open_next(
+    next: &Path,
+    old: Option<&Sealer>,
+    new: Option<&Sealer>,
+) -> Result<(Database, bool), OpenError> {
+    let want = ids(old, new);
+    if next.exists() {
+        let found = open_database(next, false)
+            .ok()
+            .and_then(|db| progress(&db, KEYS).ok().flatten().map(|k| (db, k)));
+        match found {
+            Some((db, keys)) if keys == want => return Ok((db, true)),
+            Some(_) => {
+                return Err(OpenError(format!(
+                    "an unfinished rotation in {} was started with other keys: run it again \
+                     with those, or delete that file to start over",
+                    next.display()
+                )));
+            }
+            // Not even its first transaction committed: start over.
+            None => std::fs::remove_file(next).map_err(|e| fail("removing a stale file", e))?,
+        }
+    }
+    let db = open_database(next, false).map_err(|e| fail("creating the new file", e))?;
+    init_tables(&db).map_err(|e| fail("creating the new file", e))?;
+    let start = || -> Result<(), StoreError> {
+        let txn = db.begin_write()?;
+        txn.open_table(PROGRESS)?.insert(KEYS, want.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    };
+    start().map_err(|e| fail("creating the new file", e))?;
+    Ok((db, false))
+}
+
+fn progress(db: &Database, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    let txn = db.begin_read()?;
+    let t = match txn.open_table(PROGRESS) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(t.get(key)?.map(|v| v.value().to_vec()))
+}
+
+/// How a table's values change.
+#[derive(Clone, Copy)]
+enum Values {
+    /// Bytes sealed under the table's name and the entry's key.
+    Sealed,
+    /// Text sealed the same way, as base64 (password hashes).
+    Text,
+    /// Nothing secret: copied as they are.
+    Plain,
+}
+
+fn copy_all(
+    src: &Database,
+    dst: &Database,
+    old: Option<&Sealer>,
+    new: Option<&Sealer>,
+) -> Result<u64, StoreError> {
+    let mut n = 0;
+    macro_rules! copy {
+        ($def:ident, $how:expr) => {
+            n += copy_table(src, dst, $def, $how, old, new)?;
+        };
+    }
+    copy!(USERS, Values::Sealed);
+    copy!(USERS_BY_CREATED, Values::Plain);
+    copy!(USERS_BY_ROLE, Values::Plain);
+    copy!(CHANGES, Values::Sealed);
+    copy!(CREDENTIALS, Values::Text);
+    copy!(SESSIONS, Values::Sealed);
+    copy!(SESSIONS_BY_USER, Values::Plain);
+    copy!(REFRESH_TOKENS, Values::Plain);
+    copy!(API_KEYS, Values::Sealed);
+    copy!(API_KEYS_BY_HASH, Values::Plain);
+    copy!(AUDIT, Values::Sealed);
+    copy!(META, Values::Sealed);
+    copy!(JOBS, Values::Sealed);
+    copy!(ONE_TIME_TOKENS, Values::Sealed);
+    copy!(WEBHOOKS, Values::Sealed);
+    copy!(WEBHOOK_DELIVERIES, Values::Sealed);
+    // USERS_BY_EMAIL and USERS_BY_USERNAME: rebuilt by `finish`.
+    Ok(n)
+}
+
+/// A value re-sealed from `old` to `new`; `None` to leave the entry out.
+fn convert(
+    table: &str,
+    key: &[u8],
+    value: &[u8],
+    how: Values,
+    old: Option<&Sealer>,
+    new: Option<&Sealer>,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    if table == META.name() && key == encryption::MARKER.as_bytes() {
+        return Ok(None);
+    }
+    let ctx: [&[u8]; 2] = [table.as_bytes(), key];
+    let bad = |e: crate::crypt::OpenError| StoreError::Corrupt(format!("{table}: {e}"));
+    Ok(Some(match how {
+        Values::Plain => value.to_vec(),
+        Values::Sealed => {
+            let plain = match old {
+                Some(s) => s.open(&ctx, value).map_err(bad)?,
+                None => value.to_vec(),
+            };
+            match new {
+                Some(s) => s.seal(&ctx, &plain),
+                None => plain,
+            }
+        }
+        Values::Text => {
+            let text = std::str::from_utf8(value)
+                .map_err(|_| StoreError::Corrupt(format!("{table}: not text")))?;
+            let plain = match old {
+                Some(s) => s.open_text(&ctx, text).map_err(bad)?,
+                None => text.to_owned(),
+            };
+            match new {
+                Some(s) => s.seal_text(&ctx, &plain).into_bytes(),
+                None => plain.into_bytes(),
+            }
+        }
+    }))
+}
+
+/// Copies what is left of one table, a batch per transaction.
+fn copy_table<K: Key + 'static, V: Value + 'static>(
+    src: &Database,
+    dst: &Database,
+    def: TableDefinition<K, V>,
+    how: Values,
+    old: Option<&Sealer>,
+    new: Option<&Sealer>,
+) -> Result<u64, StoreError> {
+    let name = def.name();
+    let done_key = format!("done:{name}");
+    let after_key = format!("after:{name}");
+    let read = src.begin_read()?;
+    let table = read.open_table(def)?;
+    let mut n = 0;
+    loop {
+        if progress(dst, &done_key)?.is_some() {
+            return Ok(n);
+        }
+        let after = progress(dst, &after_key)?;
+        let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(BATCH);
+        {
+            let range = match &after {
+                None => table.range::<K::SelfType<'_>>(..)?,
+                Some(k) => table.range::<K::SelfType<'_>>((
+                    Bound::Excluded(K::from_bytes(k)),
+                    Bound::Unbounded,
+                ))?,
+            };
+            for entry in range.take(BATCH) {
+                let (k, v) = entry?;
+                batch.push((
+                    K::as_bytes(&k.value()).as_ref().to_vec(),
+                    V::as_bytes(&v.value()).as_ref().to_vec(),
+                ));
+            }
+        }
+        let txn = dst.begin_write()?;
+        {
+            let mut out = txn.open_table(def)?;
+            for (k, v) in &batch {
+                if let Some(v) = convert(name, k, v, how, old, new)? {
+                    out.insert(K::from_bytes(k), V::from_bytes(&v))?;
+                }
+            }
+            let mut p = txn.open_table(PROGRESS)?;
+            if let Some((last, _)) = batch.last() {
+                p.insert(after_key.as_str(), last.as_slice())?;
+            }
+            if batch.len() < BATCH {
+                p.insert(done_key.as_str(), [].as_slice())?;
+            }
+        }
+        txn.commit()?;
+        n += batch.len() as u64;
+    }
+}
+
+/// Rebuilds the unique indexes from the copied users, writes the new key's
+/// marker, and marks the copy finished: one transaction.
+fn finish(dst: &Database, sealer: &SealerRef) -> Result<(), StoreError> {
+    let txn = dst.begin_write()?;
+    {
+        let users = Sealed::<u128, _>::new(txn.open_table(USERS)?, "users", sealer);
+        let mut by_email = HashedIndex::new(txn.open_table(USERS_BY_EMAIL)?, sealer);
+        let mut by_username = HashedIndex::new(txn.open_table(USERS_BY_USERNAME)?, sealer);
+        by_email.raw.retain(|_, _| false)?;
+        by_username.raw.retain(|_, _| false)?;
+        for entry in users.iter()? {
+            let (k, v) = entry?;
+            let u = codec::decode_user(k.value(), v.value())?;
+            by_email.insert(&u.email.folded(), k.value())?;
+            if let Some(name) = &u.username {
+                by_username.insert(&name.folded(), k.value())?;
+            }
+        }
+        let mut meta = txn.open_table(META)?;
+        if let Some(s) = sealer {
+            meta.insert(encryption::MARKER, encryption::marker(s).as_slice())?;
+        }
+        txn.open_table(PROGRESS)?.insert(FINISHED, [].as_slice())?;
+    }
+    txn.commit()?;
+    Ok(())
+}
