@@ -110,10 +110,37 @@ pub(super) fn precheck(path: &Path, sealer: Option<&Sealer>) -> Result<(), OpenE
     if !path.exists() {
         return Ok(());
     }
-    // redb may panic on a damaged file; the open that follows reports it.
-    let opened = std::panic::catch_unwind(|| redb::ReadOnlyDatabase::open(path));
-    let Ok(Ok(db)) = opened else {
-        return Ok(());
-    };
-    check(&db, sealer, path).map(drop)
+    // redb may panic on a damaged file (it trusts a file opened read-only
+    // without the integrity check); the open that follows reports the
+    // damage, so the panic is caught here and kept off the terminal.
+    let checked = quietly(|| {
+        let db = redb::ReadOnlyDatabase::open(path).ok()?;
+        Some(check(&db, sealer, path))
+    });
+    match checked {
+        Some(Some(result)) => result.map(drop),
+        _ => Ok(()),
+    }
+}
+
+thread_local! {
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, catching a panic without printing it (on this thread only:
+/// the hook installed once defers to the previous one everywhere else).
+fn quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    QUIET.with(|q| q.set(false));
+    out
 }

@@ -119,6 +119,8 @@ impl Store {
             other => OpenError(format!("cannot open {}: {other}", path.display())),
         })?;
         restrict_permissions(dir, &path);
+        // Before anything is written: a wrong or missing key changes nothing.
+        let found = encryption::check(&db, sealer.as_deref(), &path)?;
         let last_seq = init_tables(&db).map_err(|e| {
             OpenError(format!(
                 "cannot initialise {}: {e} (the file may be damaged; restore it from a backup)",
@@ -126,9 +128,7 @@ impl Store {
             ))
         })?;
 
-        // Again after the open: the check above is skipped for a file that
-        // needed repair.
-        if encryption::check(&db, sealer.as_deref(), &path)? == encryption::Found::Empty
+        if found == encryption::Found::Empty
             && let Some(s) = &sealer
         {
             encryption::mark(&db, s)
