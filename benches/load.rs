@@ -6,6 +6,10 @@
 //!     cargo bench --bench load
 //!     ROSTER_BENCH_SECS=10 ROSTER_BENCH_USERS=1000000 cargo bench --bench load
 //!     ROSTER_BENCH_BIN=/path/to/other/roster cargo bench --bench load   # another build
+//!     ROSTER_ENCRYPTION_KEY=$(roster keys generate-encryption-key) cargo bench --bench load
+//!
+//! The server and the import inherit the environment, so the last form
+//! measures an encrypted store and index (compare it with a plain run).
 //!
 //! The users (100 000 by default) are generated as NDJSON and loaded with
 //! `roster import` before the server starts, which also measures the import

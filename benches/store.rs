@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the costs every request pays: reading a user from
 //! redb, a durable write (one user per commit), a batch commit (1 000 users
-//! in one transaction), and verifying an Ed25519 access token.
+//! in one transaction) — each on a plain and on an encrypted store — sealing
+//! and opening one record, and verifying an Ed25519 access token.
 //!
 //!     cargo bench --bench store
 
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use roster::auth::tokens::{Claims, StoredKey, Tokens};
+use roster::crypt::{Key, Sealer};
 use roster::domain::{User, UserDraft, UserId};
 use roster::store::{Store, StoreError};
 use serde_json::json;
@@ -29,12 +31,38 @@ fn user(i: u64) -> User {
 }
 
 fn store_benches(c: &mut Criterion) {
+    store_group(c, "store", None);
+    store_group(c, "store (encrypted)", Some(Key::generate()));
+}
+
+fn crypt_benches(c: &mut Criterion) {
+    let sealer = Sealer::new(Key::generate());
+    let record = vec![7u8; 300];
+    let sealed = sealer.seal(&[b"users", &[1u8; 16]], &record);
+    let mut g = c.benchmark_group("crypt");
+    g.bench_function("seal a 300-byte record", |b| {
+        b.iter(|| sealer.seal(&[b"users", &[1u8; 16]], &record))
+    });
+    g.bench_function("open a 300-byte record", |b| {
+        b.iter(|| {
+            sealer
+                .open(&[b"users", &[1u8; 16]], &sealed)
+                .expect("opens")
+        })
+    });
+    g.bench_function("keyed hash of an email", |b| {
+        b.iter(|| sealer.index_key("someone.long@example.com"))
+    });
+    g.finish();
+}
+
+fn store_group(c: &mut Criterion, group: &str, key: Option<Key>) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store");
+    let store = Store::open_with(dir.path(), key).expect("store");
     // 100 000 users to read from.
     let ids: Vec<UserId> = rt.block_on(async {
         let mut ids = Vec::new();
@@ -54,7 +82,7 @@ fn store_benches(c: &mut Criterion) {
         ids
     });
 
-    let mut g = c.benchmark_group("store");
+    let mut g = c.benchmark_group(group);
     g.measurement_time(Duration::from_secs(5));
     let mut n = 0usize;
     g.bench_function("get user (read txn + decode), 100k users", |b| {
@@ -130,5 +158,5 @@ fn jwt_benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, store_benches, jwt_benches);
+criterion_group!(benches, store_benches, crypt_benches, jwt_benches);
 criterion_main!(benches);

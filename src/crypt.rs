@@ -7,14 +7,15 @@
 //!
 //! # Sealed format
 //!
-//! `0xA7 | 1 (format) | key id (4) | nonce (24) | commitment (32) | ciphertext + tag (16)`
+//! `0xA7 | 1 (format) | key id (4) | salt (24) | commitment (32) | ciphertext + tag (16)`
 //!
-//! Each sealing draws a random 24-byte nonce and derives, with HKDF-SHA256
-//! from the data key and that nonce, a one-use XChaCha20-Poly1305 key and a
-//! 32-byte commitment to the data key. Opening recomputes the commitment
-//! and compares it (in constant time) before decrypting, so a ciphertext
-//! opens under one key only (the AEAD alone is not key-committing). The
-//! header and the caller's associated data — for a record, its table and
+//! Each sealing draws a random 24-byte salt and derives from the data key
+//! and that salt (HMAC-SHA256 under two labels) a one-use AES-256-GCM key
+//! and a 32-byte commitment to the data key. A one-use key seals one value
+//! only (192 random bits), so GCM's nonce can be fixed. Opening recomputes
+//! the commitment and compares it (in constant time) before decrypting, so
+//! a ciphertext opens under one key only (GCM alone is not key-committing).
+//! The header and the caller's associated data — for a record, its table and
 //! key — are authenticated, so a record copied under another key or into
 //! another table does not open.
 //!
@@ -27,11 +28,10 @@
 use std::fmt;
 use std::path::Path;
 
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use chacha20poly1305::aead::{Aead, Payload};
-use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
-use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
@@ -180,35 +180,45 @@ impl fmt::Debug for Sealer {
 struct Keyed {
     key: Key,
     id: [u8; ID_LEN],
-    /// The key of the keyed hashes of index keys.
-    index: [u8; 32],
+    /// HMAC-SHA256 keyed with the data key, set up once (each derivation
+    /// clones it rather than hashing the key again).
+    mac: Hmac<Sha256>,
+    /// The keyed hash of index keys, set up once.
+    index: Hmac<Sha256>,
 }
 
 impl Keyed {
     fn new(key: Key) -> Self {
+        let mut index_key = key.mac(b"roster index hash v1");
+        let index = <Hmac<Sha256> as Mac>::new_from_slice(&index_key).expect("any length");
+        index_key.zeroize();
         Self {
             id: key.id(),
-            index: key.mac(b"roster index hash v1"),
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("any length"),
+            index,
             key,
         }
     }
 
-    /// The one-use cipher key and the commitment for `nonce`.
-    fn derive(&self, nonce: &[u8]) -> ([u8; 32], [u8; 32]) {
-        let hk = Hkdf::<Sha256>::from_prk(&self.key.0).expect("32 bytes is a valid PRK");
-        let mut okm = [0u8; 64];
-        let mut info = Vec::with_capacity(16 + NONCE_LEN);
-        info.extend_from_slice(b"roster seal v1");
-        info.extend_from_slice(nonce);
-        hk.expand(&info, &mut okm)
-            .expect("64 bytes is a valid length");
-        let mut cipher_key = [0u8; 32];
-        let mut commit = [0u8; 32];
-        cipher_key.copy_from_slice(&okm[..32]);
-        commit.copy_from_slice(&okm[32..]);
-        okm.zeroize();
-        (cipher_key, commit)
+    fn derive_one(&self, label: &[u8], salt: &[u8]) -> [u8; 32] {
+        let mut m = self.mac.clone();
+        m.update(label);
+        m.update(salt);
+        m.finalize().into_bytes().into()
     }
+
+    /// The one-use cipher key and the commitment for `salt`.
+    fn derive(&self, salt: &[u8]) -> ([u8; 32], [u8; 32]) {
+        (
+            self.derive_one(b"roster seal key v1", salt),
+            self.derive_one(b"roster seal commitment v1", salt),
+        )
+    }
+}
+
+/// GCM's nonce: fixed, as every cipher key seals one value only.
+fn fixed_nonce() -> Nonce<aes_gcm::aead::consts::U12> {
+    Nonce::from([0u8; 12])
 }
 
 /// The associated data: the header, then each part with its length.
@@ -260,15 +270,15 @@ impl Sealer {
         let aad = aad(&out, context);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&commit);
-        let ct = XChaCha20Poly1305::new((&cipher_key).into())
+        let ct = Aes256Gcm::new((&cipher_key).into())
             .encrypt(
-                &XNonce::from(nonce),
+                &fixed_nonce(),
                 Payload {
                     msg: plain,
                     aad: &aad,
                 },
             )
-            .expect("XChaCha20-Poly1305 seals any length we use");
+            .expect("AES-256-GCM seals any length we use");
         cipher_key.zeroize();
         out.extend_from_slice(&ct);
         out
@@ -315,9 +325,9 @@ impl Sealer {
             return Err(OpenError::Forged);
         }
         let aad = aad(&sealed[..HEADER], context);
-        let plain = XChaCha20Poly1305::new((&cipher_key).into())
+        let plain = Aes256Gcm::new((&cipher_key).into())
             .decrypt(
-                &XNonce::from(nonce),
+                &fixed_nonce(),
                 Payload {
                     msg: &sealed[HEADER + NONCE_LEN + COMMIT_LEN..],
                     aad: &aad,
@@ -331,7 +341,7 @@ impl Sealer {
     /// The keyed hash standing for `value` as a unique-index key: lookups
     /// work without the plaintext on disk. 128 bits, base64url (22 chars).
     pub fn index_key(&self, value: &str) -> String {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.current.index).expect("any length");
+        let mut m = self.current.index.clone();
         m.update(value.as_bytes());
         URL_SAFE_NO_PAD.encode(&m.finalize().into_bytes()[..16])
     }

@@ -12,8 +12,8 @@
 //! | [`offline`] | the commands that work on a data dir no server holds (import, export, backup, restore, reindex, keys) | service, store, config |
 //! | [`api`]     | HTTP: routes, `AppState`, request DTOs parsed into domain commands, problem+json, OpenAPI, the console's and account pages' files | service, auth::policy, domain, error, config |
 //! | [`service`] | the use cases and their rules: users, search, authentication and the email flows, audit, transfer, mail and its outbox worker; the one write path of every façade | store, search, auth, domain, error |
-//! | [`store`]   | redb: tables, record encoding, the change log, the outbox and one-time tokens, the single writer, backups | domain, error |
-//! | [`search`]  | tantivy: schema, analysis, the index, queries, highlights; never writes the store | domain |
+//! | [`store`]   | redb: tables, record encoding, the change log, the outbox and one-time tokens, the single writer, backups, sealed records and key rotation | domain, error, crypt |
+//! | [`search`]  | tantivy: schema, analysis, the index, queries, highlights, the sealed index directory; never writes the store | domain, crypt |
 //! | [`auth`]    | pure pieces of authentication: password hashing, tokens, secrets, the policy | domain, config |
 //! | [`domain`]  | the vocabulary, valid by construction: users, credentials, times, commands | nothing |
 //! | [`error`]   | the service's error kinds (no HTTP, no storage types)                 | domain |

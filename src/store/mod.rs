@@ -21,6 +21,9 @@
 //! | `outbox`  | jobs to run after their commit (mail), one-time tokens |
 //! | `webhooks`| webhook endpoints, their deliveries, change-log pruning |
 //! | `codec`   | record encoding (schema byte + postcard) |
+//! | `sealed`  | tables whose values are sealed with the data key; unique indexes keyed by keyed hashes |
+//! | `encryption` | the marker that says whether (and under which key) a file is encrypted; checked before any write |
+//! | `rotate`  | changing the data key offline, resumably, by copying into a new file |
 //! | `backup`  | backup and restore files |
 //! | `check`   | the integrity check |
 //! | `error`   | `StoreError` and its one conversion into the service's error |
