@@ -116,36 +116,34 @@ pub fn rotate_encryption_key(config: &Config, new_key_file: Option<&Path>) -> an
     }
     let started = Instant::now();
     let index = config.data_dir.join("index");
-    // The index first: its files name the key that sealed each, so it can
-    // be re-sealed file by file and stays readable under both keys; the
+    // The index first, once the store is locked and known to be under the
+    // current key: its files name the key that sealed each, so it is
+    // re-sealed file by file and stays readable under both keys; the
     // store's switch (one rename) comes last.
-    let index_files = match &new {
-        Some(n) => {
-            let sealer = match &old {
-                Some(o) => crate::crypt::Sealer::rotating(n.clone(), o.clone()),
-                None => crate::crypt::Sealer::new(n.clone()),
-            };
-            match index
-                .exists()
-                .then(|| crate::service::reseal_index(&index, &sealer))
-            {
-                None => 0,
-                Some(Ok(n)) => n,
-                Some(Err(e)) => {
-                    // Derived data: the next start rebuilds it from the store.
-                    eprintln!(
-                        "the search index could not be re-sealed ({e}); removing it, the next start rebuilds it"
-                    );
-                    std::fs::remove_dir_all(&index)
-                        .with_context(|| format!("cannot remove {}", index.display()))?;
-                    0
-                }
+    let mut index_files = 0;
+    let sealer = new.as_ref().map(|n| match &old {
+        Some(o) => crate::crypt::Sealer::rotating(n.clone(), o.clone()),
+        None => crate::crypt::Sealer::new(n.clone()),
+    });
+    let reseal = || -> Result<(), String> {
+        let Some(sealer) = &sealer else {
+            return Ok(());
+        };
+        match crate::service::reseal_index(&index, sealer) {
+            Ok(n) => index_files += n,
+            Err(e) => {
+                // Derived data: the next start rebuilds it from the store.
+                eprintln!(
+                    "the search index could not be re-sealed ({e}); removing it, the next start rebuilds it"
+                );
+                std::fs::remove_dir_all(&index)
+                    .map_err(|e| format!("cannot remove {}: {e}", index.display()))?;
             }
         }
-        None => 0,
+        Ok(())
     };
-    let report = crate::store::rotate(&config.data_dir, old, new.clone())?;
-    if new.is_none() && index.exists() {
+    let report = crate::store::rotate(&config.data_dir, old, new.clone(), reseal)?;
+    if new.is_none() && !report.already && index.exists() {
         // A plaintext index would be rebuilt from the store anyway; drop
         // the sealed one so the next start does it at once.
         std::fs::remove_dir_all(&index)
@@ -579,8 +577,10 @@ pub async fn restore(config: &Config, input: &Path, force: bool) -> anyhow::Resu
     let file =
         std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
     let dir = config.data_dir.clone();
+    let key = config.encryption_key.clone();
     let summary =
-        tokio::task::spawn_blocking(move || crate::store::restore(&dir, file, force)).await??;
+        tokio::task::spawn_blocking(move || crate::store::restore(&dir, file, force, key))
+            .await??;
     eprintln!(
         "restored {} entries; rebuilding the search index",
         summary.entries

@@ -183,10 +183,16 @@ impl<R: Read> Reading<R> {
 /// only then is it moved into place. `force` allows replacing a data dir
 /// that holds a store; its old index is removed (rebuild it afterwards).
 /// The data dir must not be in use (redb's lock is taken on the old file).
-pub fn restore(dir: &Path, input: impl Read, force: bool) -> Result<BackupSummary, RestoreError> {
+pub fn restore(
+    dir: &Path,
+    input: impl Read,
+    force: bool,
+    key: Option<crate::crypt::Key>,
+) -> Result<BackupSummary, RestoreError> {
     let target = dir.join("roster.redb");
+    let sealer = key.clone().map(crate::crypt::Sealer::new);
     if target.exists() && !force {
-        let empty = Store::open(dir)
+        let empty = Store::open_with(dir, key)
             .map_err(|e| RestoreError::BadFile(e.to_string()))
             .and_then(|s| {
                 let n = s.read(|r| r.count_users())?;
@@ -213,7 +219,15 @@ pub fn restore(dir: &Path, input: impl Read, force: bool) -> Result<BackupSummar
     std::fs::create_dir_all(dir)?;
     let staging = dir.join("roster.redb.restoring");
     let _ = std::fs::remove_file(&staging);
-    let summary = match load(&staging, input) {
+    // The backup must open under the key the data dir is used with, or
+    // the store would be replaced by one that no longer opens.
+    let loaded = load(&staging, input).and_then(|summary| {
+        let db = Database::open(&staging).map_err(StoreError::from)?;
+        super::encryption::check(&db, sealer.as_ref(), &staging)
+            .map_err(|e| RestoreError::BadFile(format!("the backup does not fit the key: {e}")))?;
+        Ok(summary)
+    });
+    let summary = match loaded {
         Ok(s) => s,
         Err(e) => {
             let _ = std::fs::remove_file(&staging);
@@ -222,6 +236,11 @@ pub fn restore(dir: &Path, input: impl Read, force: bool) -> Result<BackupSummar
     };
     drop(_guard);
     std::fs::rename(&staging, &target)?;
+    // A rotation left unfinished was of the store just replaced.
+    let rotating = super::rotation_path(dir);
+    if rotating.exists() {
+        std::fs::remove_file(&rotating)?;
+    }
     let index = dir.join("index");
     if index.exists() {
         std::fs::remove_dir_all(&index)?;

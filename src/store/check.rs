@@ -106,7 +106,9 @@ fn change_log(r: &ReadTx, p: &mut Problems) -> Result<(LastChanges, u64), StoreE
     let pruned = r.changes_pruned_through()?;
     let mut expected_seq = pruned + 1;
     for entry in r.changes.iter()? {
-        let (k, v) = entry?;
+        let Some((k, v)) = reported(entry, p)? else {
+            continue;
+        };
         let seq = k.value();
         if seq != expected_seq {
             p.push(format!(
@@ -136,7 +138,9 @@ fn users(
     let pruned = r.changes_pruned_through()? > 0;
     let mut users: HashMap<u128, User> = HashMap::new();
     for entry in r.users.iter()? {
-        let (k, v) = entry?;
+        let Some((k, v)) = reported(entry, p)? else {
+            continue;
+        };
         let id = k.value();
         let u = match codec::decode_user(id, v.value()) {
             Ok(u) => u,
@@ -229,6 +233,20 @@ fn upserted_users_exist(
     Ok(())
 }
 
+/// An entry of a sealed table, or `None` with a problem reported when it
+/// does not open (damaged, or sealed under another key); storage errors
+/// still end the check.
+fn reported<T>(entry: Result<T, StoreError>, p: &mut Problems) -> Result<Option<T>, StoreError> {
+    match entry {
+        Ok(e) => Ok(Some(e)),
+        Err(StoreError::Corrupt(why)) => {
+            p.push(why);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The users that decoded, for the checks that go from an index entry back
 /// to its user: no entry without its user.
 struct Decoded<'r> {
@@ -240,7 +258,7 @@ impl Decoded<'_> {
     /// Whether `id`'s record exists but failed to decode: it was reported
     /// already, so its index entries are not reported again.
     fn undecodable(&self, id: u128) -> bool {
-        !self.users.contains_key(&id) && self.r.users.get(id).is_ok_and(|v| v.is_some())
+        !self.users.contains_key(&id) && self.r.users.raw.get(id).is_ok_and(|v| v.is_some())
     }
 }
 
@@ -314,7 +332,9 @@ fn user_exists(r: &ReadTx, id: u128) -> Result<bool, StoreError> {
 fn sessions(r: &ReadTx, p: &mut Problems) -> Result<(), StoreError> {
     let mut session_keys = BTreeSet::new();
     for entry in r.auth.sessions.iter()? {
-        let (k, v) = entry?;
+        let Some((k, v)) = reported(entry, p)? else {
+            continue;
+        };
         let sid = k.value();
         let s: Session = match decode("session", v.value()) {
             Ok(s) => s,

@@ -113,14 +113,20 @@ pub(super) fn precheck(path: &Path, sealer: Option<&Sealer>) -> Result<(), OpenE
     // redb may panic on a damaged file (it trusts a file opened read-only
     // without the integrity check); the open that follows reports the
     // damage, so the panic is caught here and kept off the terminal.
-    let checked = quietly(|| {
+    match peek(path, sealer) {
+        Some(result) => result.map(drop),
+        None => Ok(()),
+    }
+}
+
+/// [`check`] on the file opened read-only; `None` when it cannot be (in
+/// use, in need of repair, damaged).
+pub(super) fn peek(path: &Path, sealer: Option<&Sealer>) -> Option<Result<Found, OpenError>> {
+    quietly(|| {
         let db = redb::ReadOnlyDatabase::open(path).ok()?;
         Some(check(&db, sealer, path))
-    });
-    match checked {
-        Some(Some(result)) => result.map(drop),
-        _ => Ok(()),
-    }
+    })
+    .flatten()
 }
 
 thread_local! {

@@ -155,9 +155,15 @@ impl Tx<'_> {
     /// Removes every token expired at `now`; returns how many.
     pub fn purge_expired_tokens(&mut self, now: Timestamp) -> Result<usize, StoreError> {
         let mut expired = Vec::new();
-        for entry in self.outbox.tokens.iter()? {
+        // Raw entries, opened one by one: a token that does not open or
+        // decode counts as expired rather than stopping every sweep.
+        for entry in self.outbox.tokens.raw.iter()? {
             let (k, v) = entry?;
-            let expired_at = decode::<OneTimeToken>("one-time token", v.value())
+            let expired_at = self
+                .outbox
+                .tokens
+                .open_stored(&k.value(), v.value())
+                .and_then(|plain| decode::<OneTimeToken>("one-time token", &plain))
                 .map(|t| t.expires_at)
                 .unwrap_or(now);
             if expired_at <= now {
@@ -165,7 +171,7 @@ impl Tx<'_> {
             }
         }
         for k in &expired {
-            self.outbox.tokens.remove(k.as_slice())?;
+            self.outbox.tokens.raw.remove(k.as_slice())?;
         }
         Ok(expired.len())
     }

@@ -19,7 +19,10 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, Key, ReadableDatabase, TableDefinition, TableHandle, Value};
+use redb::{
+    Database, Key, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    TableHandle, Value,
+};
 
 use crate::crypt::Sealer;
 
@@ -35,6 +38,8 @@ const BATCH: usize = 2_000;
 const PROGRESS: TableDefinition<&str, &[u8]> = TableDefinition::new("rotation_progress");
 const KEYS: &str = "keys";
 const FINISHED: &str = "finished";
+/// What the store being copied looked like (see [`fingerprint`]).
+const SOURCE: &str = "source";
 
 /// What a rotation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +72,14 @@ fn ids(old: Option<&Sealer>, new: Option<&Sealer>) -> Vec<u8> {
 
 /// Rotates the store in `dir` from `old` to `new` (either may be `None`:
 /// not encrypted). The server must be stopped (the store's file lock
-/// makes sure of it).
+/// makes sure of it). `before_copy` runs once the store is locked and
+/// known to be under `old` (or already under `new`), before anything is
+/// written: the caller re-seals the search index there.
 pub fn rotate(
     dir: &Path,
     old: Option<crate::crypt::Key>,
     new: Option<crate::crypt::Key>,
+    mut before_copy: impl FnMut() -> Result<(), String>,
 ) -> Result<RotateReport, OpenError> {
     let path = dir.join("roster.redb");
     let next = rotation_path(dir);
@@ -83,29 +91,38 @@ pub fn rotate(
         new.map(|k| Arc::new(Sealer::new(k))),
     );
     let (old, new) = (old_ref.as_deref(), new_ref.as_deref());
+    // Read-only first, so that a wrong key changes nothing (a read-write
+    // open rewrites the file's header).
+    let mut done = old.is_none() && new.is_none();
+    if let Some(Err(e)) = encryption::peek(&path, old) {
+        // Already under the new key (an earlier run finished)?
+        done = match encryption::peek(&path, new) {
+            Some(Ok(Found::Sealed)) => new.is_some(),
+            Some(Ok(Found::Plain | Found::Empty)) => new.is_none(),
+            _ => false,
+        };
+        if !done {
+            return Err(e);
+        }
+    }
     let src = open_database(&path, false).map_err(|e| match e {
         super::db::OpenFailure::Redb(redb::DatabaseError::DatabaseAlreadyOpen) => OpenError(
             format!("{} is in use: stop the server first", dir.display()),
         ),
         other => fail(&format!("cannot open {}", path.display()), other),
     })?;
-    if let Err(e) = encryption::check(&src, old, &path) {
-        // Already under the new key (an earlier run finished)?
-        return match encryption::check(&src, new, &path) {
-            Ok(Found::Sealed) if new.is_some() => Ok(RotateReport {
-                entries: 0,
-                resumed: false,
-                already: true,
-            }),
-            Ok(Found::Plain | Found::Empty) if new.is_none() => Ok(RotateReport {
-                entries: 0,
-                resumed: false,
-                already: true,
-            }),
-            _ => Err(e),
-        };
+    if done {
+        before_copy().map_err(|e| fail("re-sealing the search index", e))?;
+        return Ok(RotateReport {
+            entries: 0,
+            resumed: false,
+            already: true,
+        });
     }
-    let (dst, resumed) = open_next(&next, old, new)?;
+    encryption::check(&src, old, &path)?;
+    before_copy().map_err(|e| fail("re-sealing the search index", e))?;
+    let source = fingerprint(&src).map_err(|e| fail("reading the store", e))?;
+    let (dst, resumed) = open_next(&next, old, new, &source)?;
     let mut entries = 0;
     let finished = progress(&dst, FINISHED).map_err(|e| fail("reading progress", e))?;
     if finished.is_none() {
@@ -141,6 +158,7 @@ fn open_next(
     next: &Path,
     old: Option<&Sealer>,
     new: Option<&Sealer>,
+    source: &[u8],
 ) -> Result<(Database, bool), OpenError> {
     let want = ids(old, new);
     if next.exists() {
@@ -148,7 +166,18 @@ fn open_next(
             .ok()
             .and_then(|db| progress(&db, KEYS).ok().flatten().map(|k| (db, k)));
         match found {
-            Some((db, keys)) if keys == want => return Ok((db, true)),
+            Some((db, keys)) if keys == want => {
+                // The store may have been replaced (restored) since.
+                let same = progress(&db, SOURCE).ok().flatten();
+                if same.as_deref() == Some(source) {
+                    return Ok((db, true));
+                }
+                return Err(OpenError(format!(
+                    "an unfinished rotation in {} was of the store as it was then, and the \
+                     store has changed since: delete that file and run the rotation again",
+                    next.display()
+                )));
+            }
             Some(_) => {
                 return Err(OpenError(format!(
                     "an unfinished rotation in {} was started with other keys: run it again \
@@ -164,12 +193,34 @@ fn open_next(
     init_tables(&db).map_err(|e| fail("creating the new file", e))?;
     let start = || -> Result<(), StoreError> {
         let txn = db.begin_write()?;
-        txn.open_table(PROGRESS)?.insert(KEYS, want.as_slice())?;
+        let mut p = txn.open_table(PROGRESS)?;
+        p.insert(KEYS, want.as_slice())?;
+        p.insert(SOURCE, source)?;
+        drop(p);
         txn.commit()?;
         Ok(())
     };
     start().map_err(|e| fail("creating the new file", e))?;
     Ok((db, false))
+}
+
+/// Enough of the store's state to tell it from another (a restored
+/// backup) when a rotation resumes: the last change, the last audit entry,
+/// how many users and metadata entries. The server cannot write in
+/// between: the rotation runs while it is stopped.
+fn fingerprint(db: &Database) -> Result<Vec<u8>, StoreError> {
+    let txn = db.begin_read()?;
+    let mut out = Vec::with_capacity(48);
+    let last_change = txn
+        .open_table(CHANGES)?
+        .last()?
+        .map_or(0, |(k, _)| k.value());
+    out.extend_from_slice(&last_change.to_le_bytes());
+    let last_audit = txn.open_table(AUDIT)?.last()?.map_or(0, |(k, _)| k.value());
+    out.extend_from_slice(&last_audit.to_le_bytes());
+    out.extend_from_slice(&txn.open_table(USERS)?.len()?.to_le_bytes());
+    out.extend_from_slice(&txn.open_table(META)?.len()?.to_le_bytes());
+    Ok(out)
 }
 
 fn progress(db: &Database, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

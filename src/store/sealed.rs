@@ -93,6 +93,22 @@ impl<K: Key + 'static, T> Sealed<K, T> {
         }
     }
 
+    /// A stored value (from `raw`) opened.
+    pub(super) fn open_stored(
+        &self,
+        key: &K::SelfType<'_>,
+        stored: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        match &self.sealer {
+            None => Ok(stored.to_vec()),
+            Some(s) => {
+                let kb = K::as_bytes(key);
+                s.open(&[self.name.as_bytes(), kb.as_ref()], stored)
+                    .map_err(|e| broken(self.name, e))
+            }
+        }
+    }
+
     /// `value` as it is to be stored under `key`.
     pub(super) fn seal<'v>(&self, key: &K::SelfType<'_>, value: &'v [u8]) -> Cow<'v, [u8]> {
         match &self.sealer {

@@ -248,6 +248,47 @@ async fn an_encrypted_data_dir_and_its_backup_hold_no_plaintext() {
     app.stop().await;
     let e = App::build(config(&restored, None)).await.err().unwrap();
     assert!(e.to_string().contains("is encrypted"), "{e}");
+
+    // A backup that does not fit the key the data dir is used with is
+    // refused before it replaces anything.
+    let before = digests(&restored);
+    for (backup, key) in [
+        (&plain_backup, Some(&key)),
+        (&backup, None),
+        (&backup, Some(&Key::generate())),
+    ] {
+        let out = run(
+            &restored,
+            key,
+            &["restore", "--force", backup.to_str().unwrap()],
+        );
+        assert!(!out.status.success(), "{}", text(&out.stdout));
+        assert!(
+            text(&out.stderr).contains("does not fit the key"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    // (redb rewrites its header when the old store is locked: compare
+    // what the store holds, not its bytes.)
+    let after = digests(&restored);
+    let changed: Vec<_> = after
+        .keys()
+        .filter(|f| before.get(*f) != after.get(*f))
+        .collect();
+    assert!(
+        changed.iter().all(|f| f.ends_with("roster.redb")),
+        "a refused restore changed {changed:?}"
+    );
+    let app = spawn_app_with(config(&restored, Some(&key))).await;
+    let hits: Value = app
+        .get("/api/v1/users/search?q=dravenholt&limit=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(hits["total"].as_u64().unwrap() >= USERS as u64, "{hits}");
+    app.stop().await;
 }
 
 fn digests(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -285,6 +326,26 @@ async fn a_wrong_or_missing_key_is_refused_and_changes_nothing() {
         "{e}"
     );
     let out = run(&data, Some(&Key::generate()), &["reindex"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is not the key of"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A rotation from the wrong current key, too, changes nothing (the
+    // search index included).
+    let wrong = Key::generate();
+    let new_file = key_file(_dir.path(), "new.key", &Key::generate());
+    let out = run(
+        &data,
+        Some(&wrong),
+        &[
+            "keys",
+            "rotate-encryption-key",
+            "--new-key-file",
+            new_file.to_str().unwrap(),
+        ],
+    );
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("is not the key of"),
