@@ -23,6 +23,20 @@ use super::state::AppState;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
+/// The scheme the client used (`http` or `https`): the server's own, or,
+/// behind trusted proxies, the one the proxy that took the client's
+/// connection reports. Set with [`ClientAddr`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientScheme(pub &'static str);
+
+/// What [`resolve_client`] needs: the trusted proxies, and whether this
+/// server itself speaks TLS.
+#[derive(Debug, Clone)]
+pub struct Proxies {
+    pub trusted: Vec<IpNet>,
+    pub own_scheme: &'static str,
+}
+
 /// The client's address, when the server knows it.
 pub fn client_addr(parts_ext: &axum::http::Extensions) -> Option<IpAddr> {
     parts_ext
@@ -40,18 +54,43 @@ pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<String> {
     client_addr(parts_ext).map(|a| a.to_string())
 }
 
-/// The outermost layer: works out the client's address (see
-/// [`client_address`]) and records it for the rest of the request.
+/// The outermost layer: works out the client's address and scheme (see
+/// [`client_origin`]) and records them for the rest of the request.
 pub async fn resolve_client(
-    State(trusted): State<Arc<Vec<IpNet>>>,
+    State(proxies): State<Arc<Proxies>>,
     mut req: Request,
     next: Next,
 ) -> Response {
     if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
-        let client = client_address(&trusted, peer.ip(), req.headers());
+        let (client, scheme) = client_origin(
+            &proxies.trusted,
+            peer.ip(),
+            req.headers(),
+            proxies.own_scheme,
+        );
         req.extensions_mut().insert(ClientAddr(client));
+        req.extensions_mut().insert(ClientScheme(scheme));
     }
     next.run(req).await
+}
+
+/// The client's address; see [`client_origin`].
+#[cfg(test)]
+fn client_address(trusted: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    client_origin(trusted, peer, headers, "http").0
+}
+
+/// `http` or `https` as a forwarding header states it; anything else is
+/// not taken.
+fn scheme_of(value: &str) -> Option<&'static str> {
+    let v = value.trim().trim_matches('"');
+    if v.eq_ignore_ascii_case("https") {
+        Some("https")
+    } else if v.eq_ignore_ascii_case("http") {
+        Some("http")
+    } else {
+        None
+    }
 }
 
 /// The peer, unless it is a trusted proxy: then the hop its forwarding
@@ -61,45 +100,82 @@ pub async fn resolve_client(
 /// an address (`unknown`, an obfuscated name) ends the walk at the proxy
 /// that reported it. From an untrusted peer, the headers are ignored: anyone
 /// can send them.
-pub fn client_address(trusted: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+///
+/// The scheme comes with the address: each `Forwarded` element taken on
+/// the walk gives its `proto`, so the scheme is the one of the connection
+/// the client made to the first trusted proxy. With `X-Forwarded-For`,
+/// `X-Forwarded-Proto` is read at the same position when it lists as many
+/// values, else its last value (a proxy that sets the header rather than
+/// appending to it).
+pub fn client_origin(
+    trusted: &[IpNet],
+    peer: IpAddr,
+    headers: &HeaderMap,
+    own_scheme: &'static str,
+) -> (IpAddr, &'static str) {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip));
     if !is_trusted(peer) {
-        return peer;
+        return (peer, own_scheme);
     }
     let forwarded: Vec<&str> = headers
         .get_all(header::FORWARDED)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    let hops: Vec<Option<IpAddr>> = if !forwarded.is_empty() {
+    // Each hop: the address it names and the scheme it states, if any.
+    let hops: Vec<(Option<IpAddr>, Option<&'static str>)> = if !forwarded.is_empty() {
         forwarded
             .iter()
             .flat_map(|v| v.split(','))
             .map(|element| {
-                element
-                    .split(';')
-                    .filter_map(|pair| pair.trim().split_once('='))
-                    .find(|(k, _)| k.eq_ignore_ascii_case("for"))
-                    .and_then(|(_, v)| forwarded_node(v))
+                let pairs = || {
+                    element
+                        .split(';')
+                        .filter_map(|pair| pair.trim().split_once('='))
+                };
+                let node = pairs()
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+                    .and_then(|(_, v)| forwarded_node(v));
+                let proto = pairs()
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("proto"))
+                    .and_then(|(_, v)| scheme_of(v));
+                (node, proto)
             })
             .collect()
     } else {
-        headers
-            .get_all("x-forwarded-for")
+        let values = |name: &str| -> Vec<String> {
+            headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(|v| v.trim().to_owned())
+                .collect()
+        };
+        let nodes = values("x-forwarded-for");
+        let protos = values("x-forwarded-proto");
+        let aligned = protos.len() == nodes.len();
+        let last = protos.last().and_then(|p| scheme_of(p));
+        nodes
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|hop| hop.trim().parse().ok())
+            .enumerate()
+            .map(|(i, hop)| {
+                let proto = if aligned { scheme_of(&protos[i]) } else { last };
+                (hop.parse().ok(), proto)
+            })
             .collect()
     };
-    let mut client = peer;
-    for hop in hops.iter().rev() {
+    let (mut client, mut scheme) = (peer, own_scheme);
+    for (hop, proto) in hops.iter().rev() {
         match hop {
-            Some(ip) if is_trusted(client) => client = *ip,
+            Some(ip) if is_trusted(client) => {
+                client = *ip;
+                scheme = proto.unwrap_or(scheme);
+            }
             _ => break,
         }
     }
-    client
+    (client, scheme)
 }
 
 /// The address of a `Forwarded` node: `192.0.2.60`, `"192.0.2.60:4711"`,
@@ -280,5 +356,65 @@ mod tests {
                 "from {peer}: {lines:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_scheme_is_the_one_the_client_used_as_trusted_proxies_report_it() {
+        let trusted: Vec<IpNet> = ["10.0.0.0/8"].map(|n| n.parse().unwrap()).to_vec();
+        let cases = [
+            // Untrusted peer: the server's own scheme, whatever it claims.
+            ("198.51.100.9", "x-forwarded-proto: https", "http"),
+            // A proxy that sets the header.
+            (
+                "10.0.0.1",
+                "x-forwarded-for: 203.0.113.7\nx-forwarded-proto: https",
+                "https",
+            ),
+            // Appended by two proxies: the one that took the client's
+            // connection counts.
+            (
+                "10.0.0.1",
+                "x-forwarded-for: 203.0.113.7, 10.2.2.2\nx-forwarded-proto: https, http",
+                "https",
+            ),
+            // Set once by the outer proxy, two hops: its (last) value.
+            (
+                "10.0.0.1",
+                "x-forwarded-for: 203.0.113.7, 10.2.2.2\nx-forwarded-proto: https",
+                "https",
+            ),
+            // `Forwarded`: the element of the client's hop; a client's
+            // forged element before it is not reached.
+            (
+                "10.0.0.1",
+                "forwarded: for=1.1.1.1;proto=http, for=203.0.113.7;proto=https, for=10.4.4.4;proto=http",
+                "https",
+            ),
+            // Nonsense is not a scheme; no header: the own scheme.
+            (
+                "10.0.0.1",
+                "x-forwarded-for: 203.0.113.7\nx-forwarded-proto: gopher",
+                "http",
+            ),
+            ("10.0.0.1", "", "http"),
+        ];
+        for (peer, lines, expected) in cases {
+            let mut headers = HeaderMap::new();
+            for (name, value) in lines.lines().filter_map(|l| l.split_once(": ")) {
+                headers.append(
+                    axum::http::HeaderName::from_static(name),
+                    value.parse().unwrap(),
+                );
+            }
+            let (_, scheme) = client_origin(&trusted, peer.parse().unwrap(), &headers, "http");
+            assert_eq!(scheme, expected, "from {peer}: {lines:?}");
+        }
+        let (_, own) = client_origin(
+            &trusted,
+            "198.51.100.9".parse().unwrap(),
+            &HeaderMap::new(),
+            "https",
+        );
+        assert_eq!(own, "https");
     }
 }

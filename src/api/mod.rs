@@ -144,7 +144,14 @@ pub fn with_layers(routes: Router, config: &Config) -> Router {
     // Installed before the first request, so no figure is lost.
     metrics::handle();
     let slots = Arc::new(Semaphore::new(config.max_concurrent_requests));
-    let trusted = Arc::new(config.trusted_proxies.clone());
+    let trusted = Arc::new(caller::Proxies {
+        trusted: config.trusted_proxies.clone(),
+        own_scheme: if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+    });
     routes.layer(
         ServiceBuilder::new()
             .layer(middleware::from_fn_with_state(
@@ -170,12 +177,17 @@ pub fn with_layers(routes: Router, config: &Config) -> Router {
                             .get::<caller::ClientAddr>()
                             .map(|caller::ClientAddr(ip)| ip.to_string())
                             .unwrap_or_default();
+                        let scheme = req
+                            .extensions()
+                            .get::<caller::ClientScheme>()
+                            .map_or("", |caller::ClientScheme(s)| s);
                         tracing::info_span!(
                             "request",
                             method = %req.method(),
                             route,
                             request_id,
                             client,
+                            scheme,
                             principal = tracing::field::Empty,
                         )
                     })

@@ -208,3 +208,29 @@ async fn access_log_errors_only_and_sampling() {
     let off = logged_statuses(&["--log-format", "json", "--access-log", "off"], 1, 0).await;
     assert!(off.is_empty(), "{off:?}");
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_lines_carry_the_forwarded_client_and_scheme() {
+    let (app, _dir) = Logged::start(&["--log-format", "json", "--trusted-proxies", "127.0.0.1"]);
+    let client = http_client();
+    for (id, proto) in [("via-https", "https"), ("via-http", "http")] {
+        let res = client
+            .get(format!("{}/api/v1/users", app.base))
+            .header("x-request-id", id)
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("x-forwarded-proto", proto)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let lines = app.requests(2).await;
+    for (id, proto) in [("via-https", "https"), ("via-http", "http")] {
+        let line = lines
+            .iter()
+            .find(|v| v["span"]["request_id"] == id)
+            .unwrap_or_else(|| panic!("{lines:#?}"));
+        assert_eq!(line["span"]["client"], "203.0.113.9", "{line}");
+        assert_eq!(line["span"]["scheme"], proto, "{line}");
+    }
+}
