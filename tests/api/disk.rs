@@ -166,13 +166,21 @@ async fn a_full_disk_gives_503s_keeps_reads_and_recovers_without_restart() {
     let page = get_ok(&client, &base, &token, "/api/v1/users?limit=5").await;
     assert_eq!(page["items"].as_array().map(Vec::len), Some(5));
     let email = first["email"].as_str().expect("an email");
-    let hits = get_ok(
-        &client,
-        &base,
-        &token,
-        &format!("/api/v1/users/search?q={email}"),
-    )
-    .await;
+    // The index follows the store a moment behind (more on a busy machine).
+    let mut hits = Value::Null;
+    for _ in 0..100 {
+        hits = get_ok(
+            &client,
+            &base,
+            &token,
+            &format!("/api/v1/users/search?q={email}"),
+        )
+        .await;
+        if hits["total"] != 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(hits["hits"][0]["user"]["id"].as_str(), Some(id), "{hits}");
     assert!(child.try_wait().expect("status").is_none(), "roster died");
 
