@@ -335,19 +335,25 @@ mod tests {
         ),
     ];
 
+    /// Headers from `name: value` lines.
+    fn headers_of(lines: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in lines.lines().filter_map(|l| l.split_once(": ")) {
+            headers.append(
+                axum::http::HeaderName::from_static(name),
+                value.parse().unwrap(),
+            );
+        }
+        headers
+    }
+
     #[test]
     fn forwarding_headers_count_only_from_trusted_peers() {
         let trusted: Vec<IpNet> = ["10.0.0.0/8", "127.0.0.1/32"]
             .map(|n| n.parse().unwrap())
             .to_vec();
         for (peer, lines, expected) in CASES {
-            let mut headers = HeaderMap::new();
-            for (name, value) in lines.lines().filter_map(|l| l.split_once(": ")) {
-                headers.append(
-                    axum::http::HeaderName::from_static(name),
-                    value.parse().unwrap(),
-                );
-            }
+            let headers = headers_of(lines);
             let peer_ip: IpAddr = peer.parse().unwrap();
             let got = client_address(&trusted, peer_ip, &headers);
             assert_eq!(
@@ -399,13 +405,7 @@ mod tests {
             ("10.0.0.1", "", "http"),
         ];
         for (peer, lines, expected) in cases {
-            let mut headers = HeaderMap::new();
-            for (name, value) in lines.lines().filter_map(|l| l.split_once(": ")) {
-                headers.append(
-                    axum::http::HeaderName::from_static(name),
-                    value.parse().unwrap(),
-                );
-            }
+            let headers = headers_of(lines);
             let (_, scheme) = client_origin(&trusted, peer.parse().unwrap(), &headers, "http");
             assert_eq!(scheme, expected, "from {peer}: {lines:?}");
         }

@@ -237,15 +237,7 @@ async fn an_encrypted_data_dir_and_its_backup_hold_no_plaintext() {
         &["restore", backup.to_str().unwrap()],
     );
     assert!(out.status.success(), "restore: {}", text(&out.stderr));
-    let app = spawn_app_with(config(&restored, Some(&key))).await;
-    let hits: Value = app
-        .get("/api/v1/users/search?q=dravenholt&limit=1")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(hits["total"].as_u64().unwrap() >= USERS as u64, "{hits}");
-    app.stop().await;
+    assert_serves_every_user(&restored, &key).await;
     let e = App::build(config(&restored, None)).await.err().unwrap();
     assert!(e.to_string().contains("is encrypted"), "{e}");
 
@@ -280,7 +272,12 @@ async fn an_encrypted_data_dir_and_its_backup_hold_no_plaintext() {
         changed.iter().all(|f| f.ends_with("roster.redb")),
         "a refused restore changed {changed:?}"
     );
-    let app = spawn_app_with(config(&restored, Some(&key))).await;
+    assert_serves_every_user(&restored, &key).await;
+}
+
+/// A server on `data` under `key` finds every imported user.
+async fn assert_serves_every_user(data: &Path, key: &Key) {
+    let app = spawn_app_with(config(data, Some(key))).await;
     let hits: Value = app
         .get("/api/v1/users/search?q=dravenholt&limit=1")
         .await
