@@ -42,6 +42,8 @@ mod tokenizer;
 mod view;
 
 #[cfg(test)]
+mod sealed_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::SearchError;
