@@ -139,6 +139,7 @@ fn jwt_benches(c: &mut Criterion) {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let tokens = Tokens::new(&[StoredKey::generate(now)], "roster", "roster").expect("keys");
     let claims = Claims {
+        amr: vec!["pwd".into()],
         sub: UserId::new().to_string(),
         iat: now,
         exp: now + 900,

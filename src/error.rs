@@ -28,6 +28,10 @@ pub enum Error {
     /// server requires it (403).
     #[error("email address not verified")]
     EmailUnverified,
+    /// The caller's roles require a second factor, and it has none yet: it
+    /// may only enrol one (403).
+    #[error("second factor required")]
+    MfaEnrolmentRequired,
     /// A mailed link's token that is unknown, expired, already used or for
     /// another purpose (400).
     #[error("invalid or expired link")]

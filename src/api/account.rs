@@ -13,7 +13,6 @@ use crate::auth::policy::Caller;
 use crate::domain::{Field, TokenPurpose};
 use crate::error::Error;
 
-use super::auth::token_response;
 use super::caller::client_ip;
 use super::extract::{Body, no_other_fields, required_text};
 use super::openapi as doc;
@@ -205,7 +204,7 @@ account_route! {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let r = st.auth().confirm_magic_link(&token_of(body)?, ip, ua).await?;
-        Ok(token_response(&r))
+        Ok(super::mfa::sign_in_response(&r))
     }
 }
 

@@ -38,6 +38,11 @@ pub struct TokenBody<'a> {
     #[schema(value_type = String)]
     refresh_token: &'a str,
     user: UserDto<'a>,
+    /// The user's roles require a second factor it has not enrolled: until
+    /// it does (`/api/v1/auth/mfa/totp/setup`), the token is good for that,
+    /// its own account and its sessions only.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    mfa_enrollment_required: bool,
 }
 
 pub(super) fn token_response(r: &LoginResult) -> Response {
@@ -47,6 +52,7 @@ pub(super) fn token_response(r: &LoginResult) -> Response {
         expires_in: r.expires_in,
         refresh_token: &r.refresh_token,
         user: UserDto::from(&r.user),
+        mfa_enrollment_required: r.mfa_enrollment_required,
     })
     .into_response();
     res.headers_mut().insert(
@@ -200,11 +206,14 @@ impl PartialSchema for SetupRequest {
 impl ToSchema for SetupRequest {}
 
 /// Sign in with an email or username and a password.
+///
+/// A user with a second factor gets `mfa_required` and an `mfa_token`
+/// instead of tokens: the second step is `POST /api/v1/auth/mfa/verify`.
 #[utoipa::path(
     post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth",
     request_body(content = LoginRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Signed in.", body = TokenBody, headers(("Cache-Control" = String, description = "`no-store`."))),
+        (status = 200, description = "Signed in, or a second factor is due.", body = super::mfa::SignInBody, headers(("Cache-Control" = String, description = "`no-store`."))),
         (status = 401, response = doc::Unauthorized),
         doc::JsonBody,
         (status = 429, response = doc::TooManyRequests),
@@ -227,7 +236,7 @@ pub async fn login(
         .auth()
         .login(&login, &password, client_ip(&parts), ua)
         .await?;
-    Ok(token_response(&r))
+    Ok(super::mfa::sign_in_response(&r))
 }
 
 /// Trade a refresh token for new tokens (the old refresh token is spent).

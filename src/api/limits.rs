@@ -331,6 +331,7 @@ mod tests {
                 id: UserId::new(),
                 roles,
                 session: uuid::Uuid::now_v7(),
+                must_enrol_mfa: false,
             },
             ip: None,
         }

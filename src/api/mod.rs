@@ -17,6 +17,7 @@ mod json;
 mod keys;
 mod limits;
 mod metrics;
+mod mfa;
 mod openapi;
 mod params;
 pub mod problem;

@@ -34,7 +34,7 @@ use utoipa_axum::routes;
 use super::state::AppState;
 
 use super::{
-    account, admin, audit, auth, events, health, keys, metrics, problem, search, sessions,
+    account, admin, audit, auth, events, health, keys, metrics, mfa, problem, search, sessions,
     transfer, users, webhooks,
 };
 
@@ -81,7 +81,12 @@ pub(super) fn routes() -> Routes {
         .routes(routes!(webhooks::test))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::retry))
-        .routes(routes!(events::stream));
+        .routes(routes!(events::stream))
+        .routes(routes!(mfa::status))
+        .routes(routes!(mfa::totp_setup))
+        .routes(routes!(mfa::totp_confirm))
+        .routes(routes!(mfa::totp_remove))
+        .routes(routes!(mfa::reset));
     let public = OpenApiRouter::new()
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
@@ -93,6 +98,7 @@ pub(super) fn routes() -> Routes {
         .routes(routes!(account::confirm_reset))
         .routes(routes!(account::request_magic_link))
         .routes(routes!(account::confirm_magic_link))
+        .routes(routes!(mfa::verify))
         .routes(routes!(account::confirm_email_change))
         .routes(routes!(document));
     let outside = OpenApiRouter::new()
@@ -213,6 +219,7 @@ fn close_request_bodies(doc: &mut utoipa::openapi::OpenApi) {
         (name = "search", description = "Typo-tolerant, filtered, faceted user search."),
         (name = "auth", description = "Signing in, tokens, registration, first-admin setup."),
         (name = "sessions", description = "A user's refresh sessions."),
+        (name = "mfa", description = "Second factors: TOTP with recovery codes, the second step of a sign-in."),
         (name = "api-keys", description = "Scoped API keys for services."),
         (name = "audit", description = "The audit log."),
         (name = "account", description = "Links mailed to users: email verification, password reset, sign-in links, email change."),
@@ -231,6 +238,7 @@ fn close_request_bodies(doc: &mut utoipa::openapi::OpenApi) {
             webhooks::WebhookDto, webhooks::WebhookList, webhooks::WebhookCreate, webhooks::WebhookUpdate,
             webhooks::SecretRotation, webhooks::DeliveryDto, webhooks::DeliveryPage, webhooks::TestDelivery,
             crate::domain::EventType, crate::domain::DeliveryStatus,
+            mfa::MfaVerify, mfa::TotpCode, mfa::TotpRemoval, mfa::TotpSetupBody, mfa::RecoveryCodes, mfa::MfaStatusBody,
         ),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed,

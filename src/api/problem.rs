@@ -21,6 +21,7 @@ pub enum Kind {
     Unauthorized,
     Forbidden,
     EmailUnverified,
+    MfaEnrolmentRequired,
     InvalidToken,
     Validation,
     NotFound,
@@ -48,6 +49,7 @@ impl Kind {
             Kind::Unauthorized => ("unauthorized", S::UNAUTHORIZED, "Authentication required"),
             Kind::Forbidden => ("forbidden", S::FORBIDDEN, "Forbidden"),
             Kind::EmailUnverified => ("email-unverified", S::FORBIDDEN, "Email address not verified"),
+            Kind::MfaEnrolmentRequired => ("mfa-enrollment-required", S::FORBIDDEN, "Second factor enrolment required"),
             Kind::InvalidToken => ("invalid-token", S::BAD_REQUEST, "Invalid or expired link"),
             Kind::Validation => ("validation", S::UNPROCESSABLE_ENTITY, "Validation failed"),
             Kind::NotFound => ("not-found", S::NOT_FOUND, "Not found"),
@@ -184,6 +186,10 @@ impl From<Error> for Problem {
             .with_errors(errors),
             Error::Unauthorized(detail) => Problem::unauthorized(detail),
             Error::Forbidden => Problem::new(Kind::Forbidden, "You are not allowed to do this."),
+            Error::MfaEnrolmentRequired => Problem::new(
+                Kind::MfaEnrolmentRequired,
+                "Your account needs a second factor: set up TOTP (POST /api/v1/auth/mfa/totp/setup) first.",
+            ),
             Error::Disabled(detail) => Problem::new(Kind::Forbidden, detail),
             Error::EmailUnverified => Problem::new(
                 Kind::EmailUnverified,

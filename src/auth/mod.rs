@@ -6,3 +6,4 @@ pub mod passwords;
 pub mod policy;
 pub mod secrets;
 pub mod tokens;
+pub mod totp;

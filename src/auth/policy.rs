@@ -5,6 +5,10 @@
 //! plain user may read itself, change its own profile (never its roles,
 //! status or verification flag), its password and its sessions; API keys
 //! may do what their scopes say.
+//!
+//! A user whose roles require a second factor (`--require-mfa-for`) and who
+//! has none may, until it enrols one, only read itself, enrol, change its
+//! password and end its sessions, whatever its roles.
 
 use uuid::Uuid;
 
@@ -17,6 +21,8 @@ pub enum Principal {
         id: UserId,
         roles: Vec<Role>,
         session: Uuid,
+        /// Its roles require a second factor and it has none yet.
+        must_enrol_mfa: bool,
     },
     ApiKey {
         id: Uuid,
@@ -92,14 +98,40 @@ pub enum Action {
     /// Follow the change stream: every user's changes, as they happen.
     ReadEvents,
     ManageWebhooks,
+    /// Set up or remove one's own second factors.
+    ManageOwnMfa(UserId),
+    /// Remove a user's second factors (an admin's help for a lost phone).
+    ResetMfa(UserId),
 }
 
-/// The caller may not do this (403).
+/// Why the caller may not do this (403).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("not allowed")]
-pub struct Denied;
+pub enum Denied {
+    #[error("not allowed")]
+    NotAllowed,
+    #[error("a second factor must be enrolled first")]
+    MfaEnrolmentRequired,
+}
 
 pub fn authorize(caller: &Caller, action: Action) -> Result<(), Denied> {
+    if let Principal::User {
+        id,
+        must_enrol_mfa: true,
+        ..
+    } = &caller.principal
+    {
+        return match action {
+            Action::ReadUser(x)
+            | Action::ManageOwnMfa(x)
+            | Action::ChangePassword(x)
+            | Action::ManageSessions(x)
+                if x == *id =>
+            {
+                Ok(())
+            }
+            _ => Err(Denied::MfaEnrolmentRequired),
+        };
+    }
     if caller.is_admin() {
         return Ok(());
     }
@@ -116,7 +148,9 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Denied> {
         Action::UpdateUser { id, privileged } => {
             caller.has_scope(Scope::UsersWrite) || (caller.is_user(id) && !privileged)
         }
-        Action::ChangePassword(id) | Action::ManageSessions(id) => caller.is_user(id),
+        Action::ChangePassword(id) | Action::ManageSessions(id) | Action::ManageOwnMfa(id) => {
+            caller.is_user(id)
+        }
         Action::ReadEvents => {
             caller.has_scope(Scope::UsersRead) || caller.has_scope(Scope::UsersWrite)
         }
@@ -124,9 +158,14 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Denied> {
         | Action::ReadAudit
         | Action::ReadStats
         | Action::Transfer
-        | Action::ManageWebhooks => false,
+        | Action::ManageWebhooks
+        | Action::ResetMfa(_) => false,
     };
-    if allowed { Ok(()) } else { Err(Denied) }
+    if allowed {
+        Ok(())
+    } else {
+        Err(Denied::NotAllowed)
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +178,7 @@ mod tests {
                 id,
                 roles: roles.to_vec(),
                 session: Uuid::nil(),
+                must_enrol_mfa: false,
             },
             ip: None,
         }
@@ -200,6 +240,9 @@ mod tests {
             (Transfer, [false, true, false, false, true]),
             (ReadEvents, [false, true, true, true, true]),
             (ManageWebhooks, [false, true, false, false, true]),
+            (ManageOwnMfa(me), [true, true, false, false, true]),
+            (ManageOwnMfa(other), [false, true, false, false, true]),
+            (ResetMfa(other), [false, true, false, false, true]),
         ];
         for (action, expected) in cases {
             let got: Vec<bool> = [&plain, &admin, &reader, &writer, &root]
@@ -207,6 +250,38 @@ mod tests {
                 .map(|c| authorize(c, action).is_ok())
                 .collect();
             assert_eq!(got, expected, "{action:?}");
+        }
+    }
+
+    #[test]
+    fn an_admin_without_the_required_factor_may_only_enrol() {
+        let me = UserId::new();
+        let mut admin = user(me, &[Role::Admin]);
+        if let Principal::User { must_enrol_mfa, .. } = &mut admin.principal {
+            *must_enrol_mfa = true;
+        }
+        use Action::*;
+        for ok in [
+            ReadUser(me),
+            ManageOwnMfa(me),
+            ChangePassword(me),
+            ManageSessions(me),
+        ] {
+            assert_eq!(authorize(&admin, ok), Ok(()), "{ok:?}");
+        }
+        let other = UserId::new();
+        for no in [
+            ListUsers,
+            ReadUser(other),
+            CreateUser,
+            ReadAudit,
+            ResetMfa(other),
+        ] {
+            assert_eq!(
+                authorize(&admin, no),
+                Err(Denied::MfaEnrolmentRequired),
+                "{no:?}"
+            );
         }
     }
 }

@@ -22,6 +22,11 @@ pub struct Claims {
     pub aud: String,
     pub roles: Vec<String>,
     pub sid: String,
+    /// How the session's sign-in was proven (RFC 8176 values: `pwd`,
+    /// `otp`, `mfa`; `email` for a mailed link), so that an app can ask
+    /// for a second factor before a sensitive action.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// One signing key as stored: its id, its 32-byte Ed25519 seed, and when it
@@ -194,6 +199,7 @@ mod tests {
 
     fn claims(exp: i64) -> Claims {
         Claims {
+            amr: vec!["pwd".into()],
             sub: "u".into(),
             iat: 0,
             exp,

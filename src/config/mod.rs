@@ -204,6 +204,9 @@ pub struct AuthConfig {
     /// Per account, attempts per minute; `None` when off.
     pub login_rate_limit: Option<u32>,
     pub login_burst: u32,
+    /// Users with any of these roles must enrol a second factor: until
+    /// they do, their tokens are good for that and little else.
+    pub require_mfa_for: Vec<crate::domain::Role>,
     /// From `ROSTER_ADMIN_EMAIL` / `ROSTER_ADMIN_PASSWORD` (environment only,
     /// never a flag, so the password does not show in `ps`).
     pub bootstrap_admin: Option<(String, String)>,
@@ -275,6 +278,11 @@ impl Config {
             },
             login_rate_limit: v.rate("login_rate_limit")?,
             login_burst: v.number("login_burst")? as u32,
+            require_mfa_for: v
+                .list("require_mfa_for")?
+                .iter()
+                .filter_map(|r| crate::domain::Role::parse(r))
+                .collect(),
             bootstrap_admin,
         };
         Ok(Self {

@@ -47,6 +47,9 @@ pub(crate) enum Kind {
     /// IP networks (CIDR) or addresses: comma-separated on the command line,
     /// an array of strings in the file; none by default.
     Networks,
+    /// Role names: comma-separated on the command line, an array of strings
+    /// in the file; none by default.
+    Roles,
     /// An absolute URL with one of `schemes`, unset by default; a link
     /// template must also hold `{token}`.
     Url {
@@ -70,7 +73,9 @@ impl Kind {
             Kind::Text { default } | Kind::Address { default } => Some((*default).to_owned()),
             Kind::Choice { default, .. } => Some((*default).to_owned()),
             Kind::Path { default } => default.map(str::to_owned),
-            Kind::ConfigFile | Kind::Origins | Kind::Networks | Kind::Url { .. } => None,
+            Kind::ConfigFile | Kind::Origins | Kind::Networks | Kind::Roles | Kind::Url { .. } => {
+                None
+            }
         }
     }
 }
@@ -260,6 +265,14 @@ pub(crate) const SETTINGS: &[Setting] = &[
         value_name: "BOOL",
         help: "Allow self sign-up at /api/v1/auth/register",
         kind: Kind::Bool { default: false },
+    },
+    Setting {
+        name: "require_mfa_for",
+        flag: "require-mfa-for",
+        env: "ROSTER_REQUIRE_MFA_FOR",
+        value_name: "ROLES",
+        help: "Roles whose users must have a second factor (TOTP or a passkey), comma-separated [default: none]",
+        kind: Kind::Roles,
     },
     Setting {
         name: "argon2_memory_kib",

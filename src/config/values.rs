@@ -106,6 +106,7 @@ pub(crate) fn parse(setting: &Setting, raw: Raw<'_>) -> Result<Value, Problem> {
         Kind::Path { .. } | Kind::ConfigFile => path(raw).map(|p| Value::Path(Some(p))),
         Kind::Origins => origins(raw).map(Value::List),
         Kind::Networks => networks(raw).map(Value::List),
+        Kind::Roles => roles(raw).map(Value::List),
         Kind::Url { schemes, template } => {
             url(raw, schemes, *template).map(|u| Value::Url(Some(u)))
         }
@@ -125,7 +126,7 @@ pub(crate) fn parse(setting: &Setting, raw: Raw<'_>) -> Result<Value, Problem> {
 /// The value of a setting that is neither given nor has a default.
 pub(crate) fn unset(kind: &Kind) -> Value {
     match kind {
-        Kind::Origins | Kind::Networks => Value::List(Vec::new()),
+        Kind::Origins | Kind::Networks | Kind::Roles => Value::List(Vec::new()),
         Kind::Url { .. } => Value::Url(None),
         _ => Value::Path(None),
     }
@@ -251,6 +252,25 @@ fn networks(raw: Raw<'_>) -> Result<Vec<String>, Problem> {
                 })
         })
         .collect()
+}
+
+fn roles(raw: Raw<'_>) -> Result<Vec<String>, Problem> {
+    let mut list = list(raw, "roles")?;
+    for role in &list {
+        if crate::domain::Role::parse(role).is_none() {
+            let known: Vec<&str> = crate::domain::Role::ALL
+                .iter()
+                .map(|r| r.as_str())
+                .collect();
+            return Err(Problem::not(
+                &format!("{role:?}"),
+                &format!("a role ({})", known.join(", ")),
+            ));
+        }
+    }
+    list.sort();
+    list.dedup();
+    Ok(list)
 }
 
 fn origins(raw: Raw<'_>) -> Result<Vec<String>, Problem> {

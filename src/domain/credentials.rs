@@ -95,6 +95,10 @@ pub struct Session {
     pub revoked: bool,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// How its sign-in was proven; kept for the tokens its refreshes
+    /// issue. Stored after the record (older records have none).
+    #[serde(skip)]
+    pub amr: Vec<super::AuthMethod>,
 }
 
 /// An API key, without its secret (only the secret's SHA-256 is stored).

@@ -35,6 +35,9 @@ with_writable_fields! {
         pub created_at: OffsetDateTime,
         pub updated_at: OffsetDateTime,
         pub version: u64,
+        /// A second factor (TOTP or a passkey) is enrolled. The server's:
+        /// set by enrolment, cleared by removing the last factor.
+        pub mfa_enabled: bool,
     }
 }
 
@@ -52,6 +55,7 @@ impl User {
             created_at: now,
             updated_at: now,
             version: 1,
+            mfa_enabled: false,
         }
     }
 
@@ -73,6 +77,7 @@ impl User {
         Self {
             updated_at: now,
             version: self.version + 1,
+            mfa_enabled: self.mfa_enabled,
             ..Self::from_draft(self.id, draft, self.created_at)
         }
     }
@@ -108,7 +113,7 @@ with_writable_fields! {
 }
 
 /// Fields the server sets; a body may not write them.
-const READ_ONLY: [&str; 4] = ["id", "version", "created_at", "updated_at"];
+const READ_ONLY: [&str; 5] = ["id", "version", "created_at", "updated_at", "mfa_enabled"];
 const MAX_ROLES: usize = 16;
 
 /// The writable fields of a user as a body gave them: each read on its own

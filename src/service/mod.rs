@@ -13,7 +13,10 @@ pub mod webhooks;
 
 /// A hit's highlighted fields: (field name, marked-up text), in field order.
 pub use crate::search::Highlight;
-pub use auth::{Auth, KeyCreated, LoginResult, SessionView, rotate_keys};
+pub use auth::{
+    Auth, CHALLENGE_TTL, KeyCreated, LoginResult, MfaStatus, Proof, SecondFactorDue, SessionView,
+    SignIn, TotpSetup, rotate_keys,
+};
 pub use events::Events;
 pub use search::{Hit, IndexStatus, Results, Search, rebuild_offline, reseal_index};
 pub use transfer::{
@@ -27,7 +30,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::auth::passwords::HashError;
-use crate::auth::policy::{Action, Caller, authorize};
+use crate::auth::policy::{Action, Caller, Denied, authorize};
 use crate::domain::AuditEntry;
 use crate::domain::{Outcome, Timestamp};
 use crate::error::Error;
@@ -35,7 +38,10 @@ use crate::store::Tx;
 
 /// Asks the policy; 403 if it says no.
 pub(crate) fn allow(caller: &Caller, action: Action) -> Result<(), Error> {
-    authorize(caller, action).map_err(|_| Error::Forbidden)
+    authorize(caller, action).map_err(|d| match d {
+        Denied::NotAllowed => Error::Forbidden,
+        Denied::MfaEnrolmentRequired => Error::MfaEnrolmentRequired,
+    })
 }
 
 pub(crate) fn now() -> OffsetDateTime {

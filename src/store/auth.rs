@@ -92,6 +92,28 @@ fn encode_api_key(key: &ApiKey, secret_hash: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A session record: the session, then how its sign-in was proven (added
+/// later, after the record, so older records still read).
+fn encode_session(s: &Session) -> Vec<u8> {
+    let mut out = encode(s);
+    postcard::to_io(&s.amr, &mut out).expect("writing to a Vec cannot fail");
+    out
+}
+
+pub(super) fn decode_session(bytes: &[u8]) -> Result<Session, StoreError> {
+    let corrupt = |e: postcard::Error| StoreError::Corrupt(format!("session: {e}"));
+    let Some((&RECORD_V1, body)) = bytes.split_first() else {
+        return Err(StoreError::Corrupt(
+            "session: unknown record version".into(),
+        ));
+    };
+    let (mut s, rest) = postcard::take_from_bytes::<Session>(body).map_err(corrupt)?;
+    if !rest.is_empty() {
+        s.amr = postcard::from_bytes(rest).map_err(corrupt)?;
+    }
+    Ok(s)
+}
+
 pub(super) fn decode_api_key(bytes: &[u8]) -> Result<(ApiKey, Vec<u8>), StoreError> {
     let corrupt = |e: postcard::Error| StoreError::Corrupt(format!("api key: {e}"));
     let Some((&RECORD_V1, body)) = bytes.split_first() else {
@@ -138,7 +160,7 @@ where
 
     fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
         match self.sessions.get(id.as_u128())? {
-            Some(v) => decode("session", v.value()).map(Some),
+            Some(v) => decode_session(v.value()).map(Some),
             None => Ok(None),
         }
     }
@@ -276,7 +298,9 @@ impl Tx<'_> {
     /// Stores a new session and the hash of its first refresh token.
     pub fn insert_session(&mut self, s: &Session, refresh_hash: &[u8]) -> Result<(), StoreError> {
         let (sid, uid) = (s.id.as_u128(), s.user_id.as_u128());
-        self.auth.sessions.insert(sid, encode(s).as_slice())?;
+        self.auth
+            .sessions
+            .insert(sid, encode_session(s).as_slice())?;
         self.auth.sessions_by_user.insert((uid, sid), ())?;
         self.auth
             .refresh
@@ -288,7 +312,7 @@ impl Tx<'_> {
     pub fn rotate_session(&mut self, s: &Session, refresh_hash: &[u8]) -> Result<(), StoreError> {
         self.auth
             .sessions
-            .insert(s.id.as_u128(), encode(s).as_slice())?;
+            .insert(s.id.as_u128(), encode_session(s).as_slice())?;
         self.auth
             .refresh
             .insert(refresh_hash, (s.id.as_u128(), s.generation))?;
@@ -303,7 +327,7 @@ impl Tx<'_> {
                 s.revoked = true;
                 self.auth
                     .sessions
-                    .insert(id.as_u128(), encode(&s).as_slice())?;
+                    .insert(id.as_u128(), encode_session(&s).as_slice())?;
                 Ok(true)
             }
             _ => Ok(false),

@@ -15,7 +15,7 @@ use redb::{Database, Durability, Key, ReadableTable, TableDefinition, TableHandl
 use sha2::{Digest, Sha256};
 
 use super::{
-    API_KEYS, API_KEYS_BY_HASH, AUDIT, CHANGES, CREDENTIALS, META, REFRESH_TOKENS, SESSIONS,
+    API_KEYS, API_KEYS_BY_HASH, AUDIT, CHANGES, CREDENTIALS, META, MFA, REFRESH_TOKENS, SESSIONS,
     SESSIONS_BY_USER, Store, StoreError, USERS, USERS_BY_CREATED, USERS_BY_EMAIL, USERS_BY_ROLE,
     USERS_BY_USERNAME,
 };
@@ -44,8 +44,12 @@ macro_rules! for_each_table {
         $m!(API_KEYS_BY_HASH);
         $m!(AUDIT);
         $m!(META);
+        $m!(MFA);
     };
 }
+
+/// Tables a backup from an older release does not list.
+const ADDED_LATER: [&str; 1] = ["mfa"];
 
 /// What a backup held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,11 +309,12 @@ fn load(staging: &Path, input: impl Read) -> Result<BackupSummary, RestoreError>
     if r.inner.read(&mut extra)? != 0 {
         return Err(bad("it has data after its end"));
     }
-    // Every table must be there (an empty one is still listed).
+    // Every table must be there (an empty one is still listed), but for
+    // those added after backups began: older backups have none.
     let mut missing = Vec::new();
     macro_rules! check {
         ($def:ident) => {
-            if !seen.iter().any(|n| n == $def.name()) {
+            if !seen.iter().any(|n| n == $def.name()) && !ADDED_LATER.contains(&$def.name()) {
                 missing.push($def.name());
             }
         };

@@ -47,7 +47,20 @@ pub(crate) fn encode_user(u: &User) -> Vec<u8> {
     };
     let mut out = vec![USER_V1];
     postcard::to_io(&rec, &mut out).expect("writing to a Vec cannot fail");
+    // What users gained later follows the record, only when set: records
+    // without it read as before, and older binaries read the record and
+    // ignore what follows.
+    if u.mfa_enabled {
+        postcard::to_io(&UserTail { mfa_enabled: true }, &mut out)
+            .expect("writing to a Vec cannot fail");
+    }
     out
+}
+
+/// The fields after a [`UserRecordV1`], in the order they were added.
+#[derive(Serialize, Deserialize)]
+struct UserTail {
+    mfa_enabled: bool,
 }
 
 /// Decodes a user record. Never panics, whatever the bytes.
@@ -60,7 +73,12 @@ pub(crate) fn decode_user(id: u128, bytes: &[u8]) -> Result<User, StoreError> {
     if version != USER_V1 {
         return Err(corrupt(format!("unknown record version {version}")));
     }
-    let rec: UserRecordV1 = postcard::from_bytes(body).map_err(|e| corrupt(e.to_string()))?;
+    let (rec, tail) =
+        postcard::take_from_bytes::<UserRecordV1>(body).map_err(|e| corrupt(e.to_string()))?;
+    let tail = match tail {
+        [] => UserTail { mfa_enabled: false },
+        rest => postcard::from_bytes(rest).map_err(|e| corrupt(e.to_string()))?,
+    };
     let roles = rec
         .roles
         .iter()
@@ -83,6 +101,7 @@ pub(crate) fn decode_user(id: u128, bytes: &[u8]) -> Result<User, StoreError> {
         created_at: from_micros(rec.created_at).ok_or_else(|| corrupt("bad created_at".into()))?,
         updated_at: from_micros(rec.updated_at).ok_or_else(|| corrupt("bad updated_at".into()))?,
         version: rec.version,
+        mfa_enabled: tail.mfa_enabled,
     })
 }
 
@@ -236,6 +255,17 @@ mod tests {
         let u = User::from_draft(UserId::new(), draft, now);
         let back = decode_user(u.id.as_u128(), &encode_user(&u)).unwrap();
         assert_eq!(back, u);
+        // With a second factor: the flag follows the record; the record
+        // itself is unchanged, so an older binary still reads it.
+        let with_mfa = User {
+            mfa_enabled: true,
+            ..u.clone()
+        };
+        let bytes = encode_user(&with_mfa);
+        assert_eq!(decode_user(u.id.as_u128(), &bytes).unwrap(), with_mfa);
+        assert!(bytes.starts_with(&encode_user(&u)));
+        let older: UserRecordV1 = postcard::from_bytes(&bytes[1..]).unwrap();
+        assert_eq!(older.email, "ada@example.com");
     }
 
     #[test]

@@ -37,6 +37,7 @@ mod codec;
 mod db;
 mod encryption;
 mod error;
+pub(crate) mod mfa;
 mod outbox;
 mod reads;
 mod rotate;
@@ -65,6 +66,7 @@ pub use codec::Change;
 #[doc(hidden)]
 pub use codec::{decode_user_record, encode_user_record};
 pub use error::StoreError;
+pub use mfa::Challenge;
 pub use rotate::{RotateReport, rotate};
 pub(crate) use tables::*;
 pub use users::{Order, Position, ReadTx, Scan, ScanPage, Tx};

@@ -266,6 +266,8 @@ macro_rules! for_each_copied_table {
         $m!(ONE_TIME_TOKENS, Values::Sealed);
         $m!(WEBHOOKS, Values::Sealed);
         $m!(WEBHOOK_DELIVERIES, Values::Sealed);
+        $m!(MFA, Values::Sealed);
+        $m!(MFA_CHALLENGES, Values::Sealed);
     };
 }
 

@@ -46,6 +46,12 @@ pub(crate) const WEBHOOKS: TableDefinition<u128, &[u8]> = TableDefinition::new("
 /// (endpoint, event id) → that event's delivery to that endpoint.
 pub(crate) const WEBHOOK_DELIVERIES: TableDefinition<(u128, u64), &[u8]> =
     TableDefinition::new("webhook_deliveries");
+/// user id → that user's second factors (TOTP secret, recovery-code hashes).
+pub(crate) const MFA: TableDefinition<u128, &[u8]> = TableDefinition::new("mfa");
+/// SHA-256 of an `mfa_token` → the sign-in waiting for its second factor.
+/// Not in backups: minutes-long, like one-time tokens.
+pub(crate) const MFA_CHALLENGES: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("mfa_challenges");
 
 /// Creates missing tables; returns the last change sequence.
 pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
@@ -69,6 +75,8 @@ pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
         txn.open_table(ONE_TIME_TOKENS)?;
         txn.open_table(WEBHOOKS)?;
         txn.open_table(WEBHOOK_DELIVERIES)?;
+        txn.open_table(MFA)?;
+        txn.open_table(MFA_CHALLENGES)?;
     }
     txn.commit()?;
     let read = db.begin_read()?;

@@ -9,6 +9,7 @@ use crate::domain::{EventType, Role, Timestamp, User, UserId};
 
 use super::auth::{ReadAuth, WriteAuth, open_auth_tables};
 use super::codec::{self, Change};
+use super::mfa::{ReadMfa, WriteMfa, open_mfa_tables};
 use super::outbox::{ReadOutbox, WriteOutbox, open_outbox_tables};
 use super::sealed::{HashedIndex, Sealed, SealerRef};
 use super::webhooks::{ReadWebhooks, WriteWebhooks, open_webhook_tables};
@@ -27,6 +28,7 @@ macro_rules! open_tables {
             auth: open_auth_tables!($txn, $sealer),
             outbox: open_outbox_tables!($txn, $sealer),
             webhooks: open_webhook_tables!($txn, $sealer),
+            mfa: open_mfa_tables!($txn, $sealer),
             $($extra)*
         }
     };
@@ -48,6 +50,7 @@ pub struct Tx<'t> {
     pub(super) auth: WriteAuth<'t>,
     pub(super) outbox: WriteOutbox<'t>,
     pub(super) webhooks: WriteWebhooks<'t>,
+    pub(super) mfa: WriteMfa<'t>,
 }
 
 impl<'t> Tx<'t> {
@@ -212,6 +215,7 @@ impl<'t> Tx<'t> {
             self.by_role.remove((r.code(), id))?;
         }
         self.delete_credentials_and_sessions(u.id)?;
+        self.delete_factors(u.id)?;
         self.log(EventType::UserDeleted, u, &record, &[])
     }
 }
@@ -230,6 +234,7 @@ fn changed_fields(old: &User, new: &User) -> Vec<&'static str> {
     check("roles", old.roles != new.roles);
     check("status", old.status != new.status);
     check("email_verified", old.email_verified != new.email_verified);
+    check("mfa_enabled", old.mfa_enabled != new.mfa_enabled);
     check("attributes", old.attributes != new.attributes);
     check("created_at", old.created_at != new.created_at);
     out
@@ -317,6 +322,7 @@ pub struct ReadTx {
     pub(super) auth: ReadAuth,
     pub(super) outbox: ReadOutbox,
     pub(super) webhooks: ReadWebhooks,
+    pub(super) mfa: ReadMfa,
 }
 
 impl ReadTx {

@@ -18,6 +18,7 @@ mod list;
 mod logs;
 mod mail;
 mod metrics;
+mod mfa;
 mod openapi;
 mod openapi_stable;
 mod overload;

@@ -31,6 +31,8 @@ pub struct UserDto<'a> {
     #[schema(value_type = crate::domain::Status)]
     status: &'static str,
     email_verified: bool,
+    /// A second factor (TOTP) is enrolled. Read-only.
+    mfa_enabled: bool,
     /// Free-form JSON object, at most 16 KiB serialised.
     #[schema(value_type = Object)]
     attributes: &'a Map<String, Value>,
@@ -53,6 +55,7 @@ impl<'a> From<&'a User> for UserDto<'a> {
             roles: Roles(&u.roles),
             status: u.status.as_str(),
             email_verified: u.email_verified,
+            mfa_enabled: u.mfa_enabled,
             attributes: u.attributes.as_map(),
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
@@ -73,6 +76,7 @@ impl WriteJson for UserDto<'_> {
         out.raw(",\"roles\":").array(roles);
         out.raw(",\"status\":").str(self.status);
         out.raw(",\"email_verified\":").bool(self.email_verified);
+        out.raw(",\"mfa_enabled\":").bool(self.mfa_enabled);
         out.raw(",\"attributes\":").serde(self.attributes);
         out.raw(",\"created_at\":").str(&self.created_at);
         out.raw(",\"updated_at\":").str(&self.updated_at);
@@ -157,10 +161,14 @@ pub(crate) mod tests {
         ];
         drafts
             .into_iter()
-            .map(|d| {
+            .enumerate()
+            .map(|(i, d)| {
                 let draft = UserDraft::from_json(d.as_object().expect("an object").clone())
                     .expect("a valid user");
-                User::from_draft(UserId::new(), draft, OffsetDateTime::now_utc())
+                User {
+                    mfa_enabled: i == 1,
+                    ..User::from_draft(UserId::new(), draft, OffsetDateTime::now_utc())
+                }
             })
             .collect()
     }

@@ -43,11 +43,13 @@ impl Auth {
             (Some(u), Some(s))
                 if u.status == Status::Active && !s.revoked && s.user_id == uid.0 =>
             {
+                let must_enrol_mfa = !u.mfa_enabled && self.mfa_required_for(&u.roles);
                 Ok(Caller {
                     principal: Principal::User {
                         id: uid,
                         roles: u.roles,
                         session: sid,
+                        must_enrol_mfa,
                     },
                     ip,
                 })

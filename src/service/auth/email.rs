@@ -286,13 +286,14 @@ impl Auth {
         Ok(())
     }
 
-    /// `POST …/magic-link/confirm`: a session, as a login gives.
+    /// `POST …/magic-link/confirm`: a session, as a login gives (or, for a
+    /// user with a second factor, the challenge of its second step).
     pub async fn confirm_magic_link(
         &self,
         token: &str,
         ip: Option<String>,
         user_agent: Option<String>,
-    ) -> Result<LoginResult, Error> {
+    ) -> Result<SignIn, Error> {
         if !self.0.mail.config().allow_magic_link {
             return Err(Error::Disabled(
                 "Sign-in links are not enabled on this server.",
@@ -302,10 +303,13 @@ impl Auth {
         let peeked = self.peek_token(TokenPurpose::MagicLink, token)?;
         let hash = secrets::sha256(token);
         let at = now();
-        let (session, refresh, refresh_hash) =
+        let (mut session, refresh, refresh_hash) =
             self.new_session(UserId(peeked.user_id), &ip, user_agent, at);
+        session.amr = vec![AuthMethod::Email];
         let s = session.clone();
-        let user = self
+        let challenge = super::mfa::NewChallenge::new();
+        let challenge_hash = challenge.hash;
+        let (user, methods) = self
             .0
             .store
             .write(move |tx| {
@@ -320,15 +324,31 @@ impl Auth {
                     tx.update_user(&user, &v)?;
                     v
                 };
+                let audit = Audit::for_user(&user, "login", ip.clone());
+                if user.mfa_enabled {
+                    let methods = super::mfa::put_challenge(
+                        tx,
+                        &challenge_hash,
+                        &user,
+                        AuthMethod::Email,
+                        at,
+                    )?;
+                    audit
+                        .detail("magic link; second factor due")
+                        .write(tx, at)?;
+                    return Ok((user, Some(methods)));
+                }
                 tx.insert_session(&s, &refresh_hash)?;
-                Audit::for_user(&user, "login", ip.clone())
-                    .detail("magic link")
-                    .write(tx, at)?;
-                Ok::<_, Error>(user)
+                audit.detail("magic link").write(tx, at)?;
+                Ok::<_, Error>((user, None))
             })
             .await?;
+        if let Some(methods) = methods {
+            return Ok(SignIn::SecondFactorDue(challenge.due(methods)));
+        }
         metrics::counter!("roster_logins_total", "outcome" => "success").increment(1);
         self.issue(user, &session, refresh, at)
+            .map(|r| SignIn::Done(Box::new(r)))
     }
 
     /// `POST …/email-change/confirm`: the new address, verified; a notice to

@@ -10,7 +10,7 @@ impl Auth {
         password: &str,
         ip: Option<String>,
         user_agent: Option<String>,
-    ) -> Result<LoginResult, Error> {
+    ) -> Result<SignIn, Error> {
         let folded = fold(login.trim());
         if let Err(e) = self.throttle(&folded, ip.as_deref()) {
             metrics::counter!("roster_logins_total", "outcome" => "throttled").increment(1);
@@ -26,7 +26,11 @@ impl Auth {
             return Err(Error::EmailUnverified);
         }
         let at = now();
-        let (session, refresh, hash) = self.new_session(ok_user.id, &ip, user_agent, at);
+        if ok_user.mfa_enabled {
+            return self.second_factor_due(ok_user.id, rehash, ip, at).await;
+        }
+        let (mut session, refresh, hash) = self.new_session(ok_user.id, &ip, user_agent, at);
+        session.amr = vec![AuthMethod::Pwd];
         let s = session.clone();
         let uid = ok_user.id;
         let audit_ip = ip.clone();
@@ -34,10 +38,14 @@ impl Auth {
             .0
             .store
             .write(move |tx| {
-                // Re-read inside the transaction: the user may have changed.
+                // Re-read inside the transaction: the user may have changed
+                // (and may have enrolled a factor since the read).
                 let u = tx
                     .get_user(uid)?
                     .ok_or(Error::Unauthorized("The login or password is wrong."))?;
+                if u.mfa_enabled {
+                    return Err(Error::Unauthorized("The login or password is wrong."));
+                }
                 if let Some(phc) = &rehash {
                     tx.set_password_hash(uid, phc)?;
                 }
@@ -58,6 +66,39 @@ impl Auth {
             .await?;
         metrics::counter!("roster_logins_total", "outcome" => "success").increment(1);
         self.issue(user, &session, refresh, at)
+            .map(|r| SignIn::Done(Box::new(r)))
+    }
+
+    /// The first step of `uid`'s sign-in (a password) was right and a
+    /// second factor is due: a challenge instead of a session.
+    async fn second_factor_due(
+        &self,
+        uid: UserId,
+        rehash: Option<String>,
+        ip: Option<String>,
+        at: OffsetDateTime,
+    ) -> Result<SignIn, Error> {
+        let challenge = mfa::NewChallenge::new();
+        let hash = challenge.hash;
+        let methods = self
+            .0
+            .store
+            .write(move |tx| {
+                let u = tx
+                    .get_user(uid)?
+                    .ok_or(Error::Unauthorized("The login or password is wrong."))?;
+                if let Some(phc) = &rehash {
+                    tx.set_password_hash(uid, phc)?;
+                }
+                let methods = mfa::put_challenge(tx, &hash, &u, AuthMethod::Pwd, at)?;
+                Audit::for_user(&u, "login", ip.clone())
+                    .detail("password right; second factor due")
+                    .write(tx, at)?;
+                Ok::<_, Error>(methods)
+            })
+            .await?;
+        metrics::counter!("roster_logins_total", "outcome" => "second_factor_due").increment(1);
+        Ok(SignIn::SecondFactorDue(challenge.due(methods)))
     }
 
     /// A new session for `user`, its first refresh token and that token's
@@ -80,6 +121,7 @@ impl Auth {
             revoked: false,
             ip: ip.clone(),
             user_agent: user_agent.map(|s| s.chars().take(256).collect()),
+            amr: Vec::new(),
         };
         let hash = secrets::sha256(&refresh);
         (session, refresh, hash)
@@ -155,7 +197,9 @@ impl Auth {
             aud: self.0.tokens.audience.clone(),
             roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
             sid: session.id.to_string(),
+            amr: session.amr.iter().map(|m| m.as_str().to_owned()).collect(),
         };
+        let mfa_enrollment_required = !user.mfa_enabled && self.mfa_required_for(&user.roles);
         let access_token = self
             .0
             .tokens
@@ -166,6 +210,7 @@ impl Auth {
             expires_in: ttl.as_secs(),
             refresh_token: refresh,
             user,
+            mfa_enrollment_required,
         })
     }
 

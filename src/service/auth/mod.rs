@@ -9,10 +9,12 @@ mod bearer;
 mod email;
 mod keys;
 mod login;
+mod mfa;
 mod sessions;
 
 use keys::load_or_create_keys;
 pub use keys::rotate_keys;
+pub use mfa::{CHALLENGE_TTL, MfaStatus, Proof, SecondFactorDue, SignIn, TotpSetup};
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -28,8 +30,8 @@ use crate::auth::secrets::{self, API_KEY_PREFIX};
 use crate::auth::tokens::{Claims, JwkSet, StoredKey, Tokens};
 use crate::config::AuthConfig;
 use crate::domain::{
-    ApiKey, AuditEntry, FieldError, NewApiKey, Password, Role, Session, Signup, Status, Timestamp,
-    TokenPurpose, User, UserId, fold,
+    ApiKey, AuditEntry, AuthMethod, FieldError, NewApiKey, Password, Role, Session, Signup, Status,
+    Timestamp, TokenPurpose, User, UserId, fold,
 };
 use crate::error::Error;
 use crate::store::{Store, StoreError};
@@ -47,6 +49,9 @@ pub struct LoginResult {
     pub expires_in: u64,
     pub refresh_token: String,
     pub user: User,
+    /// The user's roles require a second factor it does not have: until it
+    /// enrols one, its tokens are good for little else.
+    pub mfa_enrollment_required: bool,
 }
 
 /// A session as the API shows it.

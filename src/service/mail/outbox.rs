@@ -187,7 +187,11 @@ impl Outbox {
     async fn purge_tokens(&self, now: Timestamp) {
         if let Err(e) = self
             .store
-            .write(move |tx| tx.purge_expired_tokens(now))
+            .write(move |tx| {
+                tx.purge_expired_tokens(now)?;
+                // Sign-ins waiting for a second factor expire alike.
+                tx.purge_expired_challenges(now)
+            })
             .await
         {
             tracing::warn!(error = %e, "expired tokens could not be purged");
