@@ -16,13 +16,14 @@ use super::openapi as doc;
 use super::problem::{Kind, Problem};
 use super::users::UserDto;
 
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "q",
     "status",
     "role",
     "created_after",
     "created_before",
     "email_verified",
+    "mfa_enabled",
     "facets",
     "limit",
     "offset",
@@ -41,7 +42,8 @@ pub struct Results<'a> {
     hits: Vec<Hit<'a>>,
     /// How many users match in all (not just on this page).
     total: usize,
-    /// Per requested facet (`status`, `roles`), the count of matches per value.
+    /// Per requested facet (`status`, `roles`, `mfa_enabled`), the count of
+    /// matches per value.
     #[schema(value_type = std::collections::HashMap<String, std::collections::HashMap<String, u64>>)]
     facets: Map<String, Value>,
     took_ms: f64,
@@ -110,7 +112,8 @@ impl WriteJson for Hit<'_> {
         ("created_after" = Option<OffsetDateTime>, Query, description = "Only users created after this RFC 3339 time."),
         ("created_before" = Option<OffsetDateTime>, Query, description = "Only users created before this RFC 3339 time."),
         ("email_verified" = Option<bool>, Query, description = "Only users whose email is (or is not) verified."),
-        ("facets" = Option<String>, Query, description = "Comma-separated facets to count: `status`, `roles`."),
+        ("mfa_enabled" = Option<bool>, Query, description = "Only users with (or without) a second factor."),
+        ("facets" = Option<String>, Query, description = "Comma-separated facets to count: `status`, `roles`, `mfa_enabled`."),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size (default 20)."),
         ("offset" = Option<u32>, Query, minimum = 0, maximum = 10000, description = "Hits to skip (default 0)."),
         ("sort" = Option<crate::domain::SearchSort>, Query, description = "Order (default `relevance`)."),
@@ -176,6 +179,7 @@ fn search_query(query: &QueryPairs) -> Result<SearchQuery, Problem> {
         created_after: query.time("created_after")?,
         created_before: query.time("created_before")?,
         email_verified: query.boolean("email_verified")?,
+        mfa_enabled: query.boolean("mfa_enabled")?,
         sort: match query.one("sort")? {
             None | Some("relevance") => SearchSort::Relevance,
             Some("created_at") => SearchSort::CreatedAsc,
@@ -206,9 +210,10 @@ fn search_query(query: &QueryPairs) -> Result<SearchQuery, Problem> {
         match facet {
             "status" => search.facet_status = true,
             "roles" => search.facet_roles = true,
+            "mfa_enabled" => search.facet_mfa = true,
             other => {
                 return Err(bad(format!(
-                    "facets may be status and roles, not {other:?}"
+                    "facets may be status, roles and mfa_enabled, not {other:?}"
                 )));
             }
         }

@@ -55,10 +55,13 @@ pub struct SearchQuery {
     pub created_after: Option<Timestamp>,
     pub created_before: Option<Timestamp>,
     pub email_verified: Option<bool>,
+    pub mfa_enabled: Option<bool>,
     /// Count matches per status.
     pub facet_status: bool,
     /// Count matches per role.
     pub facet_roles: bool,
+    /// Count matches with and without a second factor.
+    pub facet_mfa: bool,
     pub sort: SearchSort,
     /// 1 to [`SearchQuery::LIMIT_MAX`].
     pub limit: usize,

@@ -99,6 +99,7 @@ impl SearchRequest {
             && a.status.is_none()
             && a.roles.is_empty()
             && a.email_verified.is_none()
+            && a.mfa_enabled.is_none()
             && a.created_after.is_none()
             && a.created_before.is_none()
     }
@@ -377,6 +378,9 @@ fn filters(
     }
     if let Some(v) = req.asked.email_verified {
         must.push((Occur::Must, filter(f.email_verified, u64::from(v))?));
+    }
+    if let Some(v) = req.asked.mfa_enabled {
+        must.push((Occur::Must, filter(f.mfa_enabled, u64::from(v))?));
     }
     if req.asked.created_after.is_some() || req.asked.created_before.is_some() {
         // A range's documents are not counted before the walk.

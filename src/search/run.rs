@@ -128,7 +128,7 @@ fn top_hits(
     // lists, far cheaper than reading columns for every document.
     let browse = req.words.is_empty();
     let tally = tally::Tally {
-        facets: !browse && (req.asked.facet_status || req.asked.facet_roles),
+        facets: !browse && (req.asked.facet_status || req.asked.facet_roles || req.asked.facet_mfa),
         view,
     };
     let top = TopDocs::with_limit(req.asked.limit.max(1)).and_offset(req.asked.offset);
@@ -251,6 +251,13 @@ fn facets(
     if req.asked.facet_roles {
         let values = Role::ALL.map(|r| (r.as_str(), u64::from(r.code())));
         facets.push(("roles", facet(fields.roles, &values, &counts_pass.roles)?));
+    }
+    if req.asked.facet_mfa {
+        let values = [("false", 0), ("true", 1)];
+        facets.push((
+            "mfa_enabled",
+            facet(fields.mfa_enabled, &values, &counts_pass.mfa)?,
+        ));
     }
     Ok(facets)
 }

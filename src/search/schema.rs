@@ -14,7 +14,7 @@ use crate::domain::{Status, User};
 
 /// Bumped whenever the schema or the analysis changes: an index of another
 /// version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 pub(super) const TOKENIZER: &str = "roster";
 /// The tokenizer of the `all` field: see [`tokenizer::AllTokenizer`].
 pub(super) const ALL_TOKENIZER: &str = "roster-all";
@@ -33,6 +33,7 @@ pub(super) struct Fields {
     pub(super) roles: Field,
     pub(super) created_at: Field,
     pub(super) email_verified: Field,
+    pub(super) mfa_enabled: Field,
     pub(super) name_sort: Field,
     /// Every word of name, username, email and attributes, in one posting
     /// list per word: see [`exact`].
@@ -76,6 +77,7 @@ pub(super) fn schema() -> (Schema, Fields) {
         roles: b.add_u64_field("roles", INDEXED | FAST),
         created_at: b.add_i64_field("created_at", INDEXED | FAST),
         email_verified: b.add_u64_field("email_verified", INDEXED | FAST),
+        mfa_enabled: b.add_u64_field("mfa_enabled", INDEXED | FAST),
         name_sort: b.add_text_field("name_sort", STRING | FAST),
         all: b.add_text_field(
             "all",
@@ -165,6 +167,7 @@ pub(super) fn document(f: &Fields, u: &User) -> TantivyDocument {
         crate::domain::Timestamp::from_datetime(u.created_at).micros(),
     );
     d.add_u64(f.email_verified, u64::from(u.email_verified));
+    d.add_u64(f.mfa_enabled, u64::from(u.mfa_enabled));
     d.add_text(
         f.name_sort,
         u.name

@@ -1,5 +1,5 @@
 //! One pass over the matching documents: the exact total and the facet
-//! counts (status, roles), read from fast fields. Runs beside the top-docs
+//! counts (status, roles, second factor), read from fast fields. Runs beside the top-docs
 //! collector, so a search evaluates its query once.
 
 use tantivy::collector::{Collector, SegmentCollector};
@@ -15,6 +15,8 @@ pub struct Counts {
     pub total: usize,
     pub status: [usize; 2],
     pub roles: [usize; 8],
+    /// Without, with a second factor.
+    pub mfa: [usize; 2],
 }
 
 pub struct Tally<'a> {
@@ -25,7 +27,7 @@ pub struct Tally<'a> {
 
 pub struct SegmentTally {
     counts: Counts,
-    columns: Option<(Column<u64>, Column<u64>)>,
+    columns: Option<[Column<u64>; 3]>,
 }
 
 impl Collector for Tally<'_> {
@@ -35,7 +37,7 @@ impl Collector for Tally<'_> {
     fn for_segment(&self, ord: SegmentOrdinal, _: &SegmentReader) -> tantivy::Result<SegmentTally> {
         let columns = self.facets.then(|| {
             let c = self.view.segment(ord);
-            (c.status.clone(), c.roles.clone())
+            [c.status.clone(), c.roles.clone(), c.mfa_enabled.clone()]
         });
         Ok(SegmentTally {
             counts: Counts::default(),
@@ -57,6 +59,9 @@ impl Collector for Tally<'_> {
             for (a, b) in all.roles.iter_mut().zip(f.roles) {
                 *a += b;
             }
+            for (a, b) in all.mfa.iter_mut().zip(f.mfa) {
+                *a += b;
+            }
         }
         Ok(all)
     }
@@ -67,9 +72,14 @@ impl SegmentCollector for SegmentTally {
 
     fn collect(&mut self, doc: DocId, _: Score) {
         self.counts.total += 1;
-        if let Some((status, roles)) = &self.columns {
+        if let Some([status, roles, mfa]) = &self.columns {
             if let Some(s) = status.first(doc)
                 && let Some(slot) = self.counts.status.get_mut(s as usize)
+            {
+                *slot += 1;
+            }
+            if let Some(m) = mfa.first(doc)
+                && let Some(slot) = self.counts.mfa.get_mut(m as usize)
             {
                 *slot += 1;
             }

@@ -312,6 +312,41 @@ async fn totp_enrolment_then_sign_in_in_two_steps_with_replay_and_skew_refused()
         "{details:?}"
     );
     assert!(!audit.to_string().contains(&recovery[5]));
+
+    // Search filters and counts users by second factor, browsing or with words.
+    for (q, with, without) in [("", 1, 1), ("q=ada&", 1, 0)] {
+        let found: Value = app
+            .get(&format!(
+                "/api/v1/users/search?{q}facets=mfa_enabled,status&consistent=true"
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            found["facets"]["mfa_enabled"],
+            json!({"true": with, "false": without}),
+            "{q}"
+        );
+        let only: Value = app
+            .get(&format!(
+                "/api/v1/users/search?{q}mfa_enabled=true&consistent=true"
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(only["total"], 1, "{q}");
+        assert_eq!(only["hits"][0]["user"]["id"], id.as_str());
+        assert_eq!(only["hits"][0]["user"]["mfa_enabled"], true);
+    }
+    let none: Value = app
+        .get("/api/v1/users/search?q=admin&mfa_enabled=true&consistent=true")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["total"], 0);
 }
 
 #[tokio::test]
