@@ -1,17 +1,20 @@
 // roster admin console: boot, the shell and the hash router (#/users,
-// #/users/<id>, #/keys, #/webhooks, #/webhooks/<id>, #/audit, #/dashboard).
+// #/users/<id>, #/keys, #/webhooks, #/webhooks/<id>, #/audit, #/dashboard,
+// #/security). Someone whose role requires a second factor it lacks is kept
+// on #/security until it is set up (the server allows nothing else).
 // The sign-in and setup pages live in js/views/ (signin.js, setup.js).
 
 import * as API from '/admin/js/api.js';
 import { h, clear, icon, busy } from '/admin/js/dom.js';
 import { authCard } from '/admin/js/views/auth-card.js';
-import { showSignIn } from '/admin/js/views/signin.js';
+import { showSignIn, showSecondFactor } from '/admin/js/views/signin.js';
 import { showSetup } from '/admin/js/views/setup.js';
 import * as usersView from '/admin/js/views/users.js';
 import * as keysView from '/admin/js/views/keys.js';
 import * as webhooksView from '/admin/js/views/webhooks.js';
 import * as auditView from '/admin/js/views/audit.js';
 import * as dashboardView from '/admin/js/views/dashboard.js';
+import * as securityView from '/admin/js/views/security.js';
 
 const root = document.getElementById('app');
 
@@ -21,6 +24,7 @@ const ROUTES = {
   webhooks: { view: webhooksView, label: 'Webhooks', icon: 'webhook' },
   audit: { view: auditView, label: 'Audit log', icon: 'audit' },
   dashboard: { view: dashboardView, label: 'Dashboard', icon: 'dashboard' },
+  security: { view: securityView, label: 'Security', icon: 'shield' },
 };
 
 let current = null; // {name, instance}
@@ -44,6 +48,11 @@ async function boot() {
   const m = path.match(/^\/admin\/([a-z]+)(?:\/([^/]+))?$/);
   if (m && ROUTES[m[1]] && !location.hash) {
     history.replaceState(null, '', `/admin/#/${m[1]}${m[2] ? `/${m[2]}` : ''}`);
+  }
+  const pending = API.takePendingChallenge();
+  if (pending) {
+    showSecondFactor(root, pending, { onSignedIn: enter });
+    return;
   }
   if (API.hasStoredSession()) {
     try {
@@ -79,7 +88,9 @@ function enter(user) {
     return;
   }
   buildShell(user);
-  if (!location.hash.startsWith('#/')) {
+  if (API.mustEnrolSecondFactor()) {
+    history.replaceState(null, '', `${location.pathname}${location.search}#/security`);
+  } else if (!location.hash.startsWith('#/')) {
     history.replaceState(null, '', `${location.pathname}${location.search}#/users`);
   }
   route();
@@ -148,7 +159,11 @@ function parseHash() {
 function route() {
   if (!shell || !API.isSignedIn()) return;
   if (!location.hash.startsWith('#/')) return; // e.g. the skip link
-  const { name, arg, known } = parseHash();
+  let { name, arg, known } = parseHash();
+  if (API.mustEnrolSecondFactor() && name !== 'security') {
+    ({ name, arg, known } = { name: 'security', arg: null, known: true });
+    history.replaceState(null, '', '#/security');
+  }
   if (!known) {
     history.replaceState(null, '', '#/users');
   }

@@ -3,6 +3,9 @@
 
 const BASE = '/api/v1';
 const REFRESH_KEY = 'roster.refresh_token';
+// A sign-in waiting for its second factor (from a mailed link opened on the
+// account page, continued by the console).
+const CHALLENGE_KEY = 'roster.mfa_challenge';
 
 /**
  * An API failure: the problem document's fields, or a network failure
@@ -29,6 +32,7 @@ export function isAbort(e) {
 
 let accessToken = null;
 let currentUser = null;
+let enrollmentRequired = false;
 let refreshTimer = 0;
 let inflightRefresh = null;
 let signedOutHandler = () => {};
@@ -43,6 +47,15 @@ export function me() {
 
 export function setMe(user) {
   currentUser = user;
+}
+
+/** The signed-in user's roles require a second factor it has not set up. */
+export function mustEnrolSecondFactor() {
+  return enrollmentRequired;
+}
+
+export function setEnrolled() {
+  enrollmentRequired = false;
 }
 
 export function isSignedIn() {
@@ -79,6 +92,7 @@ function readRefresh() {
 function adopt(tokens) {
   accessToken = tokens.access_token;
   currentUser = tokens.user || currentUser;
+  enrollmentRequired = tokens.mfa_enrollment_required === true;
   memoryRefresh = tokens.refresh_token;
   storeRefresh(tokens.refresh_token);
   clearTimeout(refreshTimer);
@@ -147,26 +161,71 @@ async function send(path, { method = 'GET', body, headers = {}, signal, token, s
 
 // --- session operations ----------------------------------------------------
 
+/**
+ * The first step's answer: `{user}` once signed in, or `{secondFactor:
+ * {token, methods}}` when a second factor is due (see verifySecondFactor).
+ */
+function firstStep(data) {
+  if (data && data.mfa_required) {
+    return { secondFactor: { token: data.mfa_token, methods: data.methods || [] } };
+  }
+  adopt(data);
+  return { user: data.user };
+}
+
 export async function login(loginName, password) {
   const { data } = await send('/auth/login', {
     method: 'POST',
     body: { login: loginName, password },
   });
+  return firstStep(data);
+}
+
+/** The second step: `method` is 'totp' or 'recovery'. Returns the user. */
+export async function verifySecondFactor(challenge, method, code) {
+  const { data } = await send('/auth/mfa/verify', {
+    method: 'POST',
+    body: { mfa_token: challenge.token, method, code },
+  });
   adopt(data);
+  try {
+    sessionStorage.removeItem(CHALLENGE_KEY);
+  } catch {
+    /* nothing was kept */
+  }
   return data.user;
+}
+
+/** A second step left for the console by the account page, taken out. */
+export function takePendingChallenge() {
+  try {
+    const raw = sessionStorage.getItem(CHALLENGE_KEY);
+    sessionStorage.removeItem(CHALLENGE_KEY);
+    return raw ? JSON.parse(raw) : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
  * Signs in with the token of a mailed sign-in link (it works once); the
- * session is kept as login() keeps it. Returns the user.
+ * session is kept as login() keeps it. Answers as login() does; a second
+ * step due is also kept for the console (/admin/) to continue.
  */
 export async function loginWithLink(token) {
   const { data } = await send('/auth/magic-link/confirm', {
     method: 'POST',
     body: { token },
   });
-  adopt(data);
-  return data.user;
+  const r = firstStep(data);
+  if (r.secondFactor) {
+    try {
+      sessionStorage.setItem(CHALLENGE_KEY, JSON.stringify(r.secondFactor));
+    } catch {
+      /* the console cannot continue it; the person signs in again */
+    }
+  }
+  return r;
 }
 
 /**

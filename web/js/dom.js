@@ -53,6 +53,7 @@ const ICONS = {
   check: 'M20 6 9 17l-5-5',
   webhook: 'M13 2 4 14h7l-1 8 9-12h-7z',
   alert: 'M12 3 2 20h20zM12 10v4M12 17h.01',
+  shield: 'M12 22s8-4 8-10V5l-8-3-8 3v7c0 6 8 10 8 10zM9 12l2 2 4-4',
 };
 
 export function icon(name, cls = 'icon') {

@@ -1,5 +1,7 @@
-// The sign-in page: email (or username) and password. On success it hands
-// the signed-in user to the caller; it knows nothing of the shell.
+// The sign-in page: email (or username) and password, then, for an account
+// with a second factor, a code from the authenticator app (or a recovery
+// code). On success it hands the signed-in user to the caller; it knows
+// nothing of the shell.
 
 import * as API from '/admin/js/api.js';
 import { h, clear, alertBox, statusBox, field, busy, clearFieldErrors, showFieldErrors, problemText } from '/admin/js/dom.js';
@@ -15,7 +17,7 @@ export function showSignIn(root, { message = '', email = '', notice = '', onSign
   const f = loginForm(email);
   f.form.addEventListener('submit', (e) => {
     e.preventDefault();
-    submitLogin(f, onSignedIn);
+    submitLogin(f, onSignedIn, root);
   });
   const status = statusBox();
   clear(root).append(authCard('Sign in to the admin console', '', status, f.form));
@@ -37,7 +39,7 @@ function loginForm(email) {
   return { form, login, password, alert, submit };
 }
 
-async function submitLogin({ form, login, password, alert, submit }, onSignedIn) {
+async function submitLogin({ form, login, password, alert, submit }, onSignedIn, root) {
   alert.hide();
   clearFieldErrors(form);
   if (!login.value.trim() || !password.value) {
@@ -48,8 +50,9 @@ async function submitLogin({ form, login, password, alert, submit }, onSignedIn)
   await busy(submit, async () => {
     submit.textContent = 'Signing in…';
     try {
-      const user = await API.login(login.value.trim(), password.value);
-      onSignedIn(user);
+      const r = await API.login(login.value.trim(), password.value);
+      if (r.secondFactor) showSecondFactor(root, r.secondFactor, { onSignedIn });
+      else onSignedIn(r.user);
     } catch (err) {
       const left = showFieldErrors(form, err.errors);
       alert.show(problemText(err, left));
@@ -59,4 +62,63 @@ async function submitLogin({ form, login, password, alert, submit }, onSignedIn)
       submit.textContent = 'Sign in';
     }
   });
+}
+
+/**
+ * Replaces `root` with the second step of a sign-in: a 6-digit code from
+ * the authenticator app, or (switching) a recovery code.
+ */
+export function showSecondFactor(root, challenge, { onSignedIn }) {
+  document.title = 'Second step · roster';
+  let method = challenge.methods.includes('totp') ? 'totp' : 'recovery';
+  const code = h('input', { name: 'code', id: 'mfa-code', type: 'text', required: true, autocapitalize: 'none', spellcheck: 'false' });
+  const label = h('span');
+  const alert = alertBox();
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', text: 'Verify' });
+  const other = h('button', { type: 'button', id: 'mfa-switch', class: 'btn btn-ghost btn-block' });
+  const codeField = field('', code);
+  codeField.wrap.querySelector('label').append(label);
+  const form = h('form', { id: 'mfa-form', class: 'form', novalidate: true }, codeField.wrap, alert, submit,
+    challenge.methods.includes('recovery') && challenge.methods.includes('totp') ? other : null);
+  const describe = () => {
+    const totp = method === 'totp';
+    label.textContent = totp ? 'Code from your authenticator app' : 'Recovery code';
+    code.setAttribute('autocomplete', totp ? 'one-time-code' : 'off');
+    code.setAttribute('inputmode', totp ? 'numeric' : 'text');
+    code.setAttribute('maxlength', totp ? '6' : '32');
+    other.textContent = totp ? 'Use a recovery code instead' : 'Use the authenticator app instead';
+  };
+  describe();
+  other.addEventListener('click', () => {
+    method = method === 'totp' ? 'recovery' : 'totp';
+    code.value = '';
+    alert.hide();
+    describe();
+    code.focus();
+  });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    alert.hide();
+    if (!code.value.trim()) {
+      alert.show('Enter the code.');
+      code.focus();
+      return;
+    }
+    await busy(submit, async () => {
+      try {
+        const user = await API.verifySecondFactor(challenge, method, code.value.trim());
+        onSignedIn(user);
+      } catch (err) {
+        if (err.status === 401 && /mfa_token/.test(err.detail)) {
+          showSignIn(root, { message: 'That sign-in has expired. Please sign in again.', onSignedIn });
+          return;
+        }
+        alert.show(problemText(err, []));
+        code.value = '';
+        code.focus();
+      }
+    });
+  });
+  clear(root).append(authCard('Second step', 'Your account is protected by a second factor.', statusBox(), form));
+  code.focus();
 }

@@ -11,7 +11,7 @@ const confirmWith = (path) => async (token) =>
   (await API.publicRequest(path, { method: 'POST', body: { token } })).data;
 
 /**
- * Each page: its texts, `send(token)` resolving to the user, and `done(user)`
+ * Each page: its texts, `send(token)` resolving to the user (a sign-in: login()'s answer, {user} or {secondFactor}), and `done(…)`
  * giving the success text and, for a sign-in, where to go next.
  */
 const PAGES = {
@@ -33,7 +33,11 @@ const PAGES = {
     working: 'Signing in…',
     // Keeps the session as the console does, so /admin/ continues it.
     send: (token) => API.loginWithLink(token),
-    done: (user) => ({
+    done: ({ user, secondFactor }) => (secondFactor ? {
+      title: 'One more step',
+      text: 'Your account has a second factor: continue to enter a code from your authenticator app.',
+      next: { href: '/admin/', text: 'Continue' },
+    } : {
       title: 'You are signed in',
       text: user.name || user.email ? `Signed in as ${user.name || user.email}.` : 'You are signed in.',
       next: { href: '/admin/', text: 'Continue to roster' },

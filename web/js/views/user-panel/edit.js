@@ -10,6 +10,7 @@ import { panelHead } from '/admin/js/views/user-panel/head.js';
 import { mailSection } from '/admin/js/views/user-panel/mail.js';
 import { passwordSection } from '/admin/js/views/user-panel/password.js';
 import { sessionsSection } from '/admin/js/views/user-panel/sessions.js';
+import { mfaSection } from '/admin/js/views/user-panel/mfa.js';
 import { dangerSection } from '/admin/js/views/user-panel/delete.js';
 
 /** Keeps a fetched or saved user, and its ETag, in the panel's state. */
@@ -38,6 +39,7 @@ export function renderEdit(ctx, { flash = '', notice = '' } = {}) {
     ed.f.form,
     ed.mailBox,
     passwordSection(ctx, user),
+    mfaSection(ctx, user),
     sessionsSection(ctx, user),
     dangerSection(ctx));
   clear(ctx.panel).append(ed.title, body);

@@ -1,0 +1,161 @@
+// #/security: the signed-in person's own second factor. Set up an
+// authenticator app (QR code or typed secret, then a first code), see the
+// ten recovery codes once, or turn the app off with the password. When the
+// person's role requires a factor, the console brings them here first.
+
+import * as API from '/admin/js/api.js';
+import { api, isAbort } from '/admin/js/api.js';
+import { h, clear, alertBox, statusBox, field, busy, badge, problemText } from '/admin/js/dom.js';
+
+export function mount(container) {
+  const v = {
+    destroyed: false,
+    ctrl: new AbortController(),
+    body: h('div', { id: 'security-body', 'aria-live': 'polite' }),
+    alert: alertBox(),
+    status: statusBox(),
+  };
+  const view = h('section', { class: 'view view-security', 'aria-labelledby': 'security-title' },
+    h('div', { class: 'view-head' }, h('h1', { id: 'security-title', text: 'Security' })),
+    h('p', { class: 'muted lede', text: 'A second factor keeps your account safe when your password is not: after the password, sign-in asks for a code from an app on your phone.' }),
+    v.alert, v.status, v.body);
+  container.append(view);
+  load(v);
+  return {
+    unmount() {
+      v.destroyed = true;
+      v.ctrl.abort();
+      view.remove();
+    },
+  };
+}
+
+async function load(v) {
+  v.alert.hide();
+  try {
+    const s = await api('/auth/mfa', { signal: v.ctrl.signal });
+    if (!v.destroyed) showStatus(v, s);
+  } catch (err) {
+    if (!isAbort(err)) v.alert.show(err.detail);
+  }
+}
+
+function showStatus(v, s) {
+  const card = h('div', { class: 'card', id: 'totp-card' },
+    h('div', { class: 'section-head' },
+      h('h2', { class: 'card-title', text: 'Authenticator app' }),
+      badge(s.totp ? 'On' : 'Off', s.totp ? 'ok' : 'off')));
+  if (s.required && !s.totp) {
+    card.append(h('p', { class: 'notice visible', id: 'mfa-required', role: 'status', text: 'Your role requires a second factor. Set up an authenticator app to go on using the console.' }));
+  }
+  if (s.totp) {
+    card.append(h('p', { id: 'recovery-left', text: `${s.recovery_codes_left} of 10 recovery codes left.` }));
+    card.append(turnOffForm(v));
+  } else {
+    const start = h('button', { type: 'button', id: 'totp-start', class: 'btn btn-primary', text: 'Set up authenticator app' });
+    start.addEventListener('click', () => busy(start, () => setUp(v, card)));
+    card.append(h('p', { class: 'muted', text: 'Works with any TOTP app: Google Authenticator, Microsoft Authenticator, 1Password, Aegis, …' }), start);
+  }
+  clear(v.body).append(card);
+}
+
+/** An SVG document as an <img> (the CSP allows data: images, not inline markup). */
+function svgImage(svg, alt) {
+  const bytes = new TextEncoder().encode(svg);
+  let bin = '';
+  bytes.forEach((b) => { bin += String.fromCharCode(b); });
+  return h('img', { id: 'totp-qr', class: 'qr', src: `data:image/svg+xml;base64,${btoa(bin)}`, alt, width: 200, height: 200 });
+}
+
+async function setUp(v, card) {
+  v.alert.hide();
+  let s;
+  try {
+    s = await api('/auth/mfa/totp/setup', { method: 'POST', signal: v.ctrl.signal });
+  } catch (err) {
+    if (!isAbort(err)) v.alert.show(err.detail);
+    return;
+  }
+  const code = h('input', { name: 'code', id: 'totp-code', type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: '6', required: true });
+  const alert = alertBox();
+  const confirm = h('button', { type: 'submit', id: 'totp-confirm', class: 'btn btn-primary', text: 'Turn on' });
+  const form = h('form', { id: 'totp-confirm-form', class: 'form', novalidate: true },
+    h('ol', { class: 'steps' },
+      h('li', { text: 'Scan this code with your authenticator app, or type the key below into it.' }),
+      h('li', { text: 'Enter the 6-digit code the app shows.' })),
+    svgImage(s.qr_svg, 'QR code of the authenticator key'),
+    h('p', {}, 'Key: ', h('code', { id: 'totp-secret', class: 'mono secret-value', text: s.secret })),
+    field('Code from the app', code).wrap,
+    alert,
+    h('div', { class: 'form-actions' }, confirm));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    alert.hide();
+    if (!/^\d{6}$/.test(code.value.trim())) {
+      alert.show('Enter the 6 digits the app shows.');
+      code.focus();
+      return;
+    }
+    await busy(confirm, async () => {
+      try {
+        const r = await api('/auth/mfa/totp/confirm', { method: 'POST', body: { code: code.value.trim() }, signal: v.ctrl.signal });
+        API.setEnrolled();
+        showRecoveryCodes(v, r.recovery_codes);
+      } catch (err) {
+        if (isAbort(err)) return;
+        alert.show(problemText(err, []));
+        code.value = '';
+        code.focus();
+      }
+    });
+  });
+  card.querySelector('#totp-start')?.remove();
+  card.append(form);
+  code.focus();
+}
+
+function showRecoveryCodes(v, codes) {
+  const done = h('button', { type: 'button', id: 'recovery-done', class: 'btn btn-primary', text: 'I have stored them' });
+  const box = h('div', { id: 'recovery-box', class: 'secret-box', role: 'region', 'aria-labelledby': 'recovery-title', tabindex: '-1' },
+    h('h2', { id: 'recovery-title', class: 'card-title', text: 'Your authenticator app is on. Save these recovery codes' }),
+    h('p', { class: 'secret-warning', text: 'Each code signs you in once if you lose your phone. They are shown only now: print them or keep them in a password manager.' }),
+    h('ul', { id: 'recovery-codes', class: 'recovery-codes mono' }, codes.map((c) => h('li', { text: c }))),
+    h('div', { class: 'form-actions' }, done));
+  done.addEventListener('click', () => {
+    v.status.flash('Second factor set up.');
+    load(v);
+  });
+  clear(v.body).append(box);
+  box.focus();
+}
+
+function turnOffForm(v) {
+  const password = h('input', { name: 'password', id: 'totp-off-password', type: 'password', autocomplete: 'current-password', required: true });
+  const alert = alertBox();
+  const off = h('button', { type: 'submit', id: 'totp-off', class: 'btn btn-danger', text: 'Turn off' });
+  const form = h('form', { class: 'form', novalidate: true },
+    h('p', { class: 'muted', text: 'Turning the app off also voids your recovery codes. Confirm with your password.' }),
+    field('Password', password).wrap, alert, h('div', { class: 'form-actions' }, off));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    alert.hide();
+    if (!password.value) {
+      alert.show('Enter your password.');
+      password.focus();
+      return;
+    }
+    await busy(off, async () => {
+      try {
+        await api('/auth/mfa/totp', { method: 'DELETE', body: { password: password.value }, signal: v.ctrl.signal });
+        v.status.flash('The authenticator app is off.');
+        load(v);
+      } catch (err) {
+        if (isAbort(err)) return;
+        alert.show(problemText(err, []));
+        password.value = '';
+        password.focus();
+      }
+    });
+  });
+  return form;
+}
