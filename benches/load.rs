@@ -120,6 +120,10 @@ fn import_users(data: &std::path::Path, n: usize) -> (Vec<String>, f64) {
         let rec = json!({"email": format!("login{i}@example.com"), "password": USER_PW});
         writeln!(out, "{rec}").expect("write seed");
     }
+    for i in 0..MFA_USERS {
+        let rec = json!({"email": format!("mfa{i}@example.com"), "password": USER_PW});
+        writeln!(out, "{rec}").expect("write seed");
+    }
     drop(out);
     let started = Instant::now();
     let status = Command::new(roster_bin())
@@ -132,7 +136,7 @@ fn import_users(data: &std::path::Path, n: usize) -> (Vec<String>, f64) {
         .status()
         .expect("roster import runs");
     assert!(status.success(), "import failed");
-    let rate = (n + 8) as f64 / started.elapsed().as_secs_f64();
+    let rate = (n + 8 + MFA_USERS) as f64 / started.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&file);
     (ids, rate)
 }
@@ -221,6 +225,18 @@ fn peak_rss_mib(pid: u32) -> f64 {
 /// One request of a scenario, given the client's index and a running counter.
 type MakeRequest = Arc<dyn Fn(&Client, usize, u64) -> reqwest::RequestBuilder + Send + Sync>;
 
+/// One unit of work of several requests (a two-step sign-in): true if it
+/// succeeded. Timed from its first request to its last answer.
+type Flow = Arc<
+    dyn Fn(Client, usize, u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Users with a second factor for the two-step login scenario: each is
+/// used once in it (a TOTP code is good once per user and 30 s step).
+const MFA_USERS: usize = 400;
+
 struct Outcome {
     name: String,
     concurrency: usize,
@@ -259,6 +275,23 @@ async fn run(
     expect: StatusCode,
     make: MakeRequest,
 ) -> Outcome {
+    let flow: Flow = Arc::new(move |client, worker, n| {
+        let req = make(&client, worker, n);
+        Box::pin(async move {
+            match req.send().await {
+                Ok(r) => {
+                    let s = r.status();
+                    let _ = r.bytes().await;
+                    s == expect
+                }
+                Err(_) => false,
+            }
+        })
+    });
+    run_flow(name, concurrency, secs, flow).await
+}
+
+async fn run_flow(name: &str, concurrency: usize, secs: f64, make: Flow) -> Outcome {
     let client = Client::builder()
         .pool_max_idle_per_host(concurrency)
         .default_headers(auth_header())
@@ -281,16 +314,7 @@ async fn run(
                 while Instant::now() < deadline {
                     let n = counter.fetch_add(1, Ordering::Relaxed);
                     let t = Instant::now();
-                    let res = make(&client, worker, n).send().await;
-                    let ok = match res {
-                        Ok(r) => {
-                            let s = r.status();
-                            let _ = r.bytes().await;
-                            s == expect
-                        }
-                        Err(_) => false,
-                    };
-                    if ok {
+                    if make(client.clone(), worker, n).await {
                         lat.push(t.elapsed().as_micros() as u64);
                     } else {
                         errors.fetch_add(1, Ordering::Relaxed);
@@ -508,6 +532,15 @@ fn main() {
         push_rss(&mut results, pid, logins);
         push_rss(&mut results, pid, reads);
 
+        // Logins with a second factor: the password step, then a TOTP code.
+        let apps = Arc::new(enrol_totp(&base).await);
+        let (b, a) = (base.clone(), apps.clone());
+        let flow: Flow = Arc::new(move |c, _, n| {
+            let (b, a) = (b.clone(), a.clone());
+            Box::pin(async move { two_step_login(&c, &b, &a, n as usize % MFA_USERS).await })
+        });
+        push_rss(&mut results, pid, run_flow("POST login + mfa/verify (TOTP)", 8, secs, flow).await);
+
         let floor = results[0].rps;
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         println!();
@@ -544,6 +577,14 @@ fn main() {
                 100.0 * l8.rps / limit,
                 limit
             );
+            if let Some(t8) = find("POST login + mfa/verify", 8) {
+                println!(
+                    "logins with TOTP: {:.1}/s at concurrency 8 = {:.0}% of that limit, {:.0}% of password-only logins",
+                    t8.rps,
+                    100.0 * t8.rps / limit,
+                    100.0 * t8.rps / l8.rps
+                );
+            }
         }
         println!(
             "import: {seed_users} users at {import_rate:.0} users/s (incl. indexing); \
@@ -560,4 +601,89 @@ fn main() {
         );
     });
     drop(server);
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// Sets up TOTP for every `mfa{i}` user (eight at a time); their apps.
+async fn enrol_totp(base: &str) -> Vec<totp_rs::TOTP> {
+    let client = Client::new();
+    let mut apps = Vec::with_capacity(MFA_USERS);
+    for chunk in (0..MFA_USERS).collect::<Vec<_>>().chunks(8) {
+        let enrolments = chunk.iter().map(|&i| {
+            let client = client.clone();
+            async move {
+                let t: Value = client
+                    .post(format!("{base}/api/v1/auth/login"))
+                    .json(&json!({"login": format!("mfa{i}@example.com"), "password": USER_PW}))
+                    .send()
+                    .await
+                    .expect("login")
+                    .json()
+                    .await
+                    .expect("tokens");
+                let token = t["access_token"].as_str().expect("access token");
+                let setup: Value = client
+                    .post(format!("{base}/api/v1/auth/mfa/totp/setup"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .expect("setup")
+                    .json()
+                    .await
+                    .expect("setup json");
+                let app = totp_rs::TOTP::from_url(setup["otpauth_url"].as_str().expect("url"))
+                    .expect("an otpauth URL");
+                let res = client
+                    .post(format!("{base}/api/v1/auth/mfa/totp/confirm"))
+                    .bearer_auth(token)
+                    .json(&json!({"code": app.generate(unix_now())}))
+                    .send()
+                    .await
+                    .expect("confirm");
+                assert_eq!(res.status(), StatusCode::OK, "TOTP confirmed");
+                app
+            }
+        });
+        apps.extend(futures::future::join_all(enrolments).await);
+    }
+    apps
+}
+
+/// A sign-in of `mfa{i}`: the password, then the code of the next step (the
+/// code of enrolment's step is spent; one step ahead is within the skew).
+async fn two_step_login(c: &Client, base: &str, apps: &[totp_rs::TOTP], i: usize) -> bool {
+    let Ok(r) = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"login": format!("mfa{i}@example.com"), "password": USER_PW}))
+        .send()
+        .await
+    else {
+        return false;
+    };
+    let Ok(first) = r.json::<Value>().await else {
+        return false;
+    };
+    let Some(token) = first["mfa_token"].as_str() else {
+        return false;
+    };
+    let code = apps[i].generate(unix_now() + 30);
+    match c
+        .post(format!("{base}/api/v1/auth/mfa/verify"))
+        .json(&json!({"mfa_token": token, "method": "totp", "code": code}))
+        .send()
+        .await
+    {
+        Ok(r) => {
+            let ok = r.status() == StatusCode::OK;
+            let _ = r.bytes().await;
+            ok
+        }
+        Err(_) => false,
+    }
 }
