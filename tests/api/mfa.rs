@@ -569,3 +569,38 @@ async fn api_keys_have_no_factors_and_bad_bodies_change_nothing() {
     let res = second_step(&app, "not-a-token", "totp", "123456").await;
     assert_problem(res, StatusCode::UNAUTHORIZED).await;
 }
+
+#[tokio::test]
+async fn a_mailed_sign_in_link_also_asks_for_the_second_factor() {
+    let sink = crate::smtp_sink::SmtpSink::start();
+    let url = sink.url();
+    let app = spawn_app_tuned(|c| {
+        c.mail.smtp_url = Some(url);
+        c.mail.allow_magic_link = true;
+    })
+    .await;
+    let (_, token) = user(&app, "gus@example.com").await;
+    let (totp, _) = enrol(&app, &token).await;
+    let res = app
+        .anon(Method::POST, "/api/v1/auth/magic-link/request")
+        .json(&json!({"email": "gus@example.com"}))
+        .check()
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let mail = sink.next_to("gus@example.com").await;
+    let res = app
+        .anon(Method::POST, "/api/v1/auth/magic-link/confirm")
+        .json(&json!({"token": mail.token()}))
+        .check()
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let first: Value = res.json().await.unwrap();
+    assert_eq!(first["mfa_required"], true, "{first}");
+    assert!(first.get("access_token").is_none());
+    steady_step().await;
+    let code = totp.generate(unix() + 30);
+    let res = second_step(&app, first["mfa_token"].as_str().unwrap(), "totp", &code).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let t: Value = res.json().await.unwrap();
+    assert_eq!(amr(t["access_token"].as_str().unwrap()), ["email", "mfa", "otp"]);
+}
