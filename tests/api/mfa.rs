@@ -602,5 +602,8 @@ async fn a_mailed_sign_in_link_also_asks_for_the_second_factor() {
     let res = second_step(&app, first["mfa_token"].as_str().unwrap(), "totp", &code).await;
     assert_eq!(res.status(), StatusCode::OK);
     let t: Value = res.json().await.unwrap();
-    assert_eq!(amr(t["access_token"].as_str().unwrap()), ["email", "mfa", "otp"]);
+    assert_eq!(
+        amr(t["access_token"].as_str().unwrap()),
+        ["email", "mfa", "otp"]
+    );
 }
