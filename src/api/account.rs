@@ -4,7 +4,7 @@
 //! or not the address has an account.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -194,16 +194,16 @@ account_route! {
 }
 
 account_route! {
-    /// Spend a sign-in link: the same answer as a login.
+    /// Spend a sign-in link: the same answer as a login (tokens, or a
+    /// second factor due).
     confirm_magic_link(st, ip, body: TokenConfirm, headers: HeaderMap) -> Response,
     path = "/api/v1/auth/magic-link/confirm", id = "confirmMagicLink",
-    responses((status = 200, description = "Signed in.", body = super::auth::TokenBody, headers(("Cache-Control" = String, description = "`no-store`."))), (status = 400, response = doc::BadRequest), (status = 403, response = doc::Forbidden), doc::JsonBody, (status = 429, response = doc::TooManyRequests)),
+    responses((status = 200, description = "Signed in, or a second factor is due.", body = super::mfa::SignInBody, headers(("Cache-Control" = String, description = "`no-store`."))), (status = 400, response = doc::BadRequest), (status = 403, response = doc::Forbidden), doc::JsonBody, (status = 429, response = doc::TooManyRequests)),
     {
-        let ua = headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let r = st.auth().confirm_magic_link(&token_of(body)?, ip, ua).await?;
+        let r = st
+            .auth()
+            .confirm_magic_link(&token_of(body)?, ip, super::caller::user_agent(&headers))
+            .await?;
         Ok(super::mfa::sign_in_response(&r))
     }
 }

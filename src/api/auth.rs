@@ -16,7 +16,7 @@ use crate::domain::{Field, FieldError, Password, Signup};
 use crate::error::Error;
 use crate::service::LoginResult;
 
-use super::caller::client_ip;
+use super::caller::{client_ip, user_agent};
 use super::extract::{Body, no_other_fields, required_text};
 use super::openapi as doc;
 use super::problem::{Kind, Problem};
@@ -46,7 +46,7 @@ pub struct TokenBody<'a> {
 }
 
 pub(super) fn token_response(r: &LoginResult) -> Response {
-    let mut res = Json(TokenBody {
+    no_store(TokenBody {
         access_token: &r.access_token,
         token_type: "Bearer",
         expires_in: r.expires_in,
@@ -54,7 +54,11 @@ pub(super) fn token_response(r: &LoginResult) -> Response {
         user: UserDto::from(&r.user),
         mfa_enrollment_required: r.mfa_enrollment_required,
     })
-    .into_response();
+}
+
+/// A JSON answer that holds a secret (tokens, a TOTP secret): never cached.
+pub(super) fn no_store(body: impl Serialize) -> Response {
+    let mut res = Json(body).into_response();
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
@@ -228,13 +232,14 @@ pub async fn login(
     let login = required_text(body.login, "login", 320)?;
     let password = required_text(body.password, "password", 1024)?;
     no_other_fields(&body.other)?;
-    let ua = req_headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let r = st
         .auth()
-        .login(&login, &password, client_ip(&parts), ua)
+        .login(
+            &login,
+            &password,
+            client_ip(&parts),
+            user_agent(&req_headers),
+        )
         .await?;
     Ok(super::mfa::sign_in_response(&r))
 }

@@ -49,6 +49,14 @@ pub fn client_addr(parts_ext: &axum::http::Extensions) -> Option<IpAddr> {
         })
 }
 
+/// The client's `User-Agent`, if it is text (kept with a session).
+pub fn user_agent(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// The client's address as text, when the server knows it.
 pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<String> {
     client_addr(parts_ext).map(|a| a.to_string())

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -13,23 +13,13 @@ use crate::domain::{Field, FieldError};
 use crate::error::Error;
 use crate::service::{Proof, SecondFactorDue, SignIn};
 
-use super::auth::token_response;
-use super::caller::client_ip;
+use super::auth::{no_store, token_response};
+use super::caller::{client_ip, user_agent};
 use super::extract::{Body, no_other_fields, required_text};
 use super::openapi as doc;
 use super::params::UserPath;
 use super::problem::Problem;
 use super::state::AppState;
-
-/// Responses that hold a secret are never cached.
-fn no_store(body: impl Serialize) -> Response {
-    let mut res = Json(body).into_response();
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    res
-}
 
 /// A sign-in whose first step was right and whose second factor is due:
 /// no tokens yet. Send `mfa_token` with a code to `/api/v1/auth/mfa/verify`.
@@ -165,13 +155,15 @@ pub async fn verify(
     let method = required_text(body.method, "method", 16)?;
     let code = required_text(body.code, "code", 64)?;
     no_other_fields(&body.other)?;
-    let ua = req_headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let r = st
         .auth()
-        .verify_second_factor(&token, &method, &code, client_ip(&parts), ua)
+        .verify_second_factor(
+            &token,
+            &method,
+            &code,
+            client_ip(&parts),
+            user_agent(&req_headers),
+        )
         .await?;
     Ok(token_response(&r))
 }

@@ -110,6 +110,24 @@ async fn enrol(app: &TestApp, token: &str) -> (TOTP, Vec<String>) {
     (totp, codes)
 }
 
+/// The holder of `token`'s second factors, as `GET /api/v1/auth/mfa` says.
+async fn mfa_status(app: &TestApp, token: &str) -> Value {
+    let res = app
+        .as_token(token, Method::GET, "/api/v1/auth/mfa")
+        .check()
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+/// The `mfa_token` of a password sign-in of `email`.
+async fn challenge_of(app: &TestApp, email: &str) -> String {
+    first_step(app, email, PW).await["mfa_token"]
+        .as_str()
+        .expect("a second factor is due")
+        .to_owned()
+}
+
 async fn user(app: &TestApp, email: &str) -> (String, String) {
     let u = app
         .create_user(json!({"email": email, "password": PW}))
@@ -126,13 +144,7 @@ async fn totp_enrolment_then_sign_in_in_two_steps_with_replay_and_skew_refused()
     let app = spawn_app().await;
     let (id, token) = user(&app, "ada@example.com").await;
     assert_eq!(amr(&token), ["pwd"]);
-    let status: Value = app
-        .as_token(&token, Method::GET, "/api/v1/auth/mfa")
-        .check()
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status: Value = mfa_status(&app, &token).await;
     assert_eq!(
         status,
         json!({"totp": false, "recovery_codes_left": 0, "required": false})
@@ -168,13 +180,7 @@ async fn totp_enrolment_then_sign_in_in_two_steps_with_replay_and_skew_refused()
     assert!(!me.to_string().contains(&totp.get_secret_base32()));
     let again = post(&app, &token, "/api/v1/auth/mfa/totp/setup", json!({})).await;
     assert_problem(again, StatusCode::CONFLICT).await;
-    let status: Value = app
-        .as_token(&token, Method::GET, "/api/v1/auth/mfa")
-        .check()
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status: Value = mfa_status(&app, &token).await;
     assert_eq!(
         status,
         json!({"totp": true, "recovery_codes_left": 10, "required": false})
@@ -256,10 +262,7 @@ async fn totp_enrolment_then_sign_in_in_two_steps_with_replay_and_skew_refused()
     );
 
     // The code just used is spent for the next sign-in too.
-    let next = first_step(&app, "ada@example.com", PW).await["mfa_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let next = challenge_of(&app, "ada@example.com").await;
     assert_problem(
         second_step(&app, &next, "totp", &ahead).await,
         StatusCode::UNAUTHORIZED,
@@ -269,10 +272,7 @@ async fn totp_enrolment_then_sign_in_in_two_steps_with_replay_and_skew_refused()
     let loose = recovery[3].to_uppercase().replace('-', " ");
     let res = second_step(&app, &next, "recovery", &loose).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let third = first_step(&app, "ada@example.com", PW).await["mfa_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let third = challenge_of(&app, "ada@example.com").await;
     assert_problem(
         second_step(&app, &third, "recovery", &recovery[3]).await,
         StatusCode::UNAUTHORIZED,
@@ -358,10 +358,7 @@ async fn wrong_codes_are_throttled_per_account() {
     .await;
     let (_, token) = user(&app, "bob@example.com").await;
     let (totp, _) = enrol(&app, &token).await;
-    let challenge = first_step(&app, "bob@example.com", PW).await["mfa_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let challenge = challenge_of(&app, "bob@example.com").await;
     let mut statuses = Vec::new();
     for _ in 0..5 {
         statuses.push(
@@ -478,13 +475,7 @@ async fn a_role_that_requires_a_factor_must_enrol_before_anything_else() {
         .check()
         .await;
     assert_eq!(me.status(), StatusCode::OK);
-    let status: Value = app
-        .as_token(&token, Method::GET, "/api/v1/auth/mfa")
-        .check()
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status: Value = mfa_status(&app, &token).await;
     assert_eq!(status["required"], true);
 
     // Once enrolled, the same token works, and sign-in takes two steps.

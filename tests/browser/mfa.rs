@@ -57,6 +57,15 @@ async fn enrolled_user(app: &TestApp, email: &str) -> String {
     u["id"].as_str().unwrap().to_owned()
 }
 
+/// The first step of the admin's sign-in on the form shown.
+async fn sign_in_with_password(b: &Browser) {
+    b.type_into("#login-form input[name=login]", ADMIN_EMAIL)
+        .await;
+    b.type_into("#login-form input[name=password]", ADMIN_PASSWORD)
+        .await;
+    b.click("#login-form button[type=submit]").await;
+}
+
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver; run by .ci/run"]
 async fn an_admin_sets_up_an_authenticator_then_signs_in_in_two_steps() {
@@ -66,11 +75,7 @@ async fn an_admin_sets_up_an_authenticator_then_signs_in_in_two_steps() {
     .await;
     let b = Browser::start(1280, 900).await;
     b.goto(&app.url("/admin/")).await;
-    b.type_into("#login-form input[name=login]", ADMIN_EMAIL)
-        .await;
-    b.type_into("#login-form input[name=password]", ADMIN_PASSWORD)
-        .await;
-    b.click("#login-form button[type=submit]").await;
+    sign_in_with_password(&b).await;
     // Kept on the Security page, told why.
     b.find("#mfa-required").await;
     b.until(
@@ -132,11 +137,7 @@ async fn an_admin_sets_up_an_authenticator_then_signs_in_in_two_steps() {
 
     // Signed out, the password alone is not enough any more.
     b.click("#logout").await;
-    b.type_into("#login-form input[name=login]", ADMIN_EMAIL)
-        .await;
-    b.type_into("#login-form input[name=password]", ADMIN_PASSWORD)
-        .await;
-    b.click("#login-form button[type=submit]").await;
+    sign_in_with_password(&b).await;
     b.find("#mfa-form").await;
     b.type_into("#mfa-code", "000000").await;
     b.click("#mfa-form button[type=submit]").await;
@@ -155,11 +156,7 @@ async fn an_admin_sets_up_an_authenticator_then_signs_in_in_two_steps() {
 
     // And with a recovery code, once.
     b.click("#logout").await;
-    b.type_into("#login-form input[name=login]", ADMIN_EMAIL)
-        .await;
-    b.type_into("#login-form input[name=password]", ADMIN_PASSWORD)
-        .await;
-    b.click("#login-form button[type=submit]").await;
+    sign_in_with_password(&b).await;
     b.click("#mfa-switch").await;
     b.type_into("#mfa-code", &recovery).await;
     b.click("#mfa-form button[type=submit]").await;

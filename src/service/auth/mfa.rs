@@ -130,6 +130,12 @@ fn save_factors(
 }
 
 impl Auth {
+    /// Second-factor attempts of `user` count against its login allowance,
+    /// whichever route they come by.
+    fn throttle_mfa(&self, user: Uuid, ip: Option<&str>) -> Result<(), Error> {
+        self.throttle(&format!("mfa:{user}"), ip)
+    }
+
     /// The signed-in user calling (an API key has no factors).
     fn own_user(caller: &Caller) -> Result<UserId, Error> {
         match &caller.principal {
@@ -214,7 +220,7 @@ impl Auth {
     pub async fn totp_confirm(&self, caller: &Caller, code: &str) -> Result<Vec<String>, Error> {
         let id = Self::own_user(caller)?;
         allow(caller, Action::ManageOwnMfa(id))?;
-        self.throttle(&format!("mfa:{id}"), caller.ip.as_deref())?;
+        self.throttle_mfa(id.0, caller.ip.as_deref())?;
         let codes = totp::recovery_codes();
         let hashes: Vec<[u8; 32]> = codes.iter().map(|c| totp::recovery_hash(id.0, c)).collect();
         let (code, audit) = (
@@ -262,7 +268,7 @@ impl Auth {
     pub async fn totp_remove(&self, caller: &Caller, proof: Proof) -> Result<(), Error> {
         let id = Self::own_user(caller)?;
         allow(caller, Action::ManageOwnMfa(id))?;
-        self.throttle(&format!("mfa:{id}"), caller.ip.as_deref())?;
+        self.throttle_mfa(id.0, caller.ip.as_deref())?;
         let audit = Audit::by(caller, "mfa.totp.remove").target(id);
         let code = match proof {
             Proof::Code(c) => Some(c),
@@ -347,7 +353,7 @@ impl Auth {
         let Some(c) = self.0.store.read(|r| r.challenge(&hash))?.filter(live) else {
             return Err(Error::Unauthorized(BAD_CHALLENGE));
         };
-        self.throttle(&format!("mfa:{}", c.user_id), ip.as_deref())?;
+        self.throttle_mfa(c.user_id, ip.as_deref())?;
         let recovery = match method {
             "totp" => false,
             "recovery" => true,
