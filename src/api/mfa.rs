@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::auth::policy::Caller;
 use crate::domain::{Field, FieldError};
 use crate::error::Error;
-use crate::service::{Proof, SecondFactorDue, SignIn};
+use crate::service::{Proof, SecondFactorDue, SecondStep, SignIn};
 
 use super::auth::{no_store, token_response};
 use super::caller::{client_ip, user_agent};
@@ -31,7 +31,7 @@ pub struct ChallengeBody<'a> {
     /// Good for one sign-in, for `expires_in` seconds.
     #[schema(value_type = String)]
     mfa_token: &'a str,
-    /// The ways the second step may be taken: `totp`, `recovery`.
+    /// The ways the second step may be taken: `totp`, `webauthn`, `recovery`.
     #[schema(value_type = Vec<String>)]
     methods: &'a [&'static str],
     expires_in: u64,
@@ -70,13 +70,20 @@ pub struct MfaVerify {
     #[serde(default)]
     #[schema(value_type = String, required = true, min_length = 1, max_length = 256)]
     mfa_token: Field<String>,
-    /// `totp` (a code from the app) or `recovery` (a recovery code).
+    /// `totp` (a code from the app), `recovery` (a recovery code) or
+    /// `webauthn` (a passkey: `credential` answers the challenge of
+    /// `/api/v1/auth/webauthn/login/start` with this `mfa_token`).
     #[serde(default)]
-    #[schema(value_type = String, required = true, pattern = "^(totp|recovery)$")]
+    #[schema(value_type = String, required = true, pattern = "^(totp|recovery|webauthn)$")]
     method: Field<String>,
+    /// With `totp` and `recovery`.
     #[serde(default)]
-    #[schema(value_type = String, required = true, write_only, min_length = 1, max_length = 64)]
+    #[schema(value_type = Option<String>, write_only, min_length = 1, max_length = 64)]
     code: Field<String>,
+    /// With `webauthn`.
+    #[serde(default)]
+    #[schema(value_type = Option<super::passkeys::AssertionCredential>)]
+    credential: Field<super::passkeys::AssertionCredential>,
     #[serde(flatten)]
     #[schema(ignore)]
     other: Map<String, Value>,
@@ -128,6 +135,8 @@ pub struct RecoveryCodes {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct MfaStatusBody {
     totp: bool,
+    /// How many passkeys.
+    passkeys: usize,
     recovery_codes_left: usize,
     /// The caller's roles require a second factor.
     required: bool,
@@ -153,17 +162,41 @@ pub async fn verify(
 ) -> Result<Response, Problem> {
     let token = required_text(body.mfa_token, "mfa_token", 256)?;
     let method = required_text(body.method, "method", 16)?;
-    let code = required_text(body.code, "code", 64)?;
     no_other_fields(&body.other)?;
+    let unexpected = |name: &'static str, method: &str| {
+        Error::Validation(vec![FieldError::new(
+            name,
+            format!("is not taken with method {method}"),
+        )])
+    };
+    let step = match method.as_str() {
+        "totp" | "recovery" => {
+            if body.credential.is_given() {
+                return Err(unexpected("credential", &method).into());
+            }
+            let code = required_text(body.code, "code", 64)?;
+            match method.as_str() {
+                "totp" => SecondStep::Totp(code),
+                _ => SecondStep::Recovery(code),
+            }
+        }
+        "webauthn" => {
+            if body.code.is_given() {
+                return Err(unexpected("code", &method).into());
+            }
+            SecondStep::Passkey(super::passkeys::assertion(body.credential)?)
+        }
+        _ => {
+            return Err(Error::Validation(vec![FieldError::new(
+                "method",
+                "must be totp, recovery or webauthn",
+            )])
+            .into());
+        }
+    };
     let r = st
         .auth()
-        .verify_second_factor(
-            &token,
-            &method,
-            &code,
-            client_ip(&parts),
-            user_agent(&req_headers),
-        )
+        .verify_second_factor(&token, step, client_ip(&parts), user_agent(&req_headers))
         .await?;
     Ok(token_response(&r))
 }
@@ -177,6 +210,7 @@ pub async fn status(State(st): State<AppState>, caller: Caller) -> Result<Respon
     let s = st.auth().mfa_status(&caller)?;
     Ok(Json(MfaStatusBody {
         totp: s.totp,
+        passkeys: s.passkeys,
         recovery_codes_left: s.recovery_codes_left,
         required: s.required,
     })

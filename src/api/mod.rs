@@ -20,6 +20,7 @@ mod metrics;
 mod mfa;
 mod openapi;
 mod params;
+mod passkeys;
 pub mod problem;
 mod search;
 mod sessions;

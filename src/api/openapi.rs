@@ -34,8 +34,8 @@ use utoipa_axum::routes;
 use super::state::AppState;
 
 use super::{
-    account, admin, audit, auth, events, health, keys, metrics, mfa, problem, search, sessions,
-    transfer, users, webhooks,
+    account, admin, audit, auth, events, health, keys, metrics, mfa, passkeys, problem, search,
+    sessions, transfer, users, webhooks,
 };
 
 /// The API's routes by who may call them, each registered together with
@@ -86,7 +86,11 @@ pub(super) fn routes() -> Routes {
         .routes(routes!(mfa::totp_setup))
         .routes(routes!(mfa::totp_confirm))
         .routes(routes!(mfa::totp_remove))
-        .routes(routes!(mfa::reset));
+        .routes(routes!(mfa::reset))
+        .routes(routes!(passkeys::register_start))
+        .routes(routes!(passkeys::register_finish))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::rename, passkeys::remove));
     let public = OpenApiRouter::new()
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
@@ -99,6 +103,8 @@ pub(super) fn routes() -> Routes {
         .routes(routes!(account::request_magic_link))
         .routes(routes!(account::confirm_magic_link))
         .routes(routes!(mfa::verify))
+        .routes(routes!(passkeys::login_start))
+        .routes(routes!(passkeys::login_finish))
         .routes(routes!(account::confirm_email_change))
         .routes(routes!(document));
     let outside = OpenApiRouter::new()

@@ -48,6 +48,41 @@ impl IntoParams for UserPath {
     }
 }
 
+/// The `{id}` of a `/auth/webauthn/credentials/{id}` route: a credential
+/// id in base64url. Anything else names no passkey: 404.
+pub struct CredentialPath(pub Vec<u8>);
+
+impl<S: Send + Sync> FromRequestParts<S> for CredentialPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let none = || Problem::new(Kind::NotFound, "No such passkey.");
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| none())?;
+        params
+            .iter()
+            .find(|(key, _)| *key == "id")
+            .filter(|(_, raw)| raw.len() <= 2 * crate::auth::webauthn::MAX_CREDENTIAL_ID)
+            .and_then(|(_, raw)| crate::auth::webauthn::b64url(raw))
+            .filter(|id| !id.is_empty())
+            .map(CredentialPath)
+            .ok_or_else(none)
+    }
+}
+
+impl IntoParams for CredentialPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![param(
+            "id",
+            ParameterIn::Path,
+            Required::True,
+            SchemaType::Type(Type::String),
+            "The credential id, base64url as listed (anything else is 404).",
+        )]
+    }
+}
+
 /// `If-Match`: absent, `*`, or one strong entity tag such as `"3"`.
 pub struct IfMatch(pub Precondition);
 

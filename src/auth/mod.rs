@@ -7,3 +7,4 @@ pub mod policy;
 pub mod secrets;
 pub mod tokens;
 pub mod totp;
+pub mod webauthn;

@@ -20,7 +20,7 @@ pub use commands::{NewUser, Signup, UserPatch};
 pub use credentials::{ApiKey, AuditEntry, NewApiKey, Outcome, Password, Scope, Session};
 pub use event::{Event, EventType, type_wanted};
 pub use field::Field;
-pub use mfa::{AuthMethod, Factors, PendingTotp, TotpFactor};
+pub use mfa::{AuthMethod, Factors, Passkey, PendingTotp, PublicKey, TotpFactor};
 pub use outbox::{Job, JobKind, OneTimeToken, OutgoingMail, TokenPurpose};
 pub use patch::merge_patch;
 pub use record::ImportRecord;

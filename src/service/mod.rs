@@ -14,7 +14,8 @@ pub mod webhooks;
 /// A hit's highlighted fields: (field name, marked-up text), in field order.
 pub use crate::search::Highlight;
 pub use auth::{
-    Auth, CHALLENGE_TTL, KeyCreated, LoginResult, MfaStatus, Proof, SecondFactorDue, SessionView,
+    Auth, CHALLENGE_TTL, CreationOptions, KeyCreated, LoginResult, MAX_PASSKEYS, MfaStatus,
+    NewPasskey, PasskeyAssertion, Proof, RequestOptions, SecondFactorDue, SecondStep, SessionView,
     SignIn, TotpSetup, rotate_keys,
 };
 pub use events::Events;

@@ -15,9 +15,9 @@ use redb::{Database, Durability, Key, ReadableTable, TableDefinition, TableHandl
 use sha2::{Digest, Sha256};
 
 use super::{
-    API_KEYS, API_KEYS_BY_HASH, AUDIT, CHANGES, CREDENTIALS, META, MFA, REFRESH_TOKENS, SESSIONS,
-    SESSIONS_BY_USER, Store, StoreError, USERS, USERS_BY_CREATED, USERS_BY_EMAIL, USERS_BY_ROLE,
-    USERS_BY_USERNAME,
+    API_KEYS, API_KEYS_BY_HASH, AUDIT, CHANGES, CREDENTIALS, META, MFA, PASSKEYS, PASSKEYS_BY_ID,
+    REFRESH_TOKENS, SESSIONS, SESSIONS_BY_USER, Store, StoreError, USERS, USERS_BY_CREATED,
+    USERS_BY_EMAIL, USERS_BY_ROLE, USERS_BY_USERNAME,
 };
 
 const MAGIC: &[u8; 8] = b"ROSTERBK";
@@ -45,11 +45,13 @@ macro_rules! for_each_table {
         $m!(AUDIT);
         $m!(META);
         $m!(MFA);
+        $m!(PASSKEYS);
+        $m!(PASSKEYS_BY_ID);
     };
 }
 
 /// Tables a backup from an older release does not list.
-const ADDED_LATER: [&str; 1] = ["mfa"];
+const ADDED_LATER: [&str; 3] = ["mfa", "passkeys", "passkeys_by_id"];
 
 /// What a backup held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -66,7 +66,7 @@ pub use codec::Change;
 #[doc(hidden)]
 pub use codec::{decode_user_record, encode_user_record};
 pub use error::StoreError;
-pub use mfa::Challenge;
+pub use mfa::{Ceremony, CeremonyPurpose, Challenge};
 pub use rotate::{RotateReport, rotate};
 pub(crate) use tables::*;
 pub use users::{Order, Position, ReadTx, Scan, ScanPage, Tx};

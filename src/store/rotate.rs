@@ -268,6 +268,9 @@ macro_rules! for_each_copied_table {
         $m!(WEBHOOK_DELIVERIES, Values::Sealed);
         $m!(MFA, Values::Sealed);
         $m!(MFA_CHALLENGES, Values::Sealed);
+        $m!(PASSKEYS, Values::Sealed);
+        $m!(PASSKEYS_BY_ID, Values::Plain);
+        $m!(WEBAUTHN_CHALLENGES, Values::Sealed);
     };
 }
 

@@ -52,6 +52,15 @@ pub(crate) const MFA: TableDefinition<u128, &[u8]> = TableDefinition::new("mfa")
 /// Not in backups: minutes-long, like one-time tokens.
 pub(crate) const MFA_CHALLENGES: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("mfa_challenges");
+/// user id → that user's passkeys (credential ids and public keys).
+pub(crate) const PASSKEYS: TableDefinition<u128, &[u8]> = TableDefinition::new("passkeys");
+/// SHA-256 of a credential id → its user: a passkey sign-in names no user.
+pub(crate) const PASSKEYS_BY_ID: TableDefinition<&[u8], u128> =
+    TableDefinition::new("passkeys_by_id");
+/// SHA-256 of a WebAuthn challenge → the ceremony it was handed out for.
+/// Not in backups: minutes-long, like `mfa_challenges`.
+pub(crate) const WEBAUTHN_CHALLENGES: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("webauthn_challenges");
 
 /// Creates missing tables; returns the last change sequence.
 pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
@@ -77,6 +86,9 @@ pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
         txn.open_table(WEBHOOK_DELIVERIES)?;
         txn.open_table(MFA)?;
         txn.open_table(MFA_CHALLENGES)?;
+        txn.open_table(PASSKEYS)?;
+        txn.open_table(PASSKEYS_BY_ID)?;
+        txn.open_table(WEBAUTHN_CHALLENGES)?;
     }
     txn.commit()?;
     let read = db.begin_read()?;

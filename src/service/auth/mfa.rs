@@ -10,14 +10,17 @@ use std::time::Duration;
 
 use super::*;
 use crate::auth::totp;
+use crate::auth::webauthn::{self, Ceremony, ClientData};
 use crate::domain::{AuthMethod, Factors, PendingTotp, TotpFactor};
-use crate::store::{Challenge, Tx};
+use crate::store::{Ceremony as Stored, CeremonyPurpose, Challenge, Tx};
+
+use super::passkeys::{PasskeyAssertion, check_assertion, refused};
 
 /// How long an `mfa_token` is good for.
 pub const CHALLENGE_TTL: Duration = Duration::from_secs(5 * 60);
 /// How long a TOTP set-up waits for its first code.
 const SETUP_TTL: Duration = Duration::from_secs(15 * 60);
-const BAD_CHALLENGE: &str = "The mfa_token is not valid or has expired; sign in again.";
+pub(super) const BAD_CHALLENGE: &str = "The mfa_token is not valid or has expired; sign in again.";
 const BAD_CODE: &str = "The code is wrong, or was already used.";
 
 /// What TOTP set-up hands out, once.
@@ -31,6 +34,7 @@ pub struct TotpSetup {
 /// The caller's second factors, without secrets.
 pub struct MfaStatus {
     pub totp: bool,
+    pub passkeys: usize,
     pub recovery_codes_left: usize,
     /// The caller's roles require a factor.
     pub required: bool,
@@ -47,6 +51,13 @@ pub struct SecondFactorDue {
 pub enum SignIn {
     Done(Box<LoginResult>),
     SecondFactorDue(SecondFactorDue),
+}
+
+/// The second step of a sign-in: what proves it.
+pub enum SecondStep {
+    Totp(String),
+    Recovery(String),
+    Passkey(PasskeyAssertion),
 }
 
 /// How a factor is removed: the password or a current code proves it is
@@ -98,7 +109,7 @@ pub(super) fn put_challenge(
 
 /// A write whose failure (a wrong code) still commits, to keep its audit
 /// entry: the outer error is the store's, the inner one the answer's.
-type Committed<T> = Result<Result<T, Error>, Error>;
+pub(super) type Committed<T> = Result<Result<T, Error>, Error>;
 
 fn unix_secs(at: OffsetDateTime) -> u64 {
     at.unix_timestamp().max(0) as u64
@@ -116,7 +127,7 @@ fn with_mfa(user: &User, on: bool, at: OffsetDateTime) -> Option<User> {
 }
 
 /// Saves `f` and keeps the user's `mfa_enabled` in step with it.
-fn save_factors(
+pub(super) fn save_factors(
     tx: &mut Tx<'_>,
     user: &User,
     f: &Factors,
@@ -132,12 +143,12 @@ fn save_factors(
 impl Auth {
     /// Second-factor attempts of `user` count against its login allowance,
     /// whichever route they come by.
-    fn throttle_mfa(&self, user: Uuid, ip: Option<&str>) -> Result<(), Error> {
+    pub(super) fn throttle_mfa(&self, user: Uuid, ip: Option<&str>) -> Result<(), Error> {
         self.throttle(&format!("mfa:{user}"), ip)
     }
 
     /// The signed-in user calling (an API key has no factors).
-    fn own_user(caller: &Caller) -> Result<UserId, Error> {
+    pub(super) fn own_user(caller: &Caller) -> Result<UserId, Error> {
         match &caller.principal {
             Principal::User { id, .. } => Ok(*id),
             _ => Err(Error::BadRequest(
@@ -152,7 +163,7 @@ impl Auth {
     }
 
     /// The label authenticator apps show above the code.
-    fn totp_issuer(&self) -> String {
+    pub(super) fn totp_issuer(&self) -> String {
         let iss = &self.0.cfg.issuer;
         url::Url::parse(iss)
             .ok()
@@ -170,6 +181,7 @@ impl Auth {
         let user = user.ok_or(Error::NotFound)?;
         Ok(MfaStatus {
             totp: f.totp.is_some(),
+            passkeys: f.passkeys.len(),
             recovery_codes_left: f.recovery_codes.len(),
             required: self.mfa_required_for(&user.roles),
         })
@@ -263,7 +275,8 @@ impl Auth {
         Ok(codes)
     }
 
-    /// Turns TOTP off (and its recovery codes with it), proven by the
+    /// Turns TOTP off (and the recovery codes, unless a passkey is left),
+    /// proven by the
     /// password or a current code.
     pub async fn totp_remove(&self, caller: &Caller, proof: Proof) -> Result<(), Error> {
         let id = Self::own_user(caller)?;
@@ -309,7 +322,9 @@ impl Auth {
                 }
                 f.totp = None;
                 f.pending_totp = None;
-                f.recovery_codes.clear();
+                if !f.any() {
+                    f.recovery_codes.clear();
+                }
                 save_factors(tx, &user, &f, at)?;
                 audit.clone().write(tx, at)?;
                 Ok(Ok(()))
@@ -337,13 +352,11 @@ impl Auth {
             .await
     }
 
-    /// The second step of a sign-in: `method` (`totp` or `recovery`) with
-    /// its code, for the challenge `mfa_token` names.
+    /// The second step of a sign-in, for the challenge `mfa_token` names.
     pub async fn verify_second_factor(
         &self,
         mfa_token: &str,
-        method: &str,
-        code: &str,
+        step: SecondStep,
         ip: Option<String>,
         user_agent: Option<String>,
     ) -> Result<LoginResult, Error> {
@@ -354,19 +367,18 @@ impl Auth {
             return Err(Error::Unauthorized(BAD_CHALLENGE));
         };
         self.throttle_mfa(c.user_id, ip.as_deref())?;
-        let recovery = match method {
-            "totp" => false,
-            "recovery" => true,
-            _ => {
-                return Err(Error::Validation(vec![FieldError::new(
-                    "method",
-                    "must be totp or recovery",
-                )]));
+        // A passkey's answer names its challenge: checked before the write.
+        let (rp, ceremony) = match &step {
+            SecondStep::Passkey(a) => {
+                let rp = self.relying_party()?;
+                let client =
+                    ClientData::parse(&a.client_data_json, Ceremony::Get, &rp).map_err(refused)?;
+                (Some(rp), Some(webauthn::challenge_key(&client.challenge)))
             }
+            _ => (None, None),
         };
         let uid = UserId(c.user_id);
         let (session, refresh, refresh_hash) = self.new_session(uid, &ip, user_agent, at);
-        let code = code.to_owned();
         let s = session.clone();
         let outcome = self
             .0
@@ -380,31 +392,70 @@ impl Auth {
                     _ => return Ok(Err(Error::Unauthorized(BAD_CHALLENGE))),
                 };
                 let mut f = tx.factors(uid)?;
-                let proven = if recovery {
-                    let h = totp::recovery_hash(uid.0, &code);
-                    let found = f.recovery_codes.iter().position(|x| *x == h);
-                    found.map(|i| f.recovery_codes.remove(i)).is_some()
-                } else {
-                    let step = f.totp.as_ref().and_then(|t| {
-                        totp::matching_step(&t.secret, &code, unix_secs(at), t.last_step)
-                    });
-                    if let (Some(step), Some(t)) = (step, f.totp.as_mut()) {
-                        t.last_step = step;
-                    }
-                    step.is_some()
-                };
-                let how = if recovery { "recovery code" } else { "totp" };
                 let audit = Audit::for_user(&user, "login", ip.clone());
-                if !proven {
-                    audit
-                        .failed(format!("wrong second factor ({how})"))
-                        .write(tx, at)?;
-                    return Ok(Err(Error::Unauthorized(BAD_CODE)));
-                }
+                // What proved it (for the audit) and the `amr` it adds, or
+                // why not.
+                let proven: Result<(String, AuthMethod), Error> = match &step {
+                    SecondStep::Recovery(code) => {
+                        let h = totp::recovery_hash(uid.0, code);
+                        match f.recovery_codes.iter().position(|x| *x == h) {
+                            Some(i) => {
+                                f.recovery_codes.remove(i);
+                                Ok(("recovery code".into(), AuthMethod::Otp))
+                            }
+                            None => Err(Error::Unauthorized(BAD_CODE)),
+                        }
+                    }
+                    SecondStep::Totp(code) => {
+                        let step = f.totp.as_ref().and_then(|t| {
+                            totp::matching_step(&t.secret, code, unix_secs(at), t.last_step)
+                        });
+                        match (step, f.totp.as_mut()) {
+                            (Some(step), Some(t)) => {
+                                t.last_step = step;
+                                Ok(("totp".into(), AuthMethod::Otp))
+                            }
+                            _ => Err(Error::Unauthorized(BAD_CODE)),
+                        }
+                    }
+                    SecondStep::Passkey(a) => {
+                        let key = ceremony.expect("parsed above");
+                        let rp = rp.as_ref().expect("parsed above");
+                        let ours = matches!(
+                            tx.take_ceremony(&key)?,
+                            Some(Stored { purpose: CeremonyPurpose::SecondFactor { user_id, mfa_token }, expires_at })
+                                if user_id == uid.0 && mfa_token == hash
+                                    && expires_at > Timestamp::from_datetime(at)
+                        );
+                        match f.passkeys.iter_mut().find(|k| k.id == a.id) {
+                            _ if !ours => Err(Error::Unauthorized(
+                                "The passkey challenge is not this sign-in's, or has expired; start again.",
+                            )),
+                            None => Err(Error::Unauthorized("This passkey is not this user's.")),
+                            Some(pk) => check_assertion(rp, pk, a, false, at)
+                                .map(|_| (format!("passkey \"{}\"", pk.name), pk.method()))
+                                .map_err(refused),
+                        }
+                    }
+                };
+                let (how, method) = match proven {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let how = match &step {
+                            SecondStep::Totp(_) => "totp",
+                            SecondStep::Recovery(_) => "recovery code",
+                            SecondStep::Passkey(_) => "passkey",
+                        };
+                        audit
+                            .failed(format!("wrong second factor ({how})"))
+                            .write(tx, at)?;
+                        return Ok(Err(e));
+                    }
+                };
                 tx.remove_challenge(&hash)?;
                 tx.put_factors(uid, &f)?;
                 let mut s = s.clone();
-                s.amr = vec![c.first, AuthMethod::Otp, AuthMethod::Mfa];
+                s.amr = vec![c.first, method, AuthMethod::Mfa];
                 tx.insert_session(&s, &refresh_hash)?;
                 audit
                     .detail(format!("second factor: {how}"))

@@ -10,11 +10,13 @@ mod email;
 mod keys;
 mod login;
 mod mfa;
+mod passkeys;
 mod sessions;
 
 use keys::load_or_create_keys;
 pub use keys::rotate_keys;
-pub use mfa::{CHALLENGE_TTL, MfaStatus, Proof, SecondFactorDue, SignIn, TotpSetup};
+pub use mfa::{CHALLENGE_TTL, MfaStatus, Proof, SecondFactorDue, SecondStep, SignIn, TotpSetup};
+pub use passkeys::{CreationOptions, MAX_PASSKEYS, NewPasskey, PasskeyAssertion, RequestOptions};
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -178,6 +180,20 @@ impl Auth {
         for l in [&self.0.by_account, &self.0.by_ip].into_iter().flatten() {
             l.retain_recent();
             l.shrink_to_fit();
+        }
+    }
+
+    /// 429 when the address is over its allowance (a sign-in that names no
+    /// account yet).
+    fn throttle_ip(&self, ip: Option<&str>) -> Result<(), Error> {
+        match (ip, &self.0.by_ip) {
+            (Some(ip), Some(l)) => l.check_key(&ip.to_owned()).map_err(|not_until| {
+                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+                Error::TooManyRequests {
+                    retry_after: wait.as_secs() + 1,
+                }
+            }),
+            _ => Ok(()),
         }
     }
 

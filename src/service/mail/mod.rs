@@ -69,6 +69,16 @@ impl Mail {
         let _ = self.0.own_url.set(url);
     }
 
+    /// The server's public address: `--public-url`, else where it listens.
+    pub fn base_url(&self) -> &str {
+        self.0
+            .cfg
+            .public_url
+            .as_deref()
+            .or(self.0.own_url.get().map(String::as_str))
+            .unwrap_or("http://localhost:8080")
+    }
+
     pub fn config(&self) -> &MailConfig {
         &self.0.cfg
     }
@@ -97,16 +107,7 @@ impl Mail {
         );
         match of(&self.0.cfg.link_templates, purpose) {
             Some(t) => t.replace("{token}", token),
-            None => {
-                let base = self
-                    .0
-                    .cfg
-                    .public_url
-                    .as_deref()
-                    .or(self.0.own_url.get().map(String::as_str))
-                    .unwrap_or("http://localhost:8080");
-                format!("{base}/account/{page}?token={token}")
-            }
+            None => format!("{}/account/{page}?token={token}", self.base_url()),
         }
     }
 
