@@ -22,6 +22,7 @@ mod mfa;
 mod openapi;
 mod openapi_stable;
 mod overload;
+mod passkeys;
 mod proxy;
 mod races;
 mod restart;

@@ -147,7 +147,7 @@ async fn totp_enrolment_then_sign_in_in_two_steps_with_replay_and_skew_refused()
     let status: Value = mfa_status(&app, &token).await;
     assert_eq!(
         status,
-        json!({"totp": false, "recovery_codes_left": 0, "required": false})
+        json!({"totp": false, "passkeys": 0, "recovery_codes_left": 0, "required": false})
     );
 
     // A wrong first code turns nothing on.
@@ -183,7 +183,7 @@ async fn totp_enrolment_then_sign_in_in_two_steps_with_replay_and_skew_refused()
     let status: Value = mfa_status(&app, &token).await;
     assert_eq!(
         status,
-        json!({"totp": true, "recovery_codes_left": 10, "required": false})
+        json!({"totp": true, "passkeys": 0, "recovery_codes_left": 10, "required": false})
     );
     // mfa_enabled is the server's: a body may not set it.
     let res = app
