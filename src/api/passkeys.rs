@@ -484,7 +484,8 @@ pub async fn login_start(
     responses(
         (status = 200, description = "Signed in.", body = super::auth::TokenBody, headers(("Cache-Control" = String, description = "`no-store`."))),
         (status = 401, response = doc::Unauthorized), (status = 403, response = doc::Forbidden),
-        doc::JsonBody, (status = 409, response = doc::Conflict), (status = 503, response = doc::Unavailable),
+        doc::JsonBody, (status = 409, response = doc::Conflict),
+        (status = 429, response = doc::TooManyRequests), (status = 503, response = doc::Unavailable),
     ),
 )]
 pub async fn login_finish(

@@ -21,9 +21,11 @@ const METHODS: [&str; 8] = [
 ];
 
 /// Operations anyone may call, without a token.
-const PUBLIC: [&str; 17] = [
+const PUBLIC: [&str; 19] = [
     "login",
     "verifySecondFactor",
+    "startPasskeyLogin",
+    "finishPasskeyLogin",
     "requestEmailVerification",
     "confirmEmailVerification",
     "requestPasswordReset",

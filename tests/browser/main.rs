@@ -21,6 +21,7 @@ mod helpers;
 mod smtp_sink;
 
 mod mfa;
+mod passkeys;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

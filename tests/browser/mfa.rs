@@ -58,7 +58,7 @@ async fn enrolled_user(app: &TestApp, email: &str) -> String {
 }
 
 /// The first step of the admin's sign-in on the form shown.
-async fn sign_in_with_password(b: &Browser) {
+pub(super) async fn sign_in_with_password(b: &Browser) {
     b.type_into("#login-form input[name=login]", ADMIN_EMAIL)
         .await;
     b.type_into("#login-form input[name=password]", ADMIN_PASSWORD)

@@ -181,12 +181,16 @@ export async function login(loginName, password) {
   return firstStep(data);
 }
 
-/** The second step: `method` is 'totp' or 'recovery'. Returns the user. */
-export async function verifySecondFactor(challenge, method, code) {
-  const { data } = await send('/auth/mfa/verify', {
-    method: 'POST',
-    body: { mfa_token: challenge.token, method, code },
-  });
+/**
+ * The second step: `method` is 'totp' or 'recovery' with a code, or
+ * 'webauthn' with a passkey's credential (see passkeySecondStep). Returns
+ * the user.
+ */
+export async function verifySecondFactor(challenge, method, proof) {
+  const body = { mfa_token: challenge.token, method };
+  if (method === 'webauthn') body.credential = proof;
+  else body.code = proof;
+  const { data } = await send('/auth/mfa/verify', { method: 'POST', body });
   adopt(data);
   try {
     sessionStorage.removeItem(CHALLENGE_KEY);
@@ -194,6 +198,25 @@ export async function verifySecondFactor(challenge, method, code) {
     /* nothing was kept */
   }
   return data.user;
+}
+
+/** Signs in with a passkey alone. Returns the user. */
+export async function signInWithPasskey(webauthn) {
+  const { data: options } = await send('/auth/webauthn/login/start', { method: 'POST', body: {} });
+  const credential = await webauthn.get(options);
+  const { data } = await send('/auth/webauthn/login/finish', { method: 'POST', body: { credential } });
+  adopt(data);
+  return data.user;
+}
+
+/** The second step of `challenge` taken with a passkey. Returns the user. */
+export async function passkeySecondStep(webauthn, challenge) {
+  const { data: options } = await send('/auth/webauthn/login/start', {
+    method: 'POST',
+    body: { mfa_token: challenge.token },
+  });
+  const credential = await webauthn.get(options);
+  return verifySecondFactor(challenge, 'webauthn', credential);
 }
 
 /** A second step left for the console by the account page, taken out. */

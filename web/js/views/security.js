@@ -1,11 +1,13 @@
-// #/security: the signed-in person's own second factor. Set up an
+// #/security: the signed-in person's own second factors. Set up an
 // authenticator app (QR code or typed secret, then a first code), see the
-// ten recovery codes once, or turn the app off with the password. When the
-// person's role requires a factor, the console brings them here first.
+// ten recovery codes once, or turn the app off with the password; add,
+// rename and remove passkeys. When the person's role requires a factor, the
+// console brings them here first.
 
 import * as API from '/admin/js/api.js';
 import { api, isAbort } from '/admin/js/api.js';
-import { h, clear, alertBox, statusBox, field, busy, badge, problemText } from '/admin/js/dom.js';
+import { h, clear, alertBox, statusBox, field, busy, badge, problemText, fmtDateTime, confirmDialog } from '/admin/js/dom.js';
+import * as WebAuthn from '/admin/js/webauthn.js';
 
 export function mount(container) {
   const v = {
@@ -17,7 +19,7 @@ export function mount(container) {
   };
   const view = h('section', { class: 'view view-security', 'aria-labelledby': 'security-title' },
     h('div', { class: 'view-head' }, h('h1', { id: 'security-title', text: 'Security' })),
-    h('p', { class: 'muted lede', text: 'A second factor keeps your account safe when your password is not: after the password, sign-in asks for a code from an app on your phone.' }),
+    h('p', { class: 'muted lede', text: 'A second factor keeps your account safe when your password is not: after the password, sign-in asks for a code from an app on your phone, or for a passkey.' }),
     v.alert, v.status, v.body);
   container.append(view);
   load(v);
@@ -45,8 +47,8 @@ function showStatus(v, s) {
     h('div', { class: 'section-head' },
       h('h2', { class: 'card-title', text: 'Authenticator app' }),
       badge(s.totp ? 'On' : 'Off', s.totp ? 'ok' : 'off')));
-  if (s.required && !s.totp) {
-    card.append(h('p', { class: 'notice visible', id: 'mfa-required', role: 'status', text: 'Your role requires a second factor. Set up an authenticator app to go on using the console.' }));
+  if (s.required && !s.totp && !s.passkeys) {
+    card.append(h('p', { class: 'notice visible', id: 'mfa-required', role: 'status', text: 'Your role requires a second factor. Set up an authenticator app or add a passkey to go on using the console.' }));
   }
   if (s.totp) {
     card.append(h('p', { id: 'recovery-left', text: `${s.recovery_codes_left} of 10 recovery codes left.` }));
@@ -56,7 +58,95 @@ function showStatus(v, s) {
     start.addEventListener('click', () => busy(start, () => setUp(v, card)));
     card.append(h('p', { class: 'muted', text: 'Works with any TOTP app: Google Authenticator, Microsoft Authenticator, 1Password, Aegis, …' }), start);
   }
-  clear(v.body).append(card);
+  const keys = h('div', { class: 'card', id: 'passkeys-card' }, h('p', { class: 'muted', text: 'Loading passkeys…' }));
+  clear(v.body).append(card, keys);
+  loadPasskeys(v, keys);
+}
+
+async function loadPasskeys(v, card) {
+  let list;
+  try {
+    list = await api('/auth/webauthn/credentials', { signal: v.ctrl.signal });
+  } catch (err) {
+    if (!isAbort(err)) v.alert.show(err.detail);
+    return;
+  }
+  if (v.destroyed) return;
+  const items = list.items || [];
+  clear(card).append(
+    h('div', { class: 'section-head' },
+      h('h2', { class: 'card-title', text: 'Passkeys' }),
+      badge(items.length ? `${items.length}` : 'None', items.length ? 'ok' : 'off')),
+    h('p', { class: 'muted', text: 'A passkey signs you in with your fingerprint, face or device PIN, without a password; after a password it is a second factor.' }));
+  if (items.length) {
+    card.append(h('ul', { id: 'passkey-list', class: 'list-plain' }, items.map((k) => passkeyRow(v, card, k))));
+  }
+  if (!WebAuthn.supported()) {
+    card.append(h('p', { class: 'muted', text: 'This browser cannot make passkeys.' }));
+    return;
+  }
+  const name = h('input', { name: 'name', id: 'passkey-name', type: 'text', maxlength: '64', placeholder: 'e.g. Work laptop' });
+  const alert = alertBox();
+  const add = h('button', { type: 'submit', id: 'passkey-add', class: 'btn btn-primary', text: 'Add a passkey' });
+  const form = h('form', { id: 'passkey-form', class: 'form', novalidate: true },
+    field('Name (optional)', name).wrap, alert, h('div', { class: 'form-actions' }, add));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    alert.hide();
+    await busy(add, async () => {
+      try {
+        const options = await api('/auth/webauthn/register/start', { method: 'POST', signal: v.ctrl.signal });
+        const credential = await WebAuthn.create(options);
+        const body = { credential };
+        if (name.value.trim()) body.name = name.value.trim();
+        const r = await api('/auth/webauthn/register/finish', { method: 'POST', body, signal: v.ctrl.signal });
+        API.setEnrolled();
+        if (r.recovery_codes) showRecoveryCodes(v, r.recovery_codes, 'Your passkey is added. Save these recovery codes');
+        else {
+          v.status.flash(`Passkey "${r.passkey.name}" added.`);
+          load(v);
+        }
+      } catch (err) {
+        if (isAbort(err)) return;
+        alert.show(WebAuthn.cancelled(err) ? 'The passkey prompt was closed; nothing was added.' : (err.detail || err.message));
+      }
+    });
+  });
+  card.append(form);
+}
+
+function passkeyRow(v, card, k) {
+  const path = `/auth/webauthn/credentials/${k.id}`;
+  const rename = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', text: 'Rename', 'aria-label': `Rename ${k.name}` });
+  const remove = h('button', { type: 'button', class: 'btn btn-danger btn-sm passkey-remove', text: 'Remove', 'aria-label': `Remove ${k.name}` });
+  rename.addEventListener('click', () => busy(rename, async () => {
+    const name = window.prompt('New name for this passkey', k.name);
+    if (name === null || !name.trim()) return;
+    try {
+      await api(path, { method: 'PATCH', body: { name: name.trim() }, signal: v.ctrl.signal });
+      loadPasskeys(v, card);
+    } catch (err) {
+      if (!isAbort(err)) v.alert.show(problemText(err, []));
+    }
+  }));
+  remove.addEventListener('click', async () => {
+    const ok = await confirmDialog({ title: 'Remove passkey', message: `Remove "${k.name}"? It will no longer sign you in.`, ok: 'Remove' });
+    if (!ok) return;
+    await busy(remove, async () => {
+      try {
+        await api(path, { method: 'DELETE', signal: v.ctrl.signal });
+        v.status.flash(`Passkey "${k.name}" removed.`);
+        load(v);
+      } catch (err) {
+        if (!isAbort(err)) v.alert.show(problemText(err, []));
+      }
+    });
+  });
+  const used = k.last_used_at ? `last used ${fmtDateTime(k.last_used_at)}` : 'never used';
+  return h('li', { class: 'passkey-row' },
+    h('span', { class: 'passkey-name', text: k.name }),
+    h('span', { class: 'muted', text: ` added ${fmtDateTime(k.created_at)}, ${used}${k.synced ? ', synced' : ''} ` }),
+    rename, remove);
 }
 
 /** An SVG document as an <img> (the CSP allows data: images, not inline markup). */
@@ -114,10 +204,10 @@ async function setUp(v, card) {
   code.focus();
 }
 
-function showRecoveryCodes(v, codes) {
+function showRecoveryCodes(v, codes, title = 'Your authenticator app is on. Save these recovery codes') {
   const done = h('button', { type: 'button', id: 'recovery-done', class: 'btn btn-primary', text: 'I have stored them' });
   const box = h('div', { id: 'recovery-box', class: 'secret-box', role: 'region', 'aria-labelledby': 'recovery-title', tabindex: '-1' },
-    h('h2', { id: 'recovery-title', class: 'card-title', text: 'Your authenticator app is on. Save these recovery codes' }),
+    h('h2', { id: 'recovery-title', class: 'card-title', text: title }),
     h('p', { class: 'secret-warning', text: 'Each code signs you in once if you lose your phone. They are shown only now: print them or keep them in a password manager.' }),
     h('ul', { id: 'recovery-codes', class: 'recovery-codes mono' }, codes.map((c) => h('li', { text: c }))),
     h('div', { class: 'form-actions' }, done));

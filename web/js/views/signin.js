@@ -1,11 +1,12 @@
-// The sign-in page: email (or username) and password, then, for an account
-// with a second factor, a code from the authenticator app (or a recovery
-// code). On success it hands the signed-in user to the caller; it knows
-// nothing of the shell.
+// The sign-in page: email (or username) and password, or a passkey alone;
+// then, for an account with a second factor, a code from the authenticator
+// app, a passkey, or a recovery code. On success it hands the signed-in user
+// to the caller; it knows nothing of the shell.
 
 import * as API from '/admin/js/api.js';
 import { h, clear, alertBox, statusBox, field, busy, clearFieldErrors, showFieldErrors, problemText } from '/admin/js/dom.js';
 import { authCard } from '/admin/js/views/auth-card.js';
+import * as WebAuthn from '/admin/js/webauthn.js';
 
 /**
  * Replaces `root` with the sign-in form. `message` shows as an alert,
@@ -20,10 +21,26 @@ export function showSignIn(root, { message = '', email = '', notice = '', onSign
     submitLogin(f, onSignedIn, root);
   });
   const status = statusBox();
-  clear(root).append(authCard('Sign in to the admin console', '', status, f.form));
+  const passkey = WebAuthn.supported() ? passkeyButton(f.alert, onSignedIn) : null;
+  clear(root).append(authCard('Sign in to the admin console', '', status, f.form, passkey));
   if (message) f.alert.show(message);
   if (notice) status.flash(notice, 0);
   (email ? f.password : f.login).focus();
+}
+
+/** "Sign in with a passkey": no login name, no password. */
+function passkeyButton(alert, onSignedIn) {
+  const btn = h('button', { type: 'button', id: 'passkey-signin', class: 'btn btn-ghost btn-block', text: 'Sign in with a passkey' });
+  btn.addEventListener('click', () => busy(btn, async () => {
+    alert.hide();
+    try {
+      onSignedIn(await API.signInWithPasskey(WebAuthn));
+    } catch (err) {
+      if (WebAuthn.cancelled(err)) alert.show('The passkey prompt was closed. Try again, or use your password.');
+      else alert.show(err.detail || err.message);
+    }
+  }));
+  return h('div', { class: 'passkey-signin' }, h('p', { class: 'muted divider', text: 'or' }), btn);
 }
 
 function loginForm(email) {
@@ -71,6 +88,9 @@ async function submitLogin({ form, login, password, alert, submit }, onSignedIn,
 export function showSecondFactor(root, challenge, { onSignedIn }) {
   document.title = 'Second step · roster';
   let method = challenge.methods.includes('totp') ? 'totp' : 'recovery';
+  const passkey = challenge.methods.includes('webauthn') && WebAuthn.supported()
+    ? h('button', { type: 'button', id: 'mfa-passkey', class: 'btn btn-primary btn-block', text: 'Use your passkey' })
+    : null;
   const code = h('input', { name: 'code', id: 'mfa-code', type: 'text', required: true, autocapitalize: 'none', spellcheck: 'false' });
   const label = h('span');
   const alert = alertBox();
@@ -119,6 +139,21 @@ export function showSecondFactor(root, challenge, { onSignedIn }) {
       }
     });
   });
-  clear(root).append(authCard('Second step', 'Your account is protected by a second factor.', statusBox(), form));
-  code.focus();
+  if (passkey) {
+    passkey.addEventListener('click', () => busy(passkey, async () => {
+      alert.hide();
+      try {
+        onSignedIn(await API.passkeySecondStep(WebAuthn, challenge));
+      } catch (err) {
+        if (err.status === 401 && /mfa_token/.test(err.detail)) {
+          showSignIn(root, { message: 'That sign-in has expired. Please sign in again.', onSignedIn });
+          return;
+        }
+        alert.show(WebAuthn.cancelled(err) ? 'The passkey prompt was closed. Try again, or enter a code.' : (err.detail || err.message));
+      }
+    }));
+    submit.classList.replace('btn-primary', 'btn-ghost');
+  }
+  clear(root).append(authCard('Second step', 'Your account is protected by a second factor.', statusBox(), passkey, form));
+  (passkey || code).focus();
 }
