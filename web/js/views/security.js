@@ -60,10 +60,10 @@ function showStatus(v, s) {
   }
   const keys = h('div', { class: 'card', id: 'passkeys-card' }, h('p', { class: 'muted', text: 'Loading passkeys…' }));
   clear(v.body).append(card, keys);
-  loadPasskeys(v, keys);
+  loadPasskeys(v, keys, s);
 }
 
-async function loadPasskeys(v, card) {
+async function loadPasskeys(v, card, s = {}) {
   let list;
   try {
     list = await api('/auth/webauthn/credentials', { signal: v.ctrl.signal });
@@ -80,6 +80,9 @@ async function loadPasskeys(v, card) {
     h('p', { class: 'muted', text: 'A passkey signs you in with your fingerprint, face or device PIN, without a password; after a password it is a second factor.' }));
   if (items.length) {
     card.append(h('ul', { id: 'passkey-list', class: 'list-plain' }, items.map((k) => passkeyRow(v, card, k))));
+    if (!s.totp && s.recovery_codes_left !== undefined) {
+      card.append(h('p', { id: 'recovery-left', text: `${s.recovery_codes_left} of 10 recovery codes left.` }));
+    }
   }
   if (!WebAuthn.supported()) {
     card.append(h('p', { class: 'muted', text: 'This browser cannot make passkeys.' }));
@@ -124,7 +127,7 @@ function passkeyRow(v, card, k) {
     if (name === null || !name.trim()) return;
     try {
       await api(path, { method: 'PATCH', body: { name: name.trim() }, signal: v.ctrl.signal });
-      loadPasskeys(v, card);
+      load(v);
     } catch (err) {
       if (!isAbort(err)) v.alert.show(problemText(err, []));
     }
