@@ -578,7 +578,15 @@ async fn a_mailed_sign_in_link_also_asks_for_the_second_factor() {
         .check()
         .await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let mail = sink.next_to("gus@example.com").await;
+    // First the notice that the app was set up, then the link.
+    let mut mails = sink.next_n_to("gus@example.com", 2).await;
+    let notice = mails.remove(0);
+    assert!(
+        notice.subject.contains("sign-in factor")
+            && notice.text.contains("An authenticator app was set up"),
+        "{notice:?}"
+    );
+    let mail = mails.remove(0);
     let res = app
         .anon(Method::POST, "/api/v1/auth/magic-link/confirm")
         .json(&json!({"token": mail.token()}))

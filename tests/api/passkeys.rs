@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{TestApp, assert_problem, login, spawn_app};
+use crate::helpers::{TestApp, assert_problem, login, spawn_app, spawn_app_tuned};
 
 const PW: &str = "user-password-1";
 
@@ -633,4 +633,57 @@ async fn answers_that_do_not_hold_are_refused_and_change_nothing() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = passwordless(&app, &mut a).await;
     assert_problem(res, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn adding_and_removing_a_passkey_and_an_admin_reset_are_mailed_to_the_user() {
+    let sink = crate::smtp_sink::SmtpSink::start();
+    let url = sink.url();
+    let app = spawn_app_tuned(|c| c.mail.smtp_url = Some(url)).await;
+    let (id, token) = user(&app, "cy@example.com").await;
+    let mut a = Authenticator::new(&app, 12);
+    register(&app, &token, &mut a, json!("Phone")).await;
+    let path = format!("/api/v1/auth/webauthn/credentials/{}", B64.encode(&a.id));
+    let res = app
+        .as_token(&token, Method::DELETE, &path)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    register(&app, &token, &mut a, json!("Phone again")).await;
+    let res = app
+        .request(Method::DELETE, &format!("/api/v1/users/{id}/mfa"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let mails = sink.next_n_to("cy@example.com", 4).await;
+    let texts: Vec<&str> = mails.iter().map(|m| m.text.as_str()).collect();
+    assert!(
+        texts[0].contains("A passkey named \"Phone\" was added on the account cy@example.com."),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts[1].contains("The passkey \"Phone\" was removed"),
+        "{}",
+        texts[1]
+    );
+    assert!(
+        texts[2].contains("A passkey named \"Phone again\" was added"),
+        "{}",
+        texts[2]
+    );
+    assert!(
+        texts[3].contains("An administrator removed every second factor"),
+        "{}",
+        texts[3]
+    );
+    for m in &mails {
+        assert_eq!(m.subject, "A sign-in factor of your roster account changed");
+        assert!(
+            !m.text.contains(&B64.encode(&a.id)),
+            "no credential id in mail"
+        );
+    }
 }

@@ -140,6 +140,19 @@ pub(super) fn save_factors(
     Ok(())
 }
 
+/// Queues, in the write's transaction, the mail telling `user` that its
+/// factors changed (`change`, a sentence without its full stop).
+pub(super) fn notify(
+    mail: &Mail,
+    tx: &mut Tx<'_>,
+    user: &User,
+    change: &str,
+    at: OffsetDateTime,
+) -> Result<(), Error> {
+    tx.enqueue(&mail.factor_notice(user, change, at)?)?;
+    Ok(())
+}
+
 impl Auth {
     /// Second-factor attempts of `user` count against its login allowance,
     /// whichever route they come by.
@@ -240,6 +253,7 @@ impl Auth {
             Audit::by(caller, "mfa.totp.enable").target(id),
         );
         let at = now();
+        let mail = self.0.mail.clone();
         self.0
             .store
             .write(move |tx| -> Committed<()> {
@@ -268,10 +282,12 @@ impl Auth {
                 f.pending_totp = None;
                 f.recovery_codes = hashes.clone();
                 save_factors(tx, &user, &f, at)?;
+                notify(&mail, tx, &user, "An authenticator app was set up", at)?;
                 audit.clone().write(tx, at)?;
                 Ok(Ok(()))
             })
             .await??;
+        self.0.mail.wake();
         Ok(codes)
     }
 
@@ -306,7 +322,9 @@ impl Auth {
             }
         };
         let at = now();
-        self.0
+        let mail = self.0.mail.clone();
+        let done = self
+            .0
             .store
             .write(move |tx| -> Committed<()> {
                 let user = tx.get_user(id)?.ok_or(Error::NotFound)?;
@@ -326,10 +344,13 @@ impl Auth {
                     f.recovery_codes.clear();
                 }
                 save_factors(tx, &user, &f, at)?;
+                notify(&mail, tx, &user, "The authenticator app was turned off", at)?;
                 audit.clone().write(tx, at)?;
                 Ok(Ok(()))
             })
-            .await?
+            .await?;
+        self.0.mail.wake();
+        done
     }
 
     /// An admin removes every factor of user `id` and ends its sessions
@@ -338,18 +359,28 @@ impl Auth {
         allow(caller, Action::ResetMfa(id))?;
         let audit = Audit::by(caller, "mfa.reset").target(id);
         let at = now();
+        let mail = self.0.mail.clone();
         self.0
             .store
             .write(move |tx| {
                 let user = tx.get_user(id)?.ok_or(Error::NotFound)?;
                 save_factors(tx, &user, &Factors::default(), at)?;
                 let n = tx.revoke_user_sessions(id)?;
+                notify(
+                    &mail,
+                    tx,
+                    &user,
+                    "An administrator removed every second factor and passkey, and signed out every session,",
+                    at,
+                )?;
                 audit
                     .clone()
                     .detail(format!("factors removed, {n} sessions revoked"))
                     .write(tx, at)
             })
-            .await
+            .await?;
+        self.0.mail.wake();
+        Ok(())
     }
 
     /// The second step of a sign-in, for the challenge `mfa_token` names.

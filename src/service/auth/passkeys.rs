@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::mfa::{BAD_CHALLENGE, Committed, save_factors};
+use super::mfa::{BAD_CHALLENGE, Committed, notify, save_factors};
 use super::*;
 use crate::auth::totp;
 use crate::auth::webauthn::{self, Ceremony, ClientData, Refused, RelyingParty};
@@ -186,6 +186,7 @@ impl Auth {
         let key = webauthn::challenge_key(&client.challenge);
         let audit = Audit::by(caller, "mfa.passkey.add").target(id);
         let at = now();
+        let mail = self.0.mail.clone();
         let (passkey, first) = self
             .0
             .store
@@ -235,6 +236,8 @@ impl Auth {
                 }
                 f.passkeys.push(passkey.clone());
                 save_factors(tx, &user, &f, at)?;
+                let change = format!("A passkey named \"{}\" was added", passkey.name);
+                notify(&mail, tx, &user, &change, at)?;
                 audit
                     .clone()
                     .detail(format!("passkey \"{}\"", passkey.name))
@@ -242,6 +245,7 @@ impl Auth {
                 Ok(Ok((passkey, first)))
             })
             .await??;
+        self.0.mail.wake();
         Ok((passkey, first.then_some(codes)))
     }
 
@@ -441,6 +445,7 @@ impl Auth {
         allow(caller, Action::ManageOwnMfa(id))?;
         let audit = Audit::by(caller, "mfa.passkey.remove").target(id);
         let at = now();
+        let mail = self.0.mail.clone();
         self.0
             .store
             .write(move |tx| {
@@ -456,11 +461,15 @@ impl Auth {
                     f.recovery_codes.clear();
                 }
                 save_factors(tx, &user, &f, at)?;
+                let change = format!("The passkey \"{}\" was removed", gone.name);
+                notify(&mail, tx, &user, &change, at)?;
                 audit
                     .clone()
                     .detail(format!("passkey \"{}\"", gone.name))
                     .write(tx, at)
             })
-            .await
+            .await?;
+        self.0.mail.wake();
+        Ok(())
     }
 }

@@ -155,6 +155,23 @@ impl Mail {
         self.job(kind, to, &values, Timestamp::from_datetime(at))
     }
 
+    /// The notice that a sign-in factor of `user` changed: `change` says
+    /// what, as a sentence without its full stop.
+    pub fn factor_notice(
+        &self,
+        user: &User,
+        change: &str,
+        at: OffsetDateTime,
+    ) -> Result<Job, Error> {
+        let to = user.email.as_str();
+        let values = MailValues {
+            email: to.to_owned(),
+            change: change.to_owned(),
+            ..self.values(user)
+        };
+        self.job("factor-changed", to, &values, Timestamp::from_datetime(at))
+    }
+
     fn values(&self, user: &User) -> MailValues {
         MailValues {
             product: self.0.product.clone(),

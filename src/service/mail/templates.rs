@@ -11,17 +11,18 @@ use std::path::Path;
 use minijinja::{Environment, UndefinedBehavior, Value};
 
 /// The kinds of mail, each with `<kind>.txt` and `<kind>.html`.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 7] = [
     "verify-email",
     "password-reset",
     "magic-link",
     "email-change",
     "email-changed",
     "password-changed",
+    "factor-changed",
 ];
 
 /// The built-in templates, by file name.
-const BUILT_IN: [(&str, &str); 12] = [
+const BUILT_IN: [(&str, &str); 14] = [
     (
         "verify-email.txt",
         include_str!("templates/verify-email.txt"),
@@ -64,6 +65,14 @@ const BUILT_IN: [(&str, &str); 12] = [
         "password-changed.html",
         include_str!("templates/password-changed.html"),
     ),
+    (
+        "factor-changed.txt",
+        include_str!("templates/factor-changed.txt"),
+    ),
+    (
+        "factor-changed.html",
+        include_str!("templates/factor-changed.html"),
+    ),
 ];
 
 /// What a template may use. Absent values are empty strings.
@@ -80,6 +89,8 @@ pub struct MailValues {
     pub link: String,
     /// How long the link lives, in words ("30 minutes").
     pub expires: String,
+    /// What changed, as a sentence without its full stop (`factor-changed`).
+    pub change: String,
 }
 
 /// A rendered mail.
@@ -138,6 +149,7 @@ impl Templates {
             new_email: "ada@example.org".into(),
             link: "https://id.example.com/account/verify?token=sample".into(),
             expires: "30 minutes".into(),
+            change: "A passkey named \"Laptop\" was added".into(),
         };
         for kind in KINDS {
             templates.render(kind, &sample).map_err(|e| match dir {
@@ -157,6 +169,7 @@ impl Templates {
             ("new_email", &values.new_email),
             ("link", &values.link),
             ("expires", &values.expires),
+            ("change", &values.change),
         ]);
         let render = |file: String| -> Result<String, String> {
             let t = self
