@@ -32,6 +32,8 @@ mod transfer;
 mod users;
 mod webhooks;
 
+#[path = "../support/passkey.rs"]
+mod passkey;
 #[path = "../support/smtp_sink.rs"]
 mod smtp_sink;
 #[allow(dead_code)]
