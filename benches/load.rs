@@ -27,6 +27,12 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+#[allow(dead_code)]
+#[path = "../tests/support/passkey.rs"]
+mod passkey;
+use passkey::Authenticator;
 
 const ADMIN: &str = "bench-admin@example.com";
 const ADMIN_PW: &str = "bench-admin-password";
@@ -558,6 +564,16 @@ fn main() {
         });
         push_rss(&mut results, pid, run_flow("POST login + mfa/verify (TOTP)", 8, secs.min(MFA_SECS), flow).await);
 
+        // Sign-ins with a passkey alone: challenge, signature, check. No
+        // password hash: bound by the two requests and their writes.
+        let keys = Arc::new(enrol_passkeys(&base).await);
+        let (b, k) = (base.clone(), keys.clone());
+        let flow: Flow = Arc::new(move |c, w, _| {
+            let (b, k) = (b.clone(), k.clone());
+            Box::pin(async move { passkey_login(&c, &b, &k[w]).await })
+        });
+        push_rss(&mut results, pid, run_flow("POST webauthn/login start + finish", 8, secs, flow).await);
+
         let floor = results[0].rps;
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         println!();
@@ -594,6 +610,13 @@ fn main() {
                 100.0 * l8.rps / limit,
                 limit
             );
+            if let Some(p8) = find("POST webauthn/login", 8) {
+                println!(
+                    "passkey sign-ins: {:.1}/s at concurrency 8 = {:.1}x password-only logins",
+                    p8.rps,
+                    p8.rps / l8.rps
+                );
+            }
             if let Some(t8) = find("POST login + mfa/verify", 8) {
                 println!(
                     "logins with TOTP: {:.1}/s at concurrency 8 = {:.0}% of that limit, {:.0}% of password-only logins",
@@ -670,6 +693,74 @@ async fn enrol_totp(base: &str) -> Vec<totp_rs::TOTP> {
         apps.extend(futures::future::join_all(enrolments).await);
     }
     apps
+}
+
+/// Registers a passkey for each of `login0` … `login7` (one per client of
+/// the passkey scenario, so that each key's counter moves in order).
+async fn enrol_passkeys(base: &str) -> Vec<Mutex<Authenticator>> {
+    let client = Client::new();
+    let mut keys = Vec::new();
+    for i in 0..8u8 {
+        let t: Value = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"login": format!("login{i}@example.com"), "password": USER_PW}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("tokens");
+        let token = t["access_token"].as_str().expect("access token");
+        let options: Value = client
+            .post(format!("{base}/api/v1/auth/webauthn/register/start"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("register start")
+            .json()
+            .await
+            .expect("options");
+        let mut a = Authenticator::new(base, 100 + i);
+        let res = client
+            .post(format!("{base}/api/v1/auth/webauthn/register/finish"))
+            .bearer_auth(token)
+            .json(&json!({"credential": a.create(&options)}))
+            .send()
+            .await
+            .expect("register finish");
+        assert_eq!(res.status(), StatusCode::CREATED, "passkey registered");
+        keys.push(Mutex::new(a));
+    }
+    keys
+}
+
+/// A sign-in with the passkey `key` alone.
+async fn passkey_login(c: &Client, base: &str, key: &Mutex<Authenticator>) -> bool {
+    let Ok(r) = c
+        .post(format!("{base}/api/v1/auth/webauthn/login/start"))
+        .json(&json!({}))
+        .send()
+        .await
+    else {
+        return false;
+    };
+    let Ok(options) = r.json::<Value>().await else {
+        return false;
+    };
+    let credential = key.lock().await.get(&options);
+    match c
+        .post(format!("{base}/api/v1/auth/webauthn/login/finish"))
+        .json(&json!({"credential": credential}))
+        .send()
+        .await
+    {
+        Ok(r) => {
+            let ok = r.status() == StatusCode::OK;
+            let _ = r.bytes().await;
+            ok
+        }
+        Err(_) => false,
+    }
 }
 
 /// A sign-in of `mfa{i}`: the password, then the code of the next step (the
