@@ -714,6 +714,7 @@ async fn enrol_passkeys(base: &str) -> Vec<Mutex<Authenticator>> {
         let options: Value = client
             .post(format!("{base}/api/v1/auth/webauthn/register/start"))
             .bearer_auth(token)
+            .json(&json!({"password": USER_PW}))
             .send()
             .await
             .expect("register start")

@@ -102,6 +102,7 @@ pub struct TotpCode {
 
 /// Proof that it is the user: the password, or a current code.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = IdentityProof)]
 pub struct TotpRemoval {
     #[serde(default)]
     #[schema(value_type = Option<String>, write_only, min_length = 1, max_length = 1024)]
@@ -271,6 +272,13 @@ pub async fn totp_remove(
     caller: Caller,
     Body(body): Body<TotpRemoval>,
 ) -> Result<StatusCode, Problem> {
+    let proof = proof_of(body)?;
+    st.auth().totp_remove(&caller, proof).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The password or the code of a proof body (one of them).
+pub(super) fn proof_of(body: TotpRemoval) -> Result<Proof, Error> {
     no_other_fields(&body.other)?;
     let text = |f: Field<String>, name: &'static str, max: usize| match f {
         Field::Absent => Ok(None),
@@ -278,19 +286,34 @@ pub async fn totp_remove(
     };
     let password = text(body.password, "password", 1024)?;
     let code = text(body.code, "code", 64)?;
-    let proof = match (password, code) {
-        (Some(p), None) => Proof::Password(p),
-        (None, Some(c)) => Proof::Code(c),
-        _ => {
-            return Err(Error::Validation(vec![FieldError::new(
-                "password",
-                "give either the password or a current code (`code`), not both",
-            )])
-            .into());
-        }
-    };
-    st.auth().totp_remove(&caller, proof).await?;
-    Ok(StatusCode::NO_CONTENT)
+    match (password, code) {
+        (Some(p), None) => Ok(Proof::Password(p)),
+        (None, Some(c)) => Ok(Proof::Code(c)),
+        _ => Err(Error::Validation(vec![FieldError::new(
+            "password",
+            "give either the password or a current code (`code`), not both",
+        )])),
+    }
+}
+
+/// Make ten new recovery codes (the earlier ones stop working).
+#[utoipa::path(
+    post, path = "/api/v1/auth/mfa/recovery-codes", operation_id = "regenerateRecoveryCodes", tag = "mfa",
+    request_body(content = TotpRemoval, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new codes, shown this once.", body = RecoveryCodes, headers(("Cache-Control" = String, description = "`no-store`."))),
+        (status = 400, response = doc::BadRequest), doc::Authorized, doc::JsonBody,
+        (status = 409, response = doc::Conflict), (status = 503, response = doc::Unavailable),
+    ),
+)]
+pub async fn regenerate_recovery_codes(
+    State(st): State<AppState>,
+    caller: Caller,
+    Body(body): Body<TotpRemoval>,
+) -> Result<Response, Problem> {
+    let proof = proof_of(body)?;
+    let recovery_codes = st.auth().regenerate_recovery_codes(&caller, proof).await?;
+    Ok(no_store(RecoveryCodes { recovery_codes }))
 }
 
 /// Remove every second factor of a user and end its sessions (admins).

@@ -87,6 +87,7 @@ pub(super) fn routes() -> Routes {
         .routes(routes!(mfa::totp_confirm))
         .routes(routes!(mfa::totp_remove))
         .routes(routes!(mfa::reset))
+        .routes(routes!(mfa::regenerate_recovery_codes))
         .routes(routes!(passkeys::register_start))
         .routes(routes!(passkeys::register_finish))
         .routes(routes!(passkeys::list))

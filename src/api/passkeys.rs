@@ -402,20 +402,24 @@ pub struct PasskeyRename {
     other: Map<String, Value>,
 }
 
-/// Start registering a passkey for the signed-in user.
+/// Start registering a passkey for the signed-in user, with the password
+/// or a current TOTP code (a passkey signs in alone: a token is not enough).
 #[utoipa::path(
     post, path = "/api/v1/auth/webauthn/register/start", operation_id = "startPasskeyRegistration", tag = "mfa",
+    request_body(content = super::mfa::TotpRemoval, content_type = "application/json"),
     responses(
         (status = 200, description = "Options for `navigator.credentials.create`.", body = CreationOptionsBody, headers(("Cache-Control" = String, description = "`no-store`."))),
-        (status = 400, response = doc::BadRequest), doc::Authorized,
+        (status = 400, response = doc::BadRequest), doc::Authorized, doc::JsonBody,
         (status = 409, response = doc::Conflict), (status = 503, response = doc::Unavailable),
     ),
 )]
 pub async fn register_start(
     State(st): State<AppState>,
     caller: Caller,
+    Body(body): Body<super::mfa::TotpRemoval>,
 ) -> Result<Response, Problem> {
-    let o = st.auth().passkey_register_start(&caller).await?;
+    let proof = super::mfa::proof_of(body)?;
+    let o = st.auth().passkey_register_start(&caller, proof).await?;
     Ok(no_store(CreationOptionsBody::from(o)))
 }
 
@@ -545,13 +549,15 @@ pub async fn rename(
     Ok(Json(PasskeyDto::from(&p)).into_response())
 }
 
-/// Remove a passkey (with the last factor, the recovery codes go too).
+/// Remove a passkey, with the password or a current TOTP code (with the
+/// last factor, the recovery codes go too).
 #[utoipa::path(
     delete, path = "/api/v1/auth/webauthn/credentials/{id}", operation_id = "removePasskey", tag = "mfa",
     params(CredentialPath),
+    request_body(content = super::mfa::TotpRemoval, content_type = "application/json"),
     responses(
         (status = 204, description = "Removed."),
-        (status = 400, response = doc::BadRequest), doc::Authorized,
+        (status = 400, response = doc::BadRequest), doc::Authorized, doc::JsonBody,
         (status = 404, response = doc::NotFound), (status = 503, response = doc::Unavailable),
     ),
 )]
@@ -559,7 +565,9 @@ pub async fn remove(
     State(st): State<AppState>,
     caller: Caller,
     CredentialPath(id): CredentialPath,
+    Body(body): Body<super::mfa::TotpRemoval>,
 ) -> Result<StatusCode, Problem> {
-    st.auth().remove_passkey(&caller, id).await?;
+    let proof = super::mfa::proof_of(body)?;
+    st.auth().remove_passkey(&caller, id, proof).await?;
     Ok(StatusCode::NO_CONTENT)
 }

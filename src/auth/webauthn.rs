@@ -28,6 +28,7 @@ pub const EDDSA: i64 = -8;
 const USER_PRESENT: u8 = 0x01;
 const USER_VERIFIED: u8 = 0x04;
 const BACKUP_ELIGIBLE: u8 = 0x08;
+const BACKED_UP: u8 = 0x10;
 const ATTESTED: u8 = 0x40;
 
 /// Longest credential id the specification allows.
@@ -242,6 +243,11 @@ impl<'a> AuthData<'a> {
         }
         if require_uv && flags & USER_VERIFIED == 0 {
             return Err(Refused::Failed("the authenticator did not verify the user"));
+        }
+        if flags & BACKED_UP != 0 && flags & BACKUP_ELIGIBLE == 0 {
+            return Err(Refused::Malformed(
+                "the authenticator data says backed up but not backup eligible",
+            ));
         }
         Ok(Self {
             flags,
@@ -489,6 +495,15 @@ mod tests {
                 false
             )
             .is_ok()
+        );
+        // Backed up but not backup eligible: not a valid authenticator.
+        let odd = auth_data("id.example.com", 0x15, 5, None);
+        let sig = sign(&odd);
+        assert_eq!(
+            assertion(&rp(), &cred.public_key, 4, client, &odd, &sig, true),
+            Err(Refused::Malformed(
+                "the authenticator data says backed up but not backup eligible"
+            ))
         );
     }
 

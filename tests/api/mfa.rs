@@ -607,3 +607,77 @@ async fn a_mailed_sign_in_link_also_asks_for_the_second_factor() {
         ["email", "mfa", "otp"]
     );
 }
+
+#[tokio::test]
+async fn recovery_codes_are_made_anew_with_the_password_or_a_code() {
+    let app = spawn_app().await;
+    let (_, token) = user(&app, "hal@example.com").await;
+    let path = "/api/v1/auth/mfa/recovery-codes";
+    // No factor yet: nothing to recover.
+    let res = post(&app, &token, path, json!({"password": PW})).await;
+    assert_problem(res, StatusCode::CONFLICT).await;
+    let (totp, old) = enrol(&app, &token).await;
+    for bad in [
+        json!({}),
+        json!({"password": PW, "code": "123456"}),
+        json!({"password": PW, "x": 1}),
+    ] {
+        let res = post(&app, &token, path, bad).await;
+        assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    let res = post(&app, &token, path, json!({"password": "wrong-password"})).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED).await;
+    let res = post(&app, &token, path, json!({"code": "000000"})).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED).await;
+    // Nothing changed by those: an old code still works.
+    let res = second_step(
+        &app,
+        &challenge_of(&app, "hal@example.com").await,
+        "recovery",
+        &old[0],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let res = post(&app, &token, path, json!({"password": PW})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: Value = res.json().await.unwrap();
+    let new: Vec<String> = body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(new.len(), 10);
+    assert!(new.iter().all(|c| !old.contains(c)));
+    assert_eq!(mfa_status(&app, &token).await["recovery_codes_left"], 10);
+    // The earlier codes are void, the new ones work.
+    let res = second_step(
+        &app,
+        &challenge_of(&app, "hal@example.com").await,
+        "recovery",
+        &old[1],
+    )
+    .await;
+    assert_problem(res, StatusCode::UNAUTHORIZED).await;
+    let res = second_step(
+        &app,
+        &challenge_of(&app, "hal@example.com").await,
+        "recovery",
+        &new[0],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // With a current code instead of the password (one step ahead: the
+    // enrolment's step is spent).
+    steady_step().await;
+    let res = post(
+        &app,
+        &token,
+        path,
+        json!({"code": totp.generate(unix() + 30)}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}

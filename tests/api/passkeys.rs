@@ -60,7 +60,7 @@ async fn register(app: &TestApp, token: &str, a: &mut Authenticator, name: Value
         app,
         Some(token),
         "/api/v1/auth/webauthn/register/start",
-        json!({}),
+        json!({"password": PW}),
     )
     .await;
     assert_eq!(res.headers()["cache-control"], "no-store");
@@ -116,7 +116,7 @@ async fn a_passkey_registers_then_signs_in_alone_and_as_the_second_step() {
         &app,
         Some(&token),
         "/api/v1/auth/webauthn/register/start",
-        json!({}),
+        json!({"password": PW}),
     )
     .await;
     let options = ok_json(res, StatusCode::OK).await;
@@ -133,6 +133,24 @@ async fn a_passkey_registers_then_signs_in_alone_and_as_the_second_step() {
     );
     assert_eq!(o["excludeCredentials"], json!([]));
 
+    // An access token alone may not add a passkey (it signs in alone).
+    for (proof, status) in [
+        (json!({}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"password": "not-the-password"}),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (json!({"code": "123456"}), StatusCode::UNAUTHORIZED),
+    ] {
+        let res = post(
+            &app,
+            Some(&token),
+            "/api/v1/auth/webauthn/register/start",
+            proof,
+        )
+        .await;
+        assert_problem(res, status).await;
+    }
     let created = register(&app, &token, &mut a, json!("Laptop")).await;
     assert_eq!(created["passkey"]["name"], "Laptop");
     assert_eq!(created["passkey"]["id"], B64.encode(&a.id));
@@ -163,7 +181,7 @@ async fn a_passkey_registers_then_signs_in_alone_and_as_the_second_step() {
         &app,
         Some(&token),
         "/api/v1/auth/webauthn/register/start",
-        json!({}),
+        json!({"password": PW}),
     )
     .await;
     let options = ok_json(res, StatusCode::OK).await;
@@ -217,6 +235,19 @@ async fn a_passkey_registers_then_signs_in_alone_and_as_the_second_step() {
         None,
         "/api/v1/auth/webauthn/login/finish",
         json!({"credential": answer}),
+    )
+    .await;
+    assert_problem(res, StatusCode::UNAUTHORIZED).await;
+    // Alone, the authenticator must name its user.
+    let res = post(&app, None, "/api/v1/auth/webauthn/login/start", json!({})).await;
+    let options = ok_json(res, StatusCode::OK).await;
+    let mut nameless = a.get(&options);
+    nameless["response"]["userHandle"] = Value::Null;
+    let res = post(
+        &app,
+        None,
+        "/api/v1/auth/webauthn/login/finish",
+        json!({"credential": nameless}),
     )
     .await;
     assert_problem(res, StatusCode::UNAUTHORIZED).await;
@@ -371,12 +402,29 @@ async fn a_passkey_registers_then_signs_in_alone_and_as_the_second_step() {
             Method::DELETE,
             "/api/v1/auth/webauthn/credentials/AAAA",
         )
+        .json(&json!({"password": PW}))
         .send()
         .await
         .unwrap();
     assert_problem(res, StatusCode::NOT_FOUND).await;
+    for (proof, status) in [
+        (json!({}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"password": "not-the-password"}),
+            StatusCode::UNAUTHORIZED,
+        ),
+    ] {
+        let res = app
+            .as_token(&token, Method::DELETE, &path)
+            .json(&proof)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(res, status).await;
+    }
     let res = app
         .as_token(&token, Method::DELETE, &path)
+        .json(&json!({"password": PW}))
         .send()
         .await
         .unwrap();
@@ -517,7 +565,7 @@ async fn answers_that_do_not_hold_are_refused_and_change_nothing() {
         &app,
         Some(secret),
         "/api/v1/auth/webauthn/register/start",
-        json!({}),
+        json!({"password": PW}),
     )
     .await;
     assert_problem(res, StatusCode::BAD_REQUEST).await;
@@ -555,6 +603,7 @@ async fn adding_and_removing_a_passkey_and_an_admin_reset_are_mailed_to_the_user
     let path = format!("/api/v1/auth/webauthn/credentials/{}", B64.encode(&a.id));
     let res = app
         .as_token(&token, Method::DELETE, &path)
+        .json(&json!({"password": PW}))
         .send()
         .await
         .unwrap();

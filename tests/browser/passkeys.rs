@@ -99,6 +99,7 @@ async fn an_admin_adds_a_passkey_then_signs_in_with_it_alone_and_as_a_second_fac
     b.js("location.hash = '#/security'").await;
     b.find("#passkey-form").await;
     b.type_into("#passkey-name", "Test key").await;
+    b.type_into("#passkey-password", ADMIN_PASSWORD).await;
     b.click("#passkey-add").await;
     // The first factor of the account: recovery codes, once.
     b.until(

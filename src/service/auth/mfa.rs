@@ -21,7 +21,7 @@ pub const CHALLENGE_TTL: Duration = Duration::from_secs(5 * 60);
 /// How long a TOTP set-up waits for its first code.
 const SETUP_TTL: Duration = Duration::from_secs(15 * 60);
 pub(super) const BAD_CHALLENGE: &str = "The mfa_token is not valid or has expired; sign in again.";
-const BAD_CODE: &str = "The code is wrong, or was already used.";
+pub(super) const BAD_CODE: &str = "The code is wrong, or was already used.";
 
 /// What TOTP set-up hands out, once.
 pub struct TotpSetup {
@@ -138,6 +138,21 @@ pub(super) fn save_factors(
         tx.update_user(user, &next)?;
     }
     Ok(())
+}
+
+/// Whether `code` is a current TOTP code of `f` (a step not used before);
+/// if so, that step is now used.
+pub(super) fn spend_totp_code(f: &mut Factors, code: &str, at: OffsetDateTime) -> bool {
+    let Some(t) = f.totp.as_mut() else {
+        return false;
+    };
+    match totp::matching_step(&t.secret, code, unix_secs(at), t.last_step) {
+        Some(step) => {
+            t.last_step = step;
+            true
+        }
+        None => false,
+    }
 }
 
 /// Queues, in the write's transaction, the mail telling `user` that its
@@ -291,36 +306,89 @@ impl Auth {
         Ok(codes)
     }
 
+    /// Checks `proof` of user `id`: a password here (a wrong one audited as
+    /// `audit`'s failure); a code is returned, to be checked in the write.
+    pub(super) async fn password_or_code(
+        &self,
+        id: UserId,
+        proof: Proof,
+        audit: Audit,
+    ) -> Result<Option<String>, Error> {
+        let p = match proof {
+            Proof::Code(c) => return Ok(Some(c)),
+            Proof::Password(p) => p,
+        };
+        let phc = self.0.store.read(|r| r.password_hash(id))?;
+        let ok = self
+            .0
+            .hasher
+            .verify(&p, phc.as_deref())
+            .await
+            .map_err(hash_error)?;
+        if matches!(ok, Verified::No) {
+            let at = now();
+            let a = audit.failed("wrong password");
+            self.0
+                .store
+                .write(move |tx| a.clone().write(tx, at))
+                .await?;
+            return Err(Error::Unauthorized("The password is wrong."));
+        }
+        Ok(None)
+    }
+
+    /// Ten new recovery codes for the caller (the old ones stop working),
+    /// proven by the password or a current TOTP code.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        caller: &Caller,
+        proof: Proof,
+    ) -> Result<Vec<String>, Error> {
+        let id = Self::own_user(caller)?;
+        allow(caller, Action::ManageOwnMfa(id))?;
+        self.throttle_mfa(id.0, caller.ip.as_deref())?;
+        let audit = Audit::by(caller, "mfa.recovery.regenerate").target(id);
+        let code = self.password_or_code(id, proof, audit.clone()).await?;
+        let codes = totp::recovery_codes();
+        let hashes: Vec<[u8; 32]> = codes.iter().map(|c| totp::recovery_hash(id.0, c)).collect();
+        let at = now();
+        let mail = self.0.mail.clone();
+        self.0
+            .store
+            .write(move |tx| -> Committed<()> {
+                let user = tx.get_user(id)?.ok_or(Error::NotFound)?;
+                let mut f = tx.factors(id)?;
+                if !f.any() {
+                    return Ok(Err(Error::StateConflict(
+                        "No second factor is set up: recovery codes come with the first one.",
+                    )));
+                }
+                if let Some(code) = &code
+                    && !spend_totp_code(&mut f, code, at)
+                {
+                    audit.clone().failed("wrong code").write(tx, at)?;
+                    return Ok(Err(Error::Unauthorized(BAD_CODE)));
+                }
+                f.recovery_codes = hashes.clone();
+                tx.put_factors(id, &f)?;
+                let change = "New recovery codes were made (the earlier ones no longer work)";
+                notify(&mail, tx, &user, change, at)?;
+                audit.clone().write(tx, at)?;
+                Ok(Ok(()))
+            })
+            .await??;
+        self.0.mail.wake();
+        Ok(codes)
+    }
+
     /// Turns TOTP off (and the recovery codes, unless a passkey is left),
-    /// proven by the
-    /// password or a current code.
+    /// proven by the password or a current code.
     pub async fn totp_remove(&self, caller: &Caller, proof: Proof) -> Result<(), Error> {
         let id = Self::own_user(caller)?;
         allow(caller, Action::ManageOwnMfa(id))?;
         self.throttle_mfa(id.0, caller.ip.as_deref())?;
         let audit = Audit::by(caller, "mfa.totp.remove").target(id);
-        let code = match proof {
-            Proof::Code(c) => Some(c),
-            Proof::Password(p) => {
-                let phc = self.0.store.read(|r| r.password_hash(id))?;
-                let ok = self
-                    .0
-                    .hasher
-                    .verify(&p, phc.as_deref())
-                    .await
-                    .map_err(hash_error)?;
-                if matches!(ok, Verified::No) {
-                    let at = now();
-                    let a = audit.failed("wrong password");
-                    self.0
-                        .store
-                        .write(move |tx| a.clone().write(tx, at))
-                        .await?;
-                    return Err(Error::Unauthorized("The password is wrong."));
-                }
-                None
-            }
-        };
+        let code = self.password_or_code(id, proof, audit.clone()).await?;
         let at = now();
         let mail = self.0.mail.clone();
         let done = self

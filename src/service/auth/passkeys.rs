@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use super::mfa::{BAD_CHALLENGE, Committed, notify, save_factors};
+use super::mfa::{
+    BAD_CHALLENGE, BAD_CODE, Committed, Proof, notify, save_factors, spend_totp_code,
+};
 use super::*;
 use crate::auth::totp;
 use crate::auth::webauthn::{self, Ceremony, ClientData, Refused, RelyingParty};
@@ -122,11 +124,20 @@ impl Auth {
         }
     }
 
-    /// Starts registering a passkey for the caller.
-    pub async fn passkey_register_start(&self, caller: &Caller) -> Result<CreationOptions, Error> {
+    /// Starts registering a passkey for the caller, proven by the password
+    /// or a current TOTP code: a passkey signs in alone, so an access token
+    /// alone (perhaps a stolen one) may not add one.
+    pub async fn passkey_register_start(
+        &self,
+        caller: &Caller,
+        proof: Proof,
+    ) -> Result<CreationOptions, Error> {
         let id = Self::own_user(caller)?;
         allow(caller, Action::ManageOwnMfa(id))?;
         let rp = self.relying_party()?;
+        self.throttle_mfa(id.0, caller.ip.as_deref())?;
+        let audit = Audit::by(caller, "mfa.passkey.add").target(id);
+        let code = self.password_or_code(id, proof, audit.clone()).await?;
         let challenge = webauthn::new_challenge();
         let at = now();
         let key = webauthn::challenge_key(&challenge);
@@ -134,18 +145,25 @@ impl Auth {
         let (user, keys) = self
             .0
             .store
-            .write(move |tx| {
+            .write(move |tx| -> Committed<(User, Vec<Passkey>)> {
                 let user = tx.get_user(id)?.ok_or(Error::NotFound)?;
-                let f = tx.factors(id)?;
+                let mut f = tx.factors(id)?;
                 if f.passkeys.len() >= MAX_PASSKEYS {
-                    return Err(Error::StateConflict(
+                    return Ok(Err(Error::StateConflict(
                         "This account has the most passkeys allowed (20); remove one first.",
-                    ));
+                    )));
+                }
+                if let Some(code) = &code {
+                    if !spend_totp_code(&mut f, code, at) {
+                        audit.clone().failed("wrong code").write(tx, at)?;
+                        return Ok(Err(Error::Unauthorized(BAD_CODE)));
+                    }
+                    tx.put_factors(id, &f)?;
                 }
                 tx.put_ceremony(&key, &stored)?;
-                Ok((user, f.passkeys))
+                Ok(Ok((user, f.passkeys)))
             })
-            .await?;
+            .await??;
         let user_name = user
             .username
             .as_ref()
@@ -352,11 +370,12 @@ impl Auth {
                 let Some(pk) = f.passkeys.iter_mut().find(|k| k.id == a.id) else {
                     return Ok(Err(Error::Unauthorized(UNKNOWN_PASSKEY)));
                 };
-                if a.user_handle
-                    .as_deref()
-                    .is_some_and(|h| h != uid.0.as_bytes())
-                {
-                    audit.failed("passkey of another user").write(tx, at)?;
+                // Signing in alone, the authenticator must name its user
+                // (WebAuthn §7.2 step 6).
+                if a.user_handle.as_deref() != Some(uid.0.as_bytes().as_slice()) {
+                    audit
+                        .failed("passkey without its user handle, or of another user")
+                        .write(tx, at)?;
                     return Ok(Err(Error::Unauthorized(UNKNOWN_PASSKEY)));
                 }
                 let asserted = match check_assertion(&rp, pk, &a, true, at) {
@@ -438,24 +457,36 @@ impl Auth {
             .await
     }
 
-    /// Removes one of the caller's passkeys; with no factor left, the
-    /// recovery codes go too.
-    pub async fn remove_passkey(&self, caller: &Caller, credential: Vec<u8>) -> Result<(), Error> {
+    /// Removes one of the caller's passkeys, proven by the password or a
+    /// current TOTP code (as for TOTP); with no factor left, the recovery
+    /// codes go too.
+    pub async fn remove_passkey(
+        &self,
+        caller: &Caller,
+        credential: Vec<u8>,
+        proof: Proof,
+    ) -> Result<(), Error> {
         let id = Self::own_user(caller)?;
         allow(caller, Action::ManageOwnMfa(id))?;
+        self.throttle_mfa(id.0, caller.ip.as_deref())?;
         let audit = Audit::by(caller, "mfa.passkey.remove").target(id);
+        let code = self.password_or_code(id, proof, audit.clone()).await?;
         let at = now();
         let mail = self.0.mail.clone();
         self.0
             .store
-            .write(move |tx| {
+            .write(move |tx| -> Committed<()> {
                 let user = tx.get_user(id)?.ok_or(Error::NotFound)?;
                 let mut f = tx.factors(id)?;
-                let i = f
-                    .passkeys
-                    .iter()
-                    .position(|k| k.id == credential)
-                    .ok_or(Error::NotFound)?;
+                let Some(i) = f.passkeys.iter().position(|k| k.id == credential) else {
+                    return Ok(Err(Error::NotFound));
+                };
+                if let Some(code) = &code
+                    && !spend_totp_code(&mut f, code, at)
+                {
+                    audit.clone().failed("wrong code").write(tx, at)?;
+                    return Ok(Err(Error::Unauthorized(BAD_CODE)));
+                }
                 let gone = f.passkeys.remove(i);
                 if !f.any() {
                     f.recovery_codes.clear();
@@ -466,9 +497,10 @@ impl Auth {
                 audit
                     .clone()
                     .detail(format!("passkey \"{}\"", gone.name))
-                    .write(tx, at)
+                    .write(tx, at)?;
+                Ok(Ok(()))
             })
-            .await?;
+            .await??;
         self.0.mail.wake();
         Ok(())
     }

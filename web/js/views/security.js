@@ -6,7 +6,7 @@
 
 import * as API from '/admin/js/api.js';
 import { api, isAbort } from '/admin/js/api.js';
-import { h, clear, alertBox, statusBox, field, busy, badge, problemText, fmtDateTime, confirmDialog } from '/admin/js/dom.js';
+import { h, clear, alertBox, statusBox, field, busy, badge, problemText, fmtDateTime } from '/admin/js/dom.js';
 import * as WebAuthn from '/admin/js/webauthn.js';
 
 export function mount(container) {
@@ -52,7 +52,7 @@ function showStatus(v, s) {
   }
   if (s.totp) {
     card.append(h('p', { id: 'recovery-left', text: `${s.recovery_codes_left} of 10 recovery codes left.` }));
-    card.append(turnOffForm(v));
+    card.append(newCodesForm(v), turnOffForm(v));
   } else {
     const start = h('button', { type: 'button', id: 'totp-start', class: 'btn btn-primary', text: 'Set up authenticator app' });
     start.addEventListener('click', () => busy(start, () => setUp(v, card)));
@@ -89,16 +89,23 @@ async function loadPasskeys(v, card, s = {}) {
     return;
   }
   const name = h('input', { name: 'name', id: 'passkey-name', type: 'text', maxlength: '64', placeholder: 'e.g. Work laptop' });
+  const password = h('input', { name: 'password', id: 'passkey-password', type: 'password', autocomplete: 'current-password', required: true });
   const alert = alertBox();
   const add = h('button', { type: 'submit', id: 'passkey-add', class: 'btn btn-primary', text: 'Add a passkey' });
   const form = h('form', { id: 'passkey-form', class: 'form', novalidate: true },
-    field('Name (optional)', name).wrap, alert, h('div', { class: 'form-actions' }, add));
+    field('Name (optional)', name).wrap, field('Your password', password).wrap, alert, h('div', { class: 'form-actions' }, add));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     alert.hide();
+    if (!password.value) {
+      alert.show('Enter your password: a passkey signs in on its own, so adding one needs it.');
+      password.focus();
+      return;
+    }
     await busy(add, async () => {
       try {
-        const options = await api('/auth/webauthn/register/start', { method: 'POST', signal: v.ctrl.signal });
+        const options = await api('/auth/webauthn/register/start', { method: 'POST', body: { password: password.value }, signal: v.ctrl.signal });
+        password.value = '';
         const credential = await WebAuthn.create(options);
         const body = { credential };
         if (name.value.trim()) body.name = name.value.trim();
@@ -111,6 +118,7 @@ async function loadPasskeys(v, card, s = {}) {
         }
       } catch (err) {
         if (isAbort(err)) return;
+        password.value = '';
         alert.show(WebAuthn.cancelled(err) ? 'The passkey prompt was closed; nothing was added.' : (err.detail || err.message));
       }
     });
@@ -132,18 +140,33 @@ function passkeyRow(v, card, k) {
       if (!isAbort(err)) v.alert.show(problemText(err, []));
     }
   }));
-  remove.addEventListener('click', async () => {
-    const ok = await confirmDialog({ title: 'Remove passkey', message: `Remove "${k.name}"? It will no longer sign you in.`, ok: 'Remove' });
-    if (!ok) return;
-    await busy(remove, async () => {
-      try {
-        await api(path, { method: 'DELETE', signal: v.ctrl.signal });
-        v.status.flash(`Passkey "${k.name}" removed.`);
-        load(v);
-      } catch (err) {
-        if (!isAbort(err)) v.alert.show(problemText(err, []));
+  // Removing asks for the password, in the row.
+  remove.addEventListener('click', () => {
+    const password = h('input', { type: 'password', class: 'passkey-remove-password', autocomplete: 'current-password', 'aria-label': `Your password, to remove ${k.name}` });
+    const confirm = h('button', { type: 'submit', class: 'btn btn-danger btn-sm', text: `Remove ${k.name}` });
+    const cancel = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', text: 'Cancel' });
+    const form = h('form', { class: 'passkey-remove-form', novalidate: true }, password, confirm, cancel);
+    cancel.addEventListener('click', () => form.replaceWith(remove));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      if (!password.value) {
+        password.focus();
+        return;
       }
+      await busy(confirm, async () => {
+        try {
+          await api(path, { method: 'DELETE', body: { password: password.value }, signal: v.ctrl.signal });
+          v.status.flash(`Passkey "${k.name}" removed.`);
+          load(v);
+        } catch (err) {
+          if (isAbort(err)) return;
+          password.value = '';
+          v.alert.show(problemText(err, []));
+        }
+      });
     });
+    remove.replaceWith(form);
+    password.focus();
   });
   const used = k.last_used_at ? `last used ${fmtDateTime(k.last_used_at)}` : 'never used';
   return h('li', { class: 'passkey-row' },
@@ -220,6 +243,37 @@ function showRecoveryCodes(v, codes, title = 'Your authenticator app is on. Save
   });
   clear(v.body).append(box);
   box.focus();
+}
+
+/** Ten new recovery codes (the earlier ones stop working), with the password. */
+function newCodesForm(v) {
+  const password = h('input', { name: 'password', id: 'new-codes-password', type: 'password', autocomplete: 'current-password', required: true });
+  const alert = alertBox();
+  const make = h('button', { type: 'submit', id: 'new-codes', class: 'btn', text: 'Make new recovery codes' });
+  const form = h('form', { class: 'form', novalidate: true },
+    h('p', { class: 'muted', text: 'Used up or lost your recovery codes? Make ten new ones; the earlier ones stop working.' }),
+    field('Password', password).wrap, alert, h('div', { class: 'form-actions' }, make));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    alert.hide();
+    if (!password.value) {
+      alert.show('Enter your password.');
+      password.focus();
+      return;
+    }
+    await busy(make, async () => {
+      try {
+        const r = await api('/auth/mfa/recovery-codes', { method: 'POST', body: { password: password.value }, signal: v.ctrl.signal });
+        showRecoveryCodes(v, r.recovery_codes, 'Your new recovery codes');
+      } catch (err) {
+        if (isAbort(err)) return;
+        alert.show(problemText(err, []));
+        password.value = '';
+        password.focus();
+      }
+    });
+  });
+  return form;
 }
 
 function turnOffForm(v) {
