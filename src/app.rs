@@ -25,7 +25,7 @@ use crate::api::{AppState, Limits, Rates};
 use crate::auth::passwords::Hasher;
 use crate::config::Config;
 use crate::service::mail::{Mail, Outbox};
-use crate::service::{Auth, Events, Search, Users, Webhooks};
+use crate::service::{Auth, Events, Groups, Search, Users, Webhooks};
 use crate::store::Store;
 use crate::tls::TlsListener;
 
@@ -88,7 +88,10 @@ impl App {
         let (closing, closing_rx) = tokio::sync::watch::channel(false);
         let events = Events::new(store.clone(), closing_rx);
         let state = AppState::new(
-            Users::new(store.clone(), hasher),
+            (
+                Users::new(store.clone(), hasher),
+                Groups::new(store.clone()),
+            ),
             auth,
             search.clone(),
             (webhooks.clone(), events),

@@ -22,10 +22,11 @@ use futures_util::Stream;
 use tokio::sync::watch;
 
 use crate::auth::policy::Caller;
-use crate::domain::{Event, EventType};
+use crate::domain::{Event, EventType, Subject};
 use crate::service::Events;
 
 use super::extract::QueryPairs;
+use super::groups::GroupDto;
 use super::json::{Out, WriteJson};
 use super::openapi as doc;
 use super::problem::{Kind, Problem};
@@ -38,8 +39,9 @@ const READ_BATCH: usize = 256;
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// An event as JSON: `id`, `type`, `occurred_at`, `data` (the user as
-/// `GET /api/v1/users/{id}` shows it; as it was, for a deletion) and, for
-/// `user.updated`, `changed_fields`.
+/// `GET /api/v1/users/{id}` shows it, or the group as
+/// `GET /api/v1/groups/{id}` does; as it was, for a deletion) and, for
+/// `user.updated` and `group.updated`, `changed_fields`.
 pub fn render_event(e: &Event) -> String {
     let mut out = Out::with_capacity(512);
     out.raw("{\"id\":").u64(e.id);
@@ -47,14 +49,19 @@ pub fn render_event(e: &Event) -> String {
     let at = e.occurred_at.map(|t| t.rfc3339());
     out.raw(",\"occurred_at\":").opt_str(at.as_deref());
     out.raw(",\"data\":");
-    match &e.user {
-        Some(u) => UserDto::from(u).write_json(&mut out),
-        None => {
-            out.raw("{\"id\":").str(&e.user_id.to_string());
+    match &e.subject {
+        Subject::User(_, Some(u)) => UserDto::from(u).write_json(&mut out),
+        Subject::Group(_, Some(g)) => out.serde(&GroupDto::from(g)),
+        Subject::User(id, None) => {
+            out.raw("{\"id\":").str(&id.to_string());
+            out.raw("}");
+        }
+        Subject::Group(id, None) => {
+            out.raw("{\"id\":").str(&id.to_string());
             out.raw("}");
         }
     }
-    if e.kind == EventType::UserUpdated {
+    if matches!(e.kind, EventType::UserUpdated | EventType::GroupUpdated) {
         out.raw(",\"changed_fields\":").serde(&e.changed_fields);
     }
     out.raw("}");

@@ -12,6 +12,7 @@ mod caller;
 mod console;
 mod events;
 mod extract;
+mod groups;
 mod health;
 mod json;
 mod keys;

@@ -34,8 +34,8 @@ use utoipa_axum::routes;
 use super::state::AppState;
 
 use super::{
-    account, admin, audit, auth, events, health, keys, metrics, mfa, passkeys, problem, search,
-    sessions, transfer, users, webhooks,
+    account, admin, audit, auth, events, groups, health, keys, metrics, mfa, passkeys, problem,
+    search, sessions, transfer, users, webhooks,
 };
 
 /// The API's routes by who may call them, each registered together with
@@ -91,7 +91,18 @@ pub(super) fn routes() -> Routes {
         .routes(routes!(passkeys::register_start))
         .routes(routes!(passkeys::register_finish))
         .routes(routes!(passkeys::list))
-        .routes(routes!(passkeys::rename, passkeys::remove));
+        .routes(routes!(passkeys::rename, passkeys::remove))
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::search))
+        .routes(routes!(
+            groups::get,
+            groups::patch,
+            groups::replace,
+            groups::delete
+        ))
+        .routes(routes!(groups::members, groups::add_members))
+        .routes(routes!(groups::remove_member))
+        .routes(routes!(groups::user_groups));
     let public = OpenApiRouter::new()
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
@@ -224,6 +235,7 @@ fn close_request_bodies(doc: &mut utoipa::openapi::OpenApi) {
     tags(
         (name = "users", description = "Accounts: create, read, update, delete, list."),
         (name = "search", description = "Typo-tolerant, filtered, faceted user search."),
+        (name = "groups", description = "Groups of users: the roles they grant their members, membership, search."),
         (name = "auth", description = "Signing in, tokens, registration, first-admin setup."),
         (name = "sessions", description = "A user's refresh sessions."),
         (name = "mfa", description = "Second factors: TOTP with recovery codes, the second step of a sign-in."),

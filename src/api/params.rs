@@ -9,7 +9,7 @@ use utoipa::openapi::Required;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 
-use crate::domain::UserId;
+use crate::domain::{GroupId, UserId};
 use crate::service::Precondition;
 
 use super::extract::if_match;
@@ -45,6 +45,81 @@ impl IntoParams for UserPath {
             SchemaType::Type(Type::String),
             "The user's id (a UUID; anything else is 404).",
         )]
+    }
+}
+
+/// The UUID path parameter `key`, or a 404 saying what is not found.
+async fn uuid_param<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    key: &str,
+    missing: &'static str,
+) -> Result<uuid::Uuid, Problem> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| Problem::new(Kind::NotFound, missing))?;
+    params
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, raw)| uuid::Uuid::try_parse(raw).ok())
+        .ok_or_else(|| Problem::new(Kind::NotFound, missing))
+}
+
+/// The `{id}` of a `/groups/{id}…` route (not a UUID: 404).
+pub struct GroupPath(pub GroupId);
+
+impl<S: Send + Sync> FromRequestParts<S> for GroupPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let id = uuid_param(parts, state, "id", "No such group.").await?;
+        Ok(GroupPath(GroupId(id)))
+    }
+}
+
+impl IntoParams for GroupPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![param(
+            "id",
+            ParameterIn::Path,
+            Required::True,
+            SchemaType::Type(Type::String),
+            "The group's id (a UUID; anything else is 404).",
+        )]
+    }
+}
+
+/// The `{id}` and `{user_id}` of `/groups/{id}/members/{user_id}`.
+pub struct MemberPath(pub GroupId, pub UserId);
+
+impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let group = uuid_param(parts, state, "id", "No such group.").await?;
+        let user = uuid_param(parts, state, "user_id", "No such member.").await?;
+        Ok(MemberPath(GroupId(group), UserId(user)))
+    }
+}
+
+impl IntoParams for MemberPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            param(
+                "id",
+                ParameterIn::Path,
+                Required::True,
+                SchemaType::Type(Type::String),
+                "The group's id (a UUID; anything else is 404).",
+            ),
+            param(
+                "user_id",
+                ParameterIn::Path,
+                Required::True,
+                SchemaType::Type(Type::String),
+                "The member's user id (a UUID; anything else is 404).",
+            ),
+        ]
     }
 }
 

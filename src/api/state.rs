@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::service::{Auth, Events, Search, Users, Webhooks};
+use crate::service::{Auth, Events, Groups, Search, Users, Webhooks};
 
 use super::limits::Limits;
 
@@ -15,6 +15,7 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     users: Users,
+    groups: Groups,
     auth: Auth,
     search: Search,
     webhooks: Webhooks,
@@ -26,7 +27,7 @@ struct Inner {
 
 impl AppState {
     pub fn new(
-        users: Users,
+        (users, groups): (Users, Groups),
         auth: Auth,
         search: Search,
         (webhooks, events): (Webhooks, Events),
@@ -34,6 +35,7 @@ impl AppState {
     ) -> Self {
         Self(Arc::new(Inner {
             users,
+            groups,
             auth,
             search,
             webhooks,
@@ -46,6 +48,10 @@ impl AppState {
 
     pub fn users(&self) -> &Users {
         &self.0.users
+    }
+
+    pub fn groups(&self) -> &Groups {
+        &self.0.groups
     }
 
     pub fn auth(&self) -> &Auth {

@@ -102,6 +102,13 @@ pub enum Action {
     ManageOwnMfa(UserId),
     /// Remove a user's second factors (an admin's help for a lost phone).
     ResetMfa(UserId),
+    /// Read groups and their members.
+    ReadGroups,
+    /// Create, change and delete groups, and change who belongs to them
+    /// (which grants roles: as privileged as changing a user's roles).
+    ManageGroups,
+    /// Read the groups a user belongs to.
+    ReadUserGroups(UserId),
 }
 
 /// Why the caller may not do this (403).
@@ -151,8 +158,14 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Denied> {
         Action::ChangePassword(id) | Action::ManageSessions(id) | Action::ManageOwnMfa(id) => {
             caller.is_user(id)
         }
-        Action::ReadEvents => {
+        Action::ReadEvents | Action::ReadGroups => {
             caller.has_scope(Scope::UsersRead) || caller.has_scope(Scope::UsersWrite)
+        }
+        Action::ManageGroups => caller.has_scope(Scope::UsersWrite),
+        Action::ReadUserGroups(id) => {
+            caller.is_user(id)
+                || caller.has_scope(Scope::UsersRead)
+                || caller.has_scope(Scope::UsersWrite)
         }
         Action::ManageApiKeys
         | Action::ReadAudit

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Timestamp, User, UserId};
+use super::{Group, GroupId, Timestamp, User, UserId};
 
 /// The kinds of event. Stored in the change log by position (postcard):
 /// new kinds go at the end, none is ever removed or reordered.
@@ -20,15 +20,25 @@ pub enum EventType {
     UserPasswordChanged,
     #[serde(rename = "user.sessions_revoked")]
     UserSessionsRevoked,
+    #[serde(rename = "group.created")]
+    GroupCreated,
+    /// Its fields or its members changed (`changed_fields` says which).
+    #[serde(rename = "group.updated")]
+    GroupUpdated,
+    #[serde(rename = "group.deleted")]
+    GroupDeleted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 8] = [
         EventType::UserCreated,
         EventType::UserUpdated,
         EventType::UserDeleted,
         EventType::UserPasswordChanged,
         EventType::UserSessionsRevoked,
+        EventType::GroupCreated,
+        EventType::GroupUpdated,
+        EventType::GroupDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,7 +48,18 @@ impl EventType {
             EventType::UserDeleted => "user.deleted",
             EventType::UserPasswordChanged => "user.password_changed",
             EventType::UserSessionsRevoked => "user.sessions_revoked",
+            EventType::GroupCreated => "group.created",
+            EventType::GroupUpdated => "group.updated",
+            EventType::GroupDeleted => "group.deleted",
         }
+    }
+
+    /// Whether the change is of a group (else of a user).
+    pub fn is_group(self) -> bool {
+        matches!(
+            self,
+            EventType::GroupCreated | EventType::GroupUpdated | EventType::GroupDeleted
+        )
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -67,12 +88,20 @@ pub struct Event {
     /// When the change committed; `None` for entries written before the
     /// change log kept times.
     pub occurred_at: Option<Timestamp>,
-    pub user_id: UserId,
-    /// The user after the change (as it was, for a deletion); `None` only
-    /// for an old entry whose user is gone.
-    pub user: Option<User>,
-    /// For `user.updated`: the fields that changed, by their API names.
+    /// What changed: a user or a group.
+    pub subject: Subject,
+    /// For `user.updated` and `group.updated`: the fields that changed, by
+    /// their API names (`groups` for a user whose memberships changed,
+    /// `members` for a group).
     pub changed_fields: Vec<String>,
+}
+
+/// The user or group an event is about, as the change left it (as it was,
+/// for a deletion); `None` only for an old entry whose user is gone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Subject {
+    User(UserId, Option<User>),
+    Group(GroupId, Option<Group>),
 }
 
 /// Whether an event of type `t` passes a filter (an empty filter passes all).

@@ -6,6 +6,7 @@ mod commands;
 mod credentials;
 mod event;
 mod field;
+mod group;
 mod mfa;
 mod outbox;
 mod patch;
@@ -18,8 +19,12 @@ mod webhook;
 
 pub use commands::{NewUser, Signup, UserPatch};
 pub use credentials::{ApiKey, AuditEntry, NewApiKey, Outcome, Password, Scope, Session};
-pub use event::{Event, EventType, type_wanted};
+pub use event::{Event, EventType, Subject, type_wanted};
 pub use field::Field;
+pub use group::{
+    GROUP_DESCRIPTION_MAX, GROUP_NAME_MAX, Group, GroupDraft, GroupFields, GroupName, GroupPatch,
+    MEMBERS_PER_REQUEST, effective_roles,
+};
 pub use mfa::{AuthMethod, Factors, Passkey, PendingTotp, PublicKey, TotpFactor};
 pub use outbox::{Job, JobKind, OneTimeToken, OutgoingMail, TokenPurpose};
 pub use patch::merge_patch;

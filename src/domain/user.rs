@@ -240,11 +240,15 @@ impl UserDraft {
 }
 
 /// `r`'s value, or `None` with its message recorded against `field`.
-fn keep<T>(errors: &mut Vec<FieldError>, field: &str, r: Result<T, String>) -> Option<T> {
+pub(super) fn keep<T>(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    r: Result<T, String>,
+) -> Option<T> {
     r.map_err(|m| errors.push(FieldError::new(field, m))).ok()
 }
 
-fn parse_roles(items: &[Value]) -> Result<Vec<Role>, String> {
+pub(super) fn parse_roles(items: &[Value]) -> Result<Vec<Role>, String> {
     if items.len() > MAX_ROLES {
         return Err(format!("may hold at most {MAX_ROLES} roles"));
     }

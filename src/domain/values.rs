@@ -6,41 +6,55 @@ use serde_json::{Map, Value};
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
-/// A user id: a UUIDv7, so ids sort by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UserId(pub Uuid);
+/// Declares an id type: a UUIDv7, so ids sort by creation time.
+macro_rules! uuid_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub Uuid);
 
-impl UserId {
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
+        impl $name {
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
 
-    /// Parses the canonical hyphenated form (other UUID spellings are accepted
-    /// too, as the uuid crate does).
-    pub fn parse(s: &str) -> Option<Self> {
-        Uuid::try_parse(s).ok().map(Self)
-    }
+            /// Parses the canonical hyphenated form (other UUID spellings
+            /// are accepted too, as the uuid crate does).
+            pub fn parse(s: &str) -> Option<Self> {
+                Uuid::try_parse(s).ok().map(Self)
+            }
 
-    pub fn as_u128(self) -> u128 {
-        self.0.as_u128()
-    }
+            pub fn as_u128(self) -> u128 {
+                self.0.as_u128()
+            }
 
-    pub fn from_u128(v: u128) -> Self {
-        Self(Uuid::from_u128(v))
-    }
+            pub fn from_u128(v: u128) -> Self {
+                Self(Uuid::from_u128(v))
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
 }
 
-impl Default for UserId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Display for UserId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
+uuid_id!(
+    /// A user id.
+    UserId
+);
+uuid_id!(
+    /// A group id.
+    GroupId
+);
 
 /// The accessors every parsed text value shares; `folded` for the ones that
 /// are uniqueness keys.

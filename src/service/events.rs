@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::auth::policy::{Action, Caller};
-use crate::domain::{Event, EventType, Timestamp, UserId, type_wanted};
+use crate::domain::{Event, EventType, GroupId, Subject, Timestamp, UserId, type_wanted};
 use crate::error::Error;
 use crate::store::{Change, ReadTx, Store, StoreError};
 
@@ -104,18 +104,22 @@ pub(crate) fn read_events(
 }
 
 fn event(r: &ReadTx, seq: u64, c: Change) -> Result<Event, StoreError> {
-    let user_id = UserId::from_u128(c.id);
-    // Entries from before snapshots were kept show the user as it is now.
-    let user = match c.user()? {
-        Some(u) => Some(u),
-        None => r.get_user(user_id)?,
+    let subject = if c.kind.is_group() {
+        Subject::Group(GroupId::from_u128(c.id), c.group()?)
+    } else {
+        let user_id = UserId::from_u128(c.id);
+        // Entries from before snapshots were kept show the user as it is now.
+        let user = match c.user()? {
+            Some(u) => Some(u),
+            None => r.get_user(user_id)?,
+        };
+        Subject::User(user_id, user)
     };
     Ok(Event {
         id: seq,
         kind: c.kind,
         occurred_at: c.at,
-        user_id,
-        user,
+        subject,
         changed_fields: c.fields,
     })
 }

@@ -4,6 +4,7 @@
 
 mod auth;
 pub mod events;
+mod groups;
 pub mod housekeeping;
 pub mod mail;
 mod search;
@@ -19,6 +20,7 @@ pub use auth::{
     SignIn, TotpSetup, rotate_keys,
 };
 pub use events::Events;
+pub use groups::{GROUP_LIMIT_DEFAULT, GROUP_LIMIT_MAX, Groups, IdCursorPage, MAX_GROUPS};
 pub use search::{Hit, IndexStatus, Results, Search, rebuild_offline, reseal_index};
 pub use transfer::{
     CSV_COLUMNS, Format, ImportReport, Importer, LineError, MAX_LINE, backup, check_csv_header,

@@ -415,8 +415,13 @@ impl Indexer {
                             None => ops.push(IndexOp::Delete(change.id)),
                         }
                     }
-                    // Nothing the index holds changed.
-                    EventType::UserPasswordChanged | EventType::UserSessionsRevoked => {}
+                    // Nothing the index holds changed (a group's own change
+                    // reaches its members' documents as their own changes).
+                    EventType::UserPasswordChanged
+                    | EventType::UserSessionsRevoked
+                    | EventType::GroupCreated
+                    | EventType::GroupUpdated
+                    | EventType::GroupDeleted => {}
                 }
             }
             Ok((ops, last))

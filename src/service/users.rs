@@ -40,7 +40,7 @@ pub enum Precondition {
 }
 
 impl Precondition {
-    fn check(self, current: u64) -> Result<(), Error> {
+    pub(crate) fn check(self, current: u64) -> Result<(), Error> {
         match self {
             Precondition::Version(v) if v != current => Err(Error::PreconditionFailed { current }),
             Precondition::Never => Err(Error::PreconditionFailed { current }),

@@ -15,9 +15,10 @@ use redb::{Database, Durability, Key, ReadableTable, TableDefinition, TableHandl
 use sha2::{Digest, Sha256};
 
 use super::{
-    API_KEYS, API_KEYS_BY_HASH, AUDIT, CHANGES, CREDENTIALS, META, MFA, PASSKEYS, PASSKEYS_BY_ID,
-    REFRESH_TOKENS, SESSIONS, SESSIONS_BY_USER, Store, StoreError, USERS, USERS_BY_CREATED,
-    USERS_BY_EMAIL, USERS_BY_ROLE, USERS_BY_USERNAME,
+    API_KEYS, API_KEYS_BY_HASH, AUDIT, CHANGES, CREDENTIALS, GROUP_MEMBERS, GROUPS, GROUPS_BY_NAME,
+    META, MFA, PASSKEYS, PASSKEYS_BY_ID, REFRESH_TOKENS, SESSIONS, SESSIONS_BY_USER, Store,
+    StoreError, USER_GROUPS, USERS, USERS_BY_CREATED, USERS_BY_EMAIL, USERS_BY_ROLE,
+    USERS_BY_USERNAME,
 };
 
 const MAGIC: &[u8; 8] = b"ROSTERBK";
@@ -47,11 +48,23 @@ macro_rules! for_each_table {
         $m!(MFA);
         $m!(PASSKEYS);
         $m!(PASSKEYS_BY_ID);
+        $m!(GROUPS);
+        $m!(GROUPS_BY_NAME);
+        $m!(GROUP_MEMBERS);
+        $m!(USER_GROUPS);
     };
 }
 
 /// Tables a backup from an older release does not list.
-const ADDED_LATER: [&str; 3] = ["mfa", "passkeys", "passkeys_by_id"];
+const ADDED_LATER: [&str; 7] = [
+    "mfa",
+    "passkeys",
+    "passkeys_by_id",
+    "groups",
+    "groups_by_name",
+    "group_members",
+    "user_groups",
+];
 
 /// What a backup held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

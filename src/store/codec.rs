@@ -141,11 +141,26 @@ impl Change {
         self.kind == EventType::UserDeleted
     }
 
-    /// The user this change recorded, decoded from its snapshot.
+    /// The user this change recorded, decoded from its snapshot (`None`
+    /// for a change of a group).
     pub fn user(&self) -> Result<Option<User>, StoreError> {
+        if self.kind.is_group() {
+            return Ok(None);
+        }
         self.snapshot
             .as_deref()
             .map(|b| decode_user(self.id, b))
+            .transpose()
+    }
+
+    /// The group this change recorded (`None` for a change of a user).
+    pub fn group(&self) -> Result<Option<crate::domain::Group>, StoreError> {
+        if !self.kind.is_group() {
+            return Ok(None);
+        }
+        self.snapshot
+            .as_deref()
+            .map(|b| super::groups::decode_group(self.id, b))
             .transpose()
     }
 }

@@ -20,6 +20,7 @@
 //! | `auth`    | credentials, sessions, refresh tokens, API keys, audit, meta |
 //! | `outbox`  | jobs to run after their commit (mail), one-time tokens |
 //! | `webhooks`| webhook endpoints, their deliveries, change-log pruning |
+//! | `groups`  | groups, memberships both ways, the roles groups grant |
 //! | `codec`   | record encoding (schema byte + postcard) |
 //! | `sealed`  | tables whose values are sealed with the data key; unique indexes keyed by keyed hashes |
 //! | `encryption` | the marker that says whether (and under which key) a file is encrypted; checked before any write |
@@ -37,6 +38,7 @@ mod codec;
 mod db;
 mod encryption;
 mod error;
+mod groups;
 pub(crate) mod mfa;
 mod outbox;
 mod reads;
@@ -66,6 +68,7 @@ pub use codec::Change;
 #[doc(hidden)]
 pub use codec::{decode_user_record, encode_user_record};
 pub use error::StoreError;
+pub use groups::IdPage;
 pub use mfa::{Ceremony, CeremonyPurpose, Challenge};
 pub use rotate::{RotateReport, rotate};
 pub(crate) use tables::*;

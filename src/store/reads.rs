@@ -4,10 +4,13 @@
 //! itself; the hot paths (a user by id, search hits, the caller behind a
 //! token or an API key) come here instead.
 
-use crate::domain::{ApiKey, Session, User, UserId};
+use crate::domain::{ApiKey, Session, User, UserId, effective_roles};
 
 use super::sealed::Sealed;
-use super::{API_KEYS, API_KEYS_BY_HASH, SESSIONS, Store, StoreError, USERS, USERS_BY_CREATED};
+use super::{
+    API_KEYS, API_KEYS_BY_HASH, GROUPS, SESSIONS, Store, StoreError, USER_GROUPS, USERS,
+    USERS_BY_CREATED,
+};
 use super::{auth, users};
 
 impl Store {
@@ -60,18 +63,37 @@ impl Store {
 
     /// The user and the session an access token names, from one snapshot
     /// and only their two tables (every request with a token asks).
+    ///
+    /// The user comes with its effective roles: its own and those its
+    /// groups grant (one short range read when it belongs to none).
     pub fn user_and_session(
         &self,
         user: UserId,
         session: uuid::Uuid,
     ) -> Result<(Option<User>, Option<Session>), StoreError> {
         self.snapshot(|txn| {
-            let u = users::get_user(&self.sealed(txn.open_table(USERS)?, "users"), user)?;
+            let mut u = users::get_user(&self.sealed(txn.open_table(USERS)?, "users"), user)?;
             let sessions = self.sealed(txn.open_table(SESSIONS)?, "sessions");
             let s = match sessions.get(session.as_u128())? {
                 Some(v) => Some(auth::decode::<Session>("session", v.value())?),
                 None => None,
             };
+            if let Some(u) = &mut u {
+                let of_user = txn.open_table(USER_GROUPS)?;
+                let key = user.as_u128();
+                let mut groups = of_user.range((key, 0)..=(key, u128::MAX))?.peekable();
+                if groups.peek().is_some() {
+                    let table = self.sealed(txn.open_table(GROUPS)?, "groups");
+                    let mut granted = Vec::new();
+                    for entry in groups {
+                        let gid = entry?.0.value().1;
+                        if let Some(v) = table.get(gid)? {
+                            granted.push(super::groups::decode_group(gid, v.value())?.roles);
+                        }
+                    }
+                    u.roles = effective_roles(&u.roles, granted.iter().map(Vec::as_slice));
+                }
+            }
             Ok((u, s))
         })
     }

@@ -271,6 +271,9 @@ macro_rules! for_each_copied_table {
         $m!(PASSKEYS, Values::Sealed);
         $m!(PASSKEYS_BY_ID, Values::Plain);
         $m!(WEBAUTHN_CHALLENGES, Values::Sealed);
+        $m!(GROUPS, Values::Sealed);
+        $m!(GROUP_MEMBERS, Values::Plain);
+        $m!(USER_GROUPS, Values::Plain);
     };
 }
 
@@ -407,6 +410,14 @@ fn finish(dst: &Database, sealer: &SealerRef) -> Result<(), StoreError> {
                 by_username.insert(&name.folded(), k.value())?;
             }
         }
+        let groups = Sealed::<u128, _>::new(txn.open_table(GROUPS)?, "groups", sealer);
+        let mut by_name = HashedIndex::new(txn.open_table(GROUPS_BY_NAME)?, sealer);
+        by_name.raw.retain(|_, _| false)?;
+        for entry in groups.iter()? {
+            let (k, v) = entry?;
+            let g = super::groups::decode_group(k.value(), v.value())?;
+            by_name.insert(&g.name.folded(), k.value())?;
+        }
         let mut meta = txn.open_table(META)?;
         if let Some(s) = sealer {
             meta.insert(encryption::MARKER, encryption::marker(s).as_slice())?;
@@ -444,6 +455,7 @@ mod tests {
         for_each_copied_table!(note);
         handled.insert(USERS_BY_EMAIL.name().to_owned());
         handled.insert(USERS_BY_USERNAME.name().to_owned());
+        handled.insert(GROUPS_BY_NAME.name().to_owned());
         assert_eq!(found, handled);
     }
 }

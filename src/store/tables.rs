@@ -62,6 +62,18 @@ pub(crate) const PASSKEYS_BY_ID: TableDefinition<&[u8], u128> =
 pub(crate) const WEBAUTHN_CHALLENGES: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("webauthn_challenges");
 
+/// group id → group record.
+pub(crate) const GROUPS: TableDefinition<u128, &[u8]> = TableDefinition::new("groups");
+/// Folded group name (a keyed hash when encrypted) → group id.
+pub(crate) const GROUPS_BY_NAME: TableDefinition<&str, u128> =
+    TableDefinition::new("groups_by_name");
+/// (group id, user id): a group's members.
+pub(crate) const GROUP_MEMBERS: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("group_members");
+/// (user id, group id): a user's groups.
+pub(crate) const USER_GROUPS: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("user_groups");
+
 /// Creates missing tables; returns the last change sequence.
 pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
     let txn = db.begin_write()?;
@@ -89,6 +101,10 @@ pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
         txn.open_table(PASSKEYS)?;
         txn.open_table(PASSKEYS_BY_ID)?;
         txn.open_table(WEBAUTHN_CHALLENGES)?;
+        txn.open_table(GROUPS)?;
+        txn.open_table(GROUPS_BY_NAME)?;
+        txn.open_table(GROUP_MEMBERS)?;
+        txn.open_table(USER_GROUPS)?;
     }
     txn.commit()?;
     let read = db.begin_read()?;

@@ -9,6 +9,7 @@ use crate::domain::{EventType, Role, Timestamp, User, UserId};
 
 use super::auth::{ReadAuth, WriteAuth, open_auth_tables};
 use super::codec::{self, Change};
+use super::groups::{ReadGroups, WriteGroups, open_group_tables};
 use super::mfa::{ReadMfa, WriteMfa, open_mfa_tables};
 use super::outbox::{ReadOutbox, WriteOutbox, open_outbox_tables};
 use super::sealed::{HashedIndex, Sealed, SealerRef};
@@ -29,6 +30,7 @@ macro_rules! open_tables {
             outbox: open_outbox_tables!($txn, $sealer),
             webhooks: open_webhook_tables!($txn, $sealer),
             mfa: open_mfa_tables!($txn, $sealer),
+            groups: open_group_tables!($txn, $sealer),
             $($extra)*
         }
     };
@@ -51,6 +53,7 @@ pub struct Tx<'t> {
     pub(super) outbox: WriteOutbox<'t>,
     pub(super) webhooks: WriteWebhooks<'t>,
     pub(super) mfa: WriteMfa<'t>,
+    pub(super) groups: WriteGroups<'t>,
 }
 
 impl<'t> Tx<'t> {
@@ -66,6 +69,11 @@ impl<'t> Tx<'t> {
         self.last_seq
     }
 
+    /// The time recorded with this transaction's changes.
+    pub(super) fn now(&self) -> Timestamp {
+        self.now
+    }
+
     /// Appends a change of user `u` (already encoded as `record`).
     fn log(
         &mut self,
@@ -74,11 +82,24 @@ impl<'t> Tx<'t> {
         record: &[u8],
         fields: &[&'static str],
     ) -> Result<(), StoreError> {
+        self.append_change(kind, u.id.as_u128(), u.version, record, fields)
+    }
+
+    /// Appends a change of user or group `id`, whose record after the
+    /// change (before it, for a deletion) is `record`.
+    pub(super) fn append_change(
+        &mut self,
+        kind: EventType,
+        id: u128,
+        version: u64,
+        record: &[u8],
+        fields: &[&'static str],
+    ) -> Result<(), StoreError> {
         self.last_seq += 1;
         let change = codec::ChangeOut {
             kind,
-            id: u.id.as_u128(),
-            version: u.version,
+            id,
+            version,
             at: self.now.micros(),
             fields,
             snapshot: record,
@@ -92,11 +113,22 @@ impl<'t> Tx<'t> {
     /// password, revoked sessions): the change log carries it to the
     /// event stream and webhooks. `NotFound`-free: a missing user logs nothing.
     pub fn log_user_event(&mut self, kind: EventType, id: UserId) -> Result<(), StoreError> {
+        self.log_user_event_with(kind, id, &[])
+    }
+
+    /// [`log_user_event`](Self::log_user_event) naming what changed around
+    /// the user (`groups`, `roles` granted by a group).
+    pub(super) fn log_user_event_with(
+        &mut self,
+        kind: EventType,
+        id: UserId,
+        fields: &[&'static str],
+    ) -> Result<(), StoreError> {
         let Some(bytes) = self.users.get(id.as_u128())?.map(|v| v.value().to_vec()) else {
             return Ok(());
         };
         let u = codec::decode_user(id.as_u128(), &bytes)?;
-        self.log(kind, &u, &bytes, &[])
+        self.log(kind, &u, &bytes, fields)
     }
 
     pub fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -216,6 +248,7 @@ impl<'t> Tx<'t> {
         }
         self.delete_credentials_and_sessions(u.id)?;
         self.delete_factors(u.id)?;
+        self.leave_all_groups(u.id)?;
         self.log(EventType::UserDeleted, u, &record, &[])
     }
 }
@@ -323,6 +356,7 @@ pub struct ReadTx {
     pub(super) outbox: ReadOutbox,
     pub(super) webhooks: ReadWebhooks,
     pub(super) mfa: ReadMfa,
+    pub(super) groups: ReadGroups,
 }
 
 impl ReadTx {

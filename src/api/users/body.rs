@@ -132,22 +132,27 @@ impl TryFrom<UserPatch> for crate::domain::UserPatch {
 
 impl PartialSchema for UserPatch {
     fn schema() -> RefOr<Schema> {
-        composed::<UserReplace>(
+        merge_patch_of::<UserReplace>(
             "A JSON merge patch (RFC 7396) of a user's writable fields: `null` \
              removes a field (it takes its default). Unknown and read-only fields, \
              and `password`, are refused (422).",
-            |o| {
-                o.required.clear();
-                for property in o.properties.values_mut() {
-                    if let RefOr::T(Schema::Object(p)) = property
-                        && let SchemaType::Type(t) = p.schema_type.clone()
-                    {
-                        p.schema_type = SchemaType::from_iter([t, Type::Null]);
-                    }
-                }
-            },
         )
     }
+}
+
+/// The schema of a merge patch of `T`'s fields: none required, each may
+/// also be `null`.
+pub(in crate::api) fn merge_patch_of<T: PartialSchema>(description: &str) -> RefOr<Schema> {
+    composed::<T>(description, |o| {
+        o.required.clear();
+        for property in o.properties.values_mut() {
+            if let RefOr::T(Schema::Object(p)) = property
+                && let SchemaType::Type(t) = p.schema_type.clone()
+            {
+                p.schema_type = SchemaType::from_iter([t, Type::Null]);
+            }
+        }
+    })
 }
 
 impl ToSchema for UserPatch {

@@ -5,7 +5,7 @@ mod body;
 mod view;
 
 pub use body::{UserCreate, UserPatch, UserReplace};
-pub(super) use body::{composed, password};
+pub(super) use body::{composed, merge_patch_of, password};
 #[cfg(test)]
 pub(crate) use view::tests;
 pub(super) use view::user_response;

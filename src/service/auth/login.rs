@@ -189,17 +189,18 @@ impl Auth {
         at: OffsetDateTime,
     ) -> Result<LoginResult, Error> {
         let ttl = self.0.cfg.access_token_ttl;
+        let roles = self.effective_roles(&user)?;
         let claims = Claims {
             sub: user.id.to_string(),
             iat: at.unix_timestamp(),
             exp: at.unix_timestamp() + ttl.as_secs() as i64,
             iss: self.0.tokens.issuer.clone(),
             aud: self.0.tokens.audience.clone(),
-            roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
             sid: session.id.to_string(),
             amr: session.amr.iter().map(|m| m.as_str().to_owned()).collect(),
         };
-        let mfa_enrollment_required = !user.mfa_enabled && self.mfa_required_for(&user.roles);
+        let mfa_enrollment_required = !user.mfa_enabled && self.mfa_required_for(&roles);
         let access_token = self
             .0
             .tokens

@@ -185,6 +185,15 @@ impl Auth {
         }
     }
 
+    /// The user's roles and those its groups grant it.
+    pub(crate) fn effective_roles(&self, user: &User) -> Result<Vec<Role>, Error> {
+        let granted = self.0.store.read(|r| r.granted_roles(user.id))?;
+        Ok(crate::domain::effective_roles(
+            &user.roles,
+            [granted.as_slice()],
+        ))
+    }
+
     /// Whether users with `roles` must have a second factor.
     pub fn mfa_required_for(&self, roles: &[Role]) -> bool {
         self.0.cfg.require_mfa_for.iter().any(|r| roles.contains(r))
@@ -211,7 +220,7 @@ impl Auth {
             totp: f.totp.is_some(),
             passkeys: f.passkeys.len(),
             recovery_codes_left: f.recovery_codes.len(),
-            required: self.mfa_required_for(&user.roles),
+            required: self.mfa_required_for(&self.effective_roles(&user)?),
         })
     }
 
