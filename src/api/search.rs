@@ -16,10 +16,11 @@ use super::openapi as doc;
 use super::problem::{Kind, Problem};
 use super::users::UserDto;
 
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "q",
     "status",
     "role",
+    "group",
     "created_after",
     "created_before",
     "email_verified",
@@ -42,8 +43,8 @@ pub struct Results<'a> {
     hits: Vec<Hit<'a>>,
     /// How many users match in all (not just on this page).
     total: usize,
-    /// Per requested facet (`status`, `roles`, `mfa_enabled`), the count of
-    /// matches per value.
+    /// Per requested facet (`status`, `roles`, `mfa_enabled`, `groups`),
+    /// the count of matches per value.
     #[schema(value_type = std::collections::HashMap<String, std::collections::HashMap<String, u64>>)]
     facets: Map<String, Value>,
     took_ms: f64,
@@ -108,12 +109,13 @@ impl WriteJson for Hit<'_> {
     params(
         ("q" = Option<String>, Query, max_length = 512, description = "Words to find in email, username, name; the last one as a prefix."),
         ("status" = Option<crate::domain::Status>, Query, description = "Only users with this status."),
-        ("role" = Option<Vec<crate::domain::Role>>, Query, style = Form, explode, description = "Only users with any of these roles; repeat the key for several."),
+        ("role" = Option<Vec<crate::domain::Role>>, Query, style = Form, explode, description = "Only users with any of these roles (their own, not those groups grant); repeat the key for several."),
+        ("group" = Option<Vec<String>>, Query, style = Form, explode, description = "Only members of any of these groups, each by id or name (an unknown name is a 400); repeat the key for several."),
         ("created_after" = Option<OffsetDateTime>, Query, description = "Only users created after this RFC 3339 time."),
         ("created_before" = Option<OffsetDateTime>, Query, description = "Only users created before this RFC 3339 time."),
         ("email_verified" = Option<bool>, Query, description = "Only users whose email is (or is not) verified."),
         ("mfa_enabled" = Option<bool>, Query, description = "Only users with (or without) a second factor."),
-        ("facets" = Option<String>, Query, description = "Comma-separated facets to count: `status`, `roles`, `mfa_enabled`."),
+        ("facets" = Option<String>, Query, description = "Comma-separated facets to count: `status`, `roles`, `mfa_enabled`, `groups` (by group name; the 50 groups with most matches)."),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size (default 20)."),
         ("offset" = Option<u32>, Query, minimum = 0, maximum = 10000, description = "Hits to skip (default 0)."),
         ("sort" = Option<crate::domain::SearchSort>, Query, description = "Order (default `relevance`)."),
@@ -143,7 +145,7 @@ pub async fn search(
         .map(|(name, counts)| {
             let counts: Map<String, Value> = counts
                 .iter()
-                .map(|(k, n)| ((*k).to_owned(), Value::from(*n)))
+                .map(|(k, n)| (k.to_string(), Value::from(*n)))
                 .collect();
             ((*name).to_owned(), Value::Object(counts))
         })
@@ -180,6 +182,7 @@ fn search_query(query: &QueryPairs) -> Result<SearchQuery, Problem> {
         created_before: query.time("created_before")?,
         email_verified: query.boolean("email_verified")?,
         mfa_enabled: query.boolean("mfa_enabled")?,
+        groups: query.all("group").map(str::to_owned).collect(),
         sort: match query.one("sort")? {
             None | Some("relevance") => SearchSort::Relevance,
             Some("created_at") => SearchSort::CreatedAsc,
@@ -211,9 +214,10 @@ fn search_query(query: &QueryPairs) -> Result<SearchQuery, Problem> {
             "status" => search.facet_status = true,
             "roles" => search.facet_roles = true,
             "mfa_enabled" => search.facet_mfa = true,
+            "groups" => search.facet_groups = true,
             other => {
                 return Err(bad(format!(
-                    "facets may be status, roles and mfa_enabled, not {other:?}"
+                    "facets may be status, roles, mfa_enabled and groups, not {other:?}"
                 )));
             }
         }

@@ -56,6 +56,11 @@ pub struct SearchQuery {
     pub created_before: Option<Timestamp>,
     pub email_verified: Option<bool>,
     pub mfa_enabled: Option<bool>,
+    /// Members of any of these groups, by id or name as the caller gave
+    /// them (the service resolves them).
+    pub groups: Vec<String>,
+    /// Count matches per group.
+    pub facet_groups: bool,
     /// Count matches per status.
     pub facet_status: bool,
     /// Count matches per role.

@@ -120,6 +120,7 @@ pub fn fuzz_build_query(q: &str, asked: SearchQuery) -> Result<Found, FuzzError>
     let req = SearchRequest {
         words: analyze(q),
         asked,
+        ..Default::default()
     };
     check_words(&req.words)?;
     let found = index.search(&req)?;

@@ -27,6 +27,8 @@ const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 /// An index change derived from one store change.
 pub enum IndexOp {
     Upsert(Box<User>),
+    /// A user who belongs to groups (their [`group_key`](super::group_key)s).
+    UpsertInGroups(Box<User>, Vec<u64>),
     Delete(u128),
 }
 
@@ -172,7 +174,11 @@ impl SearchIndex {
             match op {
                 IndexOp::Upsert(u) => {
                     w.delete_term(self.fields.id_term(u.id.as_u128()));
-                    w.add_document(document(&self.fields, &u))?;
+                    w.add_document(document(&self.fields, &u, &[]))?;
+                }
+                IndexOp::UpsertInGroups(u, groups) => {
+                    w.delete_term(self.fields.id_term(u.id.as_u128()));
+                    w.add_document(document(&self.fields, &u, &groups))?;
                 }
                 IndexOp::Delete(id) => {
                     w.delete_term(self.fields.id_term(id));

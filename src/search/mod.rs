@@ -52,6 +52,6 @@ pub use fuzz::{FuzzError, fuzz_build_query};
 pub use highlight::{Highlight, Highlighter};
 pub use index::{IndexOp, Opened, SearchIndex};
 pub use query::{QueryWord, SearchRequest, Sort, analyze};
-pub use run::{Found, Prepared};
-pub use schema::{SCHEMA_VERSION, analyzer, collect_strings};
+pub use run::{Facets, Found, Prepared};
+pub use schema::{SCHEMA_VERSION, analyzer, collect_strings, group_key};
 pub(crate) use sealed_dir::reseal_index;

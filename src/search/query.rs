@@ -81,6 +81,11 @@ pub use crate::domain::SearchSort as Sort;
 pub struct SearchRequest {
     pub words: Vec<QueryWord>,
     pub asked: SearchQuery,
+    /// Members of any of these groups (their keys; `asked.groups` as the
+    /// service resolved them).
+    pub groups: Vec<u64>,
+    /// With `asked.facet_groups`: the groups to count, as (label, key).
+    pub group_labels: Vec<(String, u64)>,
 }
 
 impl SearchRequest {
@@ -89,6 +94,8 @@ impl SearchRequest {
         Self {
             words: analyze(&asked.text),
             asked,
+            groups: Vec::new(),
+            group_labels: Vec::new(),
         }
     }
 
@@ -98,6 +105,8 @@ impl SearchRequest {
         self.words.is_empty()
             && a.status.is_none()
             && a.roles.is_empty()
+            && a.groups.is_empty()
+            && self.groups.is_empty()
             && a.email_verified.is_none()
             && a.mfa_enabled.is_none()
             && a.created_after.is_none()
@@ -373,6 +382,14 @@ fn filters(
             .roles
             .iter()
             .map(|r| Ok((Occur::Should, filter(f.roles, u64::from(r.code()))?)))
+            .collect::<Result<_, SearchError>>()?;
+        must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+    }
+    if !req.groups.is_empty() {
+        let any: Vec<(Occur, Box<dyn Query>)> = req
+            .groups
+            .iter()
+            .map(|g| Ok((Occur::Should, filter(f.groups, *g)?)))
             .collect::<Result<_, SearchError>>()?;
         must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
     }

@@ -3,6 +3,7 @@
 //! where to run it), then [`SearchIndex::run`] walks it once for the page,
 //! the total and, where words make matches few, the facets.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use tantivy::collector::{Count, TopDocs};
@@ -26,7 +27,7 @@ pub struct Found {
     pub words: Vec<QueryWord>,
     pub hits: Vec<(u128, f32)>,
     pub total: usize,
-    pub facets: Vec<(&'static str, Vec<(&'static str, usize)>)>,
+    pub facets: Facets,
 }
 
 /// What a hit costs beyond the postings walked (hydrating it from the store,
@@ -129,6 +130,7 @@ fn top_hits(
     let browse = req.words.is_empty();
     let tally = tally::Tally {
         facets: !browse && (req.asked.facet_status || req.asked.facet_roles || req.asked.facet_mfa),
+        groups: req.asked.facet_groups && !req.group_labels.is_empty(),
         view,
     };
     let top = TopDocs::with_limit(req.asked.limit.max(1)).and_offset(req.asked.offset);
@@ -193,8 +195,10 @@ fn by_relevance(
     Ok((out, counts))
 }
 
-/// Per facet, each value with its count, as [`Found::facets`] holds them.
-type Facets = Vec<(&'static str, Vec<(&'static str, usize)>)>;
+/// Per facet, each value with its count (group names are not static).
+pub type Facets = Vec<(&'static str, Vec<(Cow<'static, str>, usize)>)>;
+/// Most groups the `groups` facet lists: those with the most matches.
+const GROUP_FACET_MAX: usize = 50;
 
 /// The facets asked for, each value with its count: from the one-pass
 /// tally when words made matches few, otherwise from posting lists.
@@ -225,7 +229,7 @@ fn facets(
     let facet = |field: Field,
                  values: &[(&'static str, u64)],
                  tallied: &[usize]|
-     -> Result<Vec<(&'static str, usize)>, SearchError> {
+     -> Result<Vec<(Cow<'static, str>, usize)>, SearchError> {
         values
             .iter()
             .map(|&(label, code)| {
@@ -236,7 +240,7 @@ fn facets(
                 } else {
                     tallied.get(code as usize).copied().unwrap_or(0)
                 };
-                Ok((label, n))
+                Ok((Cow::Borrowed(label), n))
             })
             .collect()
     };
@@ -258,6 +262,22 @@ fn facets(
             "mfa_enabled",
             facet(fields.mfa_enabled, &values, &counts_pass.mfa)?,
         ));
+    }
+    if req.asked.facet_groups {
+        let mut counts = Vec::new();
+        for (label, key) in &req.group_labels {
+            let n = if everything {
+                live_docs_with(searcher, &Term::from_field_u64(fields.groups, *key))?
+            } else {
+                counts_pass.groups.get(key).copied().unwrap_or(0)
+            };
+            if n > 0 {
+                counts.push((Cow::<'static, str>::Owned(label.clone()), n));
+            }
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        counts.truncate(GROUP_FACET_MAX);
+        facets.push(("groups", counts));
     }
     Ok(facets)
 }

@@ -14,7 +14,7 @@ use crate::domain::{Status, User};
 
 /// Bumped whenever the schema or the analysis changes: an index of another
 /// version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 pub(super) const TOKENIZER: &str = "roster";
 /// The tokenizer of the `all` field: see [`tokenizer::AllTokenizer`].
 pub(super) const ALL_TOKENIZER: &str = "roster-all";
@@ -31,6 +31,8 @@ pub(super) struct Fields {
     pub(super) attributes: Field,
     pub(super) status: Field,
     pub(super) roles: Field,
+    /// The user's groups, each by [`group_key`].
+    pub(super) groups: Field,
     pub(super) created_at: Field,
     pub(super) email_verified: Field,
     pub(super) mfa_enabled: Field,
@@ -75,6 +77,7 @@ pub(super) fn schema() -> (Schema, Fields) {
         attributes: b.add_text_field("attributes", text),
         status: b.add_u64_field("status", INDEXED | FAST),
         roles: b.add_u64_field("roles", INDEXED | FAST),
+        groups: b.add_u64_field("groups", INDEXED | FAST),
         created_at: b.add_i64_field("created_at", INDEXED | FAST),
         email_verified: b.add_u64_field("email_verified", INDEXED | FAST),
         mfa_enabled: b.add_u64_field("mfa_enabled", INDEXED | FAST),
@@ -129,7 +132,7 @@ thread_local! {
 }
 
 /// What the index holds of a user.
-pub(super) fn document(f: &Fields, u: &User) -> TantivyDocument {
+pub(super) fn document(f: &Fields, u: &User, groups: &[u64]) -> TantivyDocument {
     let id = u.id.as_u128();
     let mut d = TantivyDocument::default();
     d.add_bytes(f.id, &id.to_be_bytes());
@@ -162,6 +165,9 @@ pub(super) fn document(f: &Fields, u: &User) -> TantivyDocument {
     for r in &u.roles {
         d.add_u64(f.roles, u64::from(r.code()));
     }
+    for g in groups {
+        d.add_u64(f.groups, *g);
+    }
     d.add_i64(
         f.created_at,
         crate::domain::Timestamp::from_datetime(u.created_at).micros(),
@@ -175,6 +181,12 @@ pub(super) fn document(f: &Fields, u: &User) -> TantivyDocument {
             .map_or(String::new(), |n| n.as_str().to_lowercase()),
     );
     d
+}
+
+/// How the index names a group: the low, random 64 bits of its UUIDv7
+/// (62 random bits: two groups share a key with odds of 2^-62).
+pub fn group_key(id: u128) -> u64 {
+    id as u64
 }
 
 /// Every string value in a JSON tree, space-separated.

@@ -1,6 +1,8 @@
 //! One pass over the matching documents: the exact total and the facet
-//! counts (status, roles, second factor), read from fast fields. Runs beside the top-docs
+//! counts (status, roles, second factor, groups), read from fast fields. Runs beside the top-docs
 //! collector, so a search evaluates its query once.
+
+use std::collections::HashMap;
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
@@ -17,10 +19,14 @@ pub struct Counts {
     pub roles: [usize; 8],
     /// Without, with a second factor.
     pub mfa: [usize; 2],
+    /// Per group key, when groups are counted.
+    pub groups: HashMap<u64, usize>,
 }
 
 pub struct Tally<'a> {
     pub facets: bool,
+    /// Count per group too (a column read per match).
+    pub groups: bool,
     /// The view searched: its segments' status and roles columns.
     pub view: &'a View,
 }
@@ -28,6 +34,7 @@ pub struct Tally<'a> {
 pub struct SegmentTally {
     counts: Counts,
     columns: Option<[Column<u64>; 3]>,
+    groups: Option<Column<u64>>,
 }
 
 impl Collector for Tally<'_> {
@@ -39,9 +46,11 @@ impl Collector for Tally<'_> {
             let c = self.view.segment(ord);
             [c.status.clone(), c.roles.clone(), c.mfa_enabled.clone()]
         });
+        let groups = self.groups.then(|| self.view.segment(ord).groups.clone());
         Ok(SegmentTally {
             counts: Counts::default(),
             columns,
+            groups,
         })
     }
 
@@ -61,6 +70,9 @@ impl Collector for Tally<'_> {
             }
             for (a, b) in all.mfa.iter_mut().zip(f.mfa) {
                 *a += b;
+            }
+            for (g, n) in f.groups {
+                *all.groups.entry(g).or_default() += n;
             }
         }
         Ok(all)
@@ -87,6 +99,11 @@ impl SegmentCollector for SegmentTally {
                 if let Some(slot) = self.counts.roles.get_mut(r as usize) {
                     *slot += 1;
                 }
+            }
+        }
+        if let Some(groups) = &self.groups {
+            for g in groups.values_for_doc(doc) {
+                *self.counts.groups.entry(g).or_default() += 1;
             }
         }
     }

@@ -366,7 +366,7 @@ fn the_first_update_after_a_reopen_survives_merges() {
         };
         let upsert = |w: &IndexWriter, u: &User| {
             w.delete_term(fields.id_term(u.id.as_u128()));
-            w.add_document(document(&fields, u)).expect("add");
+            w.add_document(document(&fields, u, &[])).expect("add");
         };
         // Seven one-segment commits (the first one bigger, so that the
         // merge below does not list u's segment first), then u and w

@@ -35,6 +35,7 @@ pub(super) struct SegmentColumns {
     pub(super) id_lo: U64Col,
     pub(super) status: tantivy::columnar::Column<u64>,
     pub(super) roles: tantivy::columnar::Column<u64>,
+    pub(super) groups: tantivy::columnar::Column<u64>,
     pub(super) mfa_enabled: tantivy::columnar::Column<u64>,
     pub(super) words: [U64Col; exact::WORD_COLUMNS],
     /// Bitsets of the segment's frequent words in `all`, built on first use.
@@ -50,6 +51,7 @@ impl SegmentColumns {
             id_lo: u64_column(seg, "id_lo"),
             status: ff.u64("status")?,
             roles: ff.u64("roles")?,
+            groups: ff.u64("groups")?,
             mfa_enabled: ff.u64("mfa_enabled")?,
             words: std::array::from_fn(|i| u64_column(seg, &format!("words{i}"))),
             dense: dense::DenseWords::default(),

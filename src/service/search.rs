@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::auth::policy::{Action, Caller};
-use crate::domain::{EventType, SearchQuery, User, UserId};
+use crate::domain::{EventType, GroupId, SearchQuery, User, UserId};
 use crate::error::Error;
 use crate::search::{
-    Highlight, Highlighter, IndexOp, Opened, Prepared, SearchError, SearchIndex, SearchRequest,
-    Sort,
+    Facets, Highlight, Highlighter, IndexOp, Opened, Prepared, SearchError, SearchIndex,
+    SearchRequest, Sort, group_key,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{ReadTx, Store, StoreError};
 
 use super::allow;
 
@@ -39,7 +39,7 @@ pub struct Hit {
 pub struct Results {
     pub hits: Vec<Hit>,
     pub total: usize,
-    pub facets: Vec<(&'static str, Vec<(&'static str, usize)>)>,
+    pub facets: Facets,
     pub took_ms: f64,
 }
 
@@ -157,7 +157,8 @@ impl Search {
     pub async fn search(&self, caller: &Caller, query: SearchQuery) -> Result<Results, Error> {
         allow(caller, Action::ListUsers)?;
         let consistent = query.consistent;
-        let req = SearchRequest::new(query);
+        let mut req = SearchRequest::new(query);
+        self.resolve_groups(&mut req)?;
         let started = Instant::now();
         if !self.0.ready.load(Ordering::SeqCst) {
             return Err(Error::SearchUnavailable(
@@ -203,6 +204,43 @@ impl Search {
         })
         .await
         .map_err(|e| Error::Internal(anyhow::anyhow!("search task failed: {e}")))?
+    }
+
+    /// Turns the groups a search names (ids or names) into index keys,
+    /// and lists every group's key when the groups facet is asked for.
+    /// An unknown name is a 400; an unknown id matches no one.
+    fn resolve_groups(&self, req: &mut SearchRequest) -> Result<(), Error> {
+        if req.asked.groups.is_empty() && !req.asked.facet_groups {
+            return Ok(());
+        }
+        let asked = req.asked.groups.clone();
+        let facet = req.asked.facet_groups;
+        let (keys, labels) = self.0.store.read(|r| {
+            let mut keys = Vec::with_capacity(asked.len());
+            for g in &asked {
+                match GroupId::parse(g) {
+                    Some(id) => keys.push(Ok(group_key(id.as_u128()))),
+                    None => match r.find_group_by_name(&g.trim().to_lowercase())? {
+                        Some(found) => keys.push(Ok(group_key(found.id.as_u128()))),
+                        None => keys.push(Err(g.clone())),
+                    },
+                }
+            }
+            let mut labels = Vec::new();
+            if facet {
+                r.for_each_group(|g| {
+                    labels.push((g.name.as_str().to_owned(), group_key(g.id.as_u128())));
+                    Ok(())
+                })?;
+            }
+            Ok((keys, labels))
+        })?;
+        req.groups = keys
+            .into_iter()
+            .collect::<Result<_, String>>()
+            .map_err(|name| Error::BadRequest(format!("no group is named {name:?}")))?;
+        req.group_labels = labels;
+        Ok(())
     }
 
     /// Runs a prepared search and hydrates its hits from the store (or,
@@ -315,7 +353,7 @@ fn rebuild_in_bulk(store: &Store, index: &SearchIndex) -> Result<(u64, u64), Err
         let mut batch = Vec::with_capacity(BATCH);
         r.for_each_user(|u| {
             count += 1;
-            batch.push(IndexOp::Upsert(Box::new(u)));
+            batch.push(upsert(r, u)?);
             if batch.len() == BATCH {
                 index
                     .apply(std::mem::take(&mut batch))
@@ -331,6 +369,18 @@ fn rebuild_in_bulk(store: &Store, index: &SearchIndex) -> Result<(u64, u64), Err
     index.commit(seq).map_err(search_error)?;
     index.optimize().map_err(search_error)?;
     Ok((count, seq))
+}
+
+/// The index operation that (re)writes user `u`'s document, with its
+/// groups as this snapshot has them.
+fn upsert(r: &ReadTx, u: User) -> Result<IndexOp, StoreError> {
+    let groups = r.groups_of(u.id)?;
+    Ok(if groups.is_empty() {
+        IndexOp::Upsert(Box::new(u))
+    } else {
+        let keys = groups.iter().map(|g| group_key(g.as_u128())).collect();
+        IndexOp::UpsertInGroups(Box::new(u), keys)
+    })
 }
 
 struct Indexer {
@@ -411,7 +461,7 @@ impl Indexer {
                     // it is applied in turn.
                     EventType::UserCreated | EventType::UserUpdated => {
                         match r.get_user(UserId::from_u128(change.id))? {
-                            Some(u) => ops.push(IndexOp::Upsert(Box::new(u))),
+                            Some(u) => ops.push(upsert(r, u)?),
                             None => ops.push(IndexOp::Delete(change.id)),
                         }
                     }

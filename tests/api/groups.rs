@@ -449,3 +449,104 @@ async fn members_come_in_pages_and_bad_member_lists_change_nothing() {
     )
     .await;
 }
+
+async fn search(app: &TestApp, query: &str) -> Value {
+    let res = app
+        .get(&format!("/api/v1/users/search?consistent=true&{query}"))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "{query}");
+    res.json().await.unwrap()
+}
+
+fn emails(found: &Value) -> Vec<String> {
+    let mut out: Vec<String> = found["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["user"]["email"].as_str().unwrap().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn users_are_found_and_counted_by_group() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for (email, name) in [
+        ("ada@example.com", "Ada Lovelace"),
+        ("grace@example.com", "Grace Hopper"),
+        ("alan@example.com", "Alan Turing"),
+    ] {
+        let u = app.create_user(json!({"email": email, "name": name})).await;
+        ids.push(u["id"].as_str().unwrap().to_owned());
+    }
+    let eng = create_group(&app, json!({"name": "Engineering"})).await;
+    let ops = create_group(&app, json!({"name": "Ops"})).await;
+    let (eng_id, ops_id) = (eng["id"].as_str().unwrap(), ops["id"].as_str().unwrap());
+    add(&app, eng_id, &[&ids[0], &ids[1]]).await;
+    add(&app, ops_id, &[&ids[1]]).await;
+
+    let found = search(&app, "group=engineering").await;
+    assert_eq!(emails(&found), ["ada@example.com", "grace@example.com"]);
+    let found = search(&app, &format!("group={ops_id}&group=Engineering")).await;
+    assert_eq!(found["total"], 2);
+    let found = search(&app, "q=grace&group=Ops").await;
+    assert_eq!(emails(&found), ["grace@example.com"]);
+    let found = search(&app, "q=alan&group=Ops").await;
+    assert_eq!(found["total"], 0);
+
+    // Facets by group name, with words and without.
+    let found = search(&app, "facets=groups").await;
+    assert_eq!(
+        found["facets"]["groups"],
+        json!({"Engineering": 2, "Ops": 1})
+    );
+    let found = search(&app, "q=grace&facets=groups,roles").await;
+    assert_eq!(
+        found["facets"]["groups"],
+        json!({"Engineering": 1, "Ops": 1})
+    );
+    let found = search(&app, "q=alan&facets=groups").await;
+    assert_eq!(found["facets"]["groups"], json!({}));
+    let found = search(&app, "status=active&facets=groups").await;
+    assert_eq!(
+        found["facets"]["groups"],
+        json!({"Engineering": 2, "Ops": 1})
+    );
+
+    // Membership changes and renames show at once (consistent=true).
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/groups/{eng_id}/members/{}", ids[0]),
+        )
+        .check()
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.send_json(
+        Method::PATCH,
+        &format!("/api/v1/groups/{ops_id}"),
+        &json!({"name": "SRE"}),
+    )
+    .await;
+    let found = search(&app, "facets=groups").await;
+    assert_eq!(
+        found["facets"]["groups"],
+        json!({"Engineering": 1, "SRE": 1})
+    );
+    let found = search(&app, "group=engineering").await;
+    assert_eq!(emails(&found), ["grace@example.com"]);
+    // A deleted group's members are no longer found by it.
+    app.request(Method::DELETE, &format!("/api/v1/groups/{eng_id}"))
+        .check()
+        .await;
+    let found = search(&app, &format!("group={eng_id}")).await;
+    assert_eq!(found["total"], 0);
+
+    let res = app.get("/api/v1/users/search?group=nobody").await;
+    let p = assert_problem(res, StatusCode::BAD_REQUEST).await;
+    assert!(p["detail"].as_str().unwrap().contains("nobody"), "{p}");
+    let res = app.get("/api/v1/users/search?facets=teams").await;
+    assert_problem(res, StatusCode::BAD_REQUEST).await;
+}
