@@ -1,6 +1,6 @@
 // roster admin console: boot, the shell and the hash router (#/users,
-// #/users/<id>, #/keys, #/webhooks, #/webhooks/<id>, #/audit, #/dashboard,
-// #/security). Someone whose role requires a second factor it lacks is kept
+// #/users/<id>, #/groups, #/groups/<id>, #/keys, #/webhooks, #/webhooks/<id>,
+// #/audit, #/dashboard, #/security). Someone whose role requires a second factor it lacks is kept
 // on #/security until it is set up (the server allows nothing else).
 // The sign-in and setup pages live in js/views/ (signin.js, setup.js).
 
@@ -10,6 +10,7 @@ import { authCard } from '/admin/js/views/auth-card.js';
 import { showSignIn, showSecondFactor } from '/admin/js/views/signin.js';
 import { showSetup } from '/admin/js/views/setup.js';
 import * as usersView from '/admin/js/views/users.js';
+import * as groupsView from '/admin/js/views/groups.js';
 import * as keysView from '/admin/js/views/keys.js';
 import * as webhooksView from '/admin/js/views/webhooks.js';
 import * as auditView from '/admin/js/views/audit.js';
@@ -20,6 +21,7 @@ const root = document.getElementById('app');
 
 const ROUTES = {
   users: { view: usersView, label: 'Users', icon: 'users' },
+  groups: { view: groupsView, label: 'Groups', icon: 'group' },
   keys: { view: keysView, label: 'API keys', icon: 'key' },
   webhooks: { view: webhooksView, label: 'Webhooks', icon: 'webhook' },
   audit: { view: auditView, label: 'Audit log', icon: 'audit' },

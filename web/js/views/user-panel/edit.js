@@ -1,12 +1,13 @@
 // The panel for one user: its details, the form (saved as a merge PATCH of the
-// changed fields with If-Match), and the email, password, sessions and delete
-// parts.
+// changed fields with If-Match), and the groups, email, password, sessions and
+// delete parts.
 
 import { request, isAbort } from '/admin/js/api.js';
 import { h, clear, busy, showFieldErrors, problemText, timeEl } from '/admin/js/dom.js';
 import { buildForm, readForm, fillForm, checkForm } from '/admin/js/views/user-panel/form.js';
 import { patchFor } from '/admin/js/views/user-panel/patch.js';
 import { panelHead } from '/admin/js/views/user-panel/head.js';
+import { groupsSection } from '/admin/js/views/user-panel/groups.js';
 import { mailSection } from '/admin/js/views/user-panel/mail.js';
 import { passwordSection } from '/admin/js/views/user-panel/password.js';
 import { sessionsSection } from '/admin/js/views/user-panel/sessions.js';
@@ -37,6 +38,7 @@ export function renderEdit(ctx, { flash = '', notice = '' } = {}) {
   const body = h('div', { class: 'panel-body' },
     ed.metaBox,
     ed.f.form,
+    groupsSection(ctx, user),
     ed.mailBox,
     passwordSection(ctx, user),
     mfaSection(ctx, user),
