@@ -41,10 +41,21 @@ async fn member_count_shown(b: &Browser, count: u64) {
 }
 
 /// Searches the user by name on the group page and presses its Add button.
+/// Results of an earlier search are emptied first, so the button pressed is
+/// one this search shows.
 async fn add_by_search(b: &Browser, user: &str) {
-    let search = b.find("#member-search").await;
-    search.clear().await.unwrap();
-    search.send_keys("wilhelmina okafr").await.unwrap();
+    b.js(
+        "const s = document.getElementById('member-search'); s.value = ''; \
+          s.dispatchEvent(new Event('input', {bubbles: true}))",
+    )
+    .await;
+    b.until(
+        "the search results emptied",
+        "return !document.querySelector('#member-results li') && \
+         !document.getElementById('member-results-status').textContent",
+    )
+    .await;
+    b.type_into("#member-search", "wilhelmina okafr").await;
     let add = format!("#member-results li[data-id='{user}'] button[data-action=add]");
     b.until(
         "the user among the search results, with an Add button",

@@ -34,6 +34,9 @@ export function addMembersPart(d, onAdded) {
     status: h('p', { id: 'member-results-status', class: 'count', role: 'status' }),
     alert: alertBox(),
     found: new Map(),
+    // Membership changes made on this page, each with the search that was
+    // the latest then: that search began before the change and may miss it.
+    changed: new Map(),
     ctrl: null,
     seq: 0,
   };
@@ -98,8 +101,9 @@ async function find(a) {
     clear(a.results);
     a.found.clear();
     for (const hit of res.hits || []) {
+      const local = a.changed.get(hit.user.id);
       a.found.set(hit.user.id, hit.user);
-      a.results.append(resultRow(a, hit, memberIds.has(hit.user.id)));
+      a.results.append(resultRow(a, hit, local && local.seq >= my ? local.member : memberIds.has(hit.user.id)));
     }
     const more = res.total > RESULTS ? `; the best ${RESULTS} are shown` : '';
     a.status.textContent = res.total ? `${plural(res.total, 'user', 'users')} found${more}.` : `No users match “${q}”.`;
@@ -138,8 +142,9 @@ function addButton(a, user) {
   return b;
 }
 
-/** Shows user `id`, if found, as a member (or not, with an Add button). */
+/** Notes that user `id` was just added (`member`) or removed, and shows it so if found. */
 function mark(a, id, member) {
+  a.changed.set(id, { member, seq: a.seq });
   const li = a.results.querySelector(`.member-result[data-id="${CSS.escape(id)}"]`);
   const user = a.found.get(id);
   if (!li || !user) return;

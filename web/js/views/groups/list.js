@@ -52,7 +52,7 @@ export function listParts() {
 }
 
 /** The roles a group grants, as badges ("none" when it grants none). */
-export function rolesBadges(roles) {
+function rolesBadges(roles) {
   if (!roles || !roles.length) return h('span', { class: 'muted', text: 'none' });
   return roles.map((r) => badge(r, r === 'admin' ? 'accent' : ''));
 }

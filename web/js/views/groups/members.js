@@ -1,7 +1,8 @@
 // One group's members: the list in pages of 50 ("Load more" follows
 // next_cursor), each with a link to the user and a Remove button, and the
 // "Add members" card above it (add-members.js). Someone just added goes to
-// the top of the list; a later page skips them.
+// the top of the list; a later page skips them, and a page asked for before
+// a removal does not bring the removed back.
 //
 // `d` is the group page's object (see detail.js); `d.members` holds this
 // part's elements, `cursor` (where "Load more" goes on) and `cancel()`.
@@ -20,8 +21,13 @@ export function membersSection(d) {
     alert: alertBox(),
     status: statusBox(),
     cursor: null,
+    // Pages loaded so far, and who was removed when: a page asked for
+    // before a removal may still list the user.
+    loads: 0,
+    removedAt: new Map(),
   };
   const add = addMembersPart(d, (user, group) => {
+    m.removedAt.delete(user.id);
     if (!rowOf(m, user.id)) m.list.prepend(memberRow(d, user));
     showEmpty(m);
     d.onGroup(group);
@@ -69,6 +75,7 @@ function showEmpty(m) {
 /** Loads the first page, or (`append`) the next; rows already listed are skipped. */
 async function load(d, append) {
   const m = d.members;
+  const my = ++m.loads;
   m.list.setAttribute('aria-busy', 'true');
   if (!m.list.firstChild) m.list.append(h('li', { class: 'empty', text: 'Loading members…' }));
   try {
@@ -76,7 +83,8 @@ async function load(d, append) {
     if (d.destroyed) return;
     m.list.querySelectorAll('.empty').forEach((e) => e.remove());
     for (const user of page.items || []) {
-      if (!rowOf(m, user.id)) m.list.append(memberRow(d, user));
+      const gone = (m.removedAt.get(user.id) ?? 0) >= my;
+      if (!gone && !rowOf(m, user.id)) m.list.append(memberRow(d, user));
     }
     m.cursor = page.next_cursor || null;
     m.more.hidden = !m.cursor;
@@ -105,6 +113,7 @@ async function removeMember(d, user, li, button) {
         return;
       }
     }
+    m.removedAt.set(user.id, m.loads);
     const sib = li.nextElementSibling || li.previousElementSibling;
     li.remove();
     showEmpty(m);
