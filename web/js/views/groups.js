@@ -6,10 +6,11 @@
 //
 // The list page's parts share one view object, `v`:
 //   destroyed    set on unmount; late answers are dropped
-//   ctrl         aborts the page's requests on unmount
+//   ctrl         aborts the create form's request on unmount
 //   f            the create form's parts (form.js)
-//   search, table, tbody, count, more, q, offset, total, loadCtrl, seq
+//   search, table, tbody, count, more, q, offset, total, seq
 //                the search box and the list (list.js)
+//   loadCtrl     the list load in flight, aborted by the next one and on unmount
 //   listAlert, notice   problems and outcomes on the list page
 //   pendingNotice       an outcome to show once the list is back (a deletion)
 //   listPage     the form and the list, hidden while one group shows
@@ -53,6 +54,7 @@ export function mount(container, arg) {
     unmount() {
       v.destroyed = true;
       v.ctrl.abort();
+      if (v.loadCtrl) v.loadCtrl.abort();
       v.onType.cancel();
       if (v.detail) v.detail.unmount();
       v.listPage.remove();

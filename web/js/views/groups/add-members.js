@@ -81,8 +81,9 @@ async function find(a) {
     a.status.textContent = '';
     return;
   }
+  // Aborted by the next search, and by cancel() when the page goes.
   a.ctrl = new AbortController();
-  const signal = AbortSignal.any([d.ctrl.signal, a.ctrl.signal]);
+  const { signal } = a.ctrl;
   a.results.setAttribute('aria-busy', 'true');
   try {
     const found = api(`/users/search${qs({ q, limit: RESULTS })}`, { signal });

@@ -94,7 +94,7 @@ export function addRow(v, group) {
 export async function load(v, { append = false, focusId = null } = {}) {
   if (v.loadCtrl) v.loadCtrl.abort();
   v.loadCtrl = new AbortController();
-  const signal = AbortSignal.any([v.ctrl.signal, v.loadCtrl.signal]);
+  const { signal } = v.loadCtrl;
   const my = ++v.seq;
   if (!append) v.q = v.search.value.trim();
   v.table.setAttribute('aria-busy', 'true');
