@@ -23,6 +23,7 @@ mod openapi;
 mod params;
 mod passkeys;
 pub mod problem;
+mod scim;
 mod search;
 mod sessions;
 mod state;
@@ -92,6 +93,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
 
     let routes = api
         .merge(outside_api)
+        .merge(scim::router(state.clone()))
         .route("/", get(console::to_console))
         .route("/admin", get(console::to_console))
         .route("/admin/", get(console::index))
@@ -310,16 +312,17 @@ async fn drop_unusable_request_id(mut req: Request) -> Request {
     req
 }
 
-/// Turns any error response that is not already a problem (a 405 from the
-/// router, a 503 from the timeout, …) into one, keeping its headers.
+/// Turns any bare error response (a 405 from the router, a 503 from the
+/// timeout, a framework's text/plain rejection, …) into a problem, keeping
+/// its headers. Typed error bodies (problems, SCIM errors) are left alone.
 async fn problems_for_bare_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
-    let is_problem = res
+    let bare = res
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(problem::CONTENT_TYPE.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !bare {
         return res;
     }
     let (mut parts, _) = res.into_parts();
@@ -334,7 +337,9 @@ async fn problems_for_bare_errors(req: Request, next: Next) -> Response {
     };
     let fresh = Problem::new(Kind::from_status(status), detail).into_response();
     let (fresh_parts, body) = fresh.into_parts();
+    // The new body is not the one a compression layer encoded.
     parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_ENCODING);
     parts.headers.insert(
         header::CONTENT_TYPE,
         fresh_parts.headers[header::CONTENT_TYPE].clone(),

@@ -57,8 +57,13 @@ impl Caller {
         }
     }
 
+    /// Whether an API key carries `scope`; `scim` carries users' read and
+    /// write (what provisioning does).
     fn has_scope(&self, scope: Scope) -> bool {
-        matches!(&self.principal, Principal::ApiKey { scopes, .. } if scopes.contains(&scope))
+        matches!(&self.principal, Principal::ApiKey { scopes, .. }
+            if scopes.contains(&scope)
+                || (scopes.contains(&Scope::Scim)
+                    && matches!(scope, Scope::UsersRead | Scope::UsersWrite)))
     }
 
     fn is_user(&self, id: UserId) -> bool {
@@ -109,6 +114,8 @@ pub enum Action {
     ManageGroups,
     /// Read the groups a user belongs to.
     ReadUserGroups(UserId),
+    /// Use the SCIM façade (an identity provider keeping users in sync).
+    Provision,
 }
 
 /// Why the caller may not do this (403).
@@ -155,9 +162,10 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Denied> {
         Action::UpdateUser { id, privileged } => {
             caller.has_scope(Scope::UsersWrite) || (caller.is_user(id) && !privileged)
         }
-        Action::ChangePassword(id) | Action::ManageSessions(id) | Action::ManageOwnMfa(id) => {
-            caller.is_user(id)
-        }
+        // An identity provider may push passwords (Okta's password sync).
+        Action::ChangePassword(id) => caller.is_user(id) || caller.has_scope(Scope::Scim),
+        Action::ManageSessions(id) | Action::ManageOwnMfa(id) => caller.is_user(id),
+        Action::Provision => caller.has_scope(Scope::Scim),
         Action::ReadEvents | Action::ReadGroups => {
             caller.has_scope(Scope::UsersRead) || caller.has_scope(Scope::UsersWrite)
         }

@@ -62,10 +62,18 @@ pub enum Scope {
     UsersWrite,
     #[schema(rename = "admin")]
     Admin,
+    /// SCIM provisioning (`/scim/v2`): users and groups, read and write.
+    #[schema(rename = "scim")]
+    Scim,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::UsersRead, Scope::UsersWrite, Scope::Admin];
+    pub const ALL: [Scope; 4] = [
+        Scope::UsersRead,
+        Scope::UsersWrite,
+        Scope::Admin,
+        Scope::Scim,
+    ];
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|x| x.as_str() == s)
@@ -76,6 +84,7 @@ impl Scope {
             Scope::UsersRead => "users:read",
             Scope::UsersWrite => "users:write",
             Scope::Admin => "admin",
+            Scope::Scim => "scim",
         }
     }
 }

@@ -98,6 +98,16 @@ impl Group {
         }
     }
 
+    /// Its writable fields.
+    pub fn draft(&self) -> GroupDraft {
+        GroupDraft {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            roles: self.roles.clone(),
+            attributes: self.attributes.clone(),
+        }
+    }
+
     /// The writable fields as a JSON object: what a merge patch applies to.
     pub fn writable_json(&self) -> Map<String, Value> {
         let mut m = Map::new();

@@ -40,12 +40,17 @@ fn bad_emails_are_refused() {
 #[test]
 fn usernames() {
     assert!(Username::parse("ada.lovelace_1-x").is_ok());
+    // Identity providers name users by address.
+    assert!(Username::parse("ada+test@example.com").is_ok());
+    assert!(Username::parse(&"a".repeat(254)).is_ok());
     for bad in [
         "",
         "-ada",
+        "@ada",
         "ada lovelace",
         "adа",
-        "ada@x",
+        "ada#x",
+        &"a".repeat(255),
         "0192f5b3-7c1e-7a4b-8c3d-1e2f3a4b5c6d",
     ] {
         assert!(Username::parse(bad).is_err(), "{bad:?} should be refused");

@@ -138,13 +138,16 @@ impl Email {
     }
 }
 
-/// A username: 1–64 of ASCII letters, digits, `.`, `_`, `-`, starting with a
-/// letter or digit. ASCII only, so look-alike characters cannot be used to
-/// impersonate another user.
+/// A username: 1–254 of ASCII letters, digits, `.`, `_`, `-`, `@`, `+`,
+/// starting with a letter or digit. ASCII only, so look-alike characters
+/// cannot be used to impersonate another user. It may look like an email
+/// address (identity providers use addresses as user names); the store
+/// keeps usernames and email addresses one namespace, so a sign-in name
+/// still names one user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
-const USERNAME_MAX: usize = 64;
+const USERNAME_MAX: usize = 254;
 
 impl Username {
     pub fn parse(input: &str) -> Result<Self, String> {
@@ -154,16 +157,15 @@ impl Username {
         }
         if !s
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'))
         {
-            return Err("may contain only letters a-z, digits, '.', '_' and '-'".into());
+            return Err("may contain only letters a-z, digits, '.', '_', '-', '@' and '+'".into());
         }
         if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
             return Err("must start with a letter or a digit".into());
         }
-        // A username that parses as an email or a UUID would make `login`
-        // and path look-ups ambiguous; the character set already rules out
-        // '@', and a UUID is refused here.
+        // A UUID would make path look-ups ambiguous. (One that is another
+        // user's email address is refused by the store.)
         if Uuid::try_parse(s).is_ok() {
             return Err("must not be a UUID".into());
         }

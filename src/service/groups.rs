@@ -2,6 +2,8 @@
 //! belongs to them. Every façade (REST, SCIM, the console) comes through
 //! here, so audit, the change log, search and events follow from one path.
 
+use std::sync::Arc;
+
 use crate::auth::policy::{Action, Caller};
 use crate::domain::{
     FieldError, Group, GroupDraft, GroupId, GroupPatch, MEMBERS_PER_REQUEST, Timestamp, User,
@@ -23,6 +25,41 @@ pub struct Groups {
     store: Store,
 }
 
+/// What [`Groups::change`] does to a group.
+#[derive(Clone, Default)]
+pub struct GroupChange {
+    /// Its new writable fields, made from the group as the transaction
+    /// reads it.
+    pub draft: Option<DraftOf>,
+    /// Its members become exactly these.
+    pub set_members: Option<Vec<UserId>>,
+    pub remove: Vec<UserId>,
+    pub add: Vec<UserId>,
+}
+
+/// The new writable fields of a group, given the current ones.
+pub type DraftOf = Arc<dyn Fn(&Group) -> Result<GroupDraft, Error> + Send + Sync>;
+
+impl GroupChange {
+    /// A change of the fields to `draft`, whatever they are now.
+    pub fn fields(draft: GroupDraft) -> Self {
+        Self {
+            draft: Some(Arc::new(move |_| Ok(draft.clone()))),
+            ..Default::default()
+        }
+    }
+}
+
+fn check_count(users: &[UserId], field: &str) -> Result<(), Error> {
+    if users.len() > MEMBERS_PER_REQUEST {
+        return Err(Error::Validation(vec![FieldError::new(
+            field,
+            format!("may name at most {MEMBERS_PER_REQUEST} users"),
+        )]));
+    }
+    Ok(())
+}
+
 /// A page of groups or of members, and the id the next one starts after.
 pub struct IdCursorPage<T> {
     pub items: Vec<T>,
@@ -35,6 +72,17 @@ impl Groups {
     }
 
     pub async fn create(&self, caller: &Caller, draft: GroupDraft) -> Result<Group, Error> {
+        self.create_with_members(caller, draft, Vec::new()).await
+    }
+
+    /// Creates a group with its first members, in one transaction; unknown
+    /// users are a 422 and nothing is created.
+    pub async fn create_with_members(
+        &self,
+        caller: &Caller,
+        draft: GroupDraft,
+        members: Vec<UserId>,
+    ) -> Result<Group, Error> {
         allow(caller, Action::ManageGroups)?;
         let group = Group::from_draft(GroupId::new(), draft, Timestamp::now());
         let audit = Audit::by(caller, "group.create")
@@ -50,7 +98,20 @@ impl Groups {
                 }
                 tx.insert_group(&group)?;
                 audit.write(tx, at)?;
-                Ok(group.clone())
+                let mut unknown = Vec::new();
+                for u in &members {
+                    if tx.get_user(*u)?.is_none() {
+                        unknown.push(u.to_string());
+                    }
+                }
+                if !unknown.is_empty() {
+                    return Err(Error::Validation(vec![FieldError::new(
+                        "members",
+                        format!("no such user: {}", unknown.join(", ")),
+                    )]));
+                }
+                let (group, _) = tx.add_members(&group, &members, Timestamp::from_datetime(at))?;
+                Ok(group)
             })
             .await
     }
@@ -97,29 +158,13 @@ impl Groups {
         caller: &Caller,
         id: GroupId,
         pre: Precondition,
-        draft: impl Fn(&Group) -> Result<GroupDraft, Error> + Send + 'static,
+        draft: impl Fn(&Group) -> Result<GroupDraft, Error> + Send + Sync + 'static,
     ) -> Result<Group, Error> {
-        allow(caller, Action::ManageGroups)?;
-        let audit = Audit::by(caller, "group.update").target(id);
-        let at = super::now();
-        self.store
-            .write(move |tx| {
-                let current = tx.get_group(id)?.ok_or(Error::NotFound)?;
-                pre.check(current.version)?;
-                let next = current.replaced(draft(&current)?, Timestamp::from_datetime(at));
-                if next.roles != current.roles {
-                    let roles: Vec<&str> = next.roles.iter().map(|r| r.as_str()).collect();
-                    audit
-                        .clone()
-                        .detail(format!("roles: {}", roles.join(",")))
-                        .write(tx, at)?;
-                } else {
-                    audit.write(tx, at)?;
-                }
-                tx.update_group(&current, &next)?;
-                Ok(next)
-            })
-            .await
+        let change = GroupChange {
+            draft: Some(Arc::new(draft)),
+            ..Default::default()
+        };
+        Ok(self.change(caller, id, pre, change).await?.0)
     }
 
     /// Deletes the group and, in the same transaction, its memberships.
@@ -210,7 +255,13 @@ impl Groups {
         users: Vec<UserId>,
         pre: Precondition,
     ) -> Result<(Group, u64), Error> {
-        self.change_members(caller, id, users, pre, true).await
+        check_count(&users, "user_ids")?;
+        let change = GroupChange {
+            add: users,
+            ..Default::default()
+        };
+        let (g, added, _) = self.change(caller, id, pre, change).await?;
+        Ok((g, added))
     }
 
     /// Removes users from the group (ids that are not members are ignored).
@@ -221,62 +272,108 @@ impl Groups {
         users: Vec<UserId>,
         pre: Precondition,
     ) -> Result<(Group, u64), Error> {
-        self.change_members(caller, id, users, pre, false).await
+        check_count(&users, "user_ids")?;
+        let change = GroupChange {
+            remove: users,
+            ..Default::default()
+        };
+        let (g, _, removed) = self.change(caller, id, pre, change).await?;
+        Ok((g, removed))
     }
 
-    async fn change_members(
+    /// Changes a group's fields and members at once, in one transaction
+    /// (a SCIM PATCH may do both): the draft first, then `set_members`
+    /// (the members become exactly these), then removals, then additions.
+    /// Unknown users to add are a 422 naming them, and nothing changes.
+    /// Returns the group and how many members were added and removed.
+    pub async fn change(
         &self,
         caller: &Caller,
         id: GroupId,
-        users: Vec<UserId>,
         pre: Precondition,
-        add: bool,
-    ) -> Result<(Group, u64), Error> {
+        change: GroupChange,
+    ) -> Result<(Group, u64, u64), Error> {
         allow(caller, Action::ManageGroups)?;
-        if users.len() > MEMBERS_PER_REQUEST {
-            return Err(Error::Validation(vec![FieldError::new(
-                "user_ids",
-                format!("may name at most {MEMBERS_PER_REQUEST} users"),
-            )]));
-        }
-        let action = if add {
-            "group.members.add"
-        } else {
-            "group.members.remove"
-        };
-        let audit = Audit::by(caller, action).target(id);
         let at = super::now();
+        let by = caller.clone();
         self.store
             .write(move |tx| {
-                let current = tx.get_group(id)?.ok_or(Error::NotFound)?;
+                let mut current = tx.get_group(id)?.ok_or(Error::NotFound)?;
                 pre.check(current.version)?;
-                let (next, n) = if add {
-                    let mut unknown = Vec::new();
-                    for u in &users {
-                        if tx.get_user(*u)?.is_none() {
-                            unknown.push(u.to_string());
-                        }
-                    }
-                    if !unknown.is_empty() {
-                        return Err(Error::Validation(vec![FieldError::new(
-                            "user_ids",
-                            format!("no such user: {}", unknown.join(", ")),
-                        )]));
-                    }
-                    tx.add_members(&current, &users, Timestamp::from_datetime(at))?
-                } else {
-                    tx.remove_members(&current, &users, Timestamp::from_datetime(at))?
+                let stamp = Timestamp::from_datetime(at);
+                let draft = match &change.draft {
+                    Some(make) => Some(make(&current)?),
+                    None => None,
                 };
-                if n > 0 {
-                    let detail = match users.as_slice() {
-                        [one] => one.to_string(),
-                        _ => format!("{n} users"),
-                    };
-                    audit.clone().detail(detail).write(tx, at)?;
+                if let Some(draft) = draft
+                    && draft != current.draft()
+                {
+                    let next = current.replaced(draft, stamp);
+                    let mut audit = Audit::by(&by, "group.update").target(id);
+                    if next.roles != current.roles {
+                        let roles: Vec<&str> = next.roles.iter().map(|r| r.as_str()).collect();
+                        audit = audit.detail(format!("roles: {}", roles.join(",")));
+                    }
+                    audit.write(tx, at)?;
+                    tx.update_group(&current, &next)?;
+                    current = next;
                 }
-                Ok((next, n))
+                let mut add = change.add.clone();
+                let mut remove = change.remove.clone();
+                if let Some(wanted) = &change.set_members {
+                    let now = tx.member_ids(id)?;
+                    remove.extend(now.iter().filter(|u| !wanted.contains(u)));
+                    add.extend(wanted.iter().filter(|u| !now.contains(u)));
+                }
+                let mut unknown = Vec::new();
+                for u in &add {
+                    if tx.get_user(*u)?.is_none() {
+                        unknown.push(u.to_string());
+                    }
+                }
+                if !unknown.is_empty() {
+                    return Err(Error::Validation(vec![FieldError::new(
+                        "user_ids",
+                        format!("no such user: {}", unknown.join(", ")),
+                    )]));
+                }
+                let (g, removed) = tx.remove_members(&current, &remove, stamp)?;
+                let (g, added) = tx.add_members(&g, &add, stamp)?;
+                for (n, action, users) in [
+                    (added, "group.members.add", &add),
+                    (removed, "group.members.remove", &remove),
+                ] {
+                    if n > 0 {
+                        let detail = match users.as_slice() {
+                            [one] => one.to_string(),
+                            _ => format!("{n} users"),
+                        };
+                        Audit::by(&by, action)
+                            .target(id)
+                            .detail(detail)
+                            .write(tx, at)?;
+                    }
+                }
+                Ok((g, added, removed))
             })
             .await
+    }
+
+    /// Every member's id, in id order (SCIM shows a group with its members).
+    pub fn member_ids(&self, caller: &Caller, id: GroupId) -> Result<Vec<UserId>, Error> {
+        allow(caller, Action::ReadGroups)?;
+        Ok(self.store.read(|r| {
+            let mut out = Vec::new();
+            let mut after = None;
+            loop {
+                let page = r.members_page(id, after, 10_000)?;
+                out.extend(page.ids.iter().map(|u| UserId::from_u128(*u)));
+                if !page.more {
+                    return Ok(out);
+                }
+                after = page.ids.last().copied();
+            }
+        })?)
     }
 
     /// The groups `user` belongs to.

@@ -20,7 +20,9 @@ pub use auth::{
     SignIn, TotpSetup, rotate_keys,
 };
 pub use events::Events;
-pub use groups::{GROUP_LIMIT_DEFAULT, GROUP_LIMIT_MAX, Groups, IdCursorPage, MAX_GROUPS};
+pub use groups::{
+    GROUP_LIMIT_DEFAULT, GROUP_LIMIT_MAX, GroupChange, Groups, IdCursorPage, MAX_GROUPS,
+};
 pub use search::{Hit, IndexStatus, Results, Search, rebuild_offline, reseal_index};
 pub use transfer::{
     CSV_COLUMNS, Format, ImportReport, Importer, LineError, MAX_LINE, backup, check_csv_header,

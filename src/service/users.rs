@@ -241,6 +241,49 @@ impl Users {
         })
     }
 
+    /// Users in creation order after skipping `offset`, and how many there
+    /// are in all (SCIM's `startIndex` pages).
+    pub fn page_by_creation(
+        &self,
+        caller: &Caller,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<User>, u64), Error> {
+        allow(caller, Action::ListUsers)?;
+        let items = self.store.users_by_creation(false, offset, limit)?;
+        let total = self.store.read(|r| r.count_users())?;
+        Ok((items, total))
+    }
+
+    /// The user whose email or username, folded, is `login` folded.
+    pub fn find_by_login(&self, caller: &Caller, login: &str) -> Result<Option<User>, Error> {
+        allow(caller, Action::ListUsers)?;
+        let folded = crate::domain::fold(login);
+        Ok(self.store.read(|r| r.find_user_by_login(&folded))?)
+    }
+
+    /// Every user, if there are at most `max` (for a filter no index
+    /// serves); `None` beyond, so that no request reads a large store.
+    pub fn all_up_to(&self, caller: &Caller, max: u64) -> Result<Option<Vec<User>>, Error> {
+        allow(caller, Action::ListUsers)?;
+        Ok(self.store.read(|r| {
+            if r.count_users()? > max {
+                return Ok(None);
+            }
+            let mut out = Vec::new();
+            r.for_each_user(|u| {
+                out.push(u);
+                Ok(())
+            })?;
+            Ok(Some(out))
+        })?)
+    }
+
+    /// May `caller` use the provisioning (SCIM) façade?
+    pub fn may_provision(&self, caller: &Caller) -> Result<(), Error> {
+        allow(caller, Action::Provision)
+    }
+
     /// A bulk importer acting for `caller` (admins only).
     pub fn importer(&self, caller: &Caller) -> Result<super::Importer, Error> {
         super::Importer::new(self.store.clone(), self.hasher.clone(), caller.clone())

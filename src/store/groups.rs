@@ -428,7 +428,8 @@ impl Tx<'_> {
         Ok(next)
     }
 
-    fn member_ids(&self, group: GroupId) -> Result<Vec<UserId>, StoreError> {
+    /// Every member of `group`, in id order.
+    pub fn member_ids(&self, group: GroupId) -> Result<Vec<UserId>, StoreError> {
         let g = group.as_u128();
         let mut out = Vec::new();
         for entry in self.groups.members.range((g, 0)..=(g, u128::MAX))? {

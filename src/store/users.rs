@@ -157,9 +157,14 @@ impl<'t> Tx<'t> {
             return Err(StoreError::Conflict { field: "email" });
         }
         if let Some(name) = &username
-            && self.by_username.get(name)?.is_some()
+            && (self.by_username.get(name)?.is_some() || self.by_email.get(name)?.is_some())
         {
             return Err(StoreError::Conflict { field: "username" });
+        }
+        // Sign-in names are one namespace: an address may not be another
+        // user's username.
+        if self.by_username.get(&email)?.is_some() {
+            return Err(StoreError::Conflict { field: "email" });
         }
         let record = codec::encode_user(u);
         self.users.insert(id, record.as_slice())?;
@@ -190,10 +195,18 @@ impl<'t> Tx<'t> {
         }
         if old_name != new_name
             && let Some(name) = &new_name
-            && let Some(owner) = self.by_username.get(name)?
-            && owner != id
+            && [self.by_username.get(name)?, self.by_email.get(name)?]
+                .into_iter()
+                .flatten()
+                .any(|owner| owner != id)
         {
             return Err(StoreError::Conflict { field: "username" });
+        }
+        if old_email != new_email
+            && let Some(owner) = self.by_username.get(&new_email)?
+            && owner != id
+        {
+            return Err(StoreError::Conflict { field: "email" });
         }
         let record = codec::encode_user(new);
         self.users.insert(id, record.as_slice())?;

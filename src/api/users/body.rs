@@ -22,9 +22,9 @@ pub struct UserReplace {
     #[serde(default)]
     #[schema(value_type = String, required = true, format = Email, max_length = 254)]
     pub(in crate::api) email: Field<String>,
-    /// ASCII letters, digits, `.`, `_`, `-`, starting with a letter or digit; unique.
+    /// ASCII letters, digits, `.`, `_`, `-`, `@`, `+`, starting with a letter or digit; not a UUID; unique, and not another user's email address.
     #[serde(default)]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 254, pattern = "^[A-Za-z0-9][A-Za-z0-9._@+-]*$")]
     pub(in crate::api) username: Field<String>,
     #[serde(default)]
     #[schema(value_type = Option<String>, max_length = 200)]

@@ -94,6 +94,12 @@ const KEY_USE_RESOLUTION: std::time::Duration = std::time::Duration::from_secs(6
 const VERIFIED_CACHE: usize = 16_384;
 
 impl Auth {
+    /// The server's public address (`--public-url`, else where it
+    /// listens): the base of the URLs it hands out.
+    pub fn base_url(&self) -> String {
+        self.0.mail.base_url().to_owned()
+    }
+
     /// Loads the signing keys (making the first one on first start) and sets
     /// up the password pool and the login limiters.
     pub async fn init(
