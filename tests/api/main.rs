@@ -27,6 +27,7 @@ mod passkeys;
 mod proxy;
 mod races;
 mod restart;
+mod scim;
 mod search;
 mod tls;
 mod transfer;
