@@ -209,7 +209,11 @@ async fn okta_provisions_a_user_and_pushes_a_group() {
         .json(&json!({"login": "test.user@okta.local", "password": "1mz050nq"}))
         .check()
         .await;
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a disabled user cannot sign in");
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "a disabled user cannot sign in"
+    );
     let reactivate = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": true}}]});
     let (_, user) = scim
         .call(Method::PATCH, &format!("/Users/{id}"), Some(reactivate))
@@ -710,4 +714,51 @@ async fn discovery_authentication_lists_and_errors() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["meta"]["version"], etag.as_str());
     assert_ne!(etag, version);
+}
+
+#[tokio::test]
+async fn a_filter_no_index_serves_is_refused_on_a_large_directory_not_scanned() {
+    let app = spawn_app().await;
+    let scim = Scim::new(&app).await;
+    let n = 20_001;
+    let body: String = (0..n)
+        .map(|i| format!("{{\"email\":\"u{i}@example.com\",\"username\":\"u{i}\"}}\n"))
+        .collect();
+    let res = app
+        .request(Method::POST, "/api/v1/users/import")
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let report: Value = res.json().await.unwrap();
+    assert_eq!(report["imported"], n, "{report}");
+
+    let refused = scim
+        .get(&format!("/Users?filter={}", q(r#"title eq "x""#)))
+        .await;
+    assert_error(&refused, StatusCode::BAD_REQUEST, Some("invalidFilter"));
+    let refused = scim.get("/Users?sortBy=userName").await;
+    assert_error(&refused, StatusCode::BAD_REQUEST, Some("invalidFilter"));
+    // Exact lookups still answer, the rest of the filter applied to them.
+    let (_, found) = scim
+        .get(&format!("/Users?filter={}", q(r#"userName eq "U77""#)))
+        .await;
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(found["Resources"][0]["userName"], "u77");
+    let (_, found) = scim
+        .get(&format!(
+            "/Users?filter={}",
+            q(r#"emails.value eq "u78@example.com" and title pr"#)
+        ))
+        .await;
+    assert_eq!(found["totalResults"], 0);
+    // Pages without a filter come from the creation index.
+    let (s, page) = scim.get("/Users?startIndex=20001&count=5").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (page["totalResults"].as_u64(), page["itemsPerPage"].as_u64()),
+        (Some(n + 1), Some(2))
+    );
 }

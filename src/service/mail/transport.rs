@@ -78,6 +78,18 @@ impl Transport {
     }
 
     pub async fn send(&self, from: &Mailbox, mail: &OutgoingMail) -> Result<(), SendError> {
+        // RFC 2606: nothing under .invalid exists (SCIM users provisioned
+        // without an address get one there).
+        if mail
+            .to
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| d.to_ascii_lowercase().ends_with(".invalid"))
+        {
+            return Err(SendError {
+                permanent: true,
+                reason: "the address is under .invalid, which receives no mail".into(),
+            });
+        }
         match self {
             Transport::Log => {
                 tracing::info!(
