@@ -10,7 +10,7 @@ use crate::domain::{
     UserId,
 };
 use crate::error::Error;
-use crate::store::Store;
+use crate::store::{Store, Tx};
 
 use super::users::Precondition;
 use super::{Audit, allow};
@@ -48,6 +48,23 @@ impl GroupChange {
             ..Default::default()
         }
     }
+}
+
+/// A 422 naming the users of `users` that do not exist, if any.
+fn all_known(tx: &Tx<'_>, users: &[UserId], field: &str) -> Result<(), Error> {
+    let mut unknown = Vec::new();
+    for u in users {
+        if tx.get_user(*u)?.is_none() {
+            unknown.push(u.to_string());
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Validation(vec![FieldError::new(
+        field,
+        format!("no such user: {}", unknown.join(", ")),
+    )]))
 }
 
 fn check_count(users: &[UserId], field: &str) -> Result<(), Error> {
@@ -98,18 +115,7 @@ impl Groups {
                 }
                 tx.insert_group(&group)?;
                 audit.write(tx, at)?;
-                let mut unknown = Vec::new();
-                for u in &members {
-                    if tx.get_user(*u)?.is_none() {
-                        unknown.push(u.to_string());
-                    }
-                }
-                if !unknown.is_empty() {
-                    return Err(Error::Validation(vec![FieldError::new(
-                        "members",
-                        format!("no such user: {}", unknown.join(", ")),
-                    )]));
-                }
+                all_known(tx, &members, "members")?;
                 let (group, _) = tx.add_members(&group, &members, Timestamp::from_datetime(at))?;
                 Ok(group)
             })
@@ -325,18 +331,7 @@ impl Groups {
                     remove.extend(now.iter().filter(|u| !wanted.contains(u)));
                     add.extend(wanted.iter().filter(|u| !now.contains(u)));
                 }
-                let mut unknown = Vec::new();
-                for u in &add {
-                    if tx.get_user(*u)?.is_none() {
-                        unknown.push(u.to_string());
-                    }
-                }
-                if !unknown.is_empty() {
-                    return Err(Error::Validation(vec![FieldError::new(
-                        "user_ids",
-                        format!("no such user: {}", unknown.join(", ")),
-                    )]));
-                }
+                all_known(tx, &add, "user_ids")?;
                 let (g, removed) = tx.remove_members(&current, &remove, stamp)?;
                 let (g, added) = tx.add_members(&g, &add, stamp)?;
                 for (n, action, users) in [
