@@ -82,6 +82,17 @@ impl User {
         }
     }
 
+    /// The id an identity provider gave the user: SCIM's `externalId`,
+    /// kept in `attributes.scim` with the rest of what the provider wrote.
+    pub fn external_id(&self) -> Option<&str> {
+        self.attributes
+            .as_map()
+            .get("scim")?
+            .get("externalId")?
+            .as_str()
+            .filter(|s| !s.is_empty())
+    }
+
     /// The writable fields as a JSON object: what a merge patch applies to.
     pub fn writable_json(&self) -> Map<String, Value> {
         let mut m = Map::new();

@@ -262,6 +262,17 @@ impl Users {
         Ok(self.store.read(|r| r.find_user_by_login(&folded))?)
     }
 
+    /// The users an identity provider knows by `external_id` (SCIM's
+    /// `externalId`, exactly).
+    pub fn find_by_external_id(
+        &self,
+        caller: &Caller,
+        external_id: &str,
+    ) -> Result<Vec<User>, Error> {
+        allow(caller, Action::ListUsers)?;
+        Ok(self.store.read(|r| r.users_by_external_id(external_id))?)
+    }
+
     /// Every user, if there are at most `max` (for a filter no index
     /// serves); `None` beyond, so that no request reads a large store.
     pub fn all_up_to(&self, caller: &Caller, max: u64) -> Result<Option<Vec<User>>, Error> {

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use super::{
     API_KEYS, API_KEYS_BY_HASH, AUDIT, CHANGES, CREDENTIALS, GROUP_MEMBERS, GROUPS, GROUPS_BY_NAME,
     META, MFA, PASSKEYS, PASSKEYS_BY_ID, REFRESH_TOKENS, SESSIONS, SESSIONS_BY_USER, Store,
-    StoreError, USER_GROUPS, USERS, USERS_BY_CREATED, USERS_BY_EMAIL, USERS_BY_ROLE,
-    USERS_BY_USERNAME,
+    StoreError, USER_GROUPS, USERS, USERS_BY_CREATED, USERS_BY_EMAIL, USERS_BY_EXTERNAL_ID,
+    USERS_BY_ROLE, USERS_BY_USERNAME,
 };
 
 const MAGIC: &[u8; 8] = b"ROSTERBK";
@@ -52,11 +52,12 @@ macro_rules! for_each_table {
         $m!(GROUPS_BY_NAME);
         $m!(GROUP_MEMBERS);
         $m!(USER_GROUPS);
+        $m!(USERS_BY_EXTERNAL_ID);
     };
 }
 
 /// Tables a backup from an older release does not list.
-const ADDED_LATER: [&str; 7] = [
+const ADDED_LATER: [&str; 8] = [
     "mfa",
     "passkeys",
     "passkeys_by_id",
@@ -64,6 +65,7 @@ const ADDED_LATER: [&str; 7] = [
     "groups_by_name",
     "group_members",
     "user_groups",
+    "users_by_external_id",
 ];
 
 /// What a backup held.

@@ -400,14 +400,20 @@ fn finish(dst: &Database, sealer: &SealerRef) -> Result<(), StoreError> {
         let users = Sealed::<u128, _>::new(txn.open_table(USERS)?, "users", sealer);
         let mut by_email = HashedIndex::new(txn.open_table(USERS_BY_EMAIL)?, sealer);
         let mut by_username = HashedIndex::new(txn.open_table(USERS_BY_USERNAME)?, sealer);
+        let mut by_external_id = HashedIndex::new(txn.open_table(USERS_BY_EXTERNAL_ID)?, sealer);
         by_email.raw.retain(|_, _| false)?;
         by_username.raw.retain(|_, _| false)?;
+        by_external_id.raw.retain(|_, _| false)?;
         for entry in users.iter()? {
             let (k, v) = entry?;
             let u = codec::decode_user(k.value(), v.value())?;
             by_email.insert(&u.email.folded(), k.value())?;
             if let Some(name) = &u.username {
                 by_username.insert(&name.folded(), k.value())?;
+            }
+            if let Some(x) = u.external_id() {
+                let key = by_external_id.key(x).into_owned();
+                by_external_id.raw.insert((key.as_str(), k.value()), ())?;
             }
         }
         let groups = Sealed::<u128, _>::new(txn.open_table(GROUPS)?, "groups", sealer);
@@ -456,6 +462,7 @@ mod tests {
         handled.insert(USERS_BY_EMAIL.name().to_owned());
         handled.insert(USERS_BY_USERNAME.name().to_owned());
         handled.insert(GROUPS_BY_NAME.name().to_owned());
+        handled.insert(USERS_BY_EXTERNAL_ID.name().to_owned());
         assert_eq!(found, handled);
     }
 }

@@ -62,6 +62,10 @@ pub(crate) const PASSKEYS_BY_ID: TableDefinition<&[u8], u128> =
 pub(crate) const WEBAUTHN_CHALLENGES: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("webauthn_challenges");
 
+/// (`externalId` of the user — a keyed hash when encrypted —, user id):
+/// the users an identity provider knows by that id (SCIM lookups).
+pub(crate) const USERS_BY_EXTERNAL_ID: TableDefinition<(&str, u128), ()> =
+    TableDefinition::new("users_by_external_id");
 /// group id → group record.
 pub(crate) const GROUPS: TableDefinition<u128, &[u8]> = TableDefinition::new("groups");
 /// Folded group name (a keyed hash when encrypted) → group id.
@@ -105,6 +109,7 @@ pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
         txn.open_table(GROUPS_BY_NAME)?;
         txn.open_table(GROUP_MEMBERS)?;
         txn.open_table(USER_GROUPS)?;
+        txn.open_table(USERS_BY_EXTERNAL_ID)?;
     }
     txn.commit()?;
     let read = db.begin_read()?;

@@ -26,6 +26,7 @@ macro_rules! open_tables {
             by_username: HashedIndex::new($txn.open_table(USERS_BY_USERNAME)?, $sealer),
             by_created: $txn.open_table(USERS_BY_CREATED)?,
             by_role: $txn.open_table(USERS_BY_ROLE)?,
+            by_external_id: HashedIndex::new($txn.open_table(USERS_BY_EXTERNAL_ID)?, $sealer),
             auth: open_auth_tables!($txn, $sealer),
             outbox: open_outbox_tables!($txn, $sealer),
             webhooks: open_webhook_tables!($txn, $sealer),
@@ -45,6 +46,7 @@ pub struct Tx<'t> {
     by_username: HashedIndex<Table<'t, &'static str, u128>>,
     by_created: Table<'t, (i64, u128), ()>,
     by_role: Table<'t, (u8, u128), ()>,
+    by_external_id: HashedIndex<Table<'t, (&'static str, u128), ()>>,
     pub(super) changes: Sealed<u64, Table<'t, u64, &'static [u8]>>,
     last_seq: u64,
     /// The time recorded with this transaction's changes.
@@ -177,6 +179,10 @@ impl<'t> Tx<'t> {
         for r in &u.roles {
             self.by_role.insert((r.code(), id), ())?;
         }
+        if let Some(x) = u.external_id() {
+            let key = self.by_external_id.key(x).into_owned();
+            self.by_external_id.raw.insert((key.as_str(), id), ())?;
+        }
         self.log(EventType::UserCreated, u, &record, &[])
     }
 
@@ -230,6 +236,16 @@ impl<'t> Tx<'t> {
                 self.by_role.insert((r.code(), id), ())?;
             }
         }
+        if old.external_id() != new.external_id() {
+            if let Some(x) = old.external_id() {
+                let key = self.by_external_id.key(x).into_owned();
+                self.by_external_id.raw.remove((key.as_str(), id))?;
+            }
+            if let Some(x) = new.external_id() {
+                let key = self.by_external_id.key(x).into_owned();
+                self.by_external_id.raw.insert((key.as_str(), id), ())?;
+            }
+        }
         if old.created_at != new.created_at {
             self.by_created
                 .remove((codec::micros(old.created_at), id))?;
@@ -258,6 +274,10 @@ impl<'t> Tx<'t> {
         self.by_created.remove((codec::micros(u.created_at), id))?;
         for r in &u.roles {
             self.by_role.remove((r.code(), id))?;
+        }
+        if let Some(x) = u.external_id() {
+            let key = self.by_external_id.key(x).into_owned();
+            self.by_external_id.raw.remove((key.as_str(), id))?;
         }
         self.delete_credentials_and_sessions(u.id)?;
         self.delete_factors(u.id)?;
@@ -364,6 +384,7 @@ pub struct ReadTx {
     pub(super) by_username: HashedIndex<ReadOnlyTable<&'static str, u128>>,
     pub(super) by_created: ReadOnlyTable<(i64, u128), ()>,
     pub(super) by_role: ReadOnlyTable<(u8, u128), ()>,
+    pub(super) by_external_id: HashedIndex<ReadOnlyTable<(&'static str, u128), ()>>,
     pub(super) changes: Sealed<u64, ReadOnlyTable<u64, &'static [u8]>>,
     pub(super) auth: ReadAuth,
     pub(super) outbox: ReadOutbox,
@@ -407,6 +428,21 @@ impl ReadTx {
 
     pub fn admin_exists(&self) -> Result<bool, StoreError> {
         role_exists(&self.by_role, Role::Admin)
+    }
+
+    /// The users whose `externalId` is `external_id` (exactly).
+    pub fn users_by_external_id(&self, external_id: &str) -> Result<Vec<User>, StoreError> {
+        let key = self.by_external_id.key(external_id).into_owned();
+        let mut out = Vec::new();
+        for entry in self
+            .by_external_id
+            .raw
+            .range((key.as_str(), 0)..=(key.as_str(), u128::MAX))?
+        {
+            let id = entry?.0.value().1;
+            out.extend(self.get_user(UserId::from_u128(id))?);
+        }
+        Ok(out)
     }
 
     /// The sequence number of the last change in this snapshot.

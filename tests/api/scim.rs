@@ -754,11 +754,42 @@ async fn a_filter_no_index_serves_is_refused_on_a_large_directory_not_scanned() 
         ))
         .await;
     assert_eq!(found["totalResults"], 0);
+    // externalId has an index of its own: an Entra matching on it works
+    // at any size, and finds the user again after its id changes.
+    let body = json!({"userName": "ext.user", "externalId": "Ext-42",
+        "emails": [{"value": "ext@example.com", "primary": true}]});
+    let (s, created) = scim.call(Method::POST, "/Users", Some(body)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, found) = scim
+        .get(&format!("/Users?filter={}", q(r#"externalId eq "Ext-42""#)))
+        .await;
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(found["Resources"][0]["id"], created["id"]);
+    let (_, none) = scim
+        .get(&format!("/Users?filter={}", q(r#"externalId eq "ext-42""#)))
+        .await;
+    assert_eq!(none["totalResults"], 0, "externalId is case-exact");
+    let change = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "externalId", "value": "Ext-43"}]});
+    let id = created["id"].as_str().unwrap();
+    let (s, _) = scim
+        .call(Method::PATCH, &format!("/Users/{id}"), Some(change))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, old) = scim
+        .get(&format!("/Users?filter={}", q(r#"externalId eq "Ext-42""#)))
+        .await;
+    let (_, new) = scim
+        .get(&format!("/Users?filter={}", q(r#"externalId eq "Ext-43""#)))
+        .await;
+    assert_eq!(
+        (old["totalResults"].as_u64(), new["totalResults"].as_u64()),
+        (Some(0), Some(1))
+    );
     // Pages without a filter come from the creation index.
     let (s, page) = scim.get("/Users?startIndex=20001&count=5").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         (page["totalResults"].as_u64(), page["itemsPerPage"].as_u64()),
-        (Some(n + 1), Some(2))
+        (Some(n + 2), Some(3))
     );
 }

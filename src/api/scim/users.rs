@@ -511,9 +511,9 @@ pub fn matching(
     // A userName that is no roster username or address is kept in the
     // document only: no index has it.
     let indexed = |l: &Lookup| match l {
-        Lookup::Id(_) | Lookup::Email(_) => true,
+        Lookup::Id(_) | Lookup::Email(_) | Lookup::ExternalId(_) => true,
         Lookup::UserName(s) => Username::parse(s).is_ok() || Email::parse(s).is_ok(),
-        Lookup::ExternalId(_) | Lookup::DisplayName(_) => false,
+        Lookup::DisplayName(_) => false,
     };
     let lookups = req
         .filter
@@ -532,7 +532,15 @@ pub fn matching(
                     Lookup::UserName(s) | Lookup::Email(s) => {
                         st.users().find_by_login(caller, &s)?
                     }
-                    Lookup::ExternalId(_) | Lookup::DisplayName(_) => None,
+                    Lookup::ExternalId(x) => {
+                        for u in st.users().find_by_external_id(caller, &x)? {
+                            if !found.iter().any(|f| f.id == u.id) {
+                                found.push(u);
+                            }
+                        }
+                        None
+                    }
+                    Lookup::DisplayName(_) => None,
                 };
                 if let Some(u) = u
                     && !found.iter().any(|f| f.id == u.id)
@@ -549,7 +557,7 @@ pub fn matching(
                     "invalidFilter",
                     format!(
                         "with more than {SCAN_MAX} users, a filter (or sortBy) needs `eq` on id, \
-                         userName or emails.value, so that it is served without a scan"
+                         userName, emails.value or externalId, so that it is served without a scan"
                     ),
                 ));
             }
