@@ -31,7 +31,7 @@ pub use patch::merge_patch;
 pub use record::ImportRecord;
 pub use search::{ListOrder, SearchQuery, SearchSort};
 pub use time::Timestamp;
-pub use user::{User, UserDraft, UserFields};
+pub use user::{PROVISIONED, User, UserDraft, UserFields};
 pub use values::*;
 pub use webhook::{
     Delivery, DeliveryStatus, MAX_WEBHOOKS, NewWebhook, SigningKey, Webhook, WebhookPatch,

@@ -82,12 +82,16 @@ impl User {
         }
     }
 
+    /// What an identity provider wrote of the user (`attributes.scim`):
+    /// the provider's, so not the user's own to change.
+    pub fn provisioned(&self) -> Option<&Value> {
+        self.attributes.as_map().get(PROVISIONED)
+    }
+
     /// The id an identity provider gave the user: SCIM's `externalId`,
     /// kept in `attributes.scim` with the rest of what the provider wrote.
     pub fn external_id(&self) -> Option<&str> {
-        self.attributes
-            .as_map()
-            .get("scim")?
+        self.provisioned()?
             .get("externalId")?
             .as_str()
             .filter(|s| !s.is_empty())
@@ -122,6 +126,9 @@ with_writable_fields! {
     #[derive(Debug, Clone, PartialEq)]
     pub struct UserDraft {}
 }
+
+/// The attribute that holds what an identity provider wrote (SCIM).
+pub const PROVISIONED: &str = "scim";
 
 /// Fields the server sets; a body may not write them.
 const READ_ONLY: [&str; 5] = ["id", "version", "created_at", "updated_at", "mfa_enabled"];

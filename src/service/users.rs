@@ -342,9 +342,11 @@ fn apply_update(
     mut next: User,
     at: OffsetDateTime,
 ) -> Result<User, Error> {
+    // What an identity provider wrote is its own, not the user's.
     let privileged = next.roles != current.roles
         || next.status != current.status
-        || next.email_verified != current.email_verified;
+        || next.email_verified != current.email_verified
+        || next.provisioned() != current.provisioned();
     allow(
         caller,
         Action::UpdateUser {

@@ -875,6 +875,18 @@ async fn registration_is_off_by_default_and_safe_when_on() {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
+    // What an identity provider writes cannot be claimed at sign-up.
+    let provisioned = json!({"email": "idp@example.com", "password": "new-user-pass",
+        "attributes": {"scim": {"externalId": "00u-someone"}}});
+    let p = assert_problem(
+        app.anon(Method::POST, "/api/v1/auth/register")
+            .json(&provisioned)
+            .check()
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["field"], "attributes", "{p}");
     let weak = json!({"email": "weak@example.com", "password": "short"});
     assert_problem(
         app.anon(Method::POST, "/api/v1/auth/register")

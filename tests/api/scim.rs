@@ -307,6 +307,24 @@ async fn okta_provisions_a_user_and_pushes_a_group() {
         None,
     );
 
+    // What the provider wrote is not the user's to change; the rest is.
+    let tokens = login(&app.client, &app.base, "test.user@okta.local", "1mz050nq").await;
+    let own = tokens["access_token"].as_str().unwrap();
+    let res = app
+        .as_token(own, Method::PATCH, &format!("/api/v1/users/{id}"))
+        .json(&json!({"attributes": {"scim": {"externalId": "someone-else"}}}))
+        .check()
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app
+        .as_token(own, Method::PATCH, &format!("/api/v1/users/{id}"))
+        .json(&json!({"attributes": {"pronouns": "they"}}))
+        .check()
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (_, user) = scim.get(&format!("/Users/{id}")).await;
+    assert_eq!(user["externalId"], "00ujl29u0le5T6Aj10h7");
+
     // One write path: the audit log names the key for SCIM's writes.
     let audit: Value = app
         .get("/api/v1/audit?limit=100")

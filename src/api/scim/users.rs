@@ -31,7 +31,7 @@ use crate::domain::{Email, Group, NewUser, Password, Status, User, UserDraft, Us
 use crate::service::Precondition;
 
 /// Where the SCIM document lives in a user's attributes.
-pub const DOC: &str = "scim";
+pub const DOC: &str = crate::domain::PROVISIONED;
 /// The domain of the address a user without one gets (RFC 2606: never
 /// resolves); such an address is not shown through SCIM.
 pub const NO_EMAIL_DOMAIN: &str = "no-email.invalid";

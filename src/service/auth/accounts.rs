@@ -85,6 +85,19 @@ impl Auth {
             return Err(Error::Forbidden);
         }
         let Signup { draft, password } = signup;
+        if draft
+            .attributes
+            .as_map()
+            .contains_key(crate::domain::PROVISIONED)
+        {
+            return Err(Error::Validation(vec![FieldError::new(
+                "attributes",
+                format!(
+                    "may not hold `{}`: it is written by provisioning (SCIM)",
+                    crate::domain::PROVISIONED
+                ),
+            )]));
+        }
         self.throttle(&format!("register:{}", draft.email.folded()), ip.as_deref())?;
         let phc = self
             .0
