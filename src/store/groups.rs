@@ -195,10 +195,6 @@ impl ReadTx {
         self.groups.groups_of(user)
     }
 
-    pub fn is_member(&self, group: GroupId, user: UserId) -> Result<bool, StoreError> {
-        self.groups.is_member(group, user)
-    }
-
     /// The roles `user`'s groups grant it.
     pub fn granted_roles(&self, user: UserId) -> Result<Vec<Role>, StoreError> {
         self.groups.granted_roles(user)
@@ -268,14 +264,6 @@ impl ReadTx {
 impl Tx<'_> {
     pub fn get_group(&self, id: GroupId) -> Result<Option<Group>, StoreError> {
         self.groups.get(id)
-    }
-
-    pub fn granted_roles(&self, user: UserId) -> Result<Vec<Role>, StoreError> {
-        self.groups.granted_roles(user)
-    }
-
-    pub fn is_member(&self, group: GroupId, user: UserId) -> Result<bool, StoreError> {
-        self.groups.is_member(group, user)
     }
 
     pub fn count_groups(&self) -> Result<u64, StoreError> {
