@@ -72,6 +72,8 @@ pub enum Command {
         /// The backup file to write (`-` for standard output).
         out: PathBuf,
     },
+    /// Print the GraphQL schema (SDL) of `/api/v1/graphql`.
+    GraphqlSchema,
     /// Restore a backup into the data dir (offline) and rebuild the index.
     Restore {
         /// The backup file to read.

@@ -58,6 +58,10 @@ fn main() -> ExitCode {
                 },
         } => runtime.block_on(offline::create_admin(&config, &email, password_stdin)),
         Command::Reindex => runtime.block_on(offline::reindex(&config)),
+        Command::GraphqlSchema => {
+            print!("{}", roster::api::graphql_sdl());
+            Ok(())
+        }
         Command::Keys {
             command: KeysCommand::Rotate,
         } => runtime.block_on(offline::rotate_keys(&config)),

@@ -48,6 +48,12 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&path, &headers)
 }
 
+/// GraphiQL (`/api/v1/graphql` in a browser, when `--graphql-playground`
+/// is on): its page and the vendored bundle, under the same policy.
+pub async fn graphiql(headers: &HeaderMap) -> Response {
+    serve("graphiql.html", headers)
+}
+
 /// The pages mailed links open.
 const ACCOUNT_PAGES: [&str; 4] = ["verify", "reset", "magic", "email"];
 

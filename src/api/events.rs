@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::watch;
 
 use crate::auth::policy::Caller;
@@ -122,20 +122,16 @@ pub async fn stream(
         Some(id) => Some(id),
         None => query.parsed("after", |v| v.parse::<u64>().ok(), "an event id")?,
     };
-    let span = events.span()?;
-    let mut start = Subscriber::new(events, types, span.last);
-    if let Some(after) = after {
-        if span.can_resume(after) {
-            start.after = after;
-        } else {
-            let reason = match after > span.last {
-                true => "this id is past the newest event (another store, or a restore)",
-                false => "the change log no longer holds the events after this id",
-            };
-            start.queue.push_back(reset(reason, span.last));
-        }
-    }
-    let mut res = Sse::new(start.into_stream())
+    let stream = follow(events, types, after)?.map(|f| {
+        Ok::<_, Infallible>(match f {
+            Followed::Event(e) => SseEvent::default()
+                .id(e.id.to_string())
+                .event(e.kind.as_str())
+                .data(render_event(&e)),
+            Followed::Reset { reason, last } => reset(reason, last),
+        })
+    });
+    let mut res = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(HEARTBEAT))
         .into_response();
     // Tell buffering proxies (nginx) to pass events on as they come.
@@ -152,6 +148,45 @@ fn reset(reason: &str, last: u64) -> SseEvent {
         .data(data.to_string())
 }
 
+/// What a follower of the change log is handed, in order.
+pub(super) enum Followed {
+    Event(Event),
+    /// The position asked for is not in the log (pruned, or from another
+    /// store): the follower should re-list, then go on from `last`.
+    Reset {
+        reason: &'static str,
+        last: u64,
+    },
+}
+
+/// Every change-log entry of `types` (all if empty) after `after` (new
+/// ones only if `None`), then each new one as it commits; a [`Followed::Reset`]
+/// first if the log no longer holds that position. Ends when the server
+/// stops. The SSE stream and GraphQL subscriptions both follow this.
+pub(super) fn follow(
+    events: Events,
+    types: Vec<EventType>,
+    after: Option<u64>,
+) -> Result<impl Stream<Item = Followed> + Send + 'static, crate::error::Error> {
+    let span = events.span()?;
+    let mut start = Subscriber::new(events, types, span.last);
+    if let Some(after) = after {
+        if span.can_resume(after) {
+            start.after = after;
+        } else {
+            let reason = match after > span.last {
+                true => "this id is past the newest event (another store, or a restore)",
+                false => "the change log no longer holds the events after this id",
+            };
+            start.queue.push_back(Followed::Reset {
+                reason,
+                last: span.last,
+            });
+        }
+    }
+    Ok(start.into_stream())
+}
+
 /// One connected subscriber: where it stands and what waits to be sent.
 struct Subscriber {
     events: Events,
@@ -159,7 +194,7 @@ struct Subscriber {
     after: u64,
     commits: watch::Receiver<u64>,
     closing: watch::Receiver<bool>,
-    queue: VecDeque<SseEvent>,
+    queue: VecDeque<Followed>,
     _counted: Connected,
 }
 
@@ -176,16 +211,16 @@ impl Subscriber {
         }
     }
 
-    fn into_stream(self) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    fn into_stream(self) -> impl Stream<Item = Followed> + Send + 'static {
         futures_util::stream::unfold(self, |mut s| async move {
             let next = s.next().await?;
-            Some((Ok(next), s))
+            Some((next, s))
         })
     }
 
-    /// The next event to send; `None` ends the stream (server stopping, or
-    /// the store failing: the client reconnects and resumes).
-    async fn next(&mut self) -> Option<SseEvent> {
+    /// The next entry to hand over; `None` ends the stream (server
+    /// stopping, or the store failing: the client reconnects and resumes).
+    async fn next(&mut self) -> Option<Followed> {
         loop {
             if let Some(e) = self.queue.pop_front() {
                 return Some(e);
@@ -198,19 +233,14 @@ impl Subscriber {
             let span = self.events.span().ok()?;
             if !span.can_resume(self.after) {
                 self.after = span.last;
-                return Some(reset(
-                    "the change log was pruned past this stream",
-                    span.last,
-                ));
+                return Some(Followed::Reset {
+                    reason: "the change log was pruned past this stream",
+                    last: span.last,
+                });
             }
             let (found, next) = self.events.read(self.after, READ_BATCH, &self.types).ok()?;
             self.after = next;
-            self.queue.extend(found.iter().map(|e| {
-                SseEvent::default()
-                    .id(e.id.to_string())
-                    .event(e.kind.as_str())
-                    .data(render_event(e))
-            }));
+            self.queue.extend(found.into_iter().map(Followed::Event));
             if self.queue.is_empty() && next == span.last {
                 tokio::select! {
                     r = self.commits.changed() => r.ok()?,

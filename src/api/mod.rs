@@ -12,6 +12,7 @@ mod caller;
 mod console;
 mod events;
 mod extract;
+mod graphql;
 mod groups;
 mod health;
 mod json;
@@ -52,6 +53,7 @@ use tower_http::trace::{OnResponse, TraceLayer};
 
 use crate::config::{AccessLog, AccessLogMode, Config};
 pub use events::render_event;
+pub use graphql::sdl as graphql_sdl;
 pub use limits::{Limits, Rates};
 pub use state::AppState;
 
@@ -94,6 +96,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
     let routes = api
         .merge(outside_api)
         .merge(scim::router(state.clone()))
+        .merge(graphql::router(state.clone(), &config.graphql))
         .route("/", get(console::to_console))
         .route("/admin", get(console::to_console))
         .route("/admin/", get(console::index))

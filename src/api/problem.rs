@@ -153,6 +153,15 @@ impl Problem {
     pub fn status(&self) -> StatusCode {
         self.kind.describe().1
     }
+
+    /// Its `type`: a URN naming the kind.
+    pub fn type_uri(&self) -> String {
+        format!("urn:roster:problem:{}", self.kind.describe().0)
+    }
+
+    pub fn title(&self) -> &'static str {
+        self.kind.describe().2
+    }
 }
 
 impl IntoResponse for Problem {

@@ -113,11 +113,23 @@ pub struct Config {
     /// also sweeps expired sessions). Not a setting: tests shorten it.
     pub housekeeping_every: Duration,
     pub webhooks: WebhookConfig,
+    pub graphql: GraphqlConfig,
     /// Where the data key is read from.
     pub encryption_key_file: Option<PathBuf>,
     /// The data key for encryption at rest (from `--encryption-key-file`
     /// or `ROSTER_ENCRYPTION_KEY`); `None`: nothing is encrypted.
     pub encryption_key: Option<crate::crypt::Key>,
+}
+
+/// What the GraphQL endpoint offers besides queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraphqlConfig {
+    /// Serve GraphiQL to browsers at `/api/v1/graphql`.
+    pub playground: bool,
+    /// Answer introspection queries (`__schema`, `__type`).
+    pub introspection: bool,
+    /// Longest a GraphQL request may run (a subscription: its setup).
+    pub timeout: Duration,
 }
 
 /// Which webhook URLs may be called.
@@ -337,6 +349,11 @@ impl Config {
             },
             change_retention: secs(v.number("change_retention")?),
             housekeeping_every: Duration::from_secs(60),
+            graphql: GraphqlConfig {
+                playground: v.boolean("graphql_playground")?,
+                introspection: v.boolean("graphql_introspection")?,
+                timeout: secs(v.number("graphql_timeout")?),
+            },
             webhooks: WebhookConfig {
                 allow_insecure: v.boolean("webhook_allow_insecure")?,
                 allow_private: v.boolean("webhook_allow_private")?,

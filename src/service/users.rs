@@ -184,11 +184,7 @@ impl Users {
 
     pub async fn list(&self, caller: &Caller, params: ListParams) -> Result<Page, Error> {
         allow(caller, Action::ListUsers)?;
-        let (order, sort_code) = match params.sort {
-            ListOrder::CreatedAsc => (Order::CreatedAsc, 0),
-            ListOrder::CreatedDesc => (Order::CreatedDesc, 1),
-            ListOrder::Email => (Order::EmailAsc, 2),
-        };
+        let (order, sort_code) = order_of(params.sort);
         let limit = params.limit.unwrap_or(LIST_LIMIT_DEFAULT);
         if !(1..=LIST_LIMIT_MAX).contains(&limit) {
             return Err(Error::BadRequest(format!(
@@ -238,6 +234,16 @@ impl Users {
                     at,
                 })
             }),
+        })
+    }
+
+    /// The cursor of the page that starts right after `user` in `sort`
+    /// (GraphQL gives every edge of a connection its own cursor).
+    pub fn cursor_after(sort: ListOrder, user: &User) -> String {
+        let (order, sort_code) = order_of(sort);
+        encode_cursor(&Cursor {
+            sort: sort_code,
+            at: Position::of(order, user),
         })
     }
 
@@ -378,6 +384,15 @@ fn apply_update(
             .write(tx, at)?;
     }
     Ok(next)
+}
+
+/// The store's order for `sort`, and the code its cursors carry.
+fn order_of(sort: ListOrder) -> (Order, u8) {
+    match sort {
+        ListOrder::CreatedAsc => (Order::CreatedAsc, 0),
+        ListOrder::CreatedDesc => (Order::CreatedDesc, 1),
+        ListOrder::Email => (Order::EmailAsc, 2),
+    }
 }
 
 fn encode_cursor(c: &Cursor) -> String {

@@ -356,6 +356,21 @@ pub enum Position {
     Email { folded: String },
 }
 
+impl Position {
+    /// Where `u` stands in `order`: a page after it starts with the next user.
+    pub fn of(order: Order, u: &User) -> Self {
+        match order {
+            Order::EmailAsc => Position::Email {
+                folded: u.email.folded(),
+            },
+            Order::CreatedAsc | Order::CreatedDesc => Position::Created {
+                micros: codec::micros(u.created_at),
+                id: u.id.as_u128(),
+            },
+        }
+    }
+}
+
 /// A page request. `filter` is applied to each user met in index order.
 pub struct Scan<'a> {
     pub order: Order,

@@ -1,0 +1,104 @@
+//! `/api/v1/graphql`: the users, groups, search and audit log in one query,
+//! and the change stream as subscriptions. A second façade over the same
+//! use cases as REST: every resolver calls `Users`, `Groups`, `Search`,
+//! `Auth` or `Events` with the request's [`Caller`], so the policy, audit,
+//! change log, search and webhooks follow as they do for REST.
+//!
+//! | module         | what it owns |
+//! |----------------|--------------|
+//! | `types`        | the output types: users, groups, connections, events |
+//! | `inputs`       | input types and their conversion into the REST bodies' commands |
+//! | `query`        | the `Query` root |
+//! | `mutation`     | the `Mutation` root |
+//! | `subscription` | the `Subscription` root, fed by the change log |
+//! | `loaders`      | data loaders: a page's groups in one read |
+//! | `http`         | the transport: POST/GET, WebSocket, GraphiQL, limits |
+//!
+//! Errors carry the REST problem's `type`, `status` and `title` in their
+//! `extensions` (and `errors` for validation), so one client-side mapping
+//! serves both APIs.
+
+mod http;
+mod inputs;
+mod loaders;
+mod mutation;
+mod query;
+mod subscription;
+mod types;
+
+use std::time::Duration;
+
+use async_graphql::{ErrorExtensions, Schema, SchemaBuilder};
+
+use crate::config::GraphqlConfig;
+use crate::error::Error;
+
+use super::problem::Problem;
+
+pub use http::router;
+
+/// The schema: queries, mutations, subscriptions.
+pub type RosterSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+
+/// Deepest selection a query may nest.
+pub const DEPTH_MAX: usize = 10;
+/// Most a query may cost: one per field, times `first` under a connection.
+pub const COMPLEXITY_MAX: usize = 5_000;
+/// Most operations one batched request may carry.
+pub const BATCH_MAX: usize = 10;
+/// The timeout when the configuration sets none (tests do).
+pub const TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+
+/// The schema with its limits, without the server's data (the SDL needs
+/// none).
+fn builder(
+    config: &GraphqlConfig,
+) -> SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
+    let builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+        .limit_depth(DEPTH_MAX)
+        .limit_complexity(COMPLEXITY_MAX)
+        .limit_directives(20);
+    match config.introspection {
+        true => builder,
+        false => builder.disable_introspection(),
+    }
+}
+
+/// The schema in SDL (`roster graphql-schema`; `docs/schema.graphql`).
+pub fn sdl() -> String {
+    let config = GraphqlConfig {
+        playground: false,
+        introspection: true,
+        timeout: TIMEOUT_DEFAULT,
+    };
+    builder(&config).finish().sdl()
+}
+
+impl From<Error> for async_graphql::Error {
+    fn from(e: Error) -> Self {
+        problem_error(Problem::from(e))
+    }
+}
+
+/// A GraphQL error from a problem: its detail as the message, its `type`,
+/// `status`, `title` and field `errors` as extensions.
+pub(super) fn problem_error(p: Problem) -> async_graphql::Error {
+    let (type_uri, status, title) = (p.type_uri(), p.status().as_u16(), p.title());
+    let errors = (!p.errors.is_empty()).then(|| {
+        async_graphql::Value::from_json(serde_json::to_value(&p.errors).unwrap_or_default())
+            .unwrap_or_default()
+    });
+    async_graphql::Error::new(p.detail).extend_with(|_, ext| {
+        ext.set("type", type_uri);
+        ext.set("status", status);
+        ext.set("title", title);
+        if let Some(errors) = errors {
+            ext.set("errors", errors);
+        }
+    })
+}
+
+/// A 400-kind error about an argument.
+pub(super) fn bad(detail: impl Into<String>) -> async_graphql::Error {
+    problem_error(Problem::new(super::problem::Kind::BadRequest, detail))
+}
