@@ -17,7 +17,6 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::serve::{Listener, ListenerExt};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -46,6 +45,17 @@ pub struct App {
     housekeeping_every: Duration,
     /// Set when the server stops: event streams end, so connections drain.
     closing: tokio::sync::watch::Sender<bool>,
+}
+
+/// See [`App::read_counter`].
+#[derive(Clone)]
+pub struct ReadCounter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl ReadCounter {
+    /// Read transactions begun so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Most bytes of a request head (request line and headers) a client may
@@ -131,6 +141,12 @@ impl App {
         self.listener
             .local_addr()
             .expect("a bound TCP listener has a local address")
+    }
+
+    /// Counts the store's reads, for as long as it is open (diagnostics:
+    /// what one request costs).
+    pub fn read_counter(&self) -> ReadCounter {
+        ReadCounter(self.store.reads())
     }
 
     pub fn port(&self) -> u16 {
@@ -232,7 +248,9 @@ impl Connections {
     where
         L: Listener<Addr = SocketAddr>,
     {
-        let graceful = GracefulShutdown::new();
+        // Each connection holds a receiver: `true` asks it to finish, and
+        // the sender sees every receiver gone once all have closed.
+        let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let mut stop = std::pin::pin!(stop);
         loop {
             // `accept` is cancel-safe for both listeners (axum's contract);
@@ -251,17 +269,34 @@ impl Connections {
                     router.call(req.map(axum::body::Body::new)).await
                 }
             });
-            let conn = graceful.watch(self.http.serve_connection(TokioIo::new(io), service));
+            // With upgrades: GraphQL subscriptions run over WebSockets (an
+            // upgraded socket is its handler's; shutdown ends its stream).
+            let conn = self
+                .http
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
+            let mut stop_rx = stopping_rx.clone();
             tokio::spawn(async move {
+                let mut conn = std::pin::pin!(conn);
+                let ended = tokio::select! {
+                    r = conn.as_mut() => r,
+                    _ = async { stop_rx.wait_for(|s| *s).await.map(|_| ()) } => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
                 // Errors here are the client's doing (reset, timed out, bad
                 // framing); hyper has already answered what it could.
-                if let Err(e) = conn.await {
+                if let Err(e) = ended {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
+                drop(stop_rx);
             });
         }
         drop(listener);
-        graceful.shutdown().await;
+        drop(stopping_rx);
+        let _ = stopping.send(true);
+        stopping.closed().await;
     }
 }
 

@@ -40,5 +40,5 @@ pub mod store;
 pub mod telemetry;
 mod tls;
 
-pub use app::App;
+pub use app::{App, ReadCounter};
 pub use config::Config;

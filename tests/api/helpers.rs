@@ -17,6 +17,8 @@ pub struct TestApp {
     /// The bootstrap admin's access token, sent by `request` and friends.
     pub token: String,
     pub data_dir: PathBuf,
+    /// The store's reads so far.
+    pub reads: roster::ReadCounter,
     /// Kept so the directory lives as long as the app (None when borrowed).
     _dir: Option<TempDir>,
     stop: Option<oneshot::Sender<()>>,
@@ -53,6 +55,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
 pub async fn spawn_app_with_login(config: Config, email: &str, password: &str) -> TestApp {
     let data_dir = config.data_dir.clone();
     let app = App::build(config).await.expect("app builds");
+    let reads = app.read_counter();
     let base = format!("http://{}", app.local_addr());
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until(async {
@@ -68,6 +71,7 @@ pub async fn spawn_app_with_login(config: Config, email: &str, password: &str) -
         client,
         token,
         data_dir,
+        reads,
         _dir: None,
         stop: Some(stop),
         handle: Some(handle),

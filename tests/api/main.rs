@@ -11,6 +11,7 @@ mod disk;
 mod encryption;
 mod events;
 mod fuzz_regressions;
+mod graphql;
 mod groups;
 mod helpers;
 mod hostile;

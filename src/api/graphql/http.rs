@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
 use async_graphql::{BatchRequest, BatchResponse, Data, Request as GqlRequest};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
@@ -41,6 +41,7 @@ pub const PATH: &str = "/api/v1/graphql";
 struct Endpoint {
     schema: RosterSchema,
     playground: bool,
+    introspection: bool,
     timeout: Duration,
 }
 
@@ -51,6 +52,7 @@ pub fn router(state: AppState, config: &GraphqlConfig) -> Router<AppState> {
     let endpoint = Arc::new(Endpoint {
         schema: builder(config).data(state.clone()).finish(),
         playground: config.playground,
+        introspection: config.introspection,
         timeout: config.timeout,
     });
     let limit = middleware::from_fn_with_state(state.clone(), limits::limit);
@@ -133,6 +135,13 @@ async fn query(
             _ => batch,
         }
     };
+    let mut batch = batch;
+    if !endpoint.introspection && batch.iter_mut().any(asks_introspection) {
+        return Err(Problem::new(
+            Kind::BadRequest,
+            "Introspection is turned off on this server (--graphql-introspection).",
+        ));
+    }
     let batch = batch.data(loader(&st, &caller)).data(caller);
     let response =
         match tokio::time::timeout(endpoint.timeout, endpoint.schema.execute_batch(batch)).await {
@@ -176,6 +185,20 @@ fn refuse_mutation(mut request: GqlRequest) -> Result<GqlRequest, Problem> {
         return Err(p);
     }
     Ok(request)
+}
+
+/// Whether an operation asks for `__schema` or `__type` (answered with
+/// `null` when introspection is off; refused here with a reason instead).
+fn asks_introspection(request: &mut GqlRequest) -> bool {
+    let Ok(doc) = request.parsed_query() else {
+        return false;
+    };
+    doc.operations.iter().any(|(_, op)| {
+        op.node.selection_set.node.items.iter().any(|s| {
+            matches!(&s.node, Selection::Field(f)
+                if matches!(f.node.name.node.as_str(), "__schema" | "__type"))
+        })
+    })
 }
 
 /// A request's data loaders: they read as its caller.
