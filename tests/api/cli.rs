@@ -64,3 +64,19 @@ fn version_and_help() {
         assert!(help.contains(flag), "{help}");
     }
 }
+
+#[test]
+fn graphql_schema_prints_the_checked_in_sdl() {
+    let out = Command::new(roster_bin())
+        .arg("graphql-schema")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let sdl = String::from_utf8(out.stdout).unwrap();
+    assert!(sdl.contains("type Query {"), "{sdl}");
+    assert!(sdl.contains("type Subscription {"));
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.graphql"))
+            .unwrap();
+    assert_eq!(sdl, checked_in);
+}

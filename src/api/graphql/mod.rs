@@ -102,3 +102,17 @@ pub(super) fn problem_error(p: Problem) -> async_graphql::Error {
 pub(super) fn bad(detail: impl Into<String>) -> async_graphql::Error {
     problem_error(Problem::new(super::problem::Kind::BadRequest, detail))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The SDL in `docs/` is the schema served: a change to the schema
+    /// must come with the document.
+    #[test]
+    fn the_checked_in_sdl_is_the_schema() {
+        let checked_in = include_str!("../../../docs/schema.graphql");
+        assert!(
+            super::sdl() == checked_in,
+            "docs/schema.graphql is out of date: run `cargo run -- graphql-schema > docs/schema.graphql`"
+        );
+    }
+}

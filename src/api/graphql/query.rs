@@ -95,7 +95,8 @@ impl Query {
     }
 
     /// Users found the way people search: typo-tolerant, the last word as
-    /// a prefix, filtered and faceted; best first.
+    /// a prefix, filtered and faceted; best first. `consistent: true` waits
+    /// until the index has every change made so far.
     #[graphql(complexity = "first.unwrap_or(PAGE_DEFAULT) as usize * child_complexity")]
     #[allow(clippy::too_many_arguments)]
     async fn search_users(
@@ -227,15 +228,16 @@ impl Query {
         ))
     }
 
-    /// The audit log, newest first (admins).
+    /// The audit log, newest first (admins); only entries by `actor` (such
+    /// as `user:<id>`) or of `action` (such as `login`) when given.
     #[graphql(complexity = "first.unwrap_or(PAGE_DEFAULT) as usize * child_complexity")]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
         #[graphql(validator(minimum = 1, maximum = 500))] first: Option<i32>,
         after: Option<String>,
-        #[graphql(desc = "Only entries by this actor, such as `user:<id>`.")] actor: Option<String>,
-        #[graphql(desc = "Only entries of this action, such as `login`.")] action: Option<String>,
+        actor: Option<String>,
+        action: Option<String>,
     ) -> Result<AuditConnection> {
         let (st, caller) = context(ctx);
         let has_previous_page = after.is_some();

@@ -17,18 +17,15 @@ pub struct Subscription;
 #[SubscriptionRoot]
 impl Subscription {
     /// Changes to users and groups as they commit, in order (admins, or
-    /// API keys with scope `events`). With `after` (an event's `id`), every
+    /// API keys with scope `users:read` or `users:write`). With `after` (an event's `id`), every
     /// change after it first; without, new changes only. If the log no
-    /// longer holds that position, a `reset` event comes first.
+    /// longer holds that position, a `reset` event comes first. `types`
+    /// keeps only those event types, such as `user.created` (default all).
     async fn events(
         &self,
         ctx: &Context<'_>,
         after: Option<ID>,
-        #[graphql(
-            desc = "Only these event types, such as `user.created` (default all).",
-            validator(max_items = 32)
-        )]
-        types: Option<Vec<String>>,
+        #[graphql(validator(max_items = 32))] types: Option<Vec<String>>,
     ) -> Result<impl Stream<Item = ChangeEvent> + use<>> {
         let (st, caller) = context(ctx);
         let events = st.events().clone();

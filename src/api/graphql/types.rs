@@ -76,9 +76,9 @@ impl From<UserStatus> for domain::Status {
     }
 }
 
-/// A user; never carries secrets.
 pub struct UserNode(pub User);
 
+/// A user; never carries secrets.
 #[Object(name = "User")]
 impl UserNode {
     async fn id(&self) -> ID {
@@ -141,9 +141,9 @@ impl UserNode {
     }
 }
 
-/// A group: a name, roles granted to its members, and its members.
 pub struct GroupNode(pub Group);
 
+/// A group: a name, roles granted to its members, and its members.
 #[Object(name = "Group")]
 impl GroupNode {
     async fn id(&self) -> ID {
@@ -398,12 +398,13 @@ pub struct StreamReset {
     pub last_id: ID,
 }
 
-/// A change to a user or a group, as the change log recorded it.
 pub enum ChangeEvent {
     Change(Event),
     Reset(StreamReset),
 }
 
+/// A change to a user or a group, as the change log recorded it; or, with
+/// `type: "reset"`, word that the stream could not resume where asked.
 #[Object]
 impl ChangeEvent {
     /// The change's sequence number: pass it as `after` to resume.
@@ -414,7 +415,7 @@ impl ChangeEvent {
         }
     }
 
-    /// `user.created`, `group.updated`, …; `reset` for a [`StreamReset`].
+    /// `user.created`, `group.updated`, …; or `reset` (see `reset`).
     #[graphql(name = "type")]
     async fn kind(&self) -> &str {
         match self {
