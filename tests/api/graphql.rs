@@ -748,6 +748,35 @@ async fn a_page_of_users_with_their_groups_costs_a_bounded_number_of_reads() {
     assert!(reads <= 5, "{reads} store reads for a page of 100 users");
 }
 
+#[tokio::test]
+async fn introspection_answers_past_the_depth_limit_but_nothing_else_does() {
+    let app = spawn_app().await;
+    // As deep as the standard introspection query goes.
+    let deep = "{ __schema { types { name fields { name type { name ofType { name ofType { name
+        ofType { name ofType { name ofType { name ofType { name } } } } } } } } } } }";
+    let data = ok(&app, &app.token, deep, json!({})).await;
+    let names: Vec<&str> = data["__schema"]["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"User") && names.contains(&"ChangeEvent"),
+        "{names:?}"
+    );
+    // Mixed with data, the depth limit holds for all of it.
+    let mixed = deep.replacen("{ __schema", "{ me { id } __schema", 1);
+    let body = gql(&app, &app.token, &mixed, json!({})).await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{body}"
+    );
+}
+
 /// A `graphql-transport-ws` client: connects, sends `connection_init`.
 async fn socket(
     app: &TestApp,

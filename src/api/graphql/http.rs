@@ -32,7 +32,7 @@ use super::super::problem::{Kind, Problem};
 use super::super::state::AppState;
 use super::super::{console, limits};
 use super::loaders::GroupsOfUsers;
-use super::{BATCH_MAX, RosterSchema, builder, problem_error};
+use super::{BATCH_MAX, RosterSchema, builder, introspection, problem_error};
 
 pub const PATH: &str = "/api/v1/graphql";
 
@@ -41,7 +41,9 @@ pub const PATH: &str = "/api/v1/graphql";
 struct Endpoint {
     schema: RosterSchema,
     playground: bool,
-    introspection: bool,
+    /// Answers operations that only introspect; `None` when introspection
+    /// is off.
+    introspection: Option<RosterSchema>,
     timeout: Duration,
 }
 
@@ -52,7 +54,9 @@ pub fn router(state: AppState, config: &GraphqlConfig) -> Router<AppState> {
     let endpoint = Arc::new(Endpoint {
         schema: builder(config).data(state.clone()).finish(),
         playground: config.playground,
-        introspection: config.introspection,
+        introspection: config
+            .introspection
+            .then(|| introspection().data(state.clone()).finish()),
         timeout: config.timeout,
     });
     let limit = middleware::from_fn_with_state(state.clone(), limits::limit);
@@ -136,27 +140,32 @@ async fn query(
         }
     };
     let mut batch = batch;
-    if !endpoint.introspection && batch.iter_mut().any(asks_introspection) {
-        return Err(Problem::new(
-            Kind::BadRequest,
-            "Introspection is turned off on this server (--graphql-introspection).",
-        ));
-    }
+    let asks: Vec<Introspects> = batch.iter_mut().map(introspects).collect();
+    let schema = match &endpoint.introspection {
+        _ if !asks.iter().any(|a| a.any) => &endpoint.schema,
+        None => {
+            return Err(Problem::new(
+                Kind::BadRequest,
+                "Introspection is turned off on this server (--graphql-introspection).",
+            ));
+        }
+        Some(schema) if asks.iter().all(|a| a.only) => schema,
+        Some(_) => &endpoint.schema,
+    };
     let batch = batch.data(loader(&st, &caller)).data(caller);
-    let response =
-        match tokio::time::timeout(endpoint.timeout, endpoint.schema.execute_batch(batch)).await {
-            Ok(r) => r,
-            Err(_) => BatchResponse::Single(async_graphql::Response::from_errors(vec![
-                problem_error(Problem::new(
-                    Kind::Timeout,
-                    format!(
-                        "The operation took longer than {} ms and was stopped.",
-                        endpoint.timeout.as_millis()
-                    ),
-                ))
-                .into_server_error(Default::default()),
-            ])),
-        };
+    let response = match tokio::time::timeout(endpoint.timeout, schema.execute_batch(batch)).await {
+        Ok(r) => r,
+        Err(_) => BatchResponse::Single(async_graphql::Response::from_errors(vec![
+            problem_error(Problem::new(
+                Kind::Timeout,
+                format!(
+                    "The operation took longer than {} ms and was stopped.",
+                    endpoint.timeout.as_millis()
+                ),
+            ))
+            .into_server_error(Default::default()),
+        ])),
+    };
     let mut res = axum::Json(&response).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -187,18 +196,36 @@ fn refuse_mutation(mut request: GqlRequest) -> Result<GqlRequest, Problem> {
     Ok(request)
 }
 
-/// Whether an operation asks for `__schema` or `__type` (answered with
-/// `null` when introspection is off; refused here with a reason instead).
-fn asks_introspection(request: &mut GqlRequest) -> bool {
+/// What an operation asks of introspection at its top level.
+struct Introspects {
+    /// `__schema` or `__type` (answered with `null` when introspection is
+    /// off; refused with a reason instead).
+    any: bool,
+    /// Nothing else (`__typename` aside).
+    only: bool,
+}
+
+fn introspects(request: &mut GqlRequest) -> Introspects {
     let Ok(doc) = request.parsed_query() else {
-        return false;
+        return Introspects {
+            any: false,
+            only: false,
+        };
     };
-    doc.operations.iter().any(|(_, op)| {
-        op.node.selection_set.node.items.iter().any(|s| {
-            matches!(&s.node, Selection::Field(f)
-                if matches!(f.node.name.node.as_str(), "__schema" | "__type"))
+    let names: Vec<&str> = doc
+        .operations
+        .iter()
+        .flat_map(|(_, op)| op.node.selection_set.node.items.iter())
+        .map(|s| match &s.node {
+            Selection::Field(f) => f.node.name.node.as_str(),
+            _ => "",
         })
-    })
+        .collect();
+    let meta = |n: &&str| matches!(*n, "__schema" | "__type");
+    Introspects {
+        any: names.iter().any(meta),
+        only: names.iter().all(|n| meta(n) || *n == "__typename"),
+    }
 }
 
 /// A request's data loaders: they read as its caller.

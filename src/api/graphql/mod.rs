@@ -64,6 +64,15 @@ fn builder(
     }
 }
 
+/// The schema that answers introspection alone: without the depth limit,
+/// which the standard introspection query (`ofType` within `ofType` …)
+/// exceeds; its cost is still bounded by the complexity limit.
+fn introspection() -> SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
+    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+        .introspection_only()
+        .limit_complexity(COMPLEXITY_MAX)
+}
+
 /// The schema in SDL (`roster graphql-schema`; `docs/schema.graphql`).
 pub fn sdl() -> String {
     let config = GraphqlConfig {
