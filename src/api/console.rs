@@ -18,9 +18,10 @@ use super::problem::{Kind, Problem};
 struct Assets;
 
 /// Only this server's own files may run, style, load or be framed: no
-/// inline scripts or styles, no third-party origins.
+/// inline scripts or styles, no third-party origins. (Fonts may be `data:`
+/// URIs: GraphiQL's stylesheet embeds its fonts so.)
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; \
 frame-ancestors 'none'; form-action 'self'";
 
 /// `/` and `/admin` lead to the console.

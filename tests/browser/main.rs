@@ -20,6 +20,7 @@ mod helpers;
 #[path = "../support/smtp_sink.rs"]
 mod smtp_sink;
 
+mod graphiql;
 mod groups;
 mod mfa;
 mod passkeys;
