@@ -38,6 +38,16 @@ const ADMIN: &str = "bench-admin@example.com";
 const ADMIN_PW: &str = "bench-admin-password";
 const USER_PW: &str = "bench-user-password";
 
+/// GraphQL operations asking for what their REST equivalents answer: every
+/// field of a user (and a hit's score and highlights; the cursors stand for
+/// `next_cursor`).
+const GQL_USERS: &str = "{ users(first: 20) { edges { cursor node { id email username name roles \
+    status emailVerified mfaEnabled attributes createdAt updatedAt version } } \
+    pageInfo { hasNextPage endCursor } } }";
+const GQL_SEARCH: &str = "{ searchUsers(q: \"grace hopper\", first: 20) { total tookMs \
+    edges { score highlights { field text } node { id email username name roles status \
+    emailVerified mfaEnabled attributes createdAt updatedAt version } } } }";
+
 struct Server {
     child: Child,
     base: String,
@@ -501,6 +511,33 @@ fn main() {
                 .await,
             );
         }
+        // GraphQL beside its REST equivalent: the same page, the same
+        // fields (all of a user's), the same search.
+        let gql = |b: Arc<String>, query: &'static str| -> MakeRequest {
+            Arc::new(move |c, _, _| c.post(format!("{b}/api/v1/graphql")).json(&json!({"query": query})))
+        };
+        for query in [GQL_USERS, GQL_SEARCH] {
+            // A GraphQL error is a 200 too: check the answers once.
+            let answer: Value = client.post(format!("{base}/api/v1/graphql")).json(&json!({"query": query}))
+                .send().await.expect("graphql").json().await.expect("graphql json");
+            assert!(answer.get("errors").is_none(), "{query}: {answer}");
+        }
+        let b = base.clone();
+        push_rss(&mut results, pid,
+            run("REST: GET /api/v1/users?limit=20", 64, secs, StatusCode::OK,
+                Arc::new(move |c, _, _| c.get(format!("{b}/api/v1/users?limit=20")))).await,
+        );
+        push_rss(&mut results, pid,
+            run("GraphQL: users(first: 20)", 64, secs, StatusCode::OK, gql(base.clone(), GQL_USERS)).await,
+        );
+        let b = base.clone();
+        push_rss(&mut results, pid,
+            run("REST: search two words, 20 hits", 64, secs, StatusCode::OK,
+                Arc::new(move |c, _, _| c.get(format!("{b}/api/v1/users/search?q=grace%20hopper&limit=20")))).await,
+        );
+        push_rss(&mut results, pid,
+            run("GraphQL: searchUsers two words, 20 hits", 64, secs, StatusCode::OK, gql(base.clone(), GQL_SEARCH)).await,
+        );
         for concurrency in [1, 64] {
             let b = base.clone();
             push_rss(&mut results, pid,
@@ -600,7 +637,12 @@ fn main() {
         if let (Some(c1), Some(c64)) = (find("POST /api/v1/users", 1), find("POST /api/v1/users", 64)) {
             println!("\ngroup commit: durable creates with 64 clients = {:.1}x the rate of 1 client", c64.rps / c1.rps);
         }
-        if let (Some(l1), Some(l8)) = (find("POST /api/v1/auth/login", 1), find("POST /api/v1/auth/login", 8)) {
+        for (rest, graphql) in [("REST: GET", "GraphQL: users"), ("REST: search", "GraphQL: searchUsers")] {
+            if let (Some(r), Some(g)) = (find(rest, 64), find(graphql, 64)) {
+                println!("{}: {:.0}/s = {:.2} of {} ({:.0}/s)", g.name, g.rps, g.rps / r.rps, r.name, r.rps);
+            }
+        }
+                if let (Some(l1), Some(l8)) = (find("POST /api/v1/auth/login", 1), find("POST /api/v1/auth/login", 8)) {
             // One login at concurrency 1 is one hash plus a round trip: its
             // median is an upper bound of the single-hash time.
             let limit = cores as f64 / (l1.p50_us as f64 / 1e6);

@@ -150,7 +150,7 @@ fn reset(reason: &str, last: u64) -> SseEvent {
 
 /// What a follower of the change log is handed, in order.
 pub(super) enum Followed {
-    Event(Event),
+    Event(Box<Event>),
     /// The position asked for is not in the log (pruned, or from another
     /// store): the follower should re-list, then go on from `last`.
     Reset {
@@ -240,7 +240,8 @@ impl Subscriber {
             }
             let (found, next) = self.events.read(self.after, READ_BATCH, &self.types).ok()?;
             self.after = next;
-            self.queue.extend(found.into_iter().map(Followed::Event));
+            self.queue
+                .extend(found.into_iter().map(|e| Followed::Event(Box::new(e))));
             if self.queue.is_empty() && next == span.last {
                 tokio::select! {
                     r = self.commits.changed() => r.ok()?,

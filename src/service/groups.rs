@@ -3,6 +3,7 @@
 //! here, so audit, the change log, search and events follow from one path.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use crate::auth::policy::{Action, Caller};
@@ -405,8 +406,8 @@ impl Groups {
             for u in users {
                 let mut groups = Vec::new();
                 for g in r.groups_of(*u)? {
-                    if !known.contains_key(&g) {
-                        known.insert(g, r.get_group(g)?);
+                    if let Entry::Vacant(slot) = known.entry(g) {
+                        slot.insert(r.get_group(g)?);
                     }
                     groups.extend(known[&g].clone());
                 }

@@ -399,7 +399,7 @@ pub struct StreamReset {
 }
 
 pub enum ChangeEvent {
-    Change(Event),
+    Change(Box<Event>),
     Reset(StreamReset),
 }
 
@@ -434,14 +434,10 @@ impl ChangeEvent {
     /// The id of the user or group changed.
     async fn subject_id(&self) -> Option<ID> {
         match self {
-            ChangeEvent::Change(Event {
-                subject: Subject::User(id, _),
-                ..
-            }) => Some(ID(id.to_string())),
-            ChangeEvent::Change(Event {
-                subject: Subject::Group(id, _),
-                ..
-            }) => Some(ID(id.to_string())),
+            ChangeEvent::Change(e) => match &e.subject {
+                Subject::User(id, _) => Some(ID(id.to_string())),
+                Subject::Group(id, _) => Some(ID(id.to_string())),
+            },
             ChangeEvent::Reset(_) => None,
         }
     }
@@ -449,22 +445,22 @@ impl ChangeEvent {
     /// The user as it is after the change (as it was, for a deletion).
     async fn user(&self) -> Option<UserNode> {
         match self {
-            ChangeEvent::Change(Event {
-                subject: Subject::User(_, Some(u)),
-                ..
-            }) => Some(UserNode(u.clone())),
-            _ => None,
+            ChangeEvent::Change(e) => match &e.subject {
+                Subject::User(_, Some(u)) => Some(UserNode(u.clone())),
+                _ => None,
+            },
+            ChangeEvent::Reset(_) => None,
         }
     }
 
     /// The group as it is after the change (as it was, for a deletion).
     async fn group(&self) -> Option<GroupNode> {
         match self {
-            ChangeEvent::Change(Event {
-                subject: Subject::Group(_, Some(g)),
-                ..
-            }) => Some(GroupNode(g.clone())),
-            _ => None,
+            ChangeEvent::Change(e) => match &e.subject {
+                Subject::Group(_, Some(g)) => Some(GroupNode(g.clone())),
+                _ => None,
+            },
+            ChangeEvent::Reset(_) => None,
         }
     }
 
