@@ -729,6 +729,7 @@ async fn a_page_of_users_with_their_groups_costs_a_bounded_number_of_reads() {
     let before = app.reads.get();
     let data = ok(&app, &app.token, query, json!({})).await;
     let reads = app.reads.get() - before;
+    eprintln!("store reads for a page of 100 users with their groups: {reads}");
     let edges = data["users"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 100);
     // m00 is in team-0 and team-1; the admin in none.
