@@ -984,3 +984,188 @@ async fn graphiql_is_served_to_browsers_only_when_turned_on() {
         .unwrap();
     assert_problem(res, StatusCode::UNAUTHORIZED).await;
 }
+
+/// A user selected plainly is answered in one pass, with fragments,
+/// aliases or `groups` through the general resolver: both must agree.
+#[tokio::test]
+async fn a_user_answers_alike_with_or_without_fragments() {
+    let app = spawn_app().await;
+    let admin = app.token.clone();
+    for (email, name, username) in [
+        ("grace@example.com", Some("Grace Hopper"), Some("grace")),
+        ("plain@example.com", None, None),
+    ] {
+        let mut input = json!({"email": email, "attributes": {"team": "navy", "n": 1.5, "tags": ["a", {"b": null}]}});
+        if let Some(name) = name {
+            input["name"] = json!(name);
+            input["username"] = json!(username);
+        }
+        ok(
+            &app,
+            &admin,
+            "mutation($input: CreateUserInput!) { createUser(input: $input) { id } }",
+            json!({"input": input}),
+        )
+        .await;
+    }
+    let page = |selection: &str| {
+        format!("{{ users(first: 10) {{ edges {{ node {{ {selection} }} }} }} }}")
+    };
+    let nodes = |data: Value| -> Vec<Value> {
+        data["users"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"].clone())
+            .collect()
+    };
+    let plain = nodes(
+        ok(
+            &app,
+            &admin,
+            &page(&format!("__typename {USER_FIELDS}")),
+            json!({}),
+        )
+        .await,
+    );
+    assert_eq!(plain.len(), 3, "{plain:?}");
+    assert!(
+        plain
+            .iter()
+            .any(|n| n["name"].is_null() && n["username"].is_null())
+    );
+    assert!(
+        plain
+            .iter()
+            .any(|n| n["attributes"]["tags"][1]["b"].is_null() && n["attributes"]["n"] == 1.5)
+    );
+    // An inline fragment, a named fragment, a directive and `groups` each
+    // take the general path.
+    let inline = nodes(
+        ok(
+            &app,
+            &admin,
+            &page(&format!("... on User {{ __typename {USER_FIELDS} }}")),
+            json!({}),
+        )
+        .await,
+    );
+    assert_eq!(plain, inline);
+    let named = ok(
+        &app,
+        &admin,
+        &format!(
+            "{{ users(first: 10) {{ edges {{ node {{ ...U }} }} }} }} fragment U on User {{ __typename {USER_FIELDS} }}"
+        ),
+        json!({}),
+    )
+    .await;
+    assert_eq!(plain, nodes(named));
+    let directed = nodes(
+        ok(
+            &app,
+            &admin,
+            &page(&format!(
+                "__typename {USER_FIELDS} groups @include(if: true) {{ id }}"
+            )),
+            json!({}),
+        )
+        .await,
+    );
+    for (p, d) in plain.iter().zip(&directed) {
+        let mut d = d.clone();
+        assert_eq!(d.as_object_mut().unwrap().remove("groups"), Some(json!([])));
+        assert_eq!(p, &d);
+    }
+    // Aliases name the answers; a field asked twice is answered once.
+    let aliased = nodes(
+        ok(
+            &app,
+            &admin,
+            &page("mail: email email id who: name"),
+            json!({}),
+        )
+        .await,
+    );
+    for (p, a) in plain.iter().zip(&aliased) {
+        assert_eq!(a["mail"], p["email"]);
+        assert_eq!(a["who"], p["name"]);
+        assert_eq!(a.as_object().unwrap().len(), 4, "{a}");
+    }
+    let twice = nodes(ok(&app, &admin, &page("email email"), json!({})).await);
+    assert_eq!(twice[0].as_object().unwrap().len(), 1);
+
+    // Edges too: a page and a search hit, plainly and through fragments.
+    let plainly = "{ users(first: 10) { edges { __typename cursor node { id email } } } \
+        searchUsers(q: \"grace\", first: 5, consistent: true) { edges { __typename cursor score highlights { field text } node { id name } } } }";
+    let fragments = "{ users(first: 10) { edges { ... on UserEdge { __typename cursor node { id email } } } } \
+        searchUsers(q: \"grace\", first: 5, consistent: true) { edges { ...E } } } \
+        fragment E on SearchEdge { __typename cursor score highlights { ... on Highlight { field text } } node { id name } }";
+    let found = ok(&app, &admin, plainly, json!({})).await;
+    let hit = &found["searchUsers"]["edges"][0];
+    assert_eq!(hit["node"]["name"], "Grace Hopper", "{found}");
+    assert!(
+        hit["highlights"].as_array().is_some_and(|h| !h.is_empty()),
+        "{found}"
+    );
+    assert!(hit["score"].as_f64().is_some_and(|s| s > 0.0), "{found}");
+    assert_eq!(found["users"]["edges"].as_array().unwrap().len(), 3);
+    assert_eq!(found, ok(&app, &admin, fragments, json!({})).await);
+}
+
+/// An operation seen before skips the parser and most of the validation:
+/// what depends on the variables is still checked on every run.
+#[tokio::test]
+async fn a_repeated_operation_is_still_checked_on_every_run() {
+    let app = spawn_app().await;
+    let admin = app.token.clone();
+    let query = format!(
+        "query($n: Int, $m: Int) {{ users(first: $n) {{ edges {{ node {{ groups {{ members(first: $m) {{ edges {{ node {{ {USER_FIELDS} }} }} }} }} }} }} }} }}"
+    );
+    for _ in 0..3 {
+        ok(&app, &admin, &query, json!({"n": 2, "m": 2})).await;
+    }
+    // Complexity grows with the variables.
+    let body = gql(&app, &admin, &query, json!({"n": 500, "m": 500})).await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too complex"),
+        "{body}"
+    );
+    // Variables of the wrong type, or out of range.
+    let body = gql(&app, &admin, &query, json!({"n": "two", "m": 2})).await;
+    assert!(
+        body["errors"].as_array().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body.get("data").is_none_or(|d| d["users"].is_null()),
+        "{body}"
+    );
+    let cursors = "query($n: Int) { users(first: $n) { edges { cursor } } }";
+    ok(&app, &admin, cursors, json!({"n": 1})).await;
+    let (_, err) = fails(&app, &admin, cursors, json!({"n": 501})).await;
+    assert!(err["message"].as_str().unwrap().contains("500"), "{err}");
+    // And it still answers.
+    let data = ok(&app, &admin, &query, json!({"n": 1, "m": 1})).await;
+    assert_eq!(data["users"]["edges"].as_array().unwrap().len(), 1);
+    // A plain user repeating an admin's operation meets the policy.
+    app.create_user(json!({"email": "someone@example.com", "password": "correct horse battery"}))
+        .await;
+    let plain = login(
+        &app.client,
+        &app.base,
+        "someone@example.com",
+        "correct horse battery",
+    )
+    .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = "{ users(first: 2) { edges { cursor } } }";
+    ok(&app, &admin, page, json!({})).await;
+    let (kind, _) = fails(&app, &plain, page, json!({})).await;
+    assert_eq!(kind, "urn:roster:problem:forbidden");
+}

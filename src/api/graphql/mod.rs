@@ -6,18 +6,21 @@
 //!
 //! | module         | what it owns |
 //! |----------------|--------------|
-//! | `types`        | the output types: users, groups, connections, events |
+//! | `types`        | the output types: groups, connections, events |
+//! | `user`         | the `User` type, resolved in one pass when it can be |
 //! | `inputs`       | input types and their conversion into the REST bodies' commands |
 //! | `query`        | the `Query` root |
 //! | `mutation`     | the `Mutation` root |
 //! | `subscription` | the `Subscription` root, fed by the change log |
 //! | `loaders`      | data loaders: a page's groups in one read |
 //! | `http`         | the transport: POST/GET, WebSocket, GraphiQL, limits |
+//! | `documents`    | operations seen before, parsed and validated, by their text |
 //!
 //! Errors carry the REST problem's `type`, `status` and `title` in their
 //! `extensions` (and `errors` for validation), so one client-side mapping
 //! serves both APIs.
 
+mod documents;
 mod http;
 mod inputs;
 mod loaders;
@@ -25,6 +28,7 @@ mod mutation;
 mod query;
 mod subscription;
 mod types;
+mod user;
 
 use std::time::Duration;
 

@@ -6,7 +6,8 @@ use async_graphql::{Context, ID, Object, Result};
 use crate::service::Precondition;
 
 use super::inputs::{CreateGroupInput, CreateUserInput, UpdateUserInput};
-use super::types::{GroupNode, UserNode, context, group_id, user_id};
+use super::types::{GroupNode, context, group_id, user_id};
+use super::user::UserNode;
 
 pub struct Mutation;
 
@@ -26,7 +27,7 @@ impl Mutation {
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<UserNode> {
         let (st, caller) = context(ctx);
         let user = st.users().create(caller, input.try_into()?).await?;
-        Ok(UserNode(user))
+        Ok(UserNode::of(user))
     }
 
     /// Change a user's fields (a merge patch: fields left out stay).
@@ -45,7 +46,7 @@ impl Mutation {
             .users()
             .patch(caller, id, patch, precondition(expected_version))
             .await?;
-        Ok(UserNode(user))
+        Ok(UserNode::of(user))
     }
 
     /// Delete a user; returns its id.

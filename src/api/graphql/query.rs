@@ -13,9 +13,9 @@ use super::bad;
 use super::inputs::{Facet, SearchFilter, SearchOrder, UserFilter, UserSort, timestamp};
 use super::types::{
     AuditConnection, FacetCounts, FacetValue, GroupConnection, GroupNode, Highlight, PAGE_DEFAULT,
-    PageInfo, SearchEdge, UserConnection, UserEdge, UserNode, UserSearchConnection, context,
-    group_id, id_cursor, user_id,
+    PageInfo, UserConnection, UserSearchConnection, context, group_id, id_cursor, user_id,
 };
+use super::user::{SearchEdge, UserEdge, UserNode};
 
 pub struct Query;
 
@@ -36,7 +36,7 @@ impl Query {
         let Principal::User { id, .. } = &caller.principal else {
             return Ok(None);
         };
-        Ok(found(st.users().get(caller, *id))?.map(UserNode))
+        Ok(found(st.users().get(caller, *id))?.map(UserNode::of))
     }
 
     /// A user by id; `null` if there is none.
@@ -45,7 +45,7 @@ impl Query {
         let Ok(id) = user_id(&id) else {
             return Ok(None);
         };
-        Ok(found(st.users().get(caller, id))?.map(UserNode))
+        Ok(found(st.users().get(caller, id))?.map(UserNode::of))
     }
 
     /// Users in a stable order, a page at a time (admins).
@@ -82,10 +82,7 @@ impl Query {
         let edges = page
             .items
             .into_iter()
-            .map(|u| UserEdge {
-                cursor: Users::cursor_after(sort, &u),
-                node: UserNode(u),
-            })
+            .map(|u| UserEdge::new(Users::cursor_after(sort, &u), u))
             .collect();
         Ok(UserConnection::new(
             edges,
@@ -154,21 +151,19 @@ impl Query {
             .hits
             .into_iter()
             .enumerate()
-            .map(|(i, h)| SearchEdge {
-                cursor: offset_cursor(offset + i + 1),
-                node: UserNode(h.user),
-                score: h.score,
-                highlights: h
+            .map(|(i, h)| {
+                let highlights = h
                     .highlights
                     .into_iter()
                     .map(|(field, text)| Highlight {
                         field: field.into_owned(),
                         text,
                     })
-                    .collect(),
+                    .collect();
+                SearchEdge::new(offset_cursor(offset + i + 1), h.user, h.score, highlights)
             })
             .collect();
-        let cursors: Vec<&str> = edges.iter().map(|e| e.cursor.as_str()).collect();
+        let cursors: Vec<&str> = edges.iter().map(|e| e.cursor()).collect();
         let page_info = PageInfo {
             has_next_page: offset + edges.len() < results.total,
             has_previous_page: offset > 0,

@@ -1,7 +1,6 @@
 //! The output types: a user and a group as REST shows them (camel-cased),
 //! Relay connections, search hits, audit entries and change events.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Json, Object, Result, SimpleObject};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -10,7 +9,7 @@ use crate::auth::policy::Caller;
 use crate::domain::{self, AuditEntry, Event, Group, GroupId, Subject, User};
 
 use super::super::state::AppState;
-use super::loaders::GroupsOfUsers;
+use super::user::{SearchEdge, UserEdge, UserNode};
 use super::{bad, problem_error};
 
 /// What every resolver needs: the services and who is asking.
@@ -73,71 +72,6 @@ impl From<UserStatus> for domain::Status {
             UserStatus::Active => domain::Status::Active,
             UserStatus::Disabled => domain::Status::Disabled,
         }
-    }
-}
-
-pub struct UserNode(pub User);
-
-/// A user; never carries secrets.
-#[Object(name = "User")]
-impl UserNode {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-
-    async fn email(&self) -> &str {
-        self.0.email.as_str()
-    }
-
-    async fn username(&self) -> Option<&str> {
-        self.0.username.as_ref().map(|u| u.as_str())
-    }
-
-    async fn name(&self) -> Option<&str> {
-        self.0.name.as_ref().map(|n| n.as_str())
-    }
-
-    /// Its own roles (groups may grant more).
-    async fn roles(&self) -> Vec<Role> {
-        self.0.roles.iter().map(|r| Role::from(*r)).collect()
-    }
-
-    async fn status(&self) -> UserStatus {
-        self.0.status.into()
-    }
-
-    async fn email_verified(&self) -> bool {
-        self.0.email_verified
-    }
-
-    /// A second factor (TOTP or a passkey) is enrolled.
-    async fn mfa_enabled(&self) -> bool {
-        self.0.mfa_enabled
-    }
-
-    /// Free-form JSON object.
-    async fn attributes(&self) -> Json<&Map<String, Value>> {
-        Json(self.0.attributes.as_map())
-    }
-
-    async fn created_at(&self) -> OffsetDateTime {
-        self.0.created_at
-    }
-
-    async fn updated_at(&self) -> OffsetDateTime {
-        self.0.updated_at
-    }
-
-    /// Increases with every change; pass it as `expectedVersion`.
-    async fn version(&self) -> u64 {
-        self.0.version
-    }
-
-    /// The groups it belongs to (batched: a page of users costs one read).
-    async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<GroupNode>> {
-        let loader = ctx.data_unchecked::<std::sync::Arc<DataLoader<GroupsOfUsers>>>();
-        let groups = loader.load_one(self.0.id).await?.unwrap_or_default();
-        Ok(groups.into_iter().map(GroupNode).collect())
     }
 }
 
@@ -230,12 +164,6 @@ impl PageInfo {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct UserEdge {
-    pub cursor: String,
-    pub node: UserNode,
-}
-
 /// A page of users.
 #[derive(SimpleObject)]
 pub struct UserConnection {
@@ -246,7 +174,7 @@ pub struct UserConnection {
 impl UserConnection {
     /// Users paired with their cursors.
     pub fn new(edges: Vec<UserEdge>, has_next_page: bool, has_previous_page: bool) -> Self {
-        let cursors: Vec<&str> = edges.iter().map(|e| e.cursor.as_str()).collect();
+        let cursors: Vec<&str> = edges.iter().map(|e| e.cursor()).collect();
         let page_info = PageInfo::of(&cursors, has_next_page, has_previous_page);
         Self { edges, page_info }
     }
@@ -255,10 +183,7 @@ impl UserConnection {
     fn by_id(users: Vec<User>, has_next_page: bool) -> Self {
         let edges = users
             .into_iter()
-            .map(|u| UserEdge {
-                cursor: u.id.to_string(),
-                node: UserNode(u),
-            })
+            .map(|u| UserEdge::new(u.id.to_string(), u))
             .collect();
         Self::new(edges, has_next_page, false)
     }
@@ -297,14 +222,6 @@ impl GroupConnection {
 pub struct Highlight {
     pub field: String,
     pub text: String,
-}
-
-#[derive(SimpleObject)]
-pub struct SearchEdge {
-    pub cursor: String,
-    pub node: UserNode,
-    pub score: f32,
-    pub highlights: Vec<Highlight>,
 }
 
 /// How many matches hold one value of a facet.
@@ -446,7 +363,7 @@ impl ChangeEvent {
     async fn user(&self) -> Option<UserNode> {
         match self {
             ChangeEvent::Change(e) => match &e.subject {
-                Subject::User(_, Some(u)) => Some(UserNode(u.clone())),
+                Subject::User(_, Some(u)) => Some(UserNode::of(u.clone())),
                 _ => None,
             },
             ChangeEvent::Reset(_) => None,
