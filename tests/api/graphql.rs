@@ -1096,12 +1096,28 @@ async fn a_user_answers_alike_with_or_without_fragments() {
     assert_eq!(twice[0].as_object().unwrap().len(), 1);
 
     // Edges too: a page and a search hit, plainly and through fragments.
-    let plainly = "{ users(first: 10) { edges { __typename cursor node { id email } } } \
-        searchUsers(q: \"grace\", first: 5, consistent: true) { edges { __typename cursor score highlights { field text } node { id name } } } }";
-    let fragments = "{ users(first: 10) { edges { ... on UserEdge { __typename cursor node { id email } } } } \
-        searchUsers(q: \"grace\", first: 5, consistent: true) { edges { ...E } } } \
-        fragment E on SearchEdge { __typename cursor score highlights { ... on Highlight { field text } } node { id name } }";
-    let found = ok(&app, &admin, plainly, json!({})).await;
+    let page_info = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor }";
+    let facets = "total facets { name values { value count } }";
+    let search = "searchUsers(q: \"grace\", first: 5, facets: [STATUS, ROLES], consistent: true)";
+    let plainly = format!(
+        "{{ users(first: 10) {{ {page_info} edges {{ __typename cursor node {{ id email }} }} }} \
+         {search} {{ {facets} {page_info} edges {{ __typename cursor score highlights {{ field text }} node {{ id name }} }} }} }}"
+    );
+    let fragments = format!(
+        "{{ users(first: 10) {{ ... on UserConnection {{ {page_info} edges {{ ... on UserEdge {{ __typename cursor node {{ id email }} }} }} }} }} \
+         {search} {{ ...S }} }} \
+         fragment S on UserSearchConnection {{ {facets} {page_info} edges {{ ...E }} }} \
+         fragment E on SearchEdge {{ __typename cursor score highlights {{ ... on Highlight {{ field text }} }} node {{ id name }} }}"
+    );
+    let took = ok(
+        &app,
+        &admin,
+        &format!("{{ {search} {{ tookMs }} }}"),
+        json!({}),
+    )
+    .await;
+    assert!(took["searchUsers"]["tookMs"].is_f64(), "{took}");
+    let found = ok(&app, &admin, &plainly, json!({})).await;
     let hit = &found["searchUsers"]["edges"][0];
     assert_eq!(hit["node"]["name"], "Grace Hopper", "{found}");
     assert!(
@@ -1110,7 +1126,17 @@ async fn a_user_answers_alike_with_or_without_fragments() {
     );
     assert!(hit["score"].as_f64().is_some_and(|s| s > 0.0), "{found}");
     assert_eq!(found["users"]["edges"].as_array().unwrap().len(), 3);
-    assert_eq!(found, ok(&app, &admin, fragments, json!({})).await);
+    assert_eq!(found["searchUsers"]["total"], 1, "{found}");
+    assert_eq!(
+        found["searchUsers"]["facets"][0]["values"][0]["count"], 1,
+        "{found}"
+    );
+    assert_eq!(found["users"]["pageInfo"]["hasNextPage"], false, "{found}");
+    assert!(
+        found["users"]["pageInfo"]["endCursor"].is_string(),
+        "{found}"
+    );
+    assert_eq!(found, ok(&app, &admin, &fragments, json!({})).await);
 }
 
 /// An operation seen before skips the parser and most of the validation:

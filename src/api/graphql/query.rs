@@ -13,9 +13,9 @@ use super::bad;
 use super::inputs::{Facet, SearchFilter, SearchOrder, UserFilter, UserSort, timestamp};
 use super::types::{
     AuditConnection, FacetCounts, FacetValue, GroupConnection, GroupNode, Highlight, PAGE_DEFAULT,
-    PageInfo, UserConnection, UserSearchConnection, context, group_id, id_cursor, user_id,
+    PageInfo, UserSearchConnectionFields, context, group_id, id_cursor, user_id,
 };
-use super::user::{SearchEdge, UserEdge, UserNode};
+use super::user::{SearchEdge, UserConnection, UserEdge, UserNode, UserSearchConnection};
 
 pub struct Query;
 
@@ -184,13 +184,13 @@ impl Query {
                     .collect(),
             })
             .collect();
-        Ok(UserSearchConnection {
+        Ok(UserSearchConnection(UserSearchConnectionFields {
             edges,
             page_info,
             total: results.total as u64,
             facets,
             took_ms: (results.took_ms * 1000.0).round() / 1000.0,
-        })
+        }))
     }
 
     /// A group by id; `null` if there is none.

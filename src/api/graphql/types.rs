@@ -6,10 +6,10 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::auth::policy::Caller;
-use crate::domain::{self, AuditEntry, Event, Group, GroupId, Subject, User};
+use crate::domain::{self, AuditEntry, Event, Group, GroupId, Subject};
 
 use super::super::state::AppState;
-use super::user::{SearchEdge, UserEdge, UserNode};
+use super::user::{SearchEdge, UserConnection, UserEdge, UserNode};
 use super::{bad, problem_error};
 
 /// What every resolver needs: the services and who is asking.
@@ -154,7 +154,7 @@ pub struct PageInfo {
 }
 
 impl PageInfo {
-    fn of(cursors: &[&str], has_next_page: bool, has_previous_page: bool) -> Self {
+    pub fn of(cursors: &[&str], has_next_page: bool, has_previous_page: bool) -> Self {
         Self {
             has_next_page,
             has_previous_page,
@@ -166,27 +166,10 @@ impl PageInfo {
 
 /// A page of users.
 #[derive(SimpleObject)]
-pub struct UserConnection {
+#[graphql(name = "UserConnection")]
+pub struct UserConnectionFields {
     pub edges: Vec<UserEdge>,
     pub page_info: PageInfo,
-}
-
-impl UserConnection {
-    /// Users paired with their cursors.
-    pub fn new(edges: Vec<UserEdge>, has_next_page: bool, has_previous_page: bool) -> Self {
-        let cursors: Vec<&str> = edges.iter().map(|e| e.cursor()).collect();
-        let page_info = PageInfo::of(&cursors, has_next_page, has_previous_page);
-        Self { edges, page_info }
-    }
-
-    /// Users in id order, each one's cursor its id.
-    fn by_id(users: Vec<User>, has_next_page: bool) -> Self {
-        let edges = users
-            .into_iter()
-            .map(|u| UserEdge::new(u.id.to_string(), u))
-            .collect();
-        Self::new(edges, has_next_page, false)
-    }
 }
 
 #[derive(SimpleObject)]
@@ -240,7 +223,8 @@ pub struct FacetCounts {
 
 /// A page of search hits, best first.
 #[derive(SimpleObject)]
-pub struct UserSearchConnection {
+#[graphql(name = "UserSearchConnection")]
+pub struct UserSearchConnectionFields {
     pub edges: Vec<SearchEdge>,
     pub page_info: PageInfo,
     /// How many users match in all.

@@ -13,7 +13,7 @@
 //! it.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::indexmap::IndexMap;
@@ -27,10 +27,13 @@ use async_graphql::{
 use serde_json::Map;
 use time::OffsetDateTime;
 
-use crate::domain::User;
+use crate::domain::{self, User};
 
 use super::loaders::GroupsOfUsers;
-use super::types::{GroupNode, Highlight, Role, UserStatus};
+use super::types::{
+    GroupNode, Highlight, PageInfo, Role, UserConnectionFields, UserSearchConnectionFields,
+    UserStatus,
+};
 
 /// A user as GraphQL shows it.
 pub struct UserNode(UserFields);
@@ -55,8 +58,8 @@ impl UserNode {
             "email" => Value::String(u.email.as_str().to_owned()),
             "username" => text(u.username.as_ref().map(|n| n.as_str())),
             "name" => text(u.name.as_ref().map(|n| n.as_str())),
-            "roles" => Value::List(u.roles.iter().map(|r| enum_value(Role::from(*r))).collect()),
-            "status" => enum_value(UserStatus::from(u.status)),
+            "roles" => Value::List(u.roles.iter().map(|r| role(*r)).collect()),
+            "status" => status(u.status),
             "emailVerified" => Value::Boolean(u.email_verified),
             "mfaEnabled" => Value::Boolean(u.mfa_enabled),
             "attributes" => async_graphql::to_value(u.attributes.as_map()).unwrap_or_default(),
@@ -66,6 +69,31 @@ impl UserNode {
             _ => return None,
         })
     }
+}
+
+/// The enum values, made once (each is a shared name).
+fn role(r: domain::Role) -> Value {
+    static VALUES: LazyLock<[Value; 2]> =
+        LazyLock::new(|| [enum_value(Role::Admin), enum_value(Role::User)]);
+    VALUES[match Role::from(r) {
+        Role::Admin => 0,
+        Role::User => 1,
+    }]
+    .clone()
+}
+
+fn status(s: domain::Status) -> Value {
+    static VALUES: LazyLock<[Value; 2]> = LazyLock::new(|| {
+        [
+            enum_value(UserStatus::Active),
+            enum_value(UserStatus::Disabled),
+        ]
+    });
+    VALUES[match UserStatus::from(s) {
+        UserStatus::Active => 0,
+        UserStatus::Disabled => 1,
+    }]
+    .clone()
 }
 
 /// The whole selection answered in one pass, or `None` when it is not
@@ -123,7 +151,9 @@ macro_rules! plain_or_derived {
                 // expect to see every field resolved).
                 match self.plain(field) {
                     Some(value) => Ok(value),
-                    None => resolve_container(ctx, &self.0).await,
+                    // Boxed: the general path's future is large, and
+                    // every item of a list would carry it otherwise.
+                    None => Box::pin(resolve_container(ctx, &self.0)).await,
                 }
             }
         }
@@ -133,6 +163,88 @@ macro_rules! plain_or_derived {
 plain_or_derived!(UserNode, UserFields);
 plain_or_derived!(UserEdge, UserEdgeFields);
 plain_or_derived!(SearchEdge, SearchEdgeFields);
+plain_or_derived!(UserConnection, UserConnectionFields);
+plain_or_derived!(UserSearchConnection, UserSearchConnectionFields);
+
+/// A page of users.
+pub struct UserConnection(UserConnectionFields);
+
+impl UserConnection {
+    /// Users paired with their cursors.
+    pub fn new(edges: Vec<UserEdge>, has_next_page: bool, has_previous_page: bool) -> Self {
+        let cursors: Vec<&str> = edges.iter().map(|e| e.cursor()).collect();
+        let page_info = PageInfo::of(&cursors, has_next_page, has_previous_page);
+        Self(UserConnectionFields { edges, page_info })
+    }
+
+    /// Users in id order, each one's cursor its id.
+    pub fn by_id(users: Vec<User>, has_next_page: bool) -> Self {
+        let edges = users
+            .into_iter()
+            .map(|u| UserEdge::new(u.id.to_string(), u))
+            .collect();
+        Self::new(edges, has_next_page, false)
+    }
+
+    fn plain(&self, field: &Positioned<Field>) -> Option<Value> {
+        plain(field, "UserConnection", |f| match name(f) {
+            "edges" => list(&self.0.edges, |e| e.plain(f)),
+            "pageInfo" => self.0.page_info.plain(f),
+            _ => None,
+        })
+    }
+}
+
+/// A page of search hits, best first.
+pub struct UserSearchConnection(pub UserSearchConnectionFields);
+
+impl UserSearchConnection {
+    fn plain(&self, field: &Positioned<Field>) -> Option<Value> {
+        let c = &self.0;
+        plain(field, "UserSearchConnection", |f| match name(f) {
+            "edges" => list(&c.edges, |e| e.plain(f)),
+            "pageInfo" => c.page_info.plain(f),
+            "total" => Some(Value::Number(c.total.into())),
+            "tookMs" => Some(c.took_ms.to_value()),
+            "facets" => list(&c.facets, |facet| {
+                plain(f, "FacetCounts", |f| match name(f) {
+                    "name" => Some(Value::String(facet.name.clone())),
+                    "values" => list(&facet.values, |v| {
+                        plain(f, "FacetValue", |f| match name(f) {
+                            "value" => Some(Value::String(v.value.clone())),
+                            "count" => Some(Value::Number(v.count.into())),
+                            _ => None,
+                        })
+                    }),
+                    _ => None,
+                })
+            }),
+            _ => None,
+        })
+    }
+}
+
+impl PageInfo {
+    fn plain(&self, field: &Positioned<Field>) -> Option<Value> {
+        let cursor = |c: &Option<String>| c.clone().map_or(Value::Null, Value::String);
+        plain(field, "PageInfo", |f| match name(f) {
+            "hasNextPage" => Some(Value::Boolean(self.has_next_page)),
+            "hasPreviousPage" => Some(Value::Boolean(self.has_previous_page)),
+            "startCursor" => Some(cursor(&self.start_cursor)),
+            "endCursor" => Some(cursor(&self.end_cursor)),
+            _ => None,
+        })
+    }
+}
+
+/// Every item answered in one pass, or `None`.
+fn list<T>(items: &[T], plain: impl Fn(&T) -> Option<Value>) -> Option<Value> {
+    items
+        .iter()
+        .map(plain)
+        .collect::<Option<Vec<_>>>()
+        .map(Value::List)
+}
 
 /// A user in a page, with the cursor to resume after it.
 pub struct UserEdge(UserEdgeFields);
@@ -197,18 +309,13 @@ impl SearchEdge {
             "cursor" => Some(Value::String(e.cursor.clone())),
             "node" => e.node.plain(f),
             "score" => Some(e.score.to_value()),
-            "highlights" => e
-                .highlights
-                .iter()
-                .map(|h| {
-                    plain(f, "Highlight", |f| match name(f) {
-                        "field" => Some(Value::String(h.field.clone())),
-                        "text" => Some(Value::String(h.text.clone())),
-                        _ => None,
-                    })
+            "highlights" => list(&e.highlights, |h| {
+                plain(f, "Highlight", |f| match name(f) {
+                    "field" => Some(Value::String(h.field.clone())),
+                    "text" => Some(Value::String(h.text.clone())),
+                    _ => None,
                 })
-                .collect::<Option<Vec<_>>>()
-                .map(Value::List),
+            }),
             _ => None,
         })
     }
