@@ -30,9 +30,10 @@ use crate::config::GraphqlConfig;
 use super::super::caller::{self, client_addr, client_ip};
 use super::super::problem::{Kind, Problem};
 use super::super::state::AppState;
-use super::super::{console, limits};
+use super::super::{console, json, limits};
 use super::documents::{Documents, Seen};
 use super::loaders::GroupsOfUsers;
+use super::response::Answer;
 use super::{BATCH_MAX, RosterSchema, builder, introspection, problem_error};
 
 pub const PATH: &str = "/api/v1/graphql";
@@ -184,7 +185,8 @@ async fn query(
     if std::ptr::eq(schema, &endpoint.schema) {
         remember(&endpoint.documents, seen, &response);
     }
-    let mut res = axum::Json(&response).into_response();
+    // About 600 bytes a user on a page of twenty.
+    let mut res = json::response(&Answer(&response), 16 * 1024);
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)

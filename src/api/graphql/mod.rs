@@ -15,6 +15,7 @@
 //! | `loaders`      | data loaders: a page's groups in one read |
 //! | `http`         | the transport: POST/GET, WebSocket, GraphiQL, limits |
 //! | `documents`    | operations seen before, parsed and validated, by their text |
+//! | `response`     | the response written as JSON with the REST answers' writer |
 //!
 //! Errors carry the REST problem's `type`, `status` and `title` in their
 //! `extensions` (and `errors` for validation), so one client-side mapping
@@ -26,6 +27,7 @@ mod inputs;
 mod loaders;
 mod mutation;
 mod query;
+mod response;
 mod subscription;
 mod types;
 mod user;
