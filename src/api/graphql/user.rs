@@ -1,16 +1,16 @@
-//! The `User` type and its edges, resolved without a future per field
-//! when they can be.
+//! The `User` type, its edges and its connections, resolved without a
+//! future per field when they can be.
 //!
 //! A page of twenty users selects a dozen fields each: resolved the
 //! general way, that is some three hundred boxed futures, a
 //! `FuturesUnordered` per object and a context per field, for values that
-//! are already in memory. So a user (and an edge holding one) answers its
-//! selection in one pass when the selection is plain — fields only (no
-//! fragments, no directives, no field twice), none of them `groups`, the
-//! one field that waits on a data loader — and through the derived
-//! resolver otherwise.
-//! Both give the same value: `tests::both_ways_answer_alike` holds them to
-//! it.
+//! are already in memory. So a user (and an edge or a page holding users)
+//! answers its selection in one pass when the selection is plain — fields
+//! only (no fragments, no directives, no field twice), none of them
+//! `groups`, the one field that waits on a data loader — and through the
+//! derived resolver otherwise. Both give the same value:
+//! `a_user_answers_alike_with_or_without_fragments` in
+//! `tests/api/graphql.rs` holds them to it.
 
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
