@@ -15,61 +15,38 @@ pub struct Answer<'a>(pub &'a BatchResponse);
 impl WriteJson for Answer<'_> {
     fn write_json(&self, out: &mut Out) {
         match self.0 {
-            BatchResponse::Single(r) => One(r).write_json(out),
-            BatchResponse::Batch(rs) => {
-                out.raw("[");
-                for (i, r) in rs.iter().enumerate() {
-                    if i > 0 {
-                        out.raw(",");
-                    }
-                    One(r).write_json(out);
-                }
-                out.raw("]");
-            }
+            BatchResponse::Single(r) => r.write_json(out),
+            BatchResponse::Batch(rs) => out.array(rs),
         }
     }
 }
 
 /// The fields in the order, and with the omissions, of `Response`'s
 /// `Serialize`.
-struct One<'a>(&'a Response);
-
-impl WriteJson for One<'_> {
+impl WriteJson for Response {
     fn write_json(&self, out: &mut Out) {
-        let r = self.0;
         out.raw("{\"data\":");
-        Data(&r.data).write_json(out);
-        if !r.extensions.is_empty() {
-            out.raw(",\"extensions\":").serde(&r.extensions);
+        self.data.write_json(out);
+        if !self.extensions.is_empty() {
+            out.raw(",\"extensions\":").serde(&self.extensions);
         }
-        if !r.errors.is_empty() {
-            out.raw(",\"errors\":").serde(&r.errors);
+        if !self.errors.is_empty() {
+            out.raw(",\"errors\":").serde(&self.errors);
         }
         out.raw("}");
     }
 }
 
-struct Data<'a>(&'a Value);
-
-impl WriteJson for Data<'_> {
+impl WriteJson for Value {
     fn write_json(&self, out: &mut Out) {
-        match self.0 {
+        match self {
             Value::Null => {
                 out.raw("null");
             }
             Value::String(s) => out.str(s),
             Value::Enum(name) => out.str(name.as_str()),
             Value::Boolean(b) => out.bool(*b),
-            Value::List(items) => {
-                out.raw("[");
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.raw(",");
-                    }
-                    Data(item).write_json(out);
-                }
-                out.raw("]");
-            }
+            Value::List(items) => out.array(items),
             Value::Object(fields) => {
                 out.raw("{");
                 for (i, (key, value)) in fields.iter().enumerate() {
@@ -78,7 +55,7 @@ impl WriteJson for Data<'_> {
                     }
                     out.str(key.as_str());
                     out.raw(":");
-                    Data(value).write_json(out);
+                    value.write_json(out);
                 }
                 out.raw("}");
             }
