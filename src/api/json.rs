@@ -16,6 +16,7 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
 
 /// A value that writes itself as JSON, as serde_json would write it.
 pub(crate) trait WriteJson {
@@ -147,6 +148,40 @@ impl Out {
 
     pub fn u64(&mut self, n: u64) {
         self.raw(itoa::Buffer::new().format(n));
+    }
+
+    /// A number as serde_json writes an `f64`; `null` when it is not
+    /// finite (as a GraphQL `Float` is).
+    pub fn f64(&mut self, x: f64) {
+        if x.is_finite() {
+            self.serde(&x);
+        } else {
+            self.raw("null");
+        }
+    }
+
+    /// An id in its hyphenated lower-case form, as a string.
+    pub fn uuid(&mut self, id: &uuid::Uuid) {
+        let mut buf = uuid::Uuid::encode_buffer();
+        self.raw("\"")
+            .raw(id.hyphenated().encode_lower(&mut buf))
+            .raw("\"");
+    }
+
+    /// A time as an RFC 3339 string in UTC; `""` for one that format cannot
+    /// write (outside years 0 to 9999), as the REST answers do.
+    pub fn time(&mut self, t: time::OffsetDateTime) {
+        let start = self.0.len();
+        self.0.push(b'"');
+        let utc = t.to_offset(time::UtcOffset::UTC);
+        if utc.format_into(&mut self.0, &Rfc3339).is_err() {
+            self.0.truncate(start + 1);
+        }
+        self.0.push(b'"');
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 
     /// Appends what serde_json writes for `value`.

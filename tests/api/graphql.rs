@@ -995,7 +995,9 @@ async fn a_user_answers_alike_with_or_without_fragments() {
         ("grace@example.com", Some("Grace Hopper"), Some("grace")),
         ("plain@example.com", None, None),
     ] {
-        let mut input = json!({"email": email, "attributes": {"team": "navy", "n": 1.5, "tags": ["a", {"b": null}]}});
+        // `$json` is the key that marks written JSON at the top level: in
+        // a user's attributes it is only data.
+        let mut input = json!({"email": email, "attributes": {"team": "navy", "n": 1.5, "tags": ["a", {"b": null}], "$json": "\"}"}});
         if let Some(name) = name {
             input["name"] = json!(name);
             input["username"] = json!(username);
@@ -1094,6 +1096,78 @@ async fn a_user_answers_alike_with_or_without_fragments() {
     }
     let twice = nodes(ok(&app, &admin, &page("email email"), json!({})).await);
     assert_eq!(twice[0].as_object().unwrap().len(), 1);
+
+    // Written JSON is passed on as it is only for a top-level field that
+    // nothing merges with; elsewhere it is parsed back, and merges.
+    let all = format!("__typename {USER_FIELDS}");
+    let under_fragment =
+        format!("{{ ... on Query {{ users(first: 10) {{ edges {{ node {{ {all} }} }} }} }} }}");
+    assert_eq!(
+        plain,
+        nodes(ok(&app, &admin, &under_fragment, json!({})).await)
+    );
+    let merged = ok(
+        &app,
+        &admin,
+        &format!("{{ users(first: 10) {{ edges {{ node {{ {all} }} }} }} users(first: 10) {{ edges {{ cursor }} }} }}"),
+        json!({}),
+    )
+    .await;
+    assert!(
+        merged["users"]["edges"][0]["cursor"].is_string(),
+        "{merged}"
+    );
+    assert_eq!(plain, nodes(merged));
+    let ids: Vec<Value> = plain.iter().map(|n| n["id"].clone()).collect();
+    let group = ok(
+        &app,
+        &admin,
+        "mutation { createGroup(input: {name: \"all\"}) { id } }",
+        json!({}),
+    )
+    .await["createGroup"]["id"]
+        .clone();
+    let members = ok(
+        &app,
+        &admin,
+        &format!(
+            "mutation($g: ID!, $u: [ID!]!) {{ addGroupMembers(groupId: $g, userIds: $u) {{ members(first: 10) {{ edges {{ node {{ {all} }} }} }} }} }}"
+        ),
+        json!({"g": group, "u": ids}),
+    )
+    .await;
+    let mut members: Vec<Value> = members["addGroupMembers"]["members"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect();
+    members.sort_by_key(|n| n["id"].as_str().unwrap().to_owned());
+    let mut sorted = plain.clone();
+    sorted.sort_by_key(|n| n["id"].as_str().unwrap().to_owned());
+    // Members' versions moved on when they joined; nothing else did.
+    for (m, p) in members.iter_mut().zip(&sorted) {
+        let (mv, pv) = (m["version"].as_u64(), p["version"].as_u64());
+        assert!(mv >= pv, "{m} {p}");
+        m["version"] = p["version"].clone();
+        m["updatedAt"] = p["updatedAt"].clone();
+    }
+    assert_eq!(members, sorted);
+    for node in &plain {
+        let one = format!("user(id: {}) {{ {all} }}", node["id"]);
+        assert_eq!(
+            &ok(&app, &admin, &format!("{{ {one} }}"), json!({})).await["user"],
+            node
+        );
+        let inner = ok(
+            &app,
+            &admin,
+            &format!("{{ ... on Query {{ {one} }} }}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(&inner["user"], node);
+    }
 
     // Edges too: a page and a search hit, plainly and through fragments.
     let page_info = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor }";

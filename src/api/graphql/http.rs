@@ -33,7 +33,7 @@ use super::super::state::AppState;
 use super::super::{console, json, limits};
 use super::documents::{Documents, Seen};
 use super::loaders::GroupsOfUsers;
-use super::response::Answer;
+use super::response::{Answer, RawAnswers};
 use super::{BATCH_MAX, RosterSchema, builder, introspection, problem_error};
 
 pub const PATH: &str = "/api/v1/graphql";
@@ -156,6 +156,11 @@ async fn query(
         .collect();
     let known = seen.iter().all(|s| matches!(s, Seen::Known));
     let asks: Vec<Introspects> = batch.iter_mut().map(introspects).collect();
+    for request in batch.iter_mut() {
+        if nothing_merges_at_top(request) {
+            request.data.insert(RawAnswers);
+        }
+    }
     let schema = match &endpoint.introspection {
         _ if !asks.iter().any(|a| a.any) && known => &endpoint.known,
         _ if !asks.iter().any(|a| a.any) => &endpoint.schema,
@@ -260,6 +265,27 @@ fn introspects(request: &mut GqlRequest) -> Introspects {
         any: names.iter().any(meta),
         only: names.iter().all(|n| meta(n) || *n == "__typename"),
     }
+}
+
+/// Whether every operation of the request selects only fields at its top
+/// level, each response key once (see [`RawAnswers`]).
+fn nothing_merges_at_top(request: &mut GqlRequest) -> bool {
+    let Ok(doc) = request.parsed_query() else {
+        return false;
+    };
+    doc.operations.iter().all(|(_, op)| {
+        let items = &op.node.selection_set.node.items;
+        items.iter().enumerate().all(|(i, item)| match &item.node {
+            Selection::Field(f) => {
+                let key = &f.node.response_key().node;
+                !items[..i].iter().any(|earlier| match &earlier.node {
+                    Selection::Field(e) => e.node.response_key().node == *key,
+                    _ => true,
+                })
+            }
+            _ => false,
+        })
+    })
 }
 
 /// A request's data loaders: they read as its caller.

@@ -4,10 +4,47 @@
 //! of a `searchUsers` page). The output is byte for byte serde_json's, as
 //! the test below holds it to; numbers, errors and extensions are written
 //! by serde_json itself.
+//!
+//! A top-level field may also be answered by JSON already written (a page
+//! of users written in one pass, see `user.rs`): [`raw`] carries it through
+//! the executor and the writer copies it as it is.
 
-use async_graphql::{BatchResponse, Response, Value};
+use async_graphql::indexmap::IndexMap;
+use async_graphql::{BatchResponse, Name, Response, Value};
 
 use super::super::json::{Out, WriteJson};
+
+/// In a request's data when no two of its top-level selections can merge:
+/// its operations select fields only at the top (no fragments) and never
+/// the same response key twice. Only then may a top-level field be
+/// answered with JSON already written (the executor merges the values of
+/// a key asked twice, and cannot look inside written JSON). Requests that
+/// do not come through the HTTP transport (subscriptions) never carry it.
+pub struct RawAnswers;
+
+/// The key of the one-entry object that carries written JSON. `$` is not
+/// in any GraphQL name, so no field's answer has it as a key; and the
+/// writer looks for it only as the whole value of a top-level field, where
+/// every object is one the schema shaped.
+const RAW: &str = "$json";
+
+/// A top-level field's value that is `json`, already written.
+pub fn raw(json: String) -> Value {
+    let mut object = IndexMap::with_capacity(1);
+    object.insert(Name::new(RAW), Value::String(json));
+    Value::Object(object)
+}
+
+/// The written JSON a value carries, if it is one made by [`raw`].
+fn raw_of(value: &Value) -> Option<&str> {
+    match value {
+        Value::Object(o) if o.len() == 1 => match o.get(RAW) {
+            Some(Value::String(json)) => Some(json),
+            _ => None,
+        },
+        _ => None,
+    }
+}
 
 /// A response, or a batch of them.
 pub struct Answer<'a>(pub &'a BatchResponse);
@@ -26,7 +63,15 @@ impl WriteJson for Answer<'_> {
 impl WriteJson for Response {
     fn write_json(&self, out: &mut Out) {
         out.raw("{\"data\":");
-        self.data.write_json(out);
+        match &self.data {
+            Value::Object(fields) => object(out, fields, |out, value| match raw_of(value) {
+                Some(json) => {
+                    out.raw(json);
+                }
+                None => value.write_json(out),
+            }),
+            data => data.write_json(out),
+        }
         if !self.extensions.is_empty() {
             out.raw(",\"extensions\":").serde(&self.extensions);
         }
@@ -47,21 +92,23 @@ impl WriteJson for Value {
             Value::Enum(name) => out.str(name.as_str()),
             Value::Boolean(b) => out.bool(*b),
             Value::List(items) => out.array(items),
-            Value::Object(fields) => {
-                out.raw("{");
-                for (i, (key, value)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.raw(",");
-                    }
-                    out.str(key.as_str());
-                    out.raw(":");
-                    value.write_json(out);
-                }
-                out.raw("}");
-            }
+            Value::Object(fields) => object(out, fields, |out, value| value.write_json(out)),
             number_or_binary => out.serde(number_or_binary),
         }
     }
+}
+
+fn object(out: &mut Out, fields: &IndexMap<Name, Value>, value: impl Fn(&mut Out, &Value)) {
+    out.raw("{");
+    for (i, (key, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.raw(",");
+        }
+        out.str(key.as_str());
+        out.raw(":");
+        value(out, v);
+    }
+    out.raw("}");
 }
 
 #[cfg(test)]
@@ -105,5 +152,22 @@ mod tests {
         ] {
             assert_eq!(ours(&r), serde_json::to_string(&r).unwrap());
         }
+    }
+
+    #[test]
+    fn written_json_is_copied_only_as_a_top_level_answer() {
+        let lookalike = Value::from_json(json!({"$json": "\"}"})).unwrap();
+        let mut data = async_graphql::indexmap::IndexMap::new();
+        data.insert(Name::new("users"), raw(r#"{"edges":[{"id":"1"}]}"#.into()));
+        data.insert(
+            Name::new("me"),
+            Value::from_json(json!({"attributes": lookalike.clone()})).unwrap(),
+        );
+        data.insert(Name::new("other"), Value::List(vec![lookalike]));
+        let r = BatchResponse::Single(Response::new(Value::Object(data)));
+        assert_eq!(
+            ours(&r),
+            r#"{"data":{"users":{"edges":[{"id":"1"}]},"me":{"attributes":{"$json":"\"}"}},"other":[{"$json":"\"}"}]}}"#
+        );
     }
 }

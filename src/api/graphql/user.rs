@@ -1,38 +1,42 @@
-//! The `User` type, its edges and its connections, resolved without a
-//! future per field when they can be.
+//! The `User` type, its edges and its connections, written as JSON in one
+//! pass when they can be.
 //!
 //! A page of twenty users selects a dozen fields each: resolved the
 //! general way, that is some three hundred boxed futures, a
-//! `FuturesUnordered` per object and a context per field, for values that
-//! are already in memory. So a user (and an edge or a page holding users)
-//! answers its selection in one pass when the selection is plain — fields
-//! only (no fragments, no directives, no field twice), none of them
-//! `groups`, the one field that waits on a data loader — and through the
-//! derived resolver otherwise. Both give the same value:
-//! `a_user_answers_alike_with_or_without_fragments` in
-//! `tests/api/graphql.rs` holds them to it.
+//! `FuturesUnordered` per object and a context per field, and then a tree
+//! of values (a hashed map per object, a copy of every string) that is
+//! only ever written out. So a user (and an edge or a page holding users)
+//! writes its selection straight as JSON when the selection is plain —
+//! fields only (no fragments, no directives, no field twice), none of them
+//! `groups`, the one field that waits on a data loader — and goes through
+//! the derived resolver otherwise. The JSON is passed on as it is when it
+//! answers a top-level field that nothing can merge with (see
+//! [`RawAnswers`]), and parsed back into a value everywhere else. Every
+//! path gives the same answer: `a_user_answers_alike_with_or_without_fragments`
+//! in `tests/api/graphql.rs` holds them to it.
 
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::{enum_value, resolve_container};
 use async_graphql::{
     Context, ContextSelectionSet, ID, Json, Name, Object, OutputType, Positioned, Result,
-    ScalarType, ServerResult, SimpleObject, Value,
+    ServerResult, SimpleObject, Value,
 };
 use serde_json::Map;
 use time::OffsetDateTime;
 
 use crate::domain::{self, User};
 
+use super::super::json::Out;
 use super::loaders::GroupsOfUsers;
+use super::response::{self, RawAnswers};
 use super::types::{
-    GroupNode, Highlight, PageInfo, Role, UserConnectionFields, UserSearchConnectionFields,
-    UserStatus,
+    FacetValue, GroupNode, Highlight, PageInfo, Role, UserConnectionFields,
+    UserSearchConnectionFields, UserStatus,
 };
 
 /// A user as GraphQL shows it.
@@ -43,94 +47,134 @@ impl UserNode {
         Self(UserFields(user))
     }
 
-    /// The selection answered in one pass, if it is plain.
-    fn plain(&self, field: &Positioned<Field>) -> Option<Value> {
-        plain(field, "User", |f| self.plain_value(name(f)))
+    /// The selection written in one pass, if it is plain.
+    fn plain(&self, out: &mut Out, field: &Positioned<Field>) -> bool {
+        object(out, field, "User", |out, f| self.plain_field(out, name(f)))
     }
 
-    /// A field's value when it needs no context; `None` for `groups` (and
-    /// for a name the type does not have, which validation has refused).
-    fn plain_value(&self, field: &str) -> Option<Value> {
+    /// A field that needs no context; `false` for `groups` (and for a name
+    /// the type does not have, which validation has refused).
+    fn plain_field(&self, out: &mut Out, field: &str) -> bool {
         let u = &self.0.0;
-        let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_owned()));
-        Some(match field {
-            "id" => Value::String(u.id.to_string()),
-            "email" => Value::String(u.email.as_str().to_owned()),
-            "username" => text(u.username.as_ref().map(|n| n.as_str())),
-            "name" => text(u.name.as_ref().map(|n| n.as_str())),
-            "roles" => Value::List(u.roles.iter().map(|r| role(*r)).collect()),
-            "status" => status(u.status),
-            "emailVerified" => Value::Boolean(u.email_verified),
-            "mfaEnabled" => Value::Boolean(u.mfa_enabled),
-            "attributes" => async_graphql::to_value(u.attributes.as_map()).unwrap_or_default(),
-            "createdAt" => u.created_at.to_value(),
-            "updatedAt" => u.updated_at.to_value(),
-            "version" => Value::Number(u.version.into()),
-            _ => return None,
-        })
+        match field {
+            "id" => out.uuid(&u.id.0),
+            "email" => out.str(u.email.as_str()),
+            "username" => out.opt_str(u.username.as_ref().map(|n| n.as_str())),
+            "name" => out.opt_str(u.name.as_ref().map(|n| n.as_str())),
+            "roles" => out.array(u.roles.iter().map(|r| role(*r))),
+            "status" => out.str(status(u.status)),
+            "emailVerified" => out.bool(u.email_verified),
+            "mfaEnabled" => out.bool(u.mfa_enabled),
+            "attributes" => out.serde(u.attributes.as_map()),
+            "createdAt" => out.time(u.created_at),
+            "updatedAt" => out.time(u.updated_at),
+            "version" => out.u64(u.version),
+            _ => return false,
+        }
+        true
     }
 }
 
-/// The enum values, made once (each is a shared name).
-fn role(r: domain::Role) -> Value {
-    static VALUES: LazyLock<[Value; 2]> =
-        LazyLock::new(|| [enum_value(Role::Admin), enum_value(Role::User)]);
-    VALUES[match Role::from(r) {
+/// An enum value's name, as the derived resolver writes it.
+fn enum_name<T: async_graphql::EnumType>(value: T) -> Name {
+    match enum_value(value) {
+        Value::Enum(name) => name,
+        _ => unreachable!("an enum resolves to an enum value"),
+    }
+}
+
+fn role(r: domain::Role) -> &'static str {
+    static NAMES: LazyLock<[Name; 2]> =
+        LazyLock::new(|| [enum_name(Role::Admin), enum_name(Role::User)]);
+    NAMES[match Role::from(r) {
         Role::Admin => 0,
         Role::User => 1,
     }]
-    .clone()
+    .as_str()
 }
 
-fn status(s: domain::Status) -> Value {
-    static VALUES: LazyLock<[Value; 2]> = LazyLock::new(|| {
+fn status(s: domain::Status) -> &'static str {
+    static NAMES: LazyLock<[Name; 2]> = LazyLock::new(|| {
         [
-            enum_value(UserStatus::Active),
-            enum_value(UserStatus::Disabled),
+            enum_name(UserStatus::Active),
+            enum_name(UserStatus::Disabled),
         ]
     });
-    VALUES[match UserStatus::from(s) {
+    NAMES[match UserStatus::from(s) {
         UserStatus::Active => 0,
         UserStatus::Disabled => 1,
     }]
-    .clone()
+    .as_str()
 }
 
-/// The whole selection answered in one pass, or `None` when it is not
-/// plain (see the module's documentation).
-fn plain(
+/// Writes the selection as a JSON object in one pass; `false` (with `out`
+/// left half written) when it is not plain (see the module's
+/// documentation).
+fn object(
+    out: &mut Out,
     field: &Positioned<Field>,
     type_name: &str,
-    value: impl Fn(&Positioned<Field>) -> Option<Value>,
-) -> Option<Value> {
+    mut value: impl FnMut(&mut Out, &Positioned<Field>) -> bool,
+) -> bool {
     let items = &field.node.selection_set.node.items;
-    let mut object = IndexMap::with_capacity(items.len());
-    for item in items {
+    out.raw("{");
+    for (i, item) in items.iter().enumerate() {
         let Selection::Field(f) = &item.node else {
-            return None;
+            return false;
         };
         if !f.node.directives.is_empty() {
-            return None;
+            return false;
         }
-        let v = match name(f) {
-            "__typename" => Value::String(type_name.to_owned()),
-            _ => value(f)?,
+        let key = &f.node.response_key().node;
+        let asked_before = items[..i].iter().any(|earlier| match &earlier.node {
+            Selection::Field(e) => e.node.response_key().node == *key,
+            _ => false,
+        });
+        if asked_before {
+            // Merging selections is the general path's work.
+            return false;
+        }
+        if i > 0 {
+            out.raw(",");
+        }
+        // A name: letters, digits and `_`, nothing to escape.
+        out.raw("\"").raw(key).raw("\":");
+        let written = match name(f) {
+            "__typename" => {
+                out.str(type_name);
+                true
+            }
+            _ => value(out, f),
         };
-        let key: &Name = &f.node.response_key().node;
-        if object.insert(key.clone(), v).is_some() {
-            // Asked twice: merging selections is the general path's work.
-            return None;
+        if !written {
+            return false;
         }
     }
-    Some(Value::Object(object))
+    out.raw("}");
+    true
+}
+
+/// Every item written in one pass as a JSON array, or `false`.
+fn list<T>(out: &mut Out, items: &[T], mut item: impl FnMut(&mut Out, &T) -> bool) -> bool {
+    out.raw("[");
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.raw(",");
+        }
+        if !item(out, x) {
+            return false;
+        }
+    }
+    out.raw("]");
+    true
 }
 
 fn name(field: &Positioned<Field>) -> &str {
     field.node.name.node.as_str()
 }
 
-/// `OutputType` for a type answered by `plain` when it can be, and by the
-/// derived resolver of its fields (`.0`) otherwise.
+/// `OutputType` for a type written by `plain` when it can be, and
+/// answered by the derived resolver of its fields (`.0`) otherwise.
 macro_rules! plain_or_derived {
     ($ty:ty, $fields:ty) => {
         impl OutputType for $ty {
@@ -149,15 +193,33 @@ macro_rules! plain_or_derived {
             ) -> ServerResult<Value> {
                 // The schema registers no extension (an extension would
                 // expect to see every field resolved).
-                match self.plain(field) {
-                    Some(value) => Ok(value),
-                    // Boxed: the general path's future is large, and
-                    // every item of a list would carry it otherwise.
-                    None => Box::pin(resolve_container(ctx, &self.0)).await,
+                let mut out = Out::with_capacity(1024);
+                if self.plain(&mut out, field)
+                    && let Some(value) = written(ctx, out)
+                {
+                    return Ok(value);
                 }
+                // Boxed: the general path's future is large, and every
+                // item of a list would carry it otherwise.
+                Box::pin(resolve_container(ctx, &self.0)).await
             }
         }
     };
+}
+
+/// A value written as JSON, as the response takes it: as it is when it
+/// answers a top-level field the transport let through (see
+/// [`RawAnswers`]), parsed back into a value otherwise (a nested page, a
+/// mutation's payload read by a subscription, a selection merged with
+/// another).
+fn written(ctx: &ContextSelectionSet<'_>, out: Out) -> Option<Value> {
+    let top = ctx.path_node.as_ref().is_some_and(|p| p.parent.is_none());
+    if top && ctx.data_opt::<RawAnswers>().is_some() {
+        return Some(response::raw(out.into_string()));
+    }
+    serde_json::from_slice(out.as_bytes())
+        .inspect_err(|e| tracing::error!(error = %e, "a plain GraphQL answer did not parse"))
+        .ok()
 }
 
 plain_or_derived!(UserNode, UserFields);
@@ -186,11 +248,11 @@ impl UserConnection {
         Self::new(edges, has_next_page, false)
     }
 
-    fn plain(&self, field: &Positioned<Field>) -> Option<Value> {
-        plain(field, "UserConnection", |f| match name(f) {
-            "edges" => list(&self.0.edges, |e| e.plain(f)),
-            "pageInfo" => self.0.page_info.plain(f),
-            _ => None,
+    fn plain(&self, out: &mut Out, field: &Positioned<Field>) -> bool {
+        object(out, field, "UserConnection", |out, f| match name(f) {
+            "edges" => list(out, &self.0.edges, |out, e| e.plain(out, f)),
+            "pageInfo" => self.0.page_info.plain(out, f),
+            _ => false,
         })
     }
 }
@@ -199,51 +261,61 @@ impl UserConnection {
 pub struct UserSearchConnection(pub UserSearchConnectionFields);
 
 impl UserSearchConnection {
-    fn plain(&self, field: &Positioned<Field>) -> Option<Value> {
+    fn plain(&self, out: &mut Out, field: &Positioned<Field>) -> bool {
         let c = &self.0;
-        plain(field, "UserSearchConnection", |f| match name(f) {
-            "edges" => list(&c.edges, |e| e.plain(f)),
-            "pageInfo" => c.page_info.plain(f),
-            "total" => Some(Value::Number(c.total.into())),
-            "tookMs" => Some(c.took_ms.to_value()),
-            "facets" => list(&c.facets, |facet| {
-                plain(f, "FacetCounts", |f| match name(f) {
-                    "name" => Some(Value::String(facet.name.clone())),
-                    "values" => list(&facet.values, |v| {
-                        plain(f, "FacetValue", |f| match name(f) {
-                            "value" => Some(Value::String(v.value.clone())),
-                            "count" => Some(Value::Number(v.count.into())),
-                            _ => None,
+        object(out, field, "UserSearchConnection", |out, f| {
+            match name(f) {
+                "edges" => return list(out, &c.edges, |out, e| e.plain(out, f)),
+                "pageInfo" => return c.page_info.plain(out, f),
+                "total" => out.u64(c.total),
+                "tookMs" => out.f64(c.took_ms),
+                "facets" => {
+                    return list(out, &c.facets, |out, facet| {
+                        object(out, f, "FacetCounts", |out, f| {
+                            match name(f) {
+                                "name" => out.str(&facet.name),
+                                "values" => {
+                                    return list(out, &facet.values, |out, v| v.plain(out, f));
+                                }
+                                _ => return false,
+                            }
+                            true
                         })
-                    }),
-                    _ => None,
-                })
-            }),
-            _ => None,
+                    });
+                }
+                _ => return false,
+            }
+            true
+        })
+    }
+}
+
+impl FacetValue {
+    fn plain(&self, out: &mut Out, field: &Positioned<Field>) -> bool {
+        object(out, field, "FacetValue", |out, f| {
+            match name(f) {
+                "value" => out.str(&self.value),
+                "count" => out.u64(self.count),
+                _ => return false,
+            }
+            true
         })
     }
 }
 
 impl PageInfo {
-    fn plain(&self, field: &Positioned<Field>) -> Option<Value> {
-        let cursor = |c: &Option<String>| c.clone().map_or(Value::Null, Value::String);
-        plain(field, "PageInfo", |f| match name(f) {
-            "hasNextPage" => Some(Value::Boolean(self.has_next_page)),
-            "hasPreviousPage" => Some(Value::Boolean(self.has_previous_page)),
-            "startCursor" => Some(cursor(&self.start_cursor)),
-            "endCursor" => Some(cursor(&self.end_cursor)),
-            _ => None,
+    fn plain(&self, out: &mut Out, field: &Positioned<Field>) -> bool {
+        object(out, field, "PageInfo", |out, f| {
+            match name(f) {
+                "hasNextPage" => out.bool(self.has_next_page),
+                "hasPreviousPage" => out.bool(self.has_previous_page),
+                "startCursor" => out.opt_str(self.start_cursor.as_deref()),
+                "endCursor" => out.opt_str(self.end_cursor.as_deref()),
+                _ => return false,
+            }
+            true
         })
     }
-}
-
-/// Every item answered in one pass, or `None`.
-fn list<T>(items: &[T], plain: impl Fn(&T) -> Option<Value>) -> Option<Value> {
-    items
-        .iter()
-        .map(plain)
-        .collect::<Option<Vec<_>>>()
-        .map(Value::List)
 }
 
 /// A user in a page, with the cursor to resume after it.
@@ -268,11 +340,14 @@ impl UserEdge {
         &self.0.cursor
     }
 
-    fn plain(&self, field: &Positioned<Field>) -> Option<Value> {
-        plain(field, "UserEdge", |f| match name(f) {
-            "cursor" => Some(Value::String(self.0.cursor.clone())),
-            "node" => self.0.node.plain(f),
-            _ => None,
+    fn plain(&self, out: &mut Out, field: &Positioned<Field>) -> bool {
+        object(out, field, "UserEdge", |out, f| match name(f) {
+            "cursor" => {
+                out.str(&self.0.cursor);
+                true
+            }
+            "node" => self.0.node.plain(out, f),
+            _ => false,
         })
     }
 }
@@ -303,20 +378,29 @@ impl SearchEdge {
         &self.0.cursor
     }
 
-    fn plain(&self, field: &Positioned<Field>) -> Option<Value> {
+    fn plain(&self, out: &mut Out, field: &Positioned<Field>) -> bool {
         let e = &self.0;
-        plain(field, "SearchEdge", |f| match name(f) {
-            "cursor" => Some(Value::String(e.cursor.clone())),
-            "node" => e.node.plain(f),
-            "score" => Some(e.score.to_value()),
-            "highlights" => list(&e.highlights, |h| {
-                plain(f, "Highlight", |f| match name(f) {
-                    "field" => Some(Value::String(h.field.clone())),
-                    "text" => Some(Value::String(h.text.clone())),
-                    _ => None,
-                })
-            }),
-            _ => None,
+        object(out, field, "SearchEdge", |out, f| {
+            match name(f) {
+                "cursor" => out.str(&e.cursor),
+                "node" => return e.node.plain(out, f),
+                // As the derived resolver: the `f32` widened to `f64`.
+                "score" => out.f64(f64::from(e.score)),
+                "highlights" => {
+                    return list(out, &e.highlights, |out, h| {
+                        object(out, f, "Highlight", |out, f| {
+                            match name(f) {
+                                "field" => out.str(&h.field),
+                                "text" => out.str(&h.text),
+                                _ => return false,
+                            }
+                            true
+                        })
+                    });
+                }
+                _ => return false,
+            }
+            true
         })
     }
 }
