@@ -7,7 +7,8 @@
 //! scanned eight bytes at a time and copied in runs: under callgrind a
 //! two-word search at 100k users went from 691k to 623k instructions per
 //! request (−10 %), which is why this writer is kept for these three answers
-//! only; every other response is plain serde. The output is byte for
+//! and GraphQL's (which carry the same users); every other response is
+//! plain serde. The output is byte for
 //! byte what serde_json writes for the same value (the types keep their
 //! `Serialize` derives, for the OpenAPI schemas and for the tests that
 //! compare the two); what has no hot string (numbers, attribute maps,

@@ -33,7 +33,7 @@ use super::super::state::AppState;
 use super::super::{console, json, limits};
 use super::documents::{Documents, Seen};
 use super::loaders::GroupsOfUsers;
-use super::response::{Answer, RawAnswers};
+use super::response::{Answer, RawAnswers, asked_before};
 use super::{BATCH_MAX, RosterSchema, builder, introspection, problem_error};
 
 pub const PATH: &str = "/api/v1/graphql";
@@ -275,16 +275,10 @@ fn nothing_merges_at_top(request: &mut GqlRequest) -> bool {
     };
     doc.operations.iter().all(|(_, op)| {
         let items = &op.node.selection_set.node.items;
-        items.iter().enumerate().all(|(i, item)| match &item.node {
-            Selection::Field(f) => {
-                let key = &f.node.response_key().node;
-                !items[..i].iter().any(|earlier| match &earlier.node {
-                    Selection::Field(e) => e.node.response_key().node == *key,
-                    _ => true,
-                })
-            }
-            _ => false,
-        })
+        items
+            .iter()
+            .enumerate()
+            .all(|(i, item)| matches!(item.node, Selection::Field(_)) && !asked_before(items, i))
     })
 }
 

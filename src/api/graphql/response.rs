@@ -10,7 +10,8 @@
 //! the executor and the writer copies it as it is.
 
 use async_graphql::indexmap::IndexMap;
-use async_graphql::{BatchResponse, Name, Response, Value};
+use async_graphql::parser::types::Selection;
+use async_graphql::{BatchResponse, Name, Positioned, Response, Value};
 
 use super::super::json::{Out, WriteJson};
 
@@ -21,6 +22,19 @@ use super::super::json::{Out, WriteJson};
 /// a key asked twice, and cannot look inside written JSON). Requests that
 /// do not come through the HTTP transport (subscriptions) never carry it.
 pub struct RawAnswers;
+
+/// Whether `items[i]` is a field whose response key an earlier field of
+/// the same selection took already (the executor merges the two answers).
+pub fn asked_before(items: &[Positioned<Selection>], i: usize) -> bool {
+    let Selection::Field(field) = &items[i].node else {
+        return false;
+    };
+    let key = &field.node.response_key().node;
+    items[..i].iter().any(|earlier| match &earlier.node {
+        Selection::Field(e) => e.node.response_key().node == *key,
+        _ => false,
+    })
+}
 
 /// The key of the one-entry object that carries written JSON. `$` is not
 /// in any GraphQL name, so no field's answer has it as a key; and the

@@ -33,7 +33,7 @@ use crate::domain::{self, User};
 
 use super::super::json::Out;
 use super::loaders::GroupsOfUsers;
-use super::response::{self, RawAnswers};
+use super::response::{self, RawAnswers, asked_before};
 use super::types::{
     FacetValue, GroupNode, Highlight, PageInfo, Role, UserConnectionFields,
     UserSearchConnectionFields, UserStatus,
@@ -125,15 +125,11 @@ fn object(
         if !f.node.directives.is_empty() {
             return false;
         }
-        let key = &f.node.response_key().node;
-        let asked_before = items[..i].iter().any(|earlier| match &earlier.node {
-            Selection::Field(e) => e.node.response_key().node == *key,
-            _ => false,
-        });
-        if asked_before {
+        if asked_before(items, i) {
             // Merging selections is the general path's work.
             return false;
         }
+        let key = &f.node.response_key().node;
         if i > 0 {
             out.raw(",");
         }
