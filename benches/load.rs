@@ -584,17 +584,14 @@ fn main() {
         };
         push_rss(&mut results, pid, run("POST /api/v1/auth/login", 1, secs, StatusCode::OK, login_req(base.clone())).await);
         push_rss(&mut results, pid, run("POST /api/v1/auth/login", 8, secs, StatusCode::OK, login_req(base.clone())).await);
-        // Reads while logins saturate the CPU.
+        // Reads while logins saturate the CPU, beside the same reads alone.
         let (b, i) = (base.clone(), ids.clone());
+        let read: MakeRequest =
+            Arc::new(move |c, _, n| c.get(format!("{b}/api/v1/users/{}", i[n as usize % i.len()])));
+        push_rss(&mut results, pid, run("  GET /api/v1/users/{id} alone", 8, secs, StatusCode::OK, read.clone()).await);
         let (logins, reads) = tokio::join!(
             run("  logins (during mixed)", 8, secs, StatusCode::OK, login_req(base.clone())),
-            run(
-                "  GET /api/v1/users/{id} while logins run",
-                8,
-                secs,
-                StatusCode::OK,
-                Arc::new(move |c, _, n| c.get(format!("{b}/api/v1/users/{}", i[n as usize % i.len()]))),
-            )
+            run("  GET /api/v1/users/{id} while logins run", 8, secs, StatusCode::OK, read)
         );
         push_rss(&mut results, pid, logins);
         push_rss(&mut results, pid, reads);
@@ -666,6 +663,16 @@ fn main() {
                 100.0 * l8.rps / limit,
                 limit
             );
+            if let (Some(alone), Some(during)) =
+                (find("  GET /api/v1/users/{id} alone", 8), find("  GET /api/v1/users/{id} while", 8))
+            {
+                println!(
+                    "reads while 8 clients log in: p99 {:.2} ms = {:.1}x their p99 alone ({:.2} ms)",
+                    during.p99_us as f64 / 1000.0,
+                    during.p99_us as f64 / alone.p99_us.max(1) as f64,
+                    alone.p99_us as f64 / 1000.0
+                );
+            }
             if let Some(p8) = find("POST webauthn/login", 8) {
                 println!(
                     "passkey sign-ins: {:.1}/s at concurrency 8 = {:.1}x password-only logins",
