@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     };
     telemetry::init(config.log_format);
 
-    // Blocking work (searches, list pages, password hashes, store scans) is
+    // Blocking work (searches, list pages, store scans) is
     // CPU-bound and bounded by its own limits; tokio's default of up to 512
     // blocking threads only adds threads (and their allocator heaps) when
     // 64 clients list at once. Past the cap, blocking tasks queue.
