@@ -71,7 +71,12 @@ impl App {
         let tls = config.tls.as_ref().map(crate::tls::load).transpose()?;
         let store = Store::open_with(&config.data_dir, config.encryption_key.clone())?;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let hasher = Hasher::new(config.auth.argon2, workers, workers * 64)?;
+        let hasher = Hasher::new(
+            config.auth.argon2,
+            workers,
+            workers * 64,
+            config.auth.argon2_idle_priority,
+        )?;
         let mail = Mail::new(&config.mail, &config.auth.issuer).map_err(anyhow::Error::msg)?;
         if mail.logs_only() {
             tracing::warn!(

@@ -40,7 +40,7 @@ pub async fn create_admin(
     };
     let store = Store::open_with(&config.data_dir, config.encryption_key.clone())?;
     let result = async {
-        let hasher = Hasher::new(config.auth.argon2, 1, 1)?;
+        let hasher = Hasher::new(config.auth.argon2, 1, 1, false)?;
         let mail = Mail::new(&config.mail, &config.auth.issuer).map_err(anyhow::Error::msg)?;
         let auth = Auth::init(store.clone(), config.auth.clone(), hasher, mail).await?;
         let signup = Signup::of_email(email, &password).map_err(crate::error::Error::Validation);
@@ -244,7 +244,7 @@ async fn run_import(
     let search = Search::start(store.clone(), &config.data_dir.join("index"))?;
     search.bulk_load();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let hasher = Hasher::new(config.auth.argon2, workers, usize::MAX / 2)?;
+    let hasher = Hasher::new(config.auth.argon2, workers, usize::MAX / 2, false)?;
     let mut importer = Importer::new(store.clone(), hasher, Caller::system())?;
     let progress = Progress::new(size);
     let bytes = Arc::new(AtomicU64::new(0));

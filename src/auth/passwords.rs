@@ -13,7 +13,11 @@
 //! any other thread wakes, so a read runs at once, and logins take every
 //! cycle the requests leave. The trade is deliberate: when reads alone
 //! keep every core busy, logins slow down, and past the queue bound they
-//! are refused (`Busy`) rather than slowing the reads.
+//! are refused (`Busy`) rather than slowing the reads. The same holds
+//! against other processes, which is why it can be turned off
+//! (`--argon2-idle-priority false`) on a machine where a busy neighbour
+//! would starve logins. The offline commands (import, bootstrap) hash at
+//! the normal priority: they serve no requests.
 //!
 //! argon2's working memory (19 MiB at the default parameters) is one buffer
 //! per worker, kept between hashes. Allocating it for every hash, as
@@ -66,7 +70,14 @@ pub struct Hasher {
 }
 
 impl Hasher {
-    pub fn new(p: HashParams, workers: usize, max_queue: usize) -> Result<Self, HashError> {
+    /// A pool of `workers` hashing threads, under `SCHED_IDLE` when
+    /// `idle` (see the module documentation).
+    pub fn new(
+        p: HashParams,
+        workers: usize,
+        max_queue: usize,
+        idle: bool,
+    ) -> Result<Self, HashError> {
         let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None)
             .map_err(|e| HashError::Failed(e.to_string()))?;
         let memory = Arc::new(Memory {
@@ -79,7 +90,11 @@ impl Hasher {
         let threads = ThreadPoolBuilder::new()
             .num_threads(workers)
             .thread_name(|i| format!("argon2-{i}"))
-            .start_handler(|_| lower_priority())
+            .start_handler(move |_| {
+                if idle {
+                    lower_priority();
+                }
+            })
             .panic_handler(|_| tracing::error!("a password hash panicked"))
             .build()
             .map_err(|e| HashError::Failed(e.to_string()))?;
@@ -326,7 +341,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_old_parameters_are_upgraded() {
-        let h = Hasher::new(HashParams::default(), 2, 16).unwrap();
+        let h = Hasher::new(HashParams::default(), 2, 16, true).unwrap();
         let phc = h.hash("correct horse").await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert_eq!(
@@ -346,6 +361,7 @@ mod tests {
             },
             2,
             16,
+            true,
         )
         .unwrap();
         match stronger.verify("correct horse", Some(&phc)).await.unwrap() {
@@ -367,7 +383,7 @@ mod tests {
     #[tokio::test]
     async fn hashes_agree_with_the_argon2_reference() {
         use argon2::{PasswordHasher, PasswordVerifier};
-        let h = Hasher::new(HashParams::default(), 2, 16).unwrap();
+        let h = Hasher::new(HashParams::default(), 2, 16, true).unwrap();
         // Ours verify with the crate's own verifier…
         let ours = h.hash("tr0ub4dor").await.unwrap();
         assert!(
@@ -416,7 +432,7 @@ mod tests {
         };
         let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
         let policy = || thread_schedule_policy().unwrap();
-        let h = Hasher::new(HashParams::default(), 2, 16).unwrap();
+        let h = Hasher::new(HashParams::default(), 2, 16, true).unwrap();
         let ours = policy();
         assert_ne!(ours, idle);
         for _ in 0..4 {
@@ -425,11 +441,15 @@ mod tests {
         assert!(h.hash("a password").await.is_ok());
         assert_eq!(policy(), ours);
         assert_eq!(tokio::task::spawn_blocking(policy).await.unwrap(), ours);
+        // Turned off (`--argon2-idle-priority false`), they hash as the
+        // rest of the process runs.
+        let normal = Hasher::new(HashParams::default(), 1, 4, false).unwrap();
+        assert_eq!(normal.run(move |_| policy()).await.unwrap(), ours);
     }
 
     #[tokio::test]
     async fn working_memory_is_one_buffer_per_worker() {
-        let h = Hasher::new(HashParams::default(), 2, 64).unwrap();
+        let h = Hasher::new(HashParams::default(), 2, 64, true).unwrap();
         let phc = h.hash("correct horse").await.unwrap();
         let checks: Vec<_> = (0..12)
             .map(|_| {

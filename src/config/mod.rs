@@ -213,6 +213,8 @@ pub struct AuthConfig {
     pub audience: String,
     pub allow_registration: bool,
     pub argon2: HashParams,
+    /// Hashing threads under `SCHED_IDLE` (see `auth::passwords`).
+    pub argon2_idle_priority: bool,
     /// Per account, attempts per minute; `None` when off.
     pub login_rate_limit: Option<u32>,
     pub login_burst: u32,
@@ -288,6 +290,7 @@ impl Config {
                 iterations: v.number("argon2_iterations")? as u32,
                 parallelism: v.number("argon2_parallelism")? as u32,
             },
+            argon2_idle_priority: v.boolean("argon2_idle_priority")?,
             login_rate_limit: v.rate("login_rate_limit")?,
             login_burst: v.number("login_burst")? as u32,
             require_mfa_for: v

@@ -311,6 +311,14 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        name: "argon2_idle_priority",
+        flag: "argon2-idle-priority",
+        env: "ROSTER_ARGON2_IDLE_PRIORITY",
+        value_name: "BOOL",
+        help: "Hash passwords only in CPU time nothing else wants (SCHED_IDLE, Linux); turn off on a machine whose other busy processes would starve logins",
+        kind: Kind::Bool { default: true },
+    },
+    Setting {
         name: "login_rate_limit",
         flag: "login-rate-limit",
         env: "ROSTER_LOGIN_RATE_LIMIT",

@@ -94,6 +94,7 @@ fn the_defaults_are_the_documented_ones() {
     );
     assert!(!auth.allow_registration);
     assert_eq!(auth.argon2, HashParams::default());
+    assert!(auth.argon2_idle_priority);
     assert_eq!((auth.login_rate_limit, auth.login_burst), (Some(10), 5));
     assert_eq!(auth.bootstrap_admin, None);
     let resolved = Config::resolve(&SettingArgs::default()).unwrap();
