@@ -410,20 +410,10 @@ fn uuid_like() -> String {
 #[tokio::test]
 async fn a_plain_user_sees_only_itself_and_keys_keep_their_scopes() {
     let app = spawn_app().await;
-    let ada = app
-        .create_user(json!({"email": "ada@example.com", "password": "correct horse battery"}))
+    let (ada, token) = app
+        .user_with_token("ada@example.com", "correct horse battery")
         .await;
     let bob = app.create_user(json!({"email": "bob@example.com"})).await;
-    let token = login(
-        &app.client,
-        &app.base,
-        "ada@example.com",
-        "correct horse battery",
-    )
-    .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let me = ok(&app, &token, "{ me { email groups { name } } }", json!({})).await;
     assert_eq!(me["me"], json!({"email": "ada@example.com", "groups": []}));
     let own = ok(
@@ -918,18 +908,9 @@ async fn subscriptions_follow_the_change_log_and_resume() {
             .is_none_or(|m| m["type"] == "close" && m["code"] == 1002),
         "{closed:?}"
     );
-    app.create_user(json!({"email": "carl@example.com", "password": "correct horse battery"}))
+    let (_, token) = app
+        .user_with_token("carl@example.com", "correct horse battery")
         .await;
-    let token = login(
-        &app.client,
-        &app.base,
-        "carl@example.com",
-        "correct horse battery",
-    )
-    .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let mut ws = socket(&app, json!({"Authorization": format!("Bearer {token}")})).await;
     assert_eq!(
         next_message(&mut ws).await.unwrap()["type"],
@@ -1252,18 +1233,9 @@ async fn a_repeated_operation_is_still_checked_on_every_run() {
     let data = ok(&app, &admin, &query, json!({"n": 1, "m": 1})).await;
     assert_eq!(data["users"]["edges"].as_array().unwrap().len(), 1);
     // A plain user repeating an admin's operation meets the policy.
-    app.create_user(json!({"email": "someone@example.com", "password": "correct horse battery"}))
+    let (_, plain) = app
+        .user_with_token("someone@example.com", "correct horse battery")
         .await;
-    let plain = login(
-        &app.client,
-        &app.base,
-        "someone@example.com",
-        "correct horse battery",
-    )
-    .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let page = "{ users(first: 2) { edges { cursor } } }";
     ok(&app, &admin, page, json!({})).await;
     let (kind, _) = fails(&app, &plain, page, json!({})).await;

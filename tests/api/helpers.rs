@@ -172,6 +172,19 @@ impl TestApp {
         res.json().await.expect("user json")
     }
 
+    /// Creates a plain user with `password` and signs it in: the user and
+    /// its access token.
+    pub async fn user_with_token(&self, email: &str, password: &str) -> (Value, String) {
+        let user = self
+            .create_user(serde_json::json!({"email": email, "password": password}))
+            .await;
+        let token = login(&self.client, &self.base, email, password).await["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned();
+        (user, token)
+    }
+
     /// Stops the server gracefully and waits until its store is closed.
     /// Returns the data dir (and its guard) so the caller can start again.
     pub async fn stop(mut self) -> (PathBuf, Option<TempDir>) {

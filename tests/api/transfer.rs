@@ -488,16 +488,10 @@ async fn online_import_and_export_for_admins() {
         .await
         .unwrap();
     assert_problem(res, StatusCode::BAD_REQUEST).await;
-    app.create_user(json!({"email": "plain@example.com", "password": "a-long-password"}))
+    let (_, token) = app
+        .user_with_token("plain@example.com", "a-long-password")
         .await;
-    let plain = login(
-        &app.client,
-        &app.base,
-        "plain@example.com",
-        "a-long-password",
-    )
-    .await;
-    let token = plain["access_token"].as_str().unwrap();
+    let token = token.as_str();
     for (method, path) in [
         (Method::GET, "/api/v1/users/export"),
         (Method::GET, "/api/v1/admin/backup"),
