@@ -1,11 +1,10 @@
 //! The one declaration of every setting: its name (which is also its TOML
 //! key), flag, environment variable, help text, kind, default and range.
 //!
-//! Everything else is derived from [`SETTINGS`]: the clap arguments and
-//! their `--help` lines (`args.rs`), the keys the TOML file may hold
-//! (`file.rs`) and the checks that turn a value into a typed one
-//! (`values.rs`). Adding a setting is one entry here plus the line in
-//! `Config::resolve` that reads it.
+//! Everything else is derived from [`SETTINGS`]: the clap arguments and their
+//! `--help` lines (`args.rs`), the keys the TOML file may hold (`file.rs`) and
+//! the checks that turn a value into a typed one (`values.rs`). Adding a
+//! setting is one entry here plus the line in `Config::resolve` that reads it.
 
 use super::{MIN_ITERATIONS, MIN_MEMORY_KIB, MIN_PARALLELISM};
 
