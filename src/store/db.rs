@@ -1,6 +1,7 @@
 //! The open database file: how it is opened (repaired after an unclean
-//! shutdown, verified at start) and the slot that holds it, which only the
-//! writer thread may empty and refill after an I/O error.
+//! shutdown, verified at start unless it was closed cleanly and not touched
+//! since) and the slot that holds it, which only the writer thread may empty
+//! and refill after an I/O error.
 //!
 //! Reads borrow the database through the slot's read lock for their whole
 //! snapshot; nothing outside this module tree ever holds a redb handle.
@@ -17,6 +18,10 @@ use super::tables::init_tables;
 
 /// redb's page cache (bytes).
 const CACHE_BYTES: usize = 128 * 1024 * 1024;
+
+/// Beside the store file: written after a clean close, it holds the file's
+/// size, inode and modification time then.
+const CLOSED_NOTE: &str = "redb.closed";
 
 /// The open database. Only the writer thread replaces it: after an I/O
 /// error redb refuses every later operation on that handle (`PreviousIo`,
@@ -84,6 +89,66 @@ impl Db {
     }
 }
 
+impl Drop for Db {
+    /// Closes the file and, if that worked, notes it (see [`closed_cleanly`]).
+    fn drop(&mut self) {
+        let slot = self.slot.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let Some(db) = slot.take() else { return };
+        match db.close() {
+            Ok(()) => {
+                if let Some(print) = fingerprint(&self.path)
+                    && let Err(e) = std::fs::write(self.path.with_extension(CLOSED_NOTE), print)
+                {
+                    tracing::warn!(path = %self.path.display(), error = %e,
+                        "cannot note the clean close; the next start verifies the file");
+                }
+            }
+            Err(e) => tracing::warn!(path = %self.path.display(), error = %e,
+                "the store did not close cleanly; the next start repairs it"),
+        }
+    }
+}
+
+/// What tells one version of the file from another without reading it.
+fn fingerprint(path: &Path) -> Option<String> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(format!(
+            "{} {} {} {}",
+            m.len(),
+            m.ino(),
+            m.mtime(),
+            m.mtime_nsec()
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let t = m
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        Some(format!("{} {}", m.len(), t.as_nanos()))
+    }
+}
+
+/// Whether the store file at `path` is exactly as this program left it
+/// when it last closed it cleanly. Takes the note away either way: from
+/// here on the file is open, and only another clean close may vouch for it.
+pub(super) fn closed_cleanly(path: &Path) -> bool {
+    let note = path.with_extension(CLOSED_NOTE);
+    let noted = std::fs::read_to_string(&note).ok();
+    if noted.is_some()
+        && let Err(e) = std::fs::remove_file(&note)
+    {
+        tracing::warn!(path = %note.display(), error = %e, "cannot remove the clean-close note");
+        return false;
+    }
+    noted.is_some_and(|n| Some(n) == fingerprint(path))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(super) enum OpenFailure {
     #[error("{0}")]
@@ -106,8 +171,11 @@ pub(super) enum OpenFailure {
 /// With `verify`, the checksum of every page is checked as well, even after
 /// a clean shutdown: redb trusts a cleanly closed file and may panic later on
 /// one damaged outside it, while this turns such damage into an error at
-/// start. It reads the whole file once (about a second per GB), so it is
-/// done at start only, not when the writer reopens after an I/O error.
+/// start. It reads the whole file once (about a second per GB) and fills
+/// the page cache, so the store verifies at start only a file it did not
+/// close cleanly itself ([`closed_cleanly`]: a copy, a restored backup, a
+/// file written by another program since), never when the writer reopens
+/// after an I/O error.
 pub(super) fn open_database(path: &Path, verify: bool) -> Result<Database, OpenFailure> {
     let shown = path.display().to_string();
     let mut builder = Database::builder();
@@ -138,4 +206,42 @@ pub(super) fn open_database(path: &Path, verify: bool) -> Result<Database, OpenF
             OpenFailure::Panicked(why.to_owned())
         })?
         .map_err(OpenFailure::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close_cleanly(dir: &Path) -> PathBuf {
+        drop(crate::store::Store::open(dir).expect("opens"));
+        dir.join("roster.redb")
+    }
+
+    #[test]
+    fn a_clean_close_vouches_for_the_file_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = close_cleanly(dir.path());
+        assert!(path.with_extension(CLOSED_NOTE).exists());
+        assert!(closed_cleanly(&path));
+        // The note is gone: an open that is never closed leaves none.
+        assert!(!path.with_extension(CLOSED_NOTE).exists());
+        assert!(!closed_cleanly(&path));
+    }
+
+    #[test]
+    fn a_file_changed_after_the_clean_close_is_not_vouched_for() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = close_cleanly(dir.path());
+        let bytes = std::fs::read(&path).expect("read");
+        // The same bytes written again: only the modification time differs.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::fs::write(&path, &bytes).expect("write");
+        assert!(!closed_cleanly(&path));
+
+        let path = close_cleanly(dir.path());
+        let copy = dir.path().join("copy");
+        std::fs::copy(&path, &copy).expect("copy");
+        std::fs::rename(&copy, &path).expect("rename");
+        assert!(!closed_cleanly(&path), "another inode");
+    }
 }

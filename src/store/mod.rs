@@ -58,7 +58,7 @@ use redb::{ReadTransaction, ReadableDatabase};
 use crate::crypt::{Key, Sealer};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use db::{Db, OpenFailure, open_database};
+use db::{Db, OpenFailure, closed_cleanly, open_database};
 use tables::init_tables;
 use writer::Msg;
 
@@ -121,7 +121,8 @@ impl Store {
         }
         let sealer = key.map(|k| Arc::new(Sealer::new(k)));
         encryption::precheck(&path, sealer.as_deref())?;
-        let db = open_database(&path, true).map_err(|e| match e {
+        let verify = !closed_cleanly(&path);
+        let db = open_database(&path, verify).map_err(|e| match e {
             OpenFailure::Redb(redb::DatabaseError::DatabaseAlreadyOpen) => OpenError(format!(
                 "data dir {} is in use by another roster process (stop it first)",
                 dir.display()

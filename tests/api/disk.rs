@@ -16,7 +16,8 @@ use crate::helpers::{
 };
 
 /// The ways a store file gets damaged outside roster: garbage, a file cut
-/// short, and garbage written over a healthy file's pages.
+/// short, and garbage written over a healthy file's pages (in a copy, and
+/// in the file roster closed cleanly, which it would otherwise not verify).
 fn damaged_stores() -> Vec<(&'static str, tempfile::TempDir)> {
     let garbage = tempfile::tempdir().expect("temp dir");
     let noise: Vec<u8> = (0..200_000u32)
@@ -33,10 +34,15 @@ fn damaged_stores() -> Vec<(&'static str, tempfile::TempDir)> {
     let mut bad = file.clone();
     bad[8192..8192 + 3000].copy_from_slice(&noise[..3000]);
     std::fs::write(overwritten.path().join("roster.redb"), &bad).expect("write");
+    // Damaged where it lies, after roster closed it cleanly (and noted so).
+    let in_place = tempfile::tempdir().expect("temp dir");
+    drop(roster::store::Store::open(in_place.path()).expect("a new store"));
+    std::fs::write(in_place.path().join("roster.redb"), &bad).expect("write");
     vec![
         ("garbage", garbage),
         ("truncated", truncated),
         ("overwritten", overwritten),
+        ("overwritten in place", in_place),
     ]
 }
 
