@@ -545,8 +545,12 @@ fn main() {
                 );
             }
         }
+        let mut freshness = Vec::new();
         for concurrency in [1, 64] {
             let b = base.clone();
+            // Beside the single client, a probe times how long a created user
+            // takes to show up in search (without `consistent=true`).
+            let probe = (concurrency == 1).then(|| tokio::spawn(search_freshness(base.clone(), secs)));
             push_rss(&mut results, pid,
                 run(
                     "POST /api/v1/users (durable)",
@@ -560,6 +564,9 @@ fn main() {
                 )
                 .await,
             );
+            if let Some(p) = probe {
+                freshness = p.await.expect("probe");
+            }
         }
         let (b, i) = (base.clone(), ids.clone());
         push_rss(&mut results, pid,
@@ -689,6 +696,16 @@ fn main() {
                 );
             }
         }
+        if !freshness.is_empty() {
+            freshness.sort_by(f64::total_cmp);
+            println!(
+                "search freshness while one client creates: {} probes, median {:.0} ms, max {:.0} ms \
+                 (created → found by search)",
+                freshness.len(),
+                freshness[freshness.len() / 2],
+                freshness[freshness.len() - 1]
+            );
+        }
         println!(
             "import: {seed_users} users at {import_rate:.0} users/s (incl. indexing); \
              start-up to a ready /readyz: {:.0} ms; peak RSS (VmHWM): {:.0} MiB \
@@ -704,6 +721,57 @@ fn main() {
         );
     });
     drop(server);
+}
+
+/// For `secs`, every 250 ms: creates a user with a word of its own, then
+/// searches for that word every 5 ms until the user is found. The times
+/// from the create's answer to the first search that finds it, in ms.
+async fn search_freshness(base: Arc<String>, secs: f64) -> Vec<f64> {
+    let client = Client::builder()
+        .default_headers(auth_header())
+        .build()
+        .expect("client");
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let mut times = Vec::new();
+    let mut k = 0u32;
+    while Instant::now() < until {
+        k += 1;
+        // Letters only, unlike any other user's words.
+        let tag: String = format!("{}{k:05}", std::process::id())
+            .bytes()
+            .map(|d| char::from(b'q' + (d - b'0')))
+            .collect();
+        let word = format!("fresh{tag}");
+        let created = client
+            .post(format!("{base}/api/v1/users"))
+            .json(&json!({"email": format!("{word}@example.com"), "name": word}))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let acked = Instant::now();
+        loop {
+            let found: Value = client
+                .get(format!("{base}/api/v1/users/search?q={word}"))
+                .send()
+                .await
+                .expect("search")
+                .json()
+                .await
+                .expect("search json");
+            if found["total"].as_u64().unwrap_or(0) > 0 {
+                times.push(acked.elapsed().as_secs_f64() * 1000.0);
+                break;
+            }
+            assert!(
+                acked.elapsed() < Duration::from_secs(30),
+                "{word} never found"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    times
 }
 
 fn unix_now() -> u64 {

@@ -25,6 +25,13 @@ use super::allow;
 const BATCH: usize = 10_000;
 /// How often an idle indexer looks for new changes.
 const POLL: Duration = Duration::from_millis(20);
+/// While changes stream in, the index commits at most this often. Each
+/// commit writes a segment, syncs it and reloads the searchers, and a
+/// stream of tiny segments keeps the merger busy: committing every poll
+/// cost a single client's creates more CPU than the create itself. A
+/// change after a quiet spell is still committed at the next poll, and
+/// `consistent=true` asks for a commit at once.
+const COMMIT_EVERY: Duration = Duration::from_millis(250);
 /// Stores up to this many users are indexed before start-up completes.
 const INLINE_REBUILD_MAX: u64 = 20_000;
 /// How long `consistent=true` waits for the index to catch up.
@@ -63,6 +70,9 @@ struct Inner {
     indexed: watch::Sender<u64>,
     ready: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    /// Set by a `consistent=true` search: commit without waiting for
+    /// `COMMIT_EVERY`.
+    hurry: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
     rebuilt_at_start: bool,
     /// Searches running at once. They are CPU-bound: more than two per core
@@ -98,12 +108,14 @@ impl Search {
         let (indexed, _) = watch::channel(start_seq);
         let ready = Arc::new(AtomicBool::new(opened != Opened::NeedsRebuild));
         let stop = Arc::new(AtomicBool::new(false));
+        let hurry = Arc::new(AtomicBool::new(false));
         let inner = Arc::new(Inner {
             store: store.clone(),
             index: index.clone(),
             indexed: indexed.clone(),
             ready: ready.clone(),
             stop: stop.clone(),
+            hurry: hurry.clone(),
             thread: Mutex::new(None),
             rebuilt_at_start,
             running: Arc::new(tokio::sync::Semaphore::new(
@@ -116,6 +128,7 @@ impl Search {
             indexed,
             ready,
             stop,
+            hurry,
         };
         let handle = std::thread::Builder::new()
             .name("roster-indexer".into())
@@ -149,6 +162,9 @@ impl Search {
     pub async fn wait_caught_up(&self, within: Duration) -> bool {
         let target = self.0.store.committed_seq();
         let mut rx = self.0.indexed.subscribe();
+        if *rx.borrow() < target {
+            self.0.hurry.store(true, Ordering::SeqCst);
+        }
         tokio::time::timeout(within, rx.wait_for(|s| *s >= target))
             .await
             .is_ok_and(|r| r.is_ok())
@@ -389,6 +405,7 @@ struct Indexer {
     indexed: watch::Sender<u64>,
     ready: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    hurry: Arc<AtomicBool>,
 }
 
 impl Indexer {
@@ -417,24 +434,53 @@ impl Indexer {
         };
         self.indexed.send_replace(applied);
         self.ready.store(true, Ordering::SeqCst);
+        // `applied`: changes handed to the index writer; `visible`: those
+        // committed, which searches see and `indexed` announces.
+        let mut visible = applied;
+        let mut last_commit: Option<Instant> = None;
         loop {
-            if self.store.committed_seq() <= applied {
-                if self.sleep_or_stop(POLL) {
+            // A full batch means a backlog: no pause before the next one.
+            let mut backlog = false;
+            let step = if self.store.committed_seq() > applied {
+                self.apply_next(applied).map(|(seq, n)| {
+                    applied = seq;
+                    backlog = n == BATCH;
+                })
+            } else {
+                Ok(())
+            };
+            let due = applied > visible
+                && (self.hurry.swap(false, Ordering::SeqCst)
+                    || last_commit.is_none_or(|t| t.elapsed() >= COMMIT_EVERY)
+                    || applied - visible >= BATCH as u64);
+            let step = step.and_then(|()| match due {
+                true => self.commit(applied).map(|()| {
+                    visible = applied;
+                    last_commit = Some(Instant::now());
+                }),
+                false => Ok(()),
+            });
+            if let Err(e) = step {
+                // Applying again from the last commit is harmless: an
+                // upsert replaces the user's document, a delete is a delete.
+                tracing::error!(error = %e, "indexing failed; retrying");
+                applied = visible;
+                if self.sleep_or_stop(Duration::from_secs(1)) {
                     return;
                 }
                 continue;
             }
-            match self.step(applied) {
-                Ok(seq) => {
-                    applied = seq;
-                    self.indexed.send_replace(applied);
+            if backlog && !self.stop.load(Ordering::SeqCst) {
+                continue;
+            }
+            if backlog || self.sleep_or_stop(POLL) {
+                // What was applied is committed before the indexer ends.
+                if applied > visible
+                    && let Err(e) = self.commit(applied)
+                {
+                    tracing::error!(error = %e, "last index commit failed");
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "indexing failed; retrying");
-                    if self.sleep_or_stop(Duration::from_secs(1)) {
-                        return;
-                    }
-                }
+                return;
             }
         }
     }
@@ -448,11 +494,14 @@ impl Indexer {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// Applies the next batch of changes after `applied` and commits.
-    fn step(&self, applied: u64) -> Result<u64, Error> {
-        let (ops, last) = self.store.read(|r| {
+    /// Hands the next batch of changes after `applied` to the index writer
+    /// (not yet visible); returns the last sequence it covers and how many
+    /// changes it read.
+    fn apply_next(&self, applied: u64) -> Result<(u64, usize), Error> {
+        let (ops, last, read) = self.store.read(|r| {
             let changes = r.changes_since(applied, BATCH)?;
             let last = changes.last().map_or(applied, |(s, _)| *s);
+            let read = changes.len();
             let mut ops = Vec::with_capacity(changes.len());
             for (_, change) in changes {
                 match change.kind {
@@ -474,10 +523,16 @@ impl Indexer {
                     | EventType::GroupDeleted => {}
                 }
             }
-            Ok((ops, last))
+            Ok((ops, last, read))
         })?;
         self.index.apply(ops).map_err(search_error)?;
-        self.index.commit(last).map_err(search_error)?;
-        Ok(last)
+        Ok((last, read))
+    }
+
+    /// Commits what was applied, up to `seq`, and announces it.
+    fn commit(&self, seq: u64) -> Result<(), Error> {
+        self.index.commit(seq).map_err(search_error)?;
+        self.indexed.send_replace(seq);
+        Ok(())
     }
 }
