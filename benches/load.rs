@@ -427,6 +427,9 @@ fn main() {
     let (server, startup) = start_server(&data);
     let pid = server.child.id();
     let rss_at_ready = peak_rss_mib(pid);
+    // At rest: a few seconds after ready, nothing asked yet.
+    std::thread::sleep(Duration::from_secs(3));
+    let (rest_rss, rest_anon) = rss_now_mib(pid);
     let base = Arc::new(server.base.clone());
 
     rt.block_on(async {
@@ -709,7 +712,8 @@ fn main() {
         println!(
             "import: {seed_users} users at {import_rate:.0} users/s (incl. indexing); \
              start-up to a ready /readyz: {:.0} ms; peak RSS (VmHWM): {:.0} MiB \
-             ({rss_at_ready:.0} MiB when ready)",
+             ({rss_at_ready:.0} MiB when ready); at rest 3 s after ready: {rest_rss:.0} MiB \
+             resident ({rest_anon:.0} MiB anonymous)",
             startup.as_secs_f64() * 1000.0,
             peak_rss_mib(pid)
         );

@@ -19,6 +19,28 @@ use roster::{App, offline, telemetry};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc gives freed memory back to the system some time after the
+/// free, but only when some thread next calls into it: a server that goes
+/// quiet kept ~16 MiB it no longer used (idle RSS 47 MiB instead of 31 at
+/// 100 000 users). This thread asks it once a second; freeing what waited
+/// its delay out is all that asking does, so it costs nothing under load.
+fn give_back_freed_memory() {
+    let spawned = std::thread::Builder::new()
+        .name("mimalloc-purge".into())
+        .stack_size(64 * 1024)
+        .spawn(|| {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                // SAFETY: mi_collect has no preconditions; `false` only
+                // frees memory whose purge delay has passed.
+                unsafe { libmimalloc_sys::mi_collect(false) };
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("roster: cannot start the allocator's purge thread: {e}");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::resolve(&cli.settings) {
@@ -29,6 +51,7 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(config.log_format);
+    give_back_freed_memory();
 
     // Blocking work (searches, list pages, store scans) is
     // CPU-bound and bounded by its own limits; tokio's default of up to 512

@@ -24,10 +24,13 @@
 //! argon2's `PasswordHasher` does, made glibc raise its mmap threshold and
 //! keep each freed buffer in its heaps: eight clients logging in for ten
 //! seconds grew the process by 600 MiB. Reused buffers also skip 19 MiB of
-//! page faults per hash.
+//! page faults per hash. A buffer no hash used for a while is freed
+//! ([`Hasher::release_idle_memory`], from housekeeping), so a server at
+//! rest does not hold a worker's worth of it per core.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -84,8 +87,12 @@ impl Hasher {
             free: Mutex::new(Vec::new()),
             blocks: params.block_count(),
         });
-        let dummy =
-            memory.with(|m| hash_with(&params, &crate::auth::secrets::random_token(), m))?;
+        // Its buffer is not kept: a server that has not hashed holds none.
+        let dummy = hash_with(
+            &params,
+            &crate::auth::secrets::random_token(),
+            &mut Vec::new(),
+        )?;
         let workers = workers.max(1);
         let threads = ThreadPoolBuilder::new()
             .num_threads(workers)
@@ -134,6 +141,11 @@ impl Hasher {
             Ok(Verified::Yes)
         })
         .await?
+    }
+
+    /// Frees the working memories no hash has used for `idle`; how many.
+    pub fn release_idle_memory(&self, idle: Duration) -> usize {
+        self.memory.release_idle(idle)
     }
 
     async fn run<T: Send + 'static>(
@@ -186,26 +198,38 @@ fn lower_priority() {
 /// there are at most as many as workers; a buffer grown for a stronger
 /// imported hash is not kept.
 struct Memory {
-    free: Mutex<Vec<Vec<Block>>>,
+    /// Each with when a hash last gave it back. The last given back is
+    /// taken first, so the ones a quieter load no longer needs age.
+    free: Mutex<Vec<(Vec<Block>, Instant)>>,
     blocks: usize,
 }
 
 impl Memory {
-    fn with<T>(&self, f: impl FnOnce(&mut Vec<Block>) -> T) -> T {
-        let mut m = self
-            .free
+    fn free(&self) -> std::sync::MutexGuard<'_, Vec<(Vec<Block>, Instant)>> {
+        self.free
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop()
-            .unwrap_or_default();
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Vec<Block>) -> T) -> T {
+        let mut m = self.free().pop().map(|(m, _)| m).unwrap_or_default();
         let out = f(&mut m);
         if m.len() <= self.blocks {
-            self.free
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(m);
+            self.free().push((m, Instant::now()));
         }
         out
+    }
+
+    fn release_idle(&self, idle: Duration) -> usize {
+        let released: Vec<_> = {
+            let mut free = self.free();
+            let (idle, busy) = std::mem::take(&mut *free)
+                .into_iter()
+                .partition(|(_, at)| at.elapsed() >= idle);
+            *free = busy;
+            idle
+        };
+        released.len()
     }
 }
 
@@ -448,8 +472,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn working_memory_is_one_buffer_per_worker() {
+    async fn working_memory_is_one_buffer_per_worker_while_used() {
         let h = Hasher::new(HashParams::default(), 2, 64, true).unwrap();
+        let free =
+            |h: &Hasher| -> Vec<usize> { h.memory.free().iter().map(|(m, _)| m.len()).collect() };
+        assert_eq!(
+            free(&h),
+            Vec::<usize>::new(),
+            "the dummy hash's is not kept"
+        );
         let phc = h.hash("correct horse").await.unwrap();
         let checks: Vec<_> = (0..12)
             .map(|_| {
@@ -461,9 +492,6 @@ mod tests {
         for c in checks {
             assert_eq!(c.await.unwrap(), Verified::Yes);
         }
-        let free = |h: &Hasher| -> Vec<usize> {
-            h.memory.free.lock().unwrap().iter().map(Vec::len).collect()
-        };
         let blocks = Params::default().block_count();
         let kept = free(&h);
         assert!(!kept.is_empty() && kept.len() <= 2, "{kept:?}");
@@ -482,6 +510,16 @@ mod tests {
             Verified::YesRehashed(_)
         ));
         assert!(free(&h).iter().all(|&n| n == blocks), "{:?}", free(&h));
+        // Idle buffers are freed; one given back just now is not (yet).
+        assert_eq!(h.release_idle_memory(Duration::from_secs(60)), 0);
+        let kept = free(&h).len();
+        assert_eq!(h.release_idle_memory(Duration::ZERO), kept);
+        assert!(free(&h).is_empty());
+        assert_eq!(
+            h.verify("correct horse", Some(&phc)).await.unwrap(),
+            Verified::Yes
+        );
+        assert_eq!(free(&h), vec![blocks]);
     }
 
     #[test]

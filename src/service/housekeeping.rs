@@ -1,7 +1,8 @@
 //! Housekeeping, in the background and in small transactions so writers
 //! never wait long behind it: when API keys were last used is saved (at
-//! most once a minute per key, from memory), and sessions past their
-//! expiry go, with the refresh-token hashes that pointed at them.
+//! most once a minute per key, from memory), sessions past their expiry
+//! go, with the refresh-token hashes that pointed at them, and password
+//! hashing memory no login used for a tick is given back.
 
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ pub async fn run(store: Store, auth: Auth, every: Duration, mut stop: watch::Rec
         if let Err(e) = auth.save_key_use().await {
             tracing::warn!(error = %e, "cannot save API key use; retried later");
         }
+        auth.release_idle_memory(every);
         if tick.is_multiple_of(SWEEP_EVERY_TICKS) {
             match sweep(&store).await {
                 Ok(s) if s != Swept::default() => {

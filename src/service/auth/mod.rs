@@ -181,6 +181,14 @@ impl Auth {
         self.0.tokens.jwk_set()
     }
 
+    /// Frees the password hashing memory no hash used for `idle`.
+    pub fn release_idle_memory(&self, idle: std::time::Duration) {
+        let freed = self.0.hasher.release_idle_memory(idle);
+        if freed > 0 {
+            tracing::debug!(buffers = freed, "idle password hashing memory freed");
+        }
+    }
+
     /// Drops limiter state of keys not seen for a while (call periodically).
     pub fn forget_idle_limits(&self) {
         for l in [&self.0.by_account, &self.0.by_ip].into_iter().flatten() {
