@@ -220,15 +220,12 @@ impl Memory {
         out
     }
 
+    /// The buffers are dropped after the lock is let go.
     fn release_idle(&self, idle: Duration) -> usize {
-        let released: Vec<_> = {
-            let mut free = self.free();
-            let (idle, busy) = std::mem::take(&mut *free)
-                .into_iter()
-                .partition(|(_, at)| at.elapsed() >= idle);
-            *free = busy;
-            idle
-        };
+        let released: Vec<_> = self
+            .free()
+            .extract_if(.., |(_, at)| at.elapsed() >= idle)
+            .collect();
         released.len()
     }
 }

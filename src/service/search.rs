@@ -470,10 +470,11 @@ impl Indexer {
                 }
                 continue;
             }
-            if backlog && !self.stop.load(Ordering::SeqCst) {
-                continue;
-            }
-            if backlog || self.sleep_or_stop(POLL) {
+            let stopping = match backlog {
+                true => self.stop.load(Ordering::SeqCst),
+                false => self.sleep_or_stop(POLL),
+            };
+            if stopping {
                 // What was applied is committed before the indexer ends.
                 if applied > visible
                     && let Err(e) = self.commit(applied)
