@@ -24,7 +24,7 @@ use crate::api::{AppState, Limits, Rates};
 use crate::auth::passwords::Hasher;
 use crate::config::Config;
 use crate::service::mail::{Mail, Outbox};
-use crate::service::{Auth, Events, Groups, Search, Users, Webhooks};
+use crate::service::{Auth, Events, Groups, OAuth, Search, Users, Webhooks};
 use crate::store::Store;
 use crate::tls::TlsListener;
 
@@ -107,7 +107,7 @@ impl App {
                 Users::new(store.clone(), hasher),
                 Groups::new(store.clone()),
             ),
-            auth,
+            (auth.clone(), OAuth::new(store.clone(), auth)?),
             search.clone(),
             (webhooks.clone(), events),
             limits,

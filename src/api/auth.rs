@@ -349,7 +349,7 @@ pub async fn setup(
     Ok(user_response(StatusCode::CREATED, &user))
 }
 
-/// The public keys that verify access tokens (JWKS, RFC 7517).
+/// The public keys that verify access tokens and ID tokens (JWKS, RFC 7517).
 #[utoipa::path(
     get, path = "/.well-known/jwks.json", operation_id = "getJwks", tag = "auth",
     responses(
@@ -358,7 +358,7 @@ pub async fn setup(
     )
 )]
 pub async fn jwks(State(st): State<AppState>) -> Response {
-    let mut res = Json(st.auth().jwk_set()).into_response();
+    let mut res = Json(st.oauth().jwk_set()).into_response();
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("public, max-age=300"),

@@ -20,6 +20,7 @@ mod keys;
 mod limits;
 mod metrics;
 mod mfa;
+mod oauth;
 mod openapi;
 mod params;
 mod passkeys;
@@ -69,7 +70,13 @@ pub fn router(state: AppState, config: &Config) -> Router {
         protected,
         public,
         outside,
+        oidc,
     } = openapi::routes();
+    let (oidc, _) = oidc.split_for_parts();
+    let oidc = oidc.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        limits::limit_by_address,
+    ));
     let (protected, _) = protected.split_for_parts();
     let (public, _) = public.split_for_parts();
     let (outside_api, _) = outside.split_for_parts();
@@ -95,6 +102,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
 
     let routes = api
         .merge(outside_api)
+        .merge(oidc)
+        .merge(oauth::pages(state.clone()))
         .merge(scim::router(state.clone()))
         .merge(graphql::router(state.clone(), &config.graphql))
         .route("/", get(console::to_console))

@@ -34,9 +34,10 @@ use utoipa_axum::routes;
 use super::state::AppState;
 
 use super::{
-    account, admin, audit, auth, events, groups, health, keys, metrics, mfa, passkeys, problem,
-    search, sessions, transfer, users, webhooks,
+    account, admin, audit, auth, events, groups, health, keys, metrics, mfa, oauth, passkeys,
+    problem, search, sessions, transfer, users, webhooks,
 };
+use oauth::{clients as oauth_clients, provider as oidc};
 
 /// The API's routes by who may call them, each registered together with
 /// its documentation. `router()` mounts the three groups behind their
@@ -48,6 +49,9 @@ pub(super) struct Routes {
     pub public: OpenApiRouter<AppState>,
     /// Outside `/api/v1` (health, metrics, JWKS): for anyone, never limited.
     pub outside: OpenApiRouter<AppState>,
+    /// The OpenID Provider's JSON endpoints (`/oauth2/*`, discovery): for
+    /// anyone (clients authenticate themselves), limited per address.
+    pub oidc: OpenApiRouter<AppState>,
 }
 
 /// Every documented route. `router()` serves these; [`Routes::openapi`]
@@ -102,7 +106,14 @@ pub(super) fn routes() -> Routes {
         ))
         .routes(routes!(groups::members, groups::add_members))
         .routes(routes!(groups::remove_member))
-        .routes(routes!(groups::user_groups));
+        .routes(routes!(groups::user_groups))
+        .routes(routes!(oauth_clients::list, oauth_clients::create))
+        .routes(routes!(
+            oauth_clients::get,
+            oauth_clients::update,
+            oauth_clients::delete
+        ))
+        .routes(routes!(oauth_clients::rotate_secret));
     let public = OpenApiRouter::new()
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
@@ -124,10 +135,17 @@ pub(super) fn routes() -> Routes {
         .routes(routes!(health::livez))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::render));
+    let oidc = OpenApiRouter::new()
+        .routes(routes!(oidc::discovery))
+        .routes(routes!(oidc::token))
+        .routes(routes!(oidc::userinfo))
+        .routes(routes!(oidc::revoke))
+        .routes(routes!(oidc::introspect));
     let routes = Routes {
         protected,
         public,
         outside,
+        oidc,
     };
     routes.check();
     routes
@@ -151,6 +169,12 @@ impl Routes {
                 );
             }
         }
+        for path in self.oidc.get_openapi().paths.paths.keys() {
+            assert!(
+                path.starts_with("/oauth2/") || path.starts_with("/.well-known/"),
+                "route table: {path} is not an OpenID Provider route"
+            );
+        }
     }
 
     /// The document: [`ApiDoc`]'s frame with every route's operation.
@@ -159,7 +183,7 @@ impl Routes {
         let mut protected = self.protected.get_openapi().clone();
         require_bearer(&mut protected);
         doc.merge(protected);
-        for group in [&self.public, &self.outside] {
+        for group in [&self.public, &self.outside, &self.oidc] {
             doc.merge(group.get_openapi().clone());
         }
         close_request_bodies(&mut doc);
@@ -244,6 +268,7 @@ fn close_request_bodies(doc: &mut utoipa::openapi::OpenApi) {
         (name = "account", description = "Links mailed to users: email verification, password reset, sign-in links, email change."),
         (name = "webhooks", description = "Signed deliveries of events to your endpoints (Standard Webhooks), retried from a durable queue."),
         (name = "events", description = "The change stream (Server-Sent Events), resumable by event id."),
+        (name = "oauth", description = "roster as an OpenID Connect provider: the clients (apps) registered, and the provider's endpoints."),
         (name = "admin", description = "Operator figures."),
         (name = "meta", description = "This document and the server's health."),
     ),

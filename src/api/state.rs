@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::service::{Auth, Events, Groups, Search, Users, Webhooks};
+use crate::service::{Auth, Events, Groups, OAuth, Search, Users, Webhooks};
 
 use super::limits::Limits;
 
@@ -17,6 +17,7 @@ struct Inner {
     users: Users,
     groups: Groups,
     auth: Auth,
+    oauth: OAuth,
     search: Search,
     webhooks: Webhooks,
     events: Events,
@@ -28,7 +29,7 @@ struct Inner {
 impl AppState {
     pub fn new(
         (users, groups): (Users, Groups),
-        auth: Auth,
+        (auth, oauth): (Auth, OAuth),
         search: Search,
         (webhooks, events): (Webhooks, Events),
         limits: Limits,
@@ -37,6 +38,7 @@ impl AppState {
             users,
             groups,
             auth,
+            oauth,
             search,
             webhooks,
             events,
@@ -56,6 +58,10 @@ impl AppState {
 
     pub fn auth(&self) -> &Auth {
         &self.0.auth
+    }
+
+    pub fn oauth(&self) -> &OAuth {
+        &self.0.oauth
     }
 
     pub fn search(&self) -> &Search {

@@ -4,6 +4,7 @@
 
 pub mod passwords;
 pub mod policy;
+pub mod rsa_key;
 pub mod secrets;
 pub mod tokens;
 pub mod totp;

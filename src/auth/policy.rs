@@ -116,6 +116,8 @@ pub enum Action {
     ReadUserGroups(UserId),
     /// Use the SCIM façade (an identity provider keeping users in sync).
     Provision,
+    /// Register, change and remove OAuth / OpenID Connect clients.
+    ManageOAuthClients,
 }
 
 /// Why the caller may not do this (403).
@@ -180,6 +182,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Denied> {
         | Action::ReadStats
         | Action::Transfer
         | Action::ManageWebhooks
+        | Action::ManageOAuthClients
         | Action::ResetMfa(_) => false,
     };
     if allowed {
@@ -261,6 +264,7 @@ mod tests {
             (Transfer, [false, true, false, false, true]),
             (ReadEvents, [false, true, true, true, true]),
             (ManageWebhooks, [false, true, false, false, true]),
+            (ManageOAuthClients, [false, true, false, false, true]),
             (ManageOwnMfa(me), [true, true, false, false, true]),
             (ManageOwnMfa(other), [false, true, false, false, true]),
             (ResetMfa(other), [false, true, false, false, true]),

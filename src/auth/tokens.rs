@@ -124,13 +124,20 @@ impl Tokens {
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        self.sign_any(claims)
+    }
+
+    /// Signs any claims with the current Ed25519 key (ID tokens and the
+    /// access tokens OAuth clients get, which carry their own audience).
+    pub fn sign_any<T: Serialize>(&self, claims: &T) -> Result<String, TokenError> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.signing_kid.clone());
         jsonwebtoken::encode(&header, claims, &self.signing)
             .map_err(|e| TokenError::Sign(e.to_string()))
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    /// The key that verifies `token`: EdDSA only, by its key id.
+    fn key_for(&self, token: &str) -> Result<&DecodingKey, TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
@@ -139,11 +146,34 @@ impl Tokens {
         let kid = header
             .kid
             .ok_or_else(|| TokenError::Invalid("no key id".into()))?;
-        let (_, key, _) = self
-            .verifying
+        self.verifying
             .iter()
             .find(|(k, _, _)| *k == kid)
-            .ok_or_else(|| TokenError::Invalid("unknown key id".into()))?;
+            .map(|(_, key, _)| key)
+            .ok_or_else(|| TokenError::Invalid("unknown key id".into()))
+    }
+
+    /// Verifies a token from [`sign_any`](Self::sign_any): EdDSA, a known
+    /// key id, `exp` and `iss`; the audience is the caller's to check.
+    pub fn verify_any<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        issuer: &str,
+    ) -> Result<T, TokenError> {
+        let key = self.key_for(token)?;
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.algorithms = vec![Algorithm::EdDSA];
+        v.set_issuer(&[issuer]);
+        v.validate_aud = false;
+        v.set_required_spec_claims(&["exp", "iss", "sub"]);
+        v.leeway = 5;
+        jsonwebtoken::decode::<T>(token, key, &v)
+            .map(|d| d.claims)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let key = self.key_for(token)?;
         jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map(|d| d.claims)
             .map_err(|e| TokenError::Invalid(e.to_string()))
@@ -155,20 +185,14 @@ impl Tokens {
             keys: self
                 .verifying
                 .iter()
-                .map(|(kid, _, x)| Jwk {
-                    kty: "OKP",
-                    crv: "Ed25519",
-                    x: x.clone(),
-                    kid: kid.clone(),
-                    alg: "EdDSA",
-                    use_: "sig",
-                })
+                .map(|(kid, _, x)| Jwk::ed25519(kid, x))
                 .collect(),
         }
     }
 }
 
-/// A JSON Web Key Set (RFC 7517) of Ed25519 public keys.
+/// A JSON Web Key Set (RFC 7517): the Ed25519 keys of access tokens (and
+/// of EdDSA ID tokens), and the RSA key of RS256 ID tokens once made.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(as = Jwks)]
 pub struct JwkSet {
@@ -178,19 +202,56 @@ pub struct JwkSet {
 /// One public key.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Jwk {
-    #[schema(value_type = String, pattern = "^OKP$")]
+    /// `OKP` (Ed25519) or `RSA`.
+    #[schema(value_type = String, pattern = "^(OKP|RSA)$")]
     kty: &'static str,
-    #[schema(value_type = String, pattern = "^Ed25519$")]
-    crv: &'static str,
-    /// The public key, base64url.
-    x: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^Ed25519$")]
+    crv: Option<&'static str>,
+    /// The Ed25519 public key, base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x: Option<String>,
+    /// The RSA modulus, base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    n: Option<String>,
+    /// The RSA public exponent, base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e: Option<String>,
     /// Matches the `kid` in a token's header.
     kid: String,
-    #[schema(value_type = String, pattern = "^EdDSA$")]
+    #[schema(value_type = String, pattern = "^(EdDSA|RS256)$")]
     alg: &'static str,
     #[serde(rename = "use")]
     #[schema(value_type = String, pattern = "^sig$")]
     use_: &'static str,
+}
+
+impl Jwk {
+    fn ed25519(kid: &str, x: &str) -> Self {
+        Self {
+            kty: "OKP",
+            crv: Some("Ed25519"),
+            x: Some(x.to_owned()),
+            n: None,
+            e: None,
+            kid: kid.to_owned(),
+            alg: "EdDSA",
+            use_: "sig",
+        }
+    }
+
+    pub(super) fn rsa(kid: &str, n: &str, e: &str) -> Self {
+        Self {
+            kty: "RSA",
+            crv: None,
+            x: None,
+            n: Some(n.to_owned()),
+            e: Some(e.to_owned()),
+            kid: kid.to_owned(),
+            alg: "RS256",
+            use_: "sig",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod event;
 mod field;
 mod group;
 mod mfa;
+mod oauth;
 mod outbox;
 mod patch;
 mod record;
@@ -26,6 +27,10 @@ pub use group::{
     MEMBERS_PER_REQUEST, effective_roles,
 };
 pub use mfa::{AuthMethod, Factors, Passkey, PendingTotp, PublicKey, TotpFactor};
+pub use oauth::{
+    AuthCode, ClientFields, ClientKind, GrantType, IdTokenAlg, MAX_CLIENTS, NewOAuthClient,
+    OAuthClient, OAuthClientPatch, OAuthGrant, OidcScope, redirect_uri_problem,
+};
 pub use outbox::{Job, JobKind, OneTimeToken, OutgoingMail, TokenPurpose};
 pub use patch::merge_patch;
 pub use record::ImportRecord;

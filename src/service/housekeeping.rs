@@ -26,6 +26,8 @@ const SWEEP_EVERY_TICKS: u32 = 10;
 pub struct Swept {
     pub sessions: usize,
     pub refresh_tokens: usize,
+    /// Authorization codes past their minute.
+    pub codes: usize,
 }
 
 /// Runs until `stop`, a tick every `every` (a minute in production); the
@@ -43,6 +45,7 @@ pub async fn run(store: Store, auth: Auth, every: Duration, mut stop: watch::Rec
                     tracing::info!(
                         sessions = s.sessions,
                         refresh_tokens = s.refresh_tokens,
+                        codes = s.codes,
                         "expired sessions removed"
                     );
                 }
@@ -89,5 +92,6 @@ pub async fn sweep(store: &Store) -> Result<Swept, Error> {
             None => break,
         }
     }
+    swept.codes = store.write(move |tx| tx.oauth()?.prune_codes(now)).await?;
     Ok(swept)
 }

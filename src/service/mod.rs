@@ -7,6 +7,7 @@ pub mod events;
 mod groups;
 pub mod housekeeping;
 pub mod mail;
+pub mod oauth;
 mod search;
 mod transfer;
 mod users;
@@ -23,6 +24,7 @@ pub use events::Events;
 pub use groups::{
     GROUP_LIMIT_DEFAULT, GROUP_LIMIT_MAX, GroupChange, Groups, IdCursorPage, MAX_GROUPS,
 };
+pub use oauth::OAuth;
 pub use search::{Hit, IndexStatus, Results, Search, rebuild_offline, reseal_index};
 pub use transfer::{
     CSV_COLUMNS, Format, ImportReport, Importer, LineError, MAX_LINE, backup, check_csv_header,

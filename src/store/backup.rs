@@ -16,9 +16,9 @@ use sha2::{Digest, Sha256};
 
 use super::{
     API_KEYS, API_KEYS_BY_HASH, AUDIT, CHANGES, CREDENTIALS, GROUP_MEMBERS, GROUPS, GROUPS_BY_NAME,
-    META, MFA, PASSKEYS, PASSKEYS_BY_ID, REFRESH_TOKENS, SESSIONS, SESSIONS_BY_USER, Store,
-    StoreError, USER_GROUPS, USERS, USERS_BY_CREATED, USERS_BY_EMAIL, USERS_BY_EXTERNAL_ID,
-    USERS_BY_ROLE, USERS_BY_USERNAME,
+    META, MFA, OAUTH_CLIENTS, OAUTH_CONSENTS, OAUTH_GRANTS, PASSKEYS, PASSKEYS_BY_ID,
+    REFRESH_TOKENS, SESSIONS, SESSIONS_BY_USER, Store, StoreError, USER_GROUPS, USERS,
+    USERS_BY_CREATED, USERS_BY_EMAIL, USERS_BY_EXTERNAL_ID, USERS_BY_ROLE, USERS_BY_USERNAME,
 };
 
 const MAGIC: &[u8; 8] = b"ROSTERBK";
@@ -53,11 +53,14 @@ macro_rules! for_each_table {
         $m!(GROUP_MEMBERS);
         $m!(USER_GROUPS);
         $m!(USERS_BY_EXTERNAL_ID);
+        $m!(OAUTH_CLIENTS);
+        $m!(OAUTH_GRANTS);
+        $m!(OAUTH_CONSENTS);
     };
 }
 
 /// Tables a backup from an older release does not list.
-const ADDED_LATER: [&str; 8] = [
+const ADDED_LATER: [&str; 11] = [
     "mfa",
     "passkeys",
     "passkeys_by_id",
@@ -66,6 +69,9 @@ const ADDED_LATER: [&str; 8] = [
     "group_members",
     "user_groups",
     "users_by_external_id",
+    "oauth_clients",
+    "oauth_grants",
+    "oauth_consents",
 ];
 
 /// What a backup held.

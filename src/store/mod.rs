@@ -40,6 +40,7 @@ mod encryption;
 mod error;
 mod groups;
 pub(crate) mod mfa;
+mod oauth;
 mod outbox;
 mod reads;
 mod rotate;
@@ -70,6 +71,7 @@ pub use codec::{decode_user_record, encode_user_record};
 pub use error::StoreError;
 pub use groups::IdPage;
 pub use mfa::{Ceremony, CeremonyPurpose, Challenge};
+pub use oauth::ReadOAuth;
 pub use rotate::{RotateReport, rotate};
 pub(crate) use tables::*;
 pub use users::{Order, Position, ReadTx, Scan, ScanPage, Tx};
@@ -189,6 +191,18 @@ impl Store {
         f: impl FnOnce(&ReadTx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.snapshot(|txn| f(&ReadTx::open(txn, &self.inner.db.sealer)?))
+    }
+
+    /// Runs `f` on a read transaction with the OAuth tables open too.
+    pub fn read_oauth<T>(
+        &self,
+        f: impl FnOnce(&ReadTx, &ReadOAuth) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.snapshot(|txn| {
+            let r = ReadTx::open(txn, &self.inner.db.sealer)?;
+            let o = oauth::open_read(txn, &self.inner.db.sealer)?;
+            f(&r, &o)
+        })
     }
 
     /// How many reads this store has begun: what a request costs, measured

@@ -274,6 +274,10 @@ macro_rules! for_each_copied_table {
         $m!(GROUPS, Values::Sealed);
         $m!(GROUP_MEMBERS, Values::Plain);
         $m!(USER_GROUPS, Values::Plain);
+        $m!(OAUTH_CLIENTS, Values::Sealed);
+        $m!(OAUTH_CODES, Values::Sealed);
+        $m!(OAUTH_GRANTS, Values::Sealed);
+        $m!(OAUTH_CONSENTS, Values::Sealed);
     };
 }
 

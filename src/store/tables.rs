@@ -77,6 +77,17 @@ pub(crate) const GROUP_MEMBERS: TableDefinition<(u128, u128), ()> =
 /// (user id, group id): a user's groups.
 pub(crate) const USER_GROUPS: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("user_groups");
+/// UUIDv7 → OAuth client (its secret only as a hash).
+pub(crate) const OAUTH_CLIENTS: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("oauth_clients");
+/// SHA-256 of an authorization code → what it grants. Not in backups:
+/// a minute long.
+pub(crate) const OAUTH_CODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("oauth_codes");
+/// session id → the client holding that session and what it was granted.
+pub(crate) const OAUTH_GRANTS: TableDefinition<u128, &[u8]> = TableDefinition::new("oauth_grants");
+/// (user id, client id) → the scopes the user consented to.
+pub(crate) const OAUTH_CONSENTS: TableDefinition<(u128, u128), &[u8]> =
+    TableDefinition::new("oauth_consents");
 
 /// Creates missing tables; returns the last change sequence.
 pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
@@ -110,6 +121,10 @@ pub(super) fn init_tables(db: &Database) -> Result<u64, StoreError> {
         txn.open_table(GROUP_MEMBERS)?;
         txn.open_table(USER_GROUPS)?;
         txn.open_table(USERS_BY_EXTERNAL_ID)?;
+        txn.open_table(OAUTH_CLIENTS)?;
+        txn.open_table(OAUTH_CODES)?;
+        txn.open_table(OAUTH_GRANTS)?;
+        txn.open_table(OAUTH_CONSENTS)?;
     }
     txn.commit()?;
     let read = db.begin_read()?;

@@ -21,6 +21,7 @@ mod logs;
 mod mail;
 mod metrics;
 mod mfa;
+mod oauth;
 mod openapi;
 mod openapi_stable;
 mod overload;

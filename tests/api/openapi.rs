@@ -21,7 +21,7 @@ const METHODS: [&str; 8] = [
 ];
 
 /// Operations anyone may call, without a token.
-const PUBLIC: [&str; 19] = [
+const PUBLIC: [&str; 23] = [
     "login",
     "verifySecondFactor",
     "startPasskeyLogin",
@@ -41,6 +41,10 @@ const PUBLIC: [&str; 19] = [
     "livez",
     "readyz",
     "metrics",
+    "getOpenIdConfiguration",
+    "oauthToken",
+    "oauthRevoke",
+    "oauthIntrospect",
 ];
 
 /// What `router()` mounts itself: the console, its redirects, and the
@@ -125,7 +129,14 @@ async fn the_document_is_openapi_3_1_with_the_bearer_scheme_on_protected_operati
             assert!(op["responses"].get("429").is_some(), "{id}: 429");
         }
         for (status, response) in op["responses"].as_object().expect("responses") {
-            if status.starts_with('4') || status.starts_with('5') {
+            // The OpenID Provider's endpoints answer OAuth's own errors
+            // (RFC 6749 §5.2), which relying-party libraries parse.
+            let oauth = path.starts_with("/oauth2/") && status != "429";
+            if oauth && status.starts_with('4') {
+                let (ct, schema) = response_schema(&doc, response);
+                assert_eq!(ct, "application/json", "{id} {status}");
+                assert!(schema["properties"].get("error").is_some(), "{id} {status}");
+            } else if status.starts_with('4') || status.starts_with('5') {
                 let (ct, schema) = response_schema(&doc, response);
                 assert_eq!(ct, "application/problem+json", "{id} {status}");
                 assert!(

@@ -6,7 +6,9 @@
 //! "The same" is semantic: `$ref`s are resolved (a schema may move between
 //! components or be inlined), and prose (`description`, `title`) and the
 //! order of `required` are ignored. A deliberate change of the API updates
-//! the copy in the same commit, where the diff shows it.
+//! the copy in the same commit, where the diff shows it
+//! (`ROSTER_UPDATE_OPENAPI=1 cargo test --test api openapi_stable`
+//! writes it).
 
 use std::collections::BTreeMap;
 
@@ -88,6 +90,12 @@ async fn the_document_is_semantically_the_one_taken_before_the_restructuring() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let now: Value = res.json().await.expect("the document is JSON");
+    if std::env::var_os("ROSTER_UPDATE_OPENAPI").is_some() {
+        // A deliberate change: write the copy anew (then review its diff).
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/openapi-before.json");
+        std::fs::write(path, serde_json::to_string_pretty(&now).unwrap()).unwrap();
+        return;
+    }
     let before: Value = serde_json::from_str(BEFORE).expect("the copy is JSON");
     let (then, now) = (operations(&before), operations(&now));
     assert_eq!(

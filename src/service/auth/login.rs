@@ -218,6 +218,19 @@ impl Auth {
     /// Rotates a refresh token. A token that was already rotated (a reuse,
     /// so possibly stolen) revokes its whole session and is refused.
     pub async fn refresh(&self, token: &str, ip: Option<String>) -> Result<LoginResult, Error> {
+        let at = now();
+        let (user, session, next) = self.rotate_refresh(token, ip, at).await?;
+        self.issue(user, &session, next, at)
+    }
+
+    /// The store's half of [`refresh`](Self::refresh): the session's next
+    /// refresh token, with its user and session.
+    pub(crate) async fn rotate_refresh(
+        &self,
+        token: &str,
+        ip: Option<String>,
+        at: OffsetDateTime,
+    ) -> Result<(User, Session, String), Error> {
         let hash = secrets::sha256(token);
         self.throttle(
             &format!("refresh:{}", &token.get(..16).unwrap_or(token)),
@@ -225,7 +238,6 @@ impl Auth {
         )?;
         let next = secrets::random_token();
         let next_hash = secrets::sha256(&next);
-        let at = now();
         let audit_ip = ip.clone();
         enum Outcome {
             Rotated(Box<(User, Session)>),
@@ -271,7 +283,7 @@ impl Auth {
         match outcome {
             Outcome::Rotated(b) => {
                 let (user, session) = *b;
-                self.issue(user, &session, next, at)
+                Ok((user, session, next))
             }
             Outcome::Reused => Err(Error::Unauthorized(
                 "This refresh token was already used; the session has been revoked.",

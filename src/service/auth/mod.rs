@@ -7,6 +7,7 @@ mod accounts;
 mod audit;
 mod bearer;
 mod email;
+mod for_oauth;
 mod keys;
 mod login;
 mod mfa;
