@@ -15,6 +15,7 @@ use super::problem::{Kind, Problem};
 #[folder = "web/"]
 #[exclude = "*.md"]
 #[exclude = "screenshots/*"]
+#[exclude = "oauth/*"]
 struct Assets;
 
 /// Only this server's own files may run, style, load or be framed: no

@@ -113,7 +113,9 @@ pub(super) fn routes() -> Routes {
             oauth_clients::update,
             oauth_clients::delete
         ))
-        .routes(routes!(oauth_clients::rotate_secret));
+        .routes(routes!(oauth_clients::rotate_secret))
+        .routes(routes!(oauth::apps::list))
+        .routes(routes!(oauth::apps::revoke));
     let public = OpenApiRouter::new()
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))

@@ -95,6 +95,19 @@ where
         }
     }
 
+    /// The sessions clients hold (with their grants).
+    pub fn grants(&self) -> Result<Vec<(Uuid, OAuthGrant)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.grants.iter()? {
+            let (k, v) = entry?;
+            out.push((
+                Uuid::from_u128(k.value()),
+                decode("oauth grant", v.value())?,
+            ));
+        }
+        Ok(out)
+    }
+
     /// The scopes `user` consented to share with `client`.
     pub fn consent(&self, user: Uuid, client: Uuid) -> Result<Vec<OidcScope>, StoreError> {
         match self.consents.get((user.as_u128(), client.as_u128()))? {
@@ -136,19 +149,6 @@ impl WriteOAuth<'_> {
         self.grants.insert(session.as_u128(), encode(g).as_slice())
     }
 
-    /// The sessions clients hold (with their grants).
-    pub fn grants(&self) -> Result<Vec<(Uuid, OAuthGrant)>, StoreError> {
-        let mut out = Vec::new();
-        for entry in self.grants.iter()? {
-            let (k, v) = entry?;
-            out.push((
-                Uuid::from_u128(k.value()),
-                decode("oauth grant", v.value())?,
-            ));
-        }
-        Ok(out)
-    }
-
     pub fn remove_grant(&mut self, session: Uuid) -> Result<(), StoreError> {
         self.grants.remove(session.as_u128())?;
         Ok(())
@@ -164,6 +164,13 @@ impl WriteOAuth<'_> {
             (user.as_u128(), client.as_u128()),
             encode(&scopes.to_vec()).as_slice(),
         )
+    }
+
+    pub fn remove_consent(&mut self, user: Uuid, client: Uuid) -> Result<bool, StoreError> {
+        Ok(self
+            .consents
+            .remove((user.as_u128(), client.as_u128()))?
+            .is_some())
     }
 
     /// Drops codes past their expiry (and spent ones once expired);

@@ -18,7 +18,7 @@ use crate::helpers::{
 
 const PW: &str = "user-password-1";
 
-fn unix() -> u64 {
+pub(crate) fn unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -79,7 +79,7 @@ async fn second_step(
 
 /// Enrols TOTP for the holder of `token`: returns the app's TOTP and the
 /// recovery codes.
-async fn enrol(app: &TestApp, token: &str) -> (TOTP, Vec<String>) {
+pub(crate) async fn enrol(app: &TestApp, token: &str) -> (TOTP, Vec<String>) {
     let res = post(app, token, "/api/v1/auth/mfa/totp/setup", json!({})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["cache-control"], "no-store");

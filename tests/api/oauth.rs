@@ -158,6 +158,19 @@ fn hidden(page: &str, name: &str) -> String {
         .replace("&#x2f;", "/")
 }
 
+/// Every hidden input of the form with id `form_id`, as name/value pairs.
+fn hidden_inputs(page: &str, form_id: &str) -> Vec<(String, String)> {
+    let start = page.find(&format!("id=\"{form_id}\"")).expect("the form");
+    let form = &page[start..start + page[start..].find("</form>").unwrap()];
+    form.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|rest| {
+            let name = &rest[..rest.find('"').unwrap()];
+            (name.to_owned(), hidden(form, name))
+        })
+        .collect()
+}
+
 /// The value of query parameter `name` in `url`.
 fn param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url)
@@ -241,12 +254,7 @@ async fn sign_in_and_consent(browser: &mut Browser, app: &TestApp, auth_url: &st
     let (status, _, consent) = browser.get(&app.url(&to)).await;
     assert_eq!(status, StatusCode::OK, "{consent}");
     assert!(consent.contains("data-scope=\"email\""), "{consent}");
-    let mut form: Vec<(String, String)> = ["client_id", "redirect_uri", "response_type", "scope"]
-        .iter()
-        .chain(&["state", "nonce", "code_challenge", "code_challenge_method"])
-        .map(|k| (k.to_string(), hidden(&consent, k)))
-        .collect();
-    form.push(("csrf".into(), hidden(&consent, "csrf")));
+    let mut form = hidden_inputs(&consent, "consent-form");
     form.push(("decision".into(), "allow".into()));
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let (status, to, _) = browser
@@ -1059,4 +1067,273 @@ async fn the_provider_refuses_bad_requests_and_forged_tokens() {
         .check()
         .await;
     assert_eq!(res.status(), StatusCode::OK, "the genuine token");
+}
+
+/// Exchanges the code at the end of `callback` for a public client.
+async fn exchange_public(app: &TestApp, pid: &str, callback: &str, verifier: &str) -> Value {
+    let code = param(callback, "code").expect("a code");
+    let (status, body) = form_post(
+        app,
+        "/oauth2/token",
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", pid),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_sign_in_through_an_app_honours_the_second_factor() {
+    let app = app_with_alice().await;
+    let (_, alice_token) = {
+        let body = crate::helpers::login(&app.client, &app.base, ALICE, ALICE_PASSWORD).await;
+        ((), body["access_token"].as_str().unwrap().to_owned())
+    };
+    let (_, recovery) = crate::mfa::enrol(&app, &alice_token).await;
+    let public = register(
+        &app,
+        json!({"name": "SPA", "kind": "public", "redirect_uris": [CALLBACK], "skip_consent": true, "id_token_alg": "EdDSA"}),
+    )
+    .await;
+    let pid = public["client_id"].as_str().unwrap().to_owned();
+    let verifier = format!("{}{}", "m".repeat(40), uuid_like());
+    let url = authorize_url(&app, &pid, &pkce(&verifier), "openid email");
+
+    let mut browser = Browser::new();
+    let (_, to, _) = browser.get(&url).await;
+    let (_, _, page) = browser.get(&app.url(&to.unwrap())).await;
+    let csrf = hidden(&page, "csrf");
+    let return_to = hidden(&page, "return_to");
+    let (status, _, page) = browser
+        .post(
+            &app.url("/account/login"),
+            &[
+                ("csrf", &csrf),
+                ("return_to", &return_to),
+                ("login", ALICE),
+                ("password", ALICE_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the second-factor step, not a session"
+    );
+    assert!(!browser.cookies.contains_key("roster_session"));
+    let mfa_token = hidden(&page, "mfa_token");
+    let step = |code: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.clone()),
+            ("return_to".to_owned(), return_to.clone()),
+            ("mfa_token".to_owned(), mfa_token.clone()),
+            ("code".to_owned(), code.to_owned()),
+        ]
+    };
+    let wrong = step("000000");
+    let wrong: Vec<(&str, &str)> = wrong
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, _, page) = browser
+        .post(&app.url("/account/login/second-factor"), &wrong)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(page.contains("id=\"error\""), "{page}");
+    let right = step(&recovery[0]);
+    let right: Vec<(&str, &str)> = right
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, to, _) = browser
+        .post(&app.url("/account/login/second-factor"), &right)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(browser.cookies.contains_key("roster_session"));
+    let (status, callback, _) = browser.get(&app.url(&to.unwrap())).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let tokens = exchange_public(&app, &pid, &callback.unwrap(), &verifier).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let header = jwt_claims(&format!("x.{}", id_token.split('.').next().unwrap()));
+    assert_eq!(header["alg"], "EdDSA", "the client asked for EdDSA");
+    let claims = jwt_claims(id_token);
+    let amr: Vec<&str> = claims["amr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert!(amr.contains(&"mfa"), "{amr:?}");
+    assert!(claims["auth_time"].as_i64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn machine_clients_and_signed_in_apps() {
+    let app = app_with_alice().await;
+    // client_credentials: a token for the client itself, checked by
+    // introspection; it is nobody's userinfo and no key to the API.
+    let machine = register(
+        &app,
+        json!({"name": "Billing", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    let mid = machine["client_id"].as_str().unwrap().to_owned();
+    let msecret = machine["client_secret"].as_str().unwrap().to_owned();
+    let (status, body) = form_post(
+        &app,
+        "/oauth2/token",
+        Some((&mid, &msecret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.get("refresh_token").is_none() && body.get("id_token").is_none(),
+        "{body}"
+    );
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (_, seen) = form_post(
+        &app,
+        "/oauth2/introspect",
+        Some((&mid, &msecret)),
+        &[("token", &token)],
+    )
+    .await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["sub"], mid.as_str());
+    for path in ["/oauth2/userinfo", "/api/v1/users"] {
+        let res = app.as_token(&token, Method::GET, path).check().await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    // A client without the grant may not use it.
+    let wiki = register(&app, json!({"name": "Wiki", "redirect_uris": [CALLBACK]})).await;
+    let cid = wiki["client_id"].as_str().unwrap().to_owned();
+    let secret = wiki["client_secret"].as_str().unwrap().to_owned();
+    let (_, body) = form_post(
+        &app,
+        "/oauth2/token",
+        Some((&cid, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(body["error"], "unauthorized_client");
+    // Another client's token reads as inactive.
+    let (_, seen) = form_post(
+        &app,
+        "/oauth2/introspect",
+        Some((&cid, &secret)),
+        &[("token", &token)],
+    )
+    .await;
+    assert_eq!(seen, json!({"active": false}));
+
+    // Alice signs in to the wiki; it shows among her apps, and revoking
+    // it ends its tokens and asks for consent again next time.
+    let mut browser = Browser::new();
+    let fresh = {
+        let verifier = format!("{}{}", "a".repeat(40), uuid_like());
+        let url = authorize_url(&app, &cid, &pkce(&verifier), "openid email");
+        let callback = sign_in_and_consent(&mut browser, &app, &url).await;
+        let code = param(&callback, "code").unwrap();
+        let (status, body) = form_post(
+            &app,
+            "/oauth2/token",
+            Some((&cid, &secret)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    };
+    let (alice, alice_token) = {
+        let body = crate::helpers::login(&app.client, &app.base, ALICE, ALICE_PASSWORD).await;
+        (
+            body["user"]["id"].as_str().unwrap().to_owned(),
+            body["access_token"].as_str().unwrap().to_owned(),
+        )
+    };
+    let apps: Value = app
+        .as_token(
+            &alice_token,
+            Method::GET,
+            &format!("/api/v1/users/{alice}/apps"),
+        )
+        .check()
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(apps["items"].as_array().unwrap().len(), 1, "{apps}");
+    assert_eq!(apps["items"][0]["name"], "Wiki");
+    assert_eq!(apps["items"][0]["client_id"], cid.as_str());
+    // Not someone else's business.
+    let (_, bob_token) = app
+        .user_with_token("bob@example.test", "bob-password-1")
+        .await;
+    let res = app
+        .as_token(
+            &bob_token,
+            Method::GET,
+            &format!("/api/v1/users/{alice}/apps"),
+        )
+        .check()
+        .await;
+    assert_problem(res, StatusCode::FORBIDDEN).await;
+    // The admin may revoke it for her.
+    let res = app
+        .request(Method::DELETE, &format!("/api/v1/users/{alice}/apps/{cid}"))
+        .check()
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let access = fresh["access_token"].as_str().unwrap();
+    let res = app
+        .as_token(access, Method::GET, "/oauth2/userinfo")
+        .check()
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "its tokens ended");
+    let (_, body) = form_post(
+        &app,
+        "/oauth2/token",
+        Some((&cid, &secret)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", fresh["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant");
+    let verifier = format!("{}{}", "b".repeat(40), uuid_like());
+    let (status, _, page) = browser
+        .get(&authorize_url(&app, &cid, &pkce(&verifier), "openid email"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "consent is asked again");
+    assert!(page.contains("consent-form"), "{page}");
+    let res = app
+        .request(Method::DELETE, &format!("/api/v1/users/{alice}/apps/{cid}"))
+        .check()
+        .await;
+    assert_problem(res, StatusCode::NOT_FOUND).await;
 }

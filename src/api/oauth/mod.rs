@@ -3,6 +3,7 @@
 //! (discovery, token, userinfo, revoke, introspect; documented in the
 //! OpenAPI document) and the pages a person signs in on.
 
+pub mod apps;
 pub mod clients;
 mod pages;
 pub mod provider;

@@ -153,7 +153,7 @@ pub struct Discovery {
     scopes_supported: Vec<&'static str>,
     response_types_supported: [&'static str; 1],
     response_modes_supported: [&'static str; 1],
-    grant_types_supported: [&'static str; 2],
+    grant_types_supported: [&'static str; 3],
     subject_types_supported: [&'static str; 1],
     id_token_signing_alg_values_supported: [&'static str; 2],
     token_endpoint_auth_methods_supported: [&'static str; 3],
@@ -188,7 +188,7 @@ pub async fn discovery(State(st): State<AppState>) -> Response {
         scopes_supported: OidcScope::ALL.iter().map(|s| s.as_str()).collect(),
         response_types_supported: ["code"],
         response_modes_supported: ["query"],
-        grant_types_supported: ["authorization_code", "refresh_token"],
+        grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
         subject_types_supported: ["public"],
         id_token_signing_alg_values_supported: ["RS256", "EdDSA"],
         token_endpoint_auth_methods_supported: [
@@ -243,7 +243,7 @@ pub async fn discovery(State(st): State<AppState>) -> Response {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct TokenForm {
-    /// `authorization_code` or `refresh_token`.
+    /// `authorization_code`, `refresh_token` or `client_credentials`.
     grant_type: String,
     code: Option<String>,
     redirect_uri: Option<String>,

@@ -91,6 +91,9 @@ impl OAuth {
         if client.kind != ClientKind::Confidential {
             return Ok(None);
         }
+        if let Some(m) = self.machine_introspection(client, token)? {
+            return Ok(Some(m));
+        }
         if let Some((c, g)) = self.access_grant(token)? {
             return Ok((g.grant.client == client.id).then_some(Introspection {
                 active: true,

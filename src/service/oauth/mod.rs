@@ -3,11 +3,14 @@
 //! with PKCE, token exchange, refresh, userinfo, revocation. Every flow is
 //! a use case over the same store as the REST API, audited the same way.
 
+mod apps;
 mod flow;
 mod introspect;
 mod keys;
+mod machine;
 mod token;
 
+pub use apps::SignedInApp;
 pub use flow::{Authorization, AuthorizeRequest, BrowserSignIn, ConsentNeeded};
 pub use introspect::Introspection;
 pub use token::{OAuthError, TokenRequest, TokenResponse, UserInfo};

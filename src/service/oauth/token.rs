@@ -241,7 +241,7 @@ impl OAuth {
         let Some(g) = GrantType::parse(grant_type) else {
             return Ok(Err(OAuthError::new(
                 "unsupported_grant_type",
-                "grant_type must be authorization_code or refresh_token",
+                "grant_type must be authorization_code, refresh_token or client_credentials",
             )));
         };
         if !client.allows(g) {
@@ -253,10 +253,9 @@ impl OAuth {
         let granted = match g {
             GrantType::AuthorizationCode => self.exchange_code(&client, &req, ip).await?,
             GrantType::RefreshToken => self.refresh(&client, &req, ip).await?,
-            GrantType::ClientCredentials => Err(OAuthError::new(
-                "unsupported_grant_type",
-                "client_credentials is not supported yet",
-            )),
+            GrantType::ClientCredentials => {
+                return self.client_credentials(&client, ip).await.map(Ok);
+            }
         };
         match granted {
             Ok(cg) => self.tokens(&client, cg).map(Ok),
