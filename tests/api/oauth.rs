@@ -852,6 +852,24 @@ async fn the_provider_refuses_bad_requests_and_forged_tokens() {
         .check()
         .await;
     assert_eq!(cross.status(), StatusCode::FORBIDDEN, "a cross-site post");
+    let foreign = browser
+        .client
+        .post(app.url("/account/login"))
+        .header("cookie", browser.cookie_header())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "https://evil.example")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&form)
+                .finish(),
+        )
+        .check()
+        .await;
+    assert_eq!(
+        foreign.status(),
+        StatusCode::FORBIDDEN,
+        "a post from another origin"
+    );
     assert!(
         !browser.cookies.contains_key("roster_session"),
         "nobody signed in"

@@ -23,6 +23,7 @@ mod smtp_sink;
 mod graphiql;
 mod groups;
 mod mfa;
+mod oidc;
 mod passkeys;
 
 use std::io::{BufRead, BufReader};

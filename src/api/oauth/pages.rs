@@ -36,6 +36,28 @@ const MAX_PARAMS: usize = 8 * 1024;
 const CSP: &str = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; \
 object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
+/// The page's policy also lets its form end at `target`'s origin: browsers
+/// apply `form-action` to the redirects after a post too, and a sign-in or
+/// consent ends with a redirect to the app.
+fn allow_form_target(res: &mut Response, target: Option<&str>) {
+    let Some(origin) = target
+        .and_then(|t| url::Url::parse(t).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null")
+    else {
+        return;
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("{CSP} {origin}")) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+}
+
+/// The `redirect_uri` inside a `return_to` (an authorization request).
+fn redirect_in(return_to: &str) -> Option<String> {
+    let query = return_to.split_once('?')?.1;
+    params(query.as_bytes()).and_then(|p| take(&p, "redirect_uri"))
+}
+
 static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.add_template("page.html", include_str!("../../../web/oauth/page.html"))
@@ -112,7 +134,10 @@ fn same_site_post(headers: &HeaderMap, params: &[(String, String)]) -> bool {
     if header("sec-fetch-site").is_some_and(|s| s != "same-origin" && s != "none") {
         return false;
     }
-    if let (Some(origin), Some(host)) = (header("origin"), header("host")) {
+    // Under `Referrer-Policy: no-referrer` a browser sends `Origin: null`
+    // even for its own forms: that says nothing either way.
+    if let (Some(origin), Some(host)) = (header("origin").filter(|o| *o != "null"), header("host"))
+    {
         let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
         if origin_host != host {
             return false;
@@ -272,7 +297,9 @@ fn outcome(
                 params => carried(p),
                 csrf => &token.token,
             });
-            html(StatusCode::OK, body, Some(&token), secure)
+            let mut res = html(StatusCode::OK, body, Some(&token), secure);
+            allow_form_target(&mut res, take(p, "redirect_uri").as_deref());
+            res
         }
     }
 }
@@ -366,7 +393,9 @@ fn sign_in_page(
         error,
         csrf => &token.token,
     });
-    html(status, body, Some(&token), secure)
+    let mut res = html(status, body, Some(&token), secure);
+    allow_form_target(&mut res, redirect_in(return_to).as_deref());
+    res
 }
 
 /// `GET /account/login`: roster's sign-in page.
@@ -512,7 +541,9 @@ pub async fn logout_form(
         params => kept,
         csrf => &token.token,
     });
-    html(StatusCode::OK, body, Some(&token), secure(&ext))
+    let mut res = html(StatusCode::OK, body, Some(&token), secure(&ext));
+    allow_form_target(&mut res, take(&p, "post_logout_redirect_uri").as_deref());
+    res
 }
 
 /// `POST /oauth2/logout`: ends roster's browser session, then returns to

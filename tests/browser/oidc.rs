@@ -1,0 +1,181 @@
+//! Single sign-on through roster in a real Chromium: an app (the
+//! `openidconnect` crate, a relying party no one here wrote) sends the
+//! browser to roster; the person signs in on roster's page, agrees on the
+//! consent page, and lands on the app's loopback callback with a code,
+//! which the app exchanges (PKCE) and checks (the ID token, userinfo).
+
+use std::time::Duration;
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::Browser;
+use super::helpers::spawn_app;
+
+const EMAIL: &str = "alice@example.test";
+const PASSWORD: &str = "alice-password-1";
+
+#[derive(Debug)]
+struct HttpError(String);
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// The relying party's HTTP client: reqwest, never following redirects.
+async fn rp_http(
+    client: reqwest::Client,
+    req: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, HttpError> {
+    let (parts, body) = req.into_parts();
+    let res = client
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| HttpError(e.to_string()))?;
+    let mut out = http::Response::builder().status(res.status());
+    for (k, v) in res.headers() {
+        out = out.header(k, v);
+    }
+    let bytes = res.bytes().await.map_err(|e| HttpError(e.to_string()))?;
+    out.body(bytes.to_vec())
+        .map_err(|e| HttpError(e.to_string()))
+}
+
+/// The app's callback: answers one request on loopback and hands over its
+/// path and query.
+async fn callback_server() -> (String, tokio::sync::oneshot::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/callback", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = conn.read(&mut buf).await.unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let target = head.split(' ').nth(1).unwrap_or_default().to_owned();
+        let page = "<!doctype html><title>Signed in</title><p id=done>Signed in to the app.</p>";
+        let res = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+            page.len()
+        );
+        let _ = conn.write_all(res.as_bytes()).await;
+        let _ = tx.send(target);
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run by .ci/run"]
+async fn an_app_signs_a_person_in_through_roster() {
+    let app = spawn_app().await;
+    app.create_user(json!({
+        "email": EMAIL, "password": PASSWORD, "name": "Alice Liddell", "email_verified": true
+    }))
+    .await;
+    let (redirect, called_back) = callback_server().await;
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/v1/oauth-clients",
+            &json!({"name": "Team wiki", "redirect_uris": [redirect]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+
+    let http_client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let http = move |req| rp_http(http_client.clone(), req);
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
+            .await
+            .expect("discovery");
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(created["client_id"].as_str().unwrap().into()),
+        Some(ClientSecret::new(
+            created["client_secret"].as_str().unwrap().into(),
+        )),
+    )
+    .set_redirect_uri(RedirectUrl::new(redirect.clone()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let b = Browser::start(1280, 860).await;
+    b.goto(auth_url.as_str()).await;
+    b.type_into("#login-form input[name=login]", EMAIL).await;
+    b.type_into("#login-form input[name=password]", PASSWORD)
+        .await;
+    b.click("#login-form button[type=submit]").await;
+    b.find("#consent-form #allow").await;
+    let shared = b
+        .js("return [...document.querySelectorAll('#scopes li')].map(li => li.dataset.scope)")
+        .await;
+    assert_eq!(shared, json!(["openid", "profile", "email"]));
+    b.save_screenshot("oidc-consent").await;
+    b.click("#consent-form #allow").await;
+    let target = tokio::time::timeout(Duration::from_secs(10), called_back)
+        .await
+        .expect("the browser reached the app's callback")
+        .unwrap();
+    b.find("#done").await;
+    b.assert_clean_console().await;
+    b.close().await;
+
+    let back = url::Url::parse(&format!("http://app{target}")).unwrap();
+    let q = |k: &str| {
+        back.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(q("state").as_deref(), Some(state.secret().as_str()));
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(q("code").expect("a code")))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("code exchange");
+    let id_token = tokens.id_token().expect("an ID token");
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("a valid ID token");
+    assert_eq!(claims.email().map(|e| e.as_str()), Some(EMAIL));
+    let name = claims
+        .name()
+        .and_then(|n| n.get(None))
+        .map(|n| n.as_str().to_owned());
+    assert_eq!(name.as_deref(), Some("Alice Liddell"));
+    let info: openidconnect::core::CoreUserInfoClaims = client
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("userinfo");
+    assert_eq!(info.subject(), claims.subject());
+}
