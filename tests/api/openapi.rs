@@ -438,3 +438,58 @@ async fn openapi_document_passes_the_validator() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The OpenID Provider metadata (`/.well-known/openid-configuration`)
+/// against a JSON Schema of OpenID Connect Discovery 1.0 and RFC 8414
+/// (`openid-provider-metadata.schema.json`), checked by Python's
+/// `jsonschema` (installed with openapi-spec-validator by `.ci/run`), with
+/// URI formats checked. The issuer must also equal the server's address.
+#[tokio::test]
+#[ignore = "needs python3 with jsonschema on PATH; .ci/run provides it"]
+async fn openapi_companion_openid_configuration_passes_its_schema() {
+    let app = spawn_app().await;
+    let res = app
+        .anon(Method::GET, "/.well-known/openid-configuration")
+        .check()
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["issuer"], app.base.as_str());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("openid-configuration.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&doc).expect("json")).expect("write");
+    let schema = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/api/openid-provider-metadata.schema.json"
+    );
+    let script = "import json, sys, jsonschema\n\
+        schema = json.load(open(sys.argv[1])); doc = json.load(open(sys.argv[2]))\n\
+        jsonschema.Draft202012Validator.check_schema(schema)\n\
+        v = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)\n\
+        errors = [f'{list(e.path)}: {e.message}' for e in v.iter_errors(doc)]\n\
+        print('\\n'.join(errors)); sys.exit(1 if errors else 0)";
+    let check = |file: &std::path::Path| {
+        std::process::Command::new("python3")
+            .args(["-c", script, schema])
+            .arg(file)
+            .output()
+            .expect("python3 runs")
+    };
+    let out = check(&file);
+    assert!(
+        out.status.success(),
+        "the metadata does not match the schema:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The schema can fail: without RS256, or with a relative endpoint.
+    for (key, bad) in [
+        ("id_token_signing_alg_values_supported", json!(["EdDSA"])),
+        ("token_endpoint", json!("/oauth2/token")),
+    ] {
+        let mut broken = doc.clone();
+        broken[key] = bad;
+        std::fs::write(&file, broken.to_string()).expect("write");
+        assert!(!check(&file).status.success(), "{key} was not checked");
+    }
+}
