@@ -1,5 +1,5 @@
 // roster admin console: boot, the shell and the hash router (#/users,
-// #/users/<id>, #/groups, #/groups/<id>, #/keys, #/webhooks, #/webhooks/<id>,
+// #/users/<id>, #/groups, #/groups/<id>, #/keys, #/webhooks, #/webhooks/<id>, #/apps,
 // #/audit, #/dashboard, #/security). Someone whose role requires a second factor it lacks is kept
 // on #/security until it is set up (the server allows nothing else).
 // The sign-in and setup pages live in js/views/ (signin.js, setup.js).
@@ -13,6 +13,7 @@ import * as usersView from '/admin/js/views/users.js';
 import * as groupsView from '/admin/js/views/groups.js';
 import * as keysView from '/admin/js/views/keys.js';
 import * as webhooksView from '/admin/js/views/webhooks.js';
+import * as appsView from '/admin/js/views/apps.js';
 import * as auditView from '/admin/js/views/audit.js';
 import * as dashboardView from '/admin/js/views/dashboard.js';
 import * as securityView from '/admin/js/views/security.js';
@@ -24,6 +25,7 @@ const ROUTES = {
   groups: { view: groupsView, label: 'Groups', icon: 'group' },
   keys: { view: keysView, label: 'API keys', icon: 'key' },
   webhooks: { view: webhooksView, label: 'Webhooks', icon: 'webhook' },
+  apps: { view: appsView, label: 'Sign-in apps', icon: 'check' },
   audit: { view: auditView, label: 'Audit log', icon: 'audit' },
   dashboard: { view: dashboardView, label: 'Dashboard', icon: 'dashboard' },
   security: { view: securityView, label: 'Security', icon: 'shield' },

@@ -1,8 +1,9 @@
 // #/security: the signed-in person's own second factors. Set up an
 // authenticator app (QR code or typed secret, then a first code), see the
 // ten recovery codes once, or turn the app off with the password; add,
-// rename and remove passkeys. When the person's role requires a factor, the
-// console brings them here first.
+// rename and remove passkeys; see the apps signed in through roster and sign
+// out of one. When the person's role requires a factor, the console brings
+// them here first.
 
 import * as API from '/admin/js/api.js';
 import { api, isAbort } from '/admin/js/api.js';
@@ -59,8 +60,46 @@ function showStatus(v, s) {
     card.append(h('p', { class: 'muted', text: 'Works with any TOTP app: Google Authenticator, Microsoft Authenticator, 1Password, Aegis, …' }), start);
   }
   const keys = h('div', { class: 'card', id: 'passkeys-card' }, h('p', { class: 'muted', text: 'Loading passkeys…' }));
-  clear(v.body).append(card, keys);
+  const apps = h('div', { class: 'card', id: 'apps-card' }, h('p', { class: 'muted', text: 'Loading apps…' }));
+  clear(v.body).append(card, keys, apps);
   loadPasskeys(v, keys, s);
+  loadApps(v, apps);
+}
+
+/** The apps this person is signed in to through roster, each with Sign out. */
+async function loadApps(v, card) {
+  const me = API.me();
+  if (!me) return;
+  const path = `/users/${encodeURIComponent(me.id)}/apps`;
+  let items;
+  try {
+    items = (await api(path, { signal: v.ctrl.signal })).items;
+  } catch (err) {
+    if (!isAbort(err)) v.alert.show(err.detail);
+    return;
+  }
+  if (v.destroyed) return;
+  const list = h('ul', { id: 'app-list', class: 'passkey-list' });
+  for (const a of items) {
+    const out = h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost', dataset: { action: 'sign-out' }, text: 'Sign out', 'aria-label': `Sign out of ${a.name}` });
+    const li = h('li', { class: 'passkey-row', dataset: { id: a.client_id } },
+      h('div', {}, h('strong', { text: a.name }),
+        h('p', { class: 'muted', text: `Shares: ${a.scopes.join(', ')} · last used ${fmtDateTime(a.last_used_at)}` })),
+      out);
+    out.addEventListener('click', () => busy(out, async () => {
+      try {
+        await api(`${path}/${encodeURIComponent(a.client_id)}`, { method: 'DELETE', signal: v.ctrl.signal });
+        li.remove();
+        v.status.flash(`Signed out of ${a.name}.`);
+      } catch (err) {
+        if (!isAbort(err)) v.alert.show(err.detail);
+      }
+    }));
+    list.append(li);
+  }
+  clear(card).append(
+    h('h2', { class: 'card-title', text: 'Signed-in apps' }),
+    items.length ? list : h('p', { class: 'muted', id: 'no-apps', text: 'You are not signed in to any app through roster.' }));
 }
 
 async function loadPasskeys(v, card, s = {}) {
