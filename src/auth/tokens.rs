@@ -202,15 +202,18 @@ pub struct JwkSet {
 /// One public key.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Jwk {
-    /// `OKP` (Ed25519) or `RSA`.
-    #[schema(value_type = String, pattern = "^(OKP|RSA)$")]
+    /// `OKP` (Ed25519), `RSA` or `EC` (P-256).
+    #[schema(value_type = String, pattern = "^(OKP|RSA|EC)$")]
     kty: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, pattern = "^Ed25519$")]
+    #[schema(value_type = Option<String>, pattern = "^(Ed25519|P-256)$")]
     crv: Option<&'static str>,
-    /// The Ed25519 public key, base64url.
+    /// The Ed25519 public key, or the P-256 point's x, base64url.
     #[serde(skip_serializing_if = "Option::is_none")]
     x: Option<String>,
+    /// The P-256 point's y, base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    y: Option<String>,
     /// The RSA modulus, base64url.
     #[serde(skip_serializing_if = "Option::is_none")]
     n: Option<String>,
@@ -219,7 +222,7 @@ pub struct Jwk {
     e: Option<String>,
     /// Matches the `kid` in a token's header.
     kid: String,
-    #[schema(value_type = String, pattern = "^(EdDSA|RS256)$")]
+    #[schema(value_type = String, pattern = "^(EdDSA|RS256|ES256)$")]
     alg: &'static str,
     #[serde(rename = "use")]
     #[schema(value_type = String, pattern = "^sig$")]
@@ -232,10 +235,25 @@ impl Jwk {
             kty: "OKP",
             crv: Some("Ed25519"),
             x: Some(x.to_owned()),
+            y: None,
             n: None,
             e: None,
             kid: kid.to_owned(),
             alg: "EdDSA",
+            use_: "sig",
+        }
+    }
+
+    pub(super) fn ec(kid: &str, x: &str, y: &str) -> Self {
+        Self {
+            kty: "EC",
+            crv: Some("P-256"),
+            x: Some(x.to_owned()),
+            y: Some(y.to_owned()),
+            n: None,
+            e: None,
+            kid: kid.to_owned(),
+            alg: "ES256",
             use_: "sig",
         }
     }
@@ -245,6 +263,7 @@ impl Jwk {
             kty: "RSA",
             crv: None,
             x: None,
+            y: None,
             n: Some(n.to_owned()),
             e: Some(e.to_owned()),
             kid: kid.to_owned(),

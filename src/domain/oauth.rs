@@ -63,15 +63,17 @@ impl GrantType {
 pub enum IdTokenAlg {
     RS256,
     EdDSA,
+    ES256,
 }
 
 impl IdTokenAlg {
-    pub const ALL: [IdTokenAlg; 2] = [IdTokenAlg::RS256, IdTokenAlg::EdDSA];
+    pub const ALL: [IdTokenAlg; 3] = [IdTokenAlg::RS256, IdTokenAlg::EdDSA, IdTokenAlg::ES256];
 
     pub fn as_str(self) -> &'static str {
         match self {
             IdTokenAlg::RS256 => "RS256",
             IdTokenAlg::EdDSA => "EdDSA",
+            IdTokenAlg::ES256 => "ES256",
         }
     }
 
@@ -322,7 +324,7 @@ impl OAuthClientPatch {
             }
             _ => errors.push(FieldError::new(
                 "id_token_alg",
-                "must be `RS256` or `EdDSA`",
+                "must be `RS256`, `ES256` or `EdDSA`",
             )),
         }
         match f.skip_consent {

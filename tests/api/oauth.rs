@@ -401,8 +401,61 @@ async fn a_relying_party_signs_a_user_in_with_code_and_pkce() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(to.unwrap().starts_with(CALLBACK));
 
-    // Refresh rotates; the spent token then revokes the session.
+    // An app that asked for ES256 gets ES256 ID tokens, which the library
+    // verifies against the P-256 key in the JWKS.
+    let es = register(
+        &app,
+        json!({"name": "Dashboards", "redirect_uris": [CALLBACK], "id_token_alg": "ES256", "skip_consent": true}),
+    )
+    .await;
+    let es_client = CoreClient::from_provider_metadata(
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
+            .await
+            .unwrap(),
+        ClientId::new(es["client_id"].as_str().unwrap().into()),
+        Some(ClientSecret::new(
+            es["client_secret"].as_str().unwrap().into(),
+        )),
+    )
+    .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap());
+    let (es_challenge, es_verifier) = PkceCodeChallenge::new_random_sha256();
+    let (es_url, _, es_nonce) = es_client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(es_challenge)
+        .url();
+    let (status, to, _) = browser.get(es_url.as_str()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "signed in, consent skipped");
+    let es_tokens = es_client
+        .exchange_code(AuthorizationCode::new(param(&to.unwrap(), "code").unwrap()))
+        .unwrap()
+        .set_pkce_verifier(es_verifier)
+        .request_async(&http)
+        .await
+        .expect("ES256 code exchange");
+    let es_id = es_tokens.id_token().unwrap();
+    assert_eq!(
+        format!("{:?}", es_id.signing_alg().unwrap()),
+        "EcdsaP256Sha256"
+    );
+    es_id
+        .claims(&es_client.id_token_verifier(), &es_nonce)
+        .expect("a valid ES256 ID token");
+
+    // An app's refresh token is no way into roster's API either, and the
+    // refused attempt leaves it usable.
     let refresh = tokens.refresh_token().expect("a refresh token").clone();
+    let res = app
+        .anon(Method::POST, "/api/v1/auth/refresh")
+        .json(&json!({"refresh_token": refresh.secret()}))
+        .check()
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // Refresh rotates; the spent token then revokes the session.
     let refreshed = client
         .exchange_refresh_token(&refresh)
         .unwrap()

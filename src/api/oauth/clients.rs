@@ -53,7 +53,7 @@ pub struct OAuthClientBody {
     #[serde(default)]
     #[schema(value_type = Option<Vec<GrantType>>)]
     grant_types: Field<Vec<Value>>,
-    /// `RS256` (default) or `EdDSA`.
+    /// `RS256` (default), `ES256` or `EdDSA`.
     #[serde(default)]
     #[schema(value_type = Option<IdTokenAlg>)]
     id_token_alg: Field<String>,

@@ -155,7 +155,7 @@ pub struct Discovery {
     response_modes_supported: [&'static str; 1],
     grant_types_supported: [&'static str; 3],
     subject_types_supported: [&'static str; 1],
-    id_token_signing_alg_values_supported: [&'static str; 2],
+    id_token_signing_alg_values_supported: [&'static str; 3],
     token_endpoint_auth_methods_supported: [&'static str; 3],
     revocation_endpoint_auth_methods_supported: [&'static str; 3],
     introspection_endpoint_auth_methods_supported: [&'static str; 2],
@@ -190,7 +190,7 @@ pub async fn discovery(State(st): State<AppState>) -> Response {
         response_modes_supported: ["query"],
         grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
         subject_types_supported: ["public"],
-        id_token_signing_alg_values_supported: ["RS256", "EdDSA"],
+        id_token_signing_alg_values_supported: ["RS256", "ES256", "EdDSA"],
         token_endpoint_auth_methods_supported: [
             "client_secret_basic",
             "client_secret_post",

@@ -219,15 +219,18 @@ impl Auth {
     /// so possibly stolen) revokes its whole session and is refused.
     pub async fn refresh(&self, token: &str, ip: Option<String>) -> Result<LoginResult, Error> {
         let at = now();
-        let (user, session, next) = self.rotate_refresh(token, ip, at).await?;
+        let (user, session, next) = self.rotate_refresh(token, None, ip, at).await?;
         self.issue(user, &session, next, at)
     }
 
     /// The store's half of [`refresh`](Self::refresh): the session's next
-    /// refresh token, with its user and session.
+    /// refresh token, with its user and session. A session an OAuth client
+    /// holds is refreshed only by that client (`client`), and an API
+    /// refresh (`None`) never turns an app's token into an API token.
     pub(crate) async fn rotate_refresh(
         &self,
         token: &str,
+        client: Option<Uuid>,
         ip: Option<String>,
         at: OffsetDateTime,
     ) -> Result<(User, Session, String), Error> {
@@ -255,6 +258,10 @@ impl Auth {
                     return Ok(Outcome::Refused);
                 };
                 if s.revoked || s.expires_at <= Timestamp::from_datetime(at) {
+                    return Ok(Outcome::Refused);
+                }
+                let holder = tx.oauth()?.grant(sid)?.map(|g| g.client);
+                if holder != client {
                     return Ok(Outcome::Refused);
                 }
                 if generation != s.generation {

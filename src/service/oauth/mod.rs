@@ -63,9 +63,7 @@ impl OAuth {
     /// The keys that verify ID tokens (and access tokens).
     pub fn jwk_set(&self) -> crate::auth::tokens::JwkSet {
         let mut set = self.0.auth.jwk_set();
-        if let Some(jwk) = self.0.keys.jwk() {
-            set.keys.push(jwk);
-        }
+        set.keys.extend(self.0.keys.jwks());
         set
     }
 
@@ -75,7 +73,7 @@ impl OAuth {
         new: NewOAuthClient,
     ) -> Result<ClientCreated, Error> {
         allow(caller, Action::ManageOAuthClients)?;
-        // The RS256 key exists before any client could get an ID token, so
+        // The ID-token keys exist before any client could get an ID token, so
         // a relying party's first fetch of the JWKS already holds it.
         self.0.keys.ensure(&self.0.store).await?;
         let secret = (new.kind == ClientKind::Confidential)

@@ -386,7 +386,12 @@ impl OAuth {
                 )));
             }
         }
-        let (user, session, next) = match self.0.auth.rotate_refresh(token, ip, now()).await {
+        let (user, session, next) = match self
+            .0
+            .auth
+            .rotate_refresh(token, Some(client.id), ip, now())
+            .await
+        {
             Ok(v) => v,
             Err(Error::Unauthorized(m)) => return Ok(Err(OAuthError::grant(m))),
             Err(e) => return Err(e),
@@ -436,15 +441,17 @@ impl OAuth {
             sid: g.session.to_string(),
             info: user_info(&g.user, &g.grant.scopes, &g.groups, &g.roles),
         };
+        let keys = || {
+            self.0
+                .keys
+                .get()
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("no ID-token keys")))
+        };
+        let internal = |e| Error::Internal(anyhow::anyhow!("{e}"));
         let id_token = match client.id_token_alg {
             IdTokenAlg::EdDSA => self.0.auth.sign_ed(&id)?,
-            IdTokenAlg::RS256 => self
-                .0
-                .keys
-                .rsa()
-                .ok_or_else(|| Error::Internal(anyhow::anyhow!("no RSA key for ID tokens")))?
-                .sign(&id)
-                .map_err(|e| Error::Internal(anyhow::anyhow!(e)))?,
+            IdTokenAlg::RS256 => keys()?.rsa.sign(&id).map_err(internal)?,
+            IdTokenAlg::ES256 => keys()?.ec.sign(&id).map_err(internal)?,
         };
         Ok(TokenResponse {
             access_token,

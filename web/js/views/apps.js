@@ -52,6 +52,7 @@ function clientForm() {
     h('option', { value: 'public', text: 'Public (a browser or mobile app: PKCE)' }));
   const alg = h('select', { id: 'client-alg', name: 'id_token_alg' },
     h('option', { value: 'RS256', text: 'RS256 (every library)' }),
+    h('option', { value: 'ES256', text: 'ES256' }),
     h('option', { value: 'EdDSA', text: 'EdDSA' }));
   const skip = h('input', { id: 'client-skip-consent', name: 'skip_consent', type: 'checkbox' });
   const alert = alertBox();
