@@ -1339,6 +1339,22 @@ async fn machine_clients_and_signed_in_apps() {
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     };
+    // An app's refresh token cannot become a browser's session with
+    // roster (which could sign in to other apps).
+    let mut other = Browser::new();
+    let (_, _, page) = other.get(&app.url("/account/login")).await;
+    let csrf = hidden(&page, "csrf");
+    let (status, _, _) = other
+        .post(
+            &app.url("/account/login/session"),
+            &[
+                ("csrf", &csrf),
+                ("session", fresh["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!other.cookies.contains_key("roster_session"));
     let (alice, alice_token) = {
         let body = crate::helpers::login(&app.client, &app.base, ALICE, ALICE_PASSWORD).await;
         (

@@ -205,3 +205,119 @@ async fn an_app_signs_a_person_in_through_roster() {
         "signed out of the app"
     );
 }
+
+/// The `code` and `state` of the request the app's callback received.
+fn code_of(target: &str) -> (String, String) {
+    let back = url::Url::parse(&format!("http://app{target}")).unwrap();
+    let q = |k: &str| {
+        back.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    (q("code"), q("state"))
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver; run by .ci/run"]
+async fn a_passkey_signs_in_on_roster_s_page() {
+    let app = spawn_app().await;
+    // A relying party id is a domain: the pages are opened as localhost.
+    let base = app.base.replace("127.0.0.1", "localhost");
+    let b = Browser::start(1280, 900).await;
+    b.session_command(
+        http::Method::POST,
+        "webauthn/authenticator",
+        Some(json!({
+            "protocol": "ctap2", "transport": "internal",
+            "hasResidentKey": true, "hasUserVerification": true,
+            "isUserVerified": true, "automaticPresenceSimulation": true,
+        })),
+    )
+    .await;
+    // The admin adds a passkey in the console.
+    b.goto(&format!("{base}/admin/")).await;
+    super::mfa::sign_in_with_password(&b).await;
+    b.find("#users-table").await;
+    b.js("location.hash = '#/security'").await;
+    b.type_into("#passkey-name", "Laptop").await;
+    b.type_into("#passkey-password", ADMIN_PASSWORD).await;
+    b.click("#passkey-add").await;
+    b.click("#recovery-done").await;
+    b.until(
+        "the passkey listed",
+        "return document.querySelector('#passkey-list .passkey-name')?.textContent === 'Laptop'",
+    )
+    .await;
+
+    let (redirect, called_back) = callback_server().await;
+    let created: serde_json::Value = app
+        .send_json(
+            reqwest::Method::POST,
+            "/api/v1/oauth-clients",
+            &json!({"name": "Team wiki", "redirect_uris": [redirect], "skip_consent": true}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let client_id = created["client_id"].as_str().unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+    let verifier = "p".repeat(50);
+    use base64::Engine;
+    use sha2::Digest;
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let q = form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", &redirect)
+        .append_pair("scope", "openid email")
+        .append_pair("state", "st-1")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+
+    // Roster's page: the passkey alone signs in, and the app gets its code.
+    b.goto(&format!("{base}/oauth2/authorize?{q}")).await;
+    b.click("#passkey-signin").await;
+    let target = tokio::time::timeout(Duration::from_secs(10), called_back)
+        .await
+        .expect("the browser reached the app's callback")
+        .unwrap();
+    b.find("#done").await;
+    b.assert_clean_console().await;
+    b.close().await;
+    let (code, state) = code_of(&target);
+    assert_eq!(state, "st-1");
+    let res = reqwest::Client::new()
+        .post(app.url("/oauth2/token"))
+        .basic_auth(client_id, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "authorization_code")
+                .append_pair("code", &code)
+                .append_pair("redirect_uri", &redirect)
+                .append_pair("code_verifier", &verifier)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let tokens: serde_json::Value = res.json().await.unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(id_token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let amr = claims["amr"].to_string();
+    assert!(
+        amr.contains("hwk") || amr.contains("swk"),
+        "a passkey: {amr}"
+    );
+    assert_eq!(claims["email"], ADMIN_EMAIL);
+}

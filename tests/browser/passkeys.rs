@@ -36,7 +36,7 @@ impl WebDriverCompatibleCommand for SessionCommand {
 }
 
 impl Browser {
-    async fn session_command(
+    pub(super) async fn session_command(
         &self,
         method: http::Method,
         path: &str,

@@ -33,6 +33,10 @@ pub fn pages(state: AppState) -> Router<AppState> {
             "/account/login/second-factor",
             axum::routing::post(pages::second_factor),
         )
+        .route(
+            "/account/login/session",
+            axum::routing::post(pages::adopt_session),
+        )
         .route_layer(middleware::from_fn_with_state(
             state,
             limits::limit_by_address,

@@ -1,6 +1,8 @@
 //! The pages a person sees when an app sends them to roster: sign-in (with
 //! the second-factor step), consent, sign-out. Server-rendered forms under
-//! the console's Content-Security-Policy, no script needed.
+//! a Content-Security-Policy like the console's; they work without script,
+//! and the sign-in pages' one script (`web/js/signin-page.js`) adds
+//! passkeys.
 //!
 //! Roster's own browser session is a cookie (`HttpOnly`, `SameSite=Lax`,
 //! `Secure` over TLS) holding a session token. Every form is protected from
@@ -33,7 +35,7 @@ const HOME: &str = "/admin/";
 /// Longest form body or query the pages read.
 const MAX_PARAMS: usize = 8 * 1024;
 
-const CSP: &str = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; \
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 /// The page's policy also lets its form end at `target`'s origin: browsers
@@ -519,6 +521,35 @@ pub async fn second_factor(
             None => return Err(e.into()),
         },
     })
+}
+
+/// `POST /account/login/session`: the session a passkey sign-in made (by
+/// the page's script, through the API) becomes the browser's cookie.
+pub async fn adopt_session(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ext: axum::http::Extensions,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let secure = secure(&ext);
+    let p = match params(&body) {
+        Some(p) if same_site_post(&headers, &p) => p,
+        _ => return Ok(forbidden(secure)),
+    };
+    let to = safe_return(take(&p, "return_to"));
+    let session = take(&p, "session").unwrap_or_default();
+    if st.oauth().is_browser_session(&session)? {
+        return Ok(signed_in(&session, &to, secure));
+    }
+    let why = Some("That sign-in did not work; try again.");
+    Ok(sign_in_page(
+        StatusCode::UNAUTHORIZED,
+        &headers,
+        secure,
+        &to,
+        Step::Password(""),
+        why,
+    ))
 }
 
 /// `GET /oauth2/logout` (RP-initiated logout): asks before signing out, so

@@ -40,17 +40,23 @@ impl Auth {
     }
 
     /// The live session and active user a browser's session token (a
-    /// refresh token kept in a cookie, never rotated) stands for.
+    /// refresh token kept in a cookie, never rotated) stands for; not a
+    /// session an OAuth client holds.
     pub(crate) fn browser_session(&self, token: &str) -> Result<Option<(User, Session)>, Error> {
         if token.is_empty() || token.len() > 128 {
             return Ok(None);
         }
         let hash = secrets::sha256(token);
         let now = Timestamp::now();
-        Ok(self.0.store.read(|r| {
+        Ok(self.0.store.read_oauth(|r, o| {
             let Some((sid, generation)) = r.refresh_token(&hash)? else {
                 return Ok(None);
             };
+            // An app's session is the app's: never a browser's session
+            // with roster (which could sign in to other apps).
+            if o.grant(sid)?.is_some() {
+                return Ok(None);
+            }
             let Some(s) = r.session(sid)? else {
                 return Ok(None);
             };

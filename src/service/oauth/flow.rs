@@ -415,6 +415,12 @@ impl OAuth {
         Ok(cookie_token(r))
     }
 
+    /// Whether `token` is a live session of an active user that a browser
+    /// may hold as its cookie (a sign-in's, not an app's).
+    pub fn is_browser_session(&self, token: &str) -> Result<bool, Error> {
+        Ok(self.0.auth.browser_session(token)?.is_some())
+    }
+
     /// Ends the browser's session with roster (not the apps' sessions).
     pub async fn browser_logout(&self, session: &str) -> Result<(), Error> {
         let Some((user, s)) = self.0.auth.browser_session(session)? else {
