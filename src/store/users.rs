@@ -56,9 +56,7 @@ pub struct Tx<'t> {
     pub(super) webhooks: WriteWebhooks<'t>,
     pub(super) mfa: WriteMfa<'t>,
     pub(super) groups: WriteGroups<'t>,
-    pub(super) txn: &'t WriteTransaction,
-    pub(super) sealer: SealerRef,
-    pub(super) oauth: Option<super::oauth::WriteOAuth<'t>>,
+    pub(super) lazy: super::oauth::Lazy<'t>,
 }
 
 impl<'t> Tx<'t> {
@@ -66,16 +64,8 @@ impl<'t> Tx<'t> {
         let changes = Sealed::new(txn.open_table(CHANGES)?, "changes", sealer);
         let last_seq = changes.raw.last()?.map(|(k, _)| k.value()).unwrap_or(0);
         let now = Timestamp::now();
-        Ok(open_tables!(
-            txn,
-            sealer,
-            changes,
-            last_seq,
-            now,
-            txn,
-            sealer: sealer.clone(),
-            oauth: None
-        ))
+        let lazy = super::oauth::Lazy::new(txn, sealer);
+        Ok(open_tables!(txn, sealer, changes, last_seq, now, lazy))
     }
 
     /// The sequence number of the last change written so far.

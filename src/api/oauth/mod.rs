@@ -5,6 +5,7 @@
 
 pub mod apps;
 pub mod clients;
+mod forms;
 mod pages;
 pub mod provider;
 

@@ -5,67 +5,30 @@
 //! passkeys.
 //!
 //! Roster's own browser session is a cookie (`HttpOnly`, `SameSite=Lax`,
-//! `Secure` over TLS) holding a session token. Every form is protected from
-//! cross-site posts twice: a double-submit token (a cookie the page's form
-//! repeats), and the browser's `Sec-Fetch-Site` / `Origin` headers when sent.
-
-use std::sync::LazyLock;
+//! `Secure` over TLS) holding a session token; `forms` has the cookies and
+//! the CSRF checks.
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use minijinja::{Environment, context};
-use subtle::ConstantTimeEq;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use minijinja::context;
 
-use crate::auth::secrets;
 use crate::domain::OidcScope;
 use crate::error::Error;
 use crate::service::oauth::{Authorization, AuthorizeRequest, BrowserSignIn};
 
-use super::super::caller::{ClientScheme, client_ip, user_agent};
+use super::super::caller::{client_ip, user_agent};
 use super::super::problem::Problem;
 use super::super::state::AppState;
+use super::forms::{
+    SESSION_COOKIE, allow_form_target, cookie, csrf, forbidden, html, message_page, params,
+    redirect_in, render, same_site_post, secure, see_other, set_cookie,
+};
 use super::provider::take;
 
-const SESSION_COOKIE: &str = "roster_session";
-const CSRF_COOKIE: &str = "roster_csrf";
 /// Where a sign-in with no (acceptable) `return_to` lands.
 const HOME: &str = "/admin/";
-/// Longest form body or query the pages read.
-const MAX_PARAMS: usize = 8 * 1024;
-
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
-
-/// The page's policy also lets its form end at `target`'s origin: browsers
-/// apply `form-action` to the redirects after a post too, and a sign-in or
-/// consent ends with a redirect to the app.
-fn allow_form_target(res: &mut Response, target: Option<&str>) {
-    let Some(origin) = target
-        .and_then(|t| url::Url::parse(t).ok())
-        .map(|u| u.origin().ascii_serialization())
-        .filter(|o| o != "null")
-    else {
-        return;
-    };
-    if let Ok(v) = HeaderValue::from_str(&format!("{CSP} {origin}")) {
-        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-}
-
-/// The `redirect_uri` inside a `return_to` (an authorization request).
-fn redirect_in(return_to: &str) -> Option<String> {
-    let query = return_to.split_once('?')?.1;
-    params(query.as_bytes()).and_then(|p| take(&p, "redirect_uri"))
-}
-
-static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
-    let mut env = Environment::new();
-    env.add_template("page.html", include_str!("../../../web/oauth/page.html"))
-        .expect("the page template parses");
-    env
-});
 
 /// The authorization parameters the pages carry along.
 const AUTHORIZE_PARAMS: [&str; 11] = [
@@ -81,133 +44,6 @@ const AUTHORIZE_PARAMS: [&str; 11] = [
     "max_age",
     "response_mode",
 ];
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-}
-
-fn secure(ext: &axum::http::Extensions) -> bool {
-    ext.get::<ClientScheme>()
-        .is_some_and(|ClientScheme(s)| *s == "https")
-}
-
-fn set_cookie(res: &mut Response, name: &str, value: &str, secure: bool, clear: bool) {
-    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
-    if secure {
-        c.push_str("; Secure");
-    }
-    if clear {
-        c.push_str("; Max-Age=0");
-    }
-    if let Ok(v) = HeaderValue::from_str(&c) {
-        res.headers_mut().append(header::SET_COOKIE, v);
-    }
-}
-
-/// The browser's CSRF token: its cookie, or a new one (set on the answer).
-struct Csrf {
-    token: String,
-    fresh: bool,
-}
-
-fn csrf(headers: &HeaderMap) -> Csrf {
-    match cookie(headers, CSRF_COOKIE).filter(|t| t.len() == 43) {
-        Some(token) => Csrf {
-            token,
-            fresh: false,
-        },
-        None => Csrf {
-            token: secrets::random_token(),
-            fresh: true,
-        },
-    }
-}
-
-/// Whether a form post comes from this site's own page.
-fn same_site_post(headers: &HeaderMap, params: &[(String, String)]) -> bool {
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    if header("sec-fetch-site").is_some_and(|s| s != "same-origin" && s != "none") {
-        return false;
-    }
-    // Under `Referrer-Policy: no-referrer` a browser sends `Origin: null`
-    // even for its own forms: that says nothing either way.
-    if let (Some(origin), Some(host)) = (header("origin").filter(|o| *o != "null"), header("host"))
-    {
-        let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
-        if origin_host != host {
-            return false;
-        }
-    }
-    let (Some(c), Some(f)) = (cookie(headers, CSRF_COOKIE), take(params, "csrf")) else {
-        return false;
-    };
-    c.len() == 43 && bool::from(c.as_bytes().ct_eq(f.as_bytes()))
-}
-
-fn html(status: StatusCode, body: String, csrf: Option<&Csrf>, secure: bool) -> Response {
-    let mut res = (status, body).into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    if let Some(c) = csrf.filter(|c| c.fresh) {
-        set_cookie(&mut res, CSRF_COOKIE, &c.token, secure, false);
-    }
-    res
-}
-
-fn render(ctx: minijinja::Value) -> String {
-    PAGES
-        .get_template("page.html")
-        .and_then(|t| t.render(ctx))
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "sign-in page did not render");
-            "roster: this page could not be shown.".into()
-        })
-}
-
-fn message_page(status: StatusCode, title: &str, text: &str, secure: bool) -> Response {
-    let body = render(context! { page => "message", title, subtitle => text });
-    html(status, body, None, secure)
-}
-
-fn see_other(to: &str) -> Response {
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
-
-/// Query or form parameters, each at most once.
-fn params(raw: &[u8]) -> Option<Vec<(String, String)>> {
-    if raw.len() > MAX_PARAMS {
-        return None;
-    }
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (k, v) in form_urlencoded::parse(raw) {
-        if out.iter().any(|(seen, _)| *seen == k) {
-            return None;
-        }
-        out.push((k.into_owned(), v.into_owned()));
-    }
-    Some(out)
-}
 
 fn authorize_request(p: &[(String, String)]) -> AuthorizeRequest {
     AuthorizeRequest {
@@ -354,15 +190,6 @@ pub async fn consent(
         )
         .await?;
     Ok(outcome(a, &p, &headers, secure))
-}
-
-fn forbidden(secure: bool) -> Response {
-    message_page(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "The form was not sent from this site's own page, or it is too old. Go back and try again.",
-        secure,
-    )
 }
 
 /// Which step of a sign-in a page shows, with what it carries.
