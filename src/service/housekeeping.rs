@@ -1,7 +1,8 @@
 //! Housekeeping, in the background and in small transactions so writers
 //! never wait long behind it: when API keys were last used is saved (at
 //! most once a minute per key, from memory), sessions past their expiry
-//! go, with the refresh-token hashes that pointed at them, and password
+//! go, with the refresh-token hashes and OAuth grants that pointed at them
+//! (and authorization codes past their minute), and password
 //! hashing memory no login used for a tick is given back.
 
 use std::time::Duration;
@@ -28,6 +29,8 @@ pub struct Swept {
     pub refresh_tokens: usize,
     /// Authorization codes past their minute.
     pub codes: usize,
+    /// OAuth grants whose session was swept.
+    pub grants: usize,
 }
 
 /// Runs until `stop`, a tick every `every` (a minute in production); the
@@ -46,6 +49,7 @@ pub async fn run(store: Store, auth: Auth, every: Duration, mut stop: watch::Rec
                         sessions = s.sessions,
                         refresh_tokens = s.refresh_tokens,
                         codes = s.codes,
+                        grants = s.grants,
                         "expired sessions removed"
                     );
                 }
@@ -93,5 +97,23 @@ pub async fn sweep(store: &Store) -> Result<Swept, Error> {
         }
     }
     swept.codes = store.write(move |tx| tx.oauth()?.prune_codes(now)).await?;
+    swept.grants = store
+        .write(move |tx| {
+            let held: Vec<_> = tx
+                .oauth()?
+                .grants()?
+                .into_iter()
+                .map(|(sid, _)| sid)
+                .collect();
+            let mut gone = 0;
+            for sid in held {
+                if tx.session(sid)?.is_none() {
+                    tx.oauth()?.remove_grant(sid)?;
+                    gone += 1;
+                }
+            }
+            Ok::<_, Error>(gone)
+        })
+        .await?;
     Ok(swept)
 }

@@ -1424,3 +1424,68 @@ async fn machine_clients_and_signed_in_apps() {
         .await;
     assert_problem(res, StatusCode::NOT_FOUND).await;
 }
+
+#[tokio::test]
+async fn expired_app_sessions_leave_no_grant_behind() {
+    let app = crate::helpers::spawn_app_tuned(|c| {
+        // A sweep every second (ten ticks), sessions that live two.
+        c.housekeeping_every = std::time::Duration::from_millis(100);
+        c.auth.refresh_token_ttl = std::time::Duration::from_secs(2);
+    })
+    .await;
+    app.create_user(json!({"email": ALICE, "password": ALICE_PASSWORD}))
+        .await;
+    let public = register(
+        &app,
+        json!({"name": "SPA", "kind": "public", "redirect_uris": [CALLBACK], "skip_consent": true}),
+    )
+    .await;
+    let pid = public["client_id"].as_str().unwrap().to_owned();
+    let verifier = format!("{}{}", "e".repeat(40), uuid_like());
+    let mut browser = Browser::new();
+    let callback = sign_in(
+        &mut browser,
+        &app,
+        &authorize_url(&app, &pid, &pkce(&verifier), "openid"),
+    )
+    .await;
+    exchange_public(&app, &pid, &callback, &verifier).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let (data, _guard) = app.stop().await;
+    let store = roster::store::Store::open(&data).unwrap();
+    let grants = store.read_oauth(|_, o| o.grants()).unwrap();
+    assert!(grants.is_empty(), "{grants:?}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn max_age_and_prompt_login_ask_for_a_fresh_sign_in_once() {
+    let app = app_with_alice().await;
+    let public = register(
+        &app,
+        json!({"name": "SPA", "kind": "public", "redirect_uris": [CALLBACK], "skip_consent": true}),
+    )
+    .await;
+    let pid = public["client_id"].as_str().unwrap().to_owned();
+    let verifier = format!("{}{}", "f".repeat(40), uuid_like());
+    let challenge = pkce(&verifier);
+    let mut browser = Browser::new();
+    let first = sign_in(
+        &mut browser,
+        &app,
+        &authorize_url(&app, &pid, &challenge, "openid"),
+    )
+    .await;
+    assert!(param(&first, "code").is_some(), "{first}");
+    for extra in [("max_age", "0"), ("prompt", "login")] {
+        let url = format!(
+            "{}&{}={}",
+            authorize_url(&app, &pid, &challenge, "openid"),
+            extra.0,
+            extra.1
+        );
+        // Signed in, but not freshly enough: the sign-in page, then the code.
+        let back = sign_in(&mut browser, &app, &url).await;
+        assert!(param(&back, "code").is_some(), "{extra:?}: {back}");
+    }
+}

@@ -69,13 +69,15 @@ fn carried(p: &[(String, String)]) -> Vec<minijinja::Value> {
         .collect()
 }
 
-/// The authorization request again, without `prompt=login` (the sign-in
-/// it asked for is being done): where the sign-in page returns to.
+/// The authorization request again, without `prompt=login` and `max_age`
+/// (the fresh sign-in they ask for is being done; kept, a `max_age=0`
+/// would send the person back to sign in forever): where the sign-in page
+/// returns to.
 fn return_to(p: &[(String, String)]) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
     for (k, v) in p
         .iter()
-        .filter(|(k, _)| AUTHORIZE_PARAMS.contains(&k.as_str()))
+        .filter(|(k, _)| AUTHORIZE_PARAMS.contains(&k.as_str()) && k != "max_age")
     {
         if k == "prompt" {
             let rest: Vec<&str> = v

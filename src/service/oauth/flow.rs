@@ -119,9 +119,10 @@ impl OAuth {
             .ok_or(Authorization::Invalid(
                 "The app that sent you here is not registered with this server.",
             ))?;
+        // Required, as OpenID Connect has it (OAuth alone would let a client
+        // with one URI leave it out).
         let redirect_uri = match req.redirect_uri.as_deref() {
             Some(u) if client.redirects_to(u) => u.to_owned(),
-            None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
             _ => {
                 return Err(Authorization::Invalid(
                     "The app asked to send you back to an address it has not registered.",
