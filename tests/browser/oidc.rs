@@ -85,7 +85,7 @@ async fn an_app_signs_a_person_in_through_roster() {
     // The admin registers the app in the console; the secret shows once.
     log_in(&b, &app).await;
     b.goto(&app.url("/admin/#/apps")).await;
-    b.type_into("#client-name", "Team wiki").await;
+    b.type_into("#client-name", "Wiki").await;
     b.type_into("#client-redirect-uris", &redirect).await;
     b.click("#client-form button[type=submit]").await;
     let secret = b
@@ -101,6 +101,18 @@ async fn an_app_signs_a_person_in_through_roster() {
         )
         .await;
     b.save_screenshot("oidc-apps").await;
+    // Renamed in the console; the consent page and the Security page
+    // show the new name.
+    b.click("#client-list button[data-action=edit]").await;
+    b.js("document.getElementById('client-name').value = ''")
+        .await;
+    b.type_into("#client-name", "Team wiki").await;
+    b.click("#client-form button[type=submit]").await;
+    b.until(
+        "the renamed app in the list",
+        "return document.querySelector('#client-list .webhook-row strong')?.textContent === 'Team wiki'",
+    )
+    .await;
 
     let http_client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -1,6 +1,7 @@
 // #/apps: the apps that sign their users in through roster (OpenID Connect
 // clients). Register one (a confidential client's secret is shown once),
-// see each one's client_id and redirect URIs, rotate a secret, remove an app.
+// see each one's client_id and redirect URIs, change one (the form above,
+// in edit mode), rotate a secret, remove an app.
 
 import { api, request, isAbort } from '/admin/js/api.js';
 import {
@@ -57,8 +58,10 @@ function clientForm() {
   const skip = h('input', { id: 'client-skip-consent', name: 'skip_consent', type: 'checkbox' });
   const alert = alertBox();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, icon('plus'), h('span', { text: 'Register app' }));
+  const cancel = h('button', { type: 'button', class: 'btn', id: 'client-cancel', text: 'Cancel', hidden: true });
+  const title = h('h2', { class: 'card-title', text: 'New app' });
   const form = h('form', { id: 'client-form', class: 'form card', novalidate: true },
-    h('h2', { class: 'card-title', text: 'New app' }),
+    title,
     h('div', { class: 'grid-2' },
       field('Name', name, { hint: 'Shown to people on the consent page.' }).wrap,
       field('Kind', kind).wrap),
@@ -67,8 +70,30 @@ function clientForm() {
       field('ID token signature', alg).wrap,
       h('label', { class: 'check' }, skip, h('span', { text: 'First-party app: do not ask people to consent' }))),
     alert,
-    h('div', { class: 'form-actions' }, submit));
-  return { form, name, uris, kind, alg, skip, alert, submit };
+    h('div', { class: 'form-actions' }, submit, cancel));
+  const f = { form, title, name, uris, kind, alg, skip, alert, submit, cancel, editing: null };
+  cancel.addEventListener('click', () => editMode(f, null));
+  return f;
+}
+
+/** Puts the form in edit mode for client `c`, or (null) back to "New app". */
+function editMode(f, c) {
+  f.editing = c;
+  f.form.reset();
+  clearFieldErrors(f.form);
+  f.alert.hide();
+  f.title.textContent = c ? `Edit ${c.name}` : 'New app';
+  f.submit.lastChild.textContent = c ? 'Save changes' : 'Register app';
+  f.cancel.hidden = !c;
+  f.kind.disabled = !!c;
+  if (c) {
+    f.name.value = c.name;
+    f.uris.value = c.redirect_uris.join('\n');
+    f.kind.value = c.kind;
+    f.alg.value = c.id_token_alg;
+    f.skip.checked = c.skip_consent;
+    f.name.focus();
+  }
 }
 
 async function create(v) {
@@ -77,13 +102,24 @@ async function create(v) {
   f.alert.hide();
   const body = {
     name: f.name.value.trim(),
-    kind: f.kind.value,
     redirect_uris: f.uris.value.split('\n').map((s) => s.trim()).filter(Boolean),
     id_token_alg: f.alg.value,
     skip_consent: f.skip.checked,
   };
+  const editing = f.editing;
+  if (!editing) body.kind = f.kind.value;
   await busy(f.submit, async () => {
     try {
+      if (editing) {
+        const path = `/oauth-clients/${encodeURIComponent(editing.client_id)}`;
+        const changed = await api(path, { method: 'PATCH', body, signal: v.ctrl.signal });
+        if (v.destroyed) return;
+        const old = v.list.querySelector(`.webhook-row[data-id="${CSS.escape(changed.client_id)}"]`);
+        if (old) old.replaceWith(rowFor(v, changed));
+        editMode(f, null);
+        v.notice.flash(`Saved ${changed.name}.`);
+        return;
+      }
       const created = (await request('/oauth-clients', { method: 'POST', body, signal: v.ctrl.signal })).data;
       if (v.destroyed) return;
       showCreated(v, created, false);
@@ -128,6 +164,7 @@ function meta(label, value) {
 function rowFor(v, c) {
   const btn = (action, text, extra = {}) => h('button', { type: 'button', class: 'btn btn-sm', dataset: { action }, text, ...extra });
   const actions = [
+    btn('edit', 'Edit', { 'aria-label': `Edit ${c.name}` }),
     c.kind === 'confidential' ? btn('rotate', 'Rotate secret', { 'aria-label': `Rotate the secret of ${c.name}` }) : null,
     btn('delete', 'Delete', { class: 'btn btn-sm btn-danger-ghost', 'aria-label': `Delete ${c.name}` }),
   ];
@@ -144,7 +181,7 @@ function rowFor(v, c) {
     h('div', { class: 'form-actions webhook-actions' }, actions));
   li.addEventListener('click', (e) => {
     const b = e.target.closest('button[data-action]');
-    if (b) ({ rotate, delete: remove })[b.dataset.action](v, c, li, b);
+    if (b) ({ edit: (vv) => editMode(vv.f, c), rotate, delete: remove })[b.dataset.action](v, c, li, b);
   });
   return li;
 }
@@ -194,6 +231,7 @@ async function remove(v, c, li, b) {
     }
     li.remove();
     updateCount(v);
+    if (v.f.editing && v.f.editing.client_id === c.client_id) editMode(v.f, null);
     v.f.name.focus();
   });
 }
