@@ -6,6 +6,7 @@
 //!     cargo bench --bench load
 //!     ROSTER_BENCH_SECS=10 ROSTER_BENCH_USERS=1000000 cargo bench --bench load
 //!     ROSTER_BENCH_BIN=/path/to/other/roster cargo bench --bench load   # another build
+//!     ROSTER_BENCH_WORDS=10 ROSTER_BENCH_USERS=1000000 cargo bench --bench load   # dense names
 //!     ROSTER_ENCRYPTION_KEY=$(roster keys generate-encryption-key) cargo bench --bench load
 //!
 //! The server and the import inherit the environment, so the last form
@@ -15,6 +16,9 @@
 //! `roster import` before the server starts, which also measures the import
 //! rate (including indexing) and the start-up time to a ready `/readyz` on an
 //! intact index. At the end the server's peak RSS (VmHWM) is read from /proc.
+//! `ROSTER_BENCH_WORDS` (10 to 20, default all) draws the first and the last
+//! names from that many words: at 10, "grace", "hopper" and "lovelace" are
+//! each held by 10 % of the users and the searches run on dense words.
 //!
 //! Request logging is turned down (RUST_LOG=warn) so that the numbers measure
 //! the server, not the terminal.
@@ -112,14 +116,17 @@ const LAST: [&str; 25] = [
 
 /// Writes `n` users (and 8 with passwords, for logins) as NDJSON and loads
 /// them with `roster import`. Returns their ids and the import rate.
-fn import_users(data: &std::path::Path, n: usize) -> (Vec<String>, f64) {
+fn import_users(data: &std::path::Path, n: usize, words: usize) -> (Vec<String>, f64) {
     use std::io::Write;
     let file = data.with_extension("ndjson");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&file).expect("seed file"));
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let id = uuid::Uuid::now_v7().to_string();
-        let (f, l) = (FIRST[i % FIRST.len()], LAST[(i / FIRST.len()) % LAST.len()]);
+        let (f, l) = match words {
+            0 => (FIRST[i % FIRST.len()], LAST[(i / FIRST.len()) % LAST.len()]),
+            w => (FIRST[i % w], LAST[(i / w) % w]),
+        };
         let team = ["engines", "compilers", "kernels", "databases"][i % 4];
         let rec = json!({
             "id": id,
@@ -414,7 +421,11 @@ fn main() {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let (ids, import_rate) = import_users(&data, seed_users);
+    let words = match env_num("ROSTER_BENCH_WORDS", 0.0) as usize {
+        0 => 0,
+        w => w.clamp(10, FIRST.len()),
+    };
+    let (ids, import_rate) = import_users(&data, seed_users, words);
     // The first start creates the admin (one password hash); the start-up
     // time is measured on the second, as a restart after a clean shutdown.
     let (mut first, _) = start_server(&data);
@@ -631,7 +642,11 @@ fn main() {
         let floor = results[0].rps;
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         println!();
-        println!("roster load benchmark: {secs} s per scenario, {seed_users} imported users, {cores} cores");
+        let names = match words {
+            0 => format!("{} × {} names", FIRST.len(), LAST.len()),
+            w => format!("{w} × {w} names: dense words"),
+        };
+        println!("roster load benchmark: {secs} s per scenario, {seed_users} imported users ({names}), {cores} cores");
         println!("| scenario | clients | ok | errors | req/s | p50 ms | p99 ms | vs /livez | peak RSS MiB |");
         println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in &results {

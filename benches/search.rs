@@ -5,6 +5,11 @@
 //!
 //!     cargo bench --bench search
 //!     ROSTER_BENCH_SEARCH_USERS=100000 cargo bench --bench search
+//!     ROSTER_BENCH_SEARCH_WORDS=10 ROSTER_BENCH_SEARCH_USERS=1000000 cargo bench --bench search
+//!
+//! `ROSTER_BENCH_SEARCH_WORDS` (default 40) is how many first and how many
+//! last names the users are drawn from: at 10 each name is held by 10 % of
+//! the users, the "john smith" of a real directory (dense words).
 
 use std::time::{Duration, Instant};
 
@@ -109,8 +114,8 @@ const CITIES: [&str; 8] = [
     "Berlin", "Lisbon", "Osaka", "Lagos", "Denver", "Quito", "Perth", "Oslo",
 ];
 
-fn user(i: usize, now: OffsetDateTime) -> User {
-    let (f, l) = (FIRST[i % 40], LAST[(i / 40) % 40]);
+fn user(i: usize, words: usize, now: OffsetDateTime) -> User {
+    let (f, l) = (FIRST[i % words], LAST[(i / words) % words]);
     let body = json!({
         "email": format!("{}.{}{i}@example.com", f.to_lowercase(), l.to_lowercase()),
         "name": format!("{f} {l}"),
@@ -131,7 +136,7 @@ struct Corpus {
     _dir: tempfile::TempDir,
 }
 
-fn corpus(n: usize) -> Corpus {
+fn corpus(n: usize, words: usize) -> Corpus {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -143,7 +148,7 @@ fn corpus(n: usize) -> Corpus {
         let now = OffsetDateTime::now_utc();
         for start in (0..n).step_by(20_000) {
             let users: Vec<User> = (start..(start + 20_000).min(n))
-                .map(|i| user(i, now))
+                .map(|i| user(i, words, now))
                 .collect();
             store
                 .write(move |tx| {
@@ -162,7 +167,7 @@ fn corpus(n: usize) -> Corpus {
     let indexed = rebuild_offline(&store, &index_dir).expect("index build");
     let build = started.elapsed();
     println!(
-        "{n} users: store load {:.1} s ({:.0}/s); index build {:.1} s = {:.0} users/s",
+        "{n} users ({words} × {words} names): store load {:.1} s ({:.0}/s); index build {:.1} s = {:.0} users/s",
         stored.as_secs_f64(),
         n as f64 / stored.as_secs_f64(),
         build.as_secs_f64(),
@@ -194,6 +199,13 @@ fn shapes() -> Vec<(&'static str, SearchQuery)> {
             "two words",
             SearchQuery {
                 text: "olivia garcia".into(),
+                ..base.clone()
+            },
+        ),
+        (
+            "two words, misspelt",
+            SearchQuery {
+                text: "olivai garcai".into(),
                 ..base.clone()
             },
         ),
@@ -232,9 +244,14 @@ fn bench(c: &mut Criterion) {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let words = std::env::var("ROSTER_BENCH_SEARCH_WORDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40)
+        .clamp(10, 40);
     let caller = Caller::system();
     for n in sizes {
-        let corpus = corpus(n);
+        let corpus = corpus(n, words);
         let mut table = Vec::new();
         for (name, req) in shapes() {
             let mut lat = Vec::with_capacity(1000);

@@ -20,11 +20,26 @@ use std::sync::{Arc, Mutex};
 
 use tantivy::{DocId, DocSet, TERMINATED};
 
+use super::exact::{Peak, Peaks};
+use super::tokenizer::SLOTS;
+
+/// The set bits of `w`, lowest first.
+pub(super) fn ones(mut w: u64) -> impl Iterator<Item = u32> {
+    std::iter::from_fn(move || {
+        (w != 0).then(|| {
+            let bit = w.trailing_zeros();
+            w &= w - 1;
+            bit
+        })
+    })
+}
+
 /// A word is kept as a bitset when it is in at least one document of this
 /// many: walking its postings then costs more than ANDing its bitset.
 pub(super) const DENSE_RATIO: u32 = 64;
 
-/// Bytes of bitsets a segment keeps at most (128 words at 1 000 000 users).
+/// Bytes of bitsets (and their peaks) a segment keeps at most (64 words
+/// at 1 000 000 users).
 pub(super) const DENSE_BYTES: usize = 16 << 20;
 
 /// Whether a word in `doc_freq` of a segment's `max_doc` documents is
@@ -37,6 +52,10 @@ pub(super) fn is_dense(doc_freq: u32, max_doc: u32) -> bool {
 pub(super) struct Bits {
     words: Box<[u64]>,
     count: u32,
+    /// Of the word's documents, per text field, the most that can score it
+    /// (see [`exact`](super::exact)'s top pages): found on the first search
+    /// that prunes by it.
+    pub(super) peaks: std::sync::OnceLock<Peaks>,
 }
 
 impl Bits {
@@ -50,7 +69,24 @@ impl Bits {
             count += 1;
             doc = docs.advance();
         }
-        Self { words, count }
+        Self {
+            words,
+            count,
+            peaks: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The set's machine words: document `d` is bit `d % 64` of word `d / 64`.
+    pub(super) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// The set's documents, in order.
+    pub(super) fn docs(&self) -> impl Iterator<Item = DocId> + '_ {
+        self.words.iter().enumerate().flat_map(|(at, &w)| {
+            let base = at as DocId * 64;
+            ones(w).map(move |bit| base + bit)
+        })
     }
 
     pub(super) fn contains(&self, doc: DocId) -> bool {
@@ -156,7 +192,9 @@ impl DocSet for BitsDocs {
 /// What keeping `bits` for `word` costs: the set, the word, and about
 /// what the map's entry takes.
 fn kept_bytes(word: &[u8], bits: &Bits) -> usize {
-    bits.bytes() + word.len() + 64
+    // The peaks, found later, are a set's size again.
+    let peaks = bits.words.len() * std::mem::size_of::<[Peak; SLOTS]>();
+    bits.bytes() + peaks + word.len() + 64
 }
 
 struct Kept {
@@ -239,6 +277,16 @@ impl DenseWords {
     #[cfg(test)]
     pub(super) fn bytes(&self) -> usize {
         self.lock().bytes
+    }
+
+    /// How many kept sets a search has found the peaks of (for tests).
+    #[cfg(test)]
+    pub(super) fn with_peaks(&self) -> usize {
+        let sets = self.lock();
+        sets.by_word
+            .values()
+            .filter(|k| k.bits.peaks.get().is_some())
+            .count()
     }
 }
 
@@ -335,8 +383,9 @@ mod tests {
     #[test]
     fn kept_sets_are_bounded_and_the_least_recently_used_leaves() {
         let dense = DenseWords::default();
-        // A quarter of the budget each, with the entry's own bytes.
-        let max_doc = ((DENSE_BYTES - 4 * 128) * 8 / 4) as u32;
+        // A quarter of the budget each, with its peaks and the entry's
+        // own bytes.
+        let max_doc = (DENSE_BYTES - 4 * 128) as u32;
         let builds = std::cell::Cell::new(0);
         let get = |w: &str| {
             dense

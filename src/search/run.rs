@@ -12,6 +12,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Order, Term};
 
 use super::SearchError;
+use super::exact::{self, ExactWords};
 use super::index::SearchIndex;
 use super::lexicon::live_docs_with;
 use super::query::{self, QueryWord, SearchRequest, Sort};
@@ -48,6 +49,10 @@ pub struct Prepared {
     req: SearchRequest,
     /// Postings the query walks at most, plus [`HIT_COST`] per hit asked for.
     pub(super) cost: u64,
+    /// Whether a search of exact words alone may skip scoring the matches
+    /// that cannot enter its page (see `exact`'s top pages); false only in
+    /// the test that checks this changes no result.
+    pub(super) prune: bool,
 }
 
 impl Prepared {
@@ -83,6 +88,7 @@ impl SearchIndex {
                 .postings
                 .saturating_add(HIT_COST.saturating_mul(req.asked.limit as u64)),
             req,
+            prune: true,
         })
     }
 
@@ -95,6 +101,14 @@ impl SearchIndex {
         self.run(self.prepare_with(req.clone(), narrow)?)
     }
 
+    /// Runs `req` scoring every match, as tantivy's top-docs collector does.
+    #[cfg(test)]
+    pub(super) fn search_unpruned(&self, req: &SearchRequest) -> Result<Found, SearchError> {
+        let mut prepared = self.prepare(req.clone())?;
+        prepared.prune = false;
+        self.run(prepared)
+    }
+
     /// Walks a prepared query once: the page of hits in the request's
     /// order, the exact total, and the facets asked for.
     pub fn run(&self, prepared: Prepared) -> Result<Found, SearchError> {
@@ -103,9 +117,10 @@ impl SearchIndex {
             query,
             words,
             req,
+            prune,
             ..
         } = prepared;
-        let (hits, counts_pass) = top_hits(&view, query.as_ref(), &req)?;
+        let (hits, counts_pass) = top_hits(&view, query.as_ref(), &req, prune)?;
         let facets = facets(&self.fields, &view, query.as_ref(), &req, &counts_pass)?;
         Ok(Found {
             words,
@@ -122,6 +137,7 @@ fn top_hits(
     view: &Arc<View>,
     query: &dyn Query,
     req: &SearchRequest,
+    prune: bool,
 ) -> Result<(Vec<(u128, f32)>, tally::Counts), SearchError> {
     let searcher = &view.searcher;
     // With words, matches are few: count facets in the same pass. Without
@@ -145,7 +161,19 @@ fn top_hits(
                 ..Default::default()
             },
         ),
-        Sort::Relevance if !req.words.is_empty() => by_relevance(view, query, top, tally)?,
+        Sort::Relevance if !req.words.is_empty() => match query.downcast_ref::<ExactWords>() {
+            // Exact words alone, nothing to count per match but the
+            // total: the page without scoring every match.
+            Some(words) if prune && !tally.facets && !tally.groups => {
+                let page = exact::top(words, req.asked.limit, req.asked.offset)?;
+                let counts = tally::Counts {
+                    total: page.total,
+                    ..Default::default()
+                };
+                (page.hits, counts)
+            }
+            _ => by_relevance(view, query, top, tally)?,
+        },
         Sort::Relevance | Sort::CreatedDesc | Sort::CreatedAsc => {
             // Creation times are unique in practice (microseconds), so
             // the fast-field order is deterministic without an id key.

@@ -337,6 +337,144 @@ fn narrowing_by_all_changes_no_result() {
     );
 }
 
+/// A search of exact words alone skips scoring the matches that cannot
+/// enter its page (`exact`'s top pages); its pages are those of tantivy's
+/// top-docs collector scoring every match, hit for hit and bit for bit,
+/// with the same totals. The corpus is a directory's: a few first and last
+/// names and teams, so that most matches tie, and some that score higher
+/// (a word twice, in the email too, or as the team), on three segments
+/// with deletes and updates; ids are random, as v7 ids' low halves are.
+#[test]
+fn pruned_pages_are_the_full_walk_s() {
+    use crate::domain::UserDraft;
+    const FIRST: [&str; 6] = ["john", "mary", "robert", "linda", "james", "susan"];
+    const LAST: [&str; 6] = ["smith", "brown", "miller", "davis", "wilson", "moore"];
+    const TEAM: [&str; 4] = ["sales", "smith", "legal", "robert"];
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (index, _) = SearchIndex::open(&dir.path().join("index")).expect("an index");
+    let mut users = Vec::new();
+    for batch in 0..3u64 {
+        let mut ops = Vec::new();
+        for _ in 0..1500 {
+            let r = next();
+            let pick =
+                |words: &[&'static str], shift: u32| words[(r >> shift) as usize % words.len()];
+            let (f, l, t) = (pick(&FIRST, 0), pick(&LAST, 8), pick(&TEAM, 16));
+            let name = match r >> 24 & 15 {
+                0 => format!("{f} {l} {f}"),
+                1 => format!("{f} {f} {l} {l} {l}"),
+                2 => format!("{f} van {l}"),
+                _ => format!("{f} {l}"),
+            };
+            let email = if r >> 28 & 3 == 0 {
+                format!("{f}.{l}{}@example.com", users.len())
+            } else {
+                format!("u{}@example.com", users.len())
+            };
+            let body = serde_json::json!({"name": name, "email": email, "attributes": {"team": t}});
+            let draft = UserDraft::from_json(body.as_object().expect("an object").clone())
+                .expect("a valid user");
+            let id = UserId::from_u128(u128::from(next()) << 64 | u128::from(next()));
+            let user = User::from_draft(id, draft, time::OffsetDateTime::UNIX_EPOCH);
+            ops.push(IndexOp::Upsert(Box::new(user.clone())));
+            users.push(user);
+        }
+        // Deletes and updates reach the earlier segments.
+        for u in users.iter().step_by(17 + batch as usize) {
+            ops.push(IndexOp::Delete(u.id.as_u128()));
+        }
+        for u in users.iter_mut().skip(5).step_by(23) {
+            let name = format!(
+                "{} {}",
+                u.name.as_ref().map_or("", |n| n.as_str()),
+                FIRST[0]
+            );
+            u.name = crate::domain::Name::parse(&name).expect("a name");
+            ops.push(IndexOp::Upsert(Box::new(u.clone())));
+        }
+        index.apply(ops).expect("indexed");
+        index.commit(batch + 1).expect("committed");
+    }
+    let mut queries: Vec<String> = Vec::new();
+    for f in FIRST {
+        for l in LAST {
+            queries.push(format!("{f} {l}"));
+        }
+    }
+    queries.extend(
+        [
+            "smith robert",
+            "robert robert",
+            "john smith sales",
+            "smith smith smith",
+        ]
+        .map(String::from),
+    );
+    let mut compared = 0;
+    for q in &queries {
+        for (limit, offset) in [
+            (20, 0),
+            (1, 0),
+            (5, 3),
+            (50, 0),
+            (10, 400),
+            (0, 0),
+            (100, 2000),
+        ] {
+            let req = SearchRequest::new(SearchQuery {
+                text: q.clone(),
+                limit,
+                offset,
+                ..Default::default()
+            });
+            let pruned = index.search(&req).expect("a search");
+            let walked = index.search_unpruned(&req).expect("a search");
+            let bits = |f: &super::Found| -> Vec<(u128, u32)> {
+                f.hits.iter().map(|&(id, s)| (id, s.to_bits())).collect()
+            };
+            assert_eq!(
+                bits(&pruned),
+                bits(&walked),
+                "{q} limit {limit} offset {offset}"
+            );
+            assert_eq!(pruned.total, walked.total, "{q}");
+            compared += usize::from(!walked.hits.is_empty());
+        }
+    }
+    assert!(compared > 100, "pages compared: {compared}");
+    // The searches above went through the pruned path: it found the
+    // peaks of the words' bitsets.
+    let view = index.view();
+    assert!(view.columns.iter().all(|c| c.dense.with_peaks() > 0));
+    // Ties dominate, and some matches score above them.
+    let found = index
+        .search_unpruned(&SearchRequest::new(SearchQuery {
+            text: "robert smith".into(),
+            limit: 1000,
+            ..Default::default()
+        }))
+        .expect("a search");
+    let top = found.hits[0].1;
+    let tied = found
+        .hits
+        .iter()
+        .filter(|h| h.1 == found.hits[found.hits.len() / 2].1)
+        .count();
+    assert!(
+        found.total > 150 && tied > 50,
+        "total {} tied {tied}",
+        found.total
+    );
+    assert!(found.hits.iter().any(|h| h.1 < top), "scores differ");
+}
+
 /// tantivy starts a reopened writer's operation stamps at the last
 /// commit's opstamp, which segments deleted from in that commit also
 /// carry; a merge then takes the first delete after a restart as

@@ -40,6 +40,9 @@ pub(super) struct SegmentColumns {
     pub(super) words: [U64Col; exact::WORD_COLUMNS],
     /// Bitsets of the segment's frequent words in `all`, built on first use.
     pub(super) dense: dense::DenseWords,
+    /// Per 64 documents (a bitset's machine word), the largest `id_lo`:
+    /// how a search of tied scores skips them (see `exact`'s top pages).
+    lo_peaks: std::sync::OnceLock<Box<[u64]>>,
 }
 
 impl SegmentColumns {
@@ -55,6 +58,24 @@ impl SegmentColumns {
             mfa_enabled: ff.u64("mfa_enabled")?,
             words: std::array::from_fn(|i| u64_column(seg, &format!("words{i}"))),
             dense: dense::DenseWords::default(),
+            lo_peaks: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Per 64 documents of the segment's `max_doc`, the largest `id_lo`
+    /// among them; read once per segment, on first use.
+    pub(super) fn lo_peaks(&self, max_doc: tantivy::DocId) -> &[u64] {
+        self.lo_peaks.get_or_init(|| {
+            let mut block = [0u64; 64];
+            (0..max_doc)
+                .step_by(64)
+                .map(|start| {
+                    let end = (start + 64).min(max_doc);
+                    let values = &mut block[..(end - start) as usize];
+                    self.id_lo.get_range(u64::from(start), values);
+                    values.iter().copied().max().unwrap_or(0)
+                })
+                .collect()
         })
     }
 

@@ -32,6 +32,7 @@ mod columns;
 mod matches;
 mod query;
 mod scorer;
+mod top;
 
 pub(super) use super::tokenizer::SLOTS;
 pub(super) use bm25::tf_norms;
@@ -39,3 +40,5 @@ pub(super) use bm25::tf_norms;
 pub(super) use columns::colliding_numbers;
 pub(super) use columns::{WORD_COLUMNS, word_columns};
 pub(super) use query::{ExactWord, ExactWords};
+pub(super) use scorer::{Peak, Peaks};
+pub(super) use top::top;

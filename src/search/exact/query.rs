@@ -4,8 +4,10 @@
 //! with what scores each word in them ([`WordScore`]).
 
 use tantivy::fieldnorm::FieldNormReader;
+use tantivy::postings::SegmentPostings;
 use tantivy::query::{
-    BooleanQuery, EmptyScorer, EnableScoring, Explanation, Occur, Query, Scorer, TermQuery, Weight,
+    Bm25StatisticsProvider, BooleanQuery, EmptyScorer, EnableScoring, Explanation, Occur, Query,
+    Scorer, TermQuery, Weight,
 };
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocId, Score, SegmentReader, Term};
@@ -70,12 +72,28 @@ impl Query for ExactWords {
             });
             return BooleanQuery::new(lists.collect()).weight(scoring);
         };
-        let total_num_docs = statistics_provider.total_num_docs()?;
+        Ok(Box::new(self.weigh(statistics_provider)?))
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        for (term, _) in self.words.iter().flat_map(|w| &w.fields) {
+            visitor(term, false);
+        }
+    }
+}
+
+impl ExactWords {
+    /// The words with their BM25 statistics from `statistics`.
+    pub(super) fn weigh(
+        &self,
+        statistics: &dyn Bm25StatisticsProvider,
+    ) -> tantivy::Result<ExactWordsWeight> {
+        let total_num_docs = statistics.total_num_docs()?;
         let mut words = Vec::with_capacity(self.words.len());
         for word in &self.words {
             let mut weights = [0.0; SLOTS];
             for (weight, (term, _)) in weights.iter_mut().zip(&word.fields) {
-                *weight = bm25_weight(statistics_provider.doc_freq(term)?, total_num_docs);
+                *weight = bm25_weight(statistics.doc_freq(term)?, total_num_docs);
             }
             words.push(ExactWordWeight {
                 all: word.all.clone(),
@@ -85,16 +103,10 @@ impl Query for ExactWords {
                 boosts: word.fields.each_ref().map(|(_, boost)| *boost),
             });
         }
-        Ok(Box::new(ExactWordsWeight {
+        Ok(ExactWordsWeight {
             words,
             view: self.view.clone(),
-        }))
-    }
-
-    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
-        for (term, _) in self.words.iter().flat_map(|w| &w.fields) {
-            visitor(term, false);
-        }
+        })
     }
 }
 
@@ -108,9 +120,17 @@ struct ExactWordWeight {
     boosts: [Score; SLOTS],
 }
 
-struct ExactWordsWeight {
+pub(super) struct ExactWordsWeight {
     words: Vec<ExactWordWeight>,
     view: std::sync::Arc<View>,
+}
+
+/// The words in one segment: the posting lists of those that have no
+/// bitset, the bitsets of the others, and what scores each (in query order).
+pub(super) struct SegmentWords {
+    pub(super) lists: Vec<SegmentPostings>,
+    pub(super) sets: Vec<std::sync::Arc<Bits>>,
+    pub(super) scores: Vec<WordScore>,
 }
 
 impl ExactWordWeight {
@@ -146,8 +166,13 @@ impl ExactWordWeight {
     }
 }
 
-impl Weight for ExactWordsWeight {
-    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+impl ExactWordsWeight {
+    /// The words in the segment of `reader`; `None` if one is not in it.
+    pub(super) fn segment(
+        &self,
+        reader: &SegmentReader,
+        boost: Score,
+    ) -> tantivy::Result<Option<SegmentWords>> {
         let max_doc = reader.max_doc();
         let columns = self.view.of(reader);
         let mut lists = Vec::new();
@@ -155,12 +180,12 @@ impl Weight for ExactWordsWeight {
         let mut scores = Vec::with_capacity(self.words.len());
         // Every word is a term of `all`.
         let Some(first) = self.words.first() else {
-            return Ok(Box::new(EmptyScorer));
+            return Ok(None);
         };
         let inverted = reader.inverted_index(first.all.field())?;
         for word in &self.words {
             let Some(info) = inverted.get_term_info(&word.all)? else {
-                return Ok(Box::new(EmptyScorer));
+                return Ok(None);
             };
             if dense::is_dense(info.doc_freq, max_doc) {
                 sets.push(
@@ -177,10 +202,27 @@ impl Weight for ExactWordsWeight {
             }
             scores.push(word.score(reader, boost, &self.view)?);
         }
-        Ok(Box::new(ExactWordsScorer {
-            docs: Matches::new(lists, sets),
+        Ok(Some(SegmentWords {
+            lists,
+            sets,
             scores,
         }))
+    }
+}
+
+impl Weight for ExactWordsWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        Ok(match self.segment(reader, boost)? {
+            None => Box::new(EmptyScorer),
+            Some(SegmentWords {
+                lists,
+                sets,
+                scores,
+            }) => Box::new(ExactWordsScorer {
+                docs: Matches::new(lists, sets),
+                scores,
+            }),
+        })
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {

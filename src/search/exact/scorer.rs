@@ -13,6 +13,7 @@ use super::SLOTS;
 use super::bm25::bm25;
 use super::columns::{TF_BITS, TF_MANY, WORD_COLUMNS, unpack};
 use super::matches::Matches;
+use crate::search::dense::Bits;
 use crate::search::view::{U64Col, View};
 
 /// A segment's scorer of the exact words: the documents holding them all,
@@ -46,6 +47,26 @@ impl Scorer for ExactWordsScorer {
         let doc = self.docs.doc();
         self.scores.iter_mut().map(|w| w.at(doc)).sum()
     }
+}
+
+/// A frequency above any a field holds, for one the columns do not tell:
+/// fields are bounded well below it by the limits on a user's size.
+pub(super) const TF_UNTOLD: u32 = 1 << 24;
+
+/// Of some documents holding a word, in one field: the largest frequency
+/// there (0: none holds it there; [`TF_MANY`]: maybe more) and the
+/// shortest length (fieldnorm id).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(in crate::search) struct Peak {
+    tf: u8,
+    norm_id: u8,
+}
+
+/// A word's peaks in a segment's documents holding it: per text field, in
+/// all and per 64 documents (a bitset's machine word).
+pub(in crate::search) struct Peaks {
+    pub(super) segment: [Peak; SLOTS],
+    pub(super) blocks: Box<[[Peak; SLOTS]]>,
 }
 
 /// What scores one word in a segment's documents.
@@ -99,7 +120,7 @@ impl ExactFreqs {
 impl WordScore {
     /// The word's BM25 in `doc`, a document holding it: its fields in slot
     /// order, as the word's clauses add up.
-    fn at(&mut self, doc: DocId) -> Score {
+    pub(super) fn at(&mut self, doc: DocId) -> Score {
         let freqs = self.freqs(doc);
         let mut score = 0.0;
         for (slot, &tf) in freqs.iter().enumerate() {
@@ -110,6 +131,69 @@ impl WordScore {
             }
         }
         score
+    }
+
+    /// The most [`at`](Self::at) gives any document whose frequencies and
+    /// norms are within `peaks`: the same operations in the same order on
+    /// the largest frequency and the shortest field, so it is the score of
+    /// a document that has both, and no less than any other's (rounding is
+    /// monotonic).
+    pub(super) fn bound(&self, peaks: &[Peak; SLOTS]) -> Score {
+        let mut score = 0.0;
+        for (slot, peak) in peaks.iter().enumerate() {
+            if peak.tf > 0 {
+                let tf = if u32::from(peak.tf) >= TF_MANY {
+                    TF_UNTOLD
+                } else {
+                    u32::from(peak.tf)
+                };
+                let norm = self.view.tf_norms[slot][usize::from(peak.norm_id)];
+                score += bm25(self.weights[slot], norm, tf);
+            }
+        }
+        score
+    }
+
+    /// The peaks of the word's documents in `set` (its bitset in this
+    /// segment), per 64 of them and in all.
+    pub(super) fn peaks(&self, set: &Bits) -> Peaks {
+        let none = [Peak {
+            tf: 0,
+            norm_id: u8::MAX,
+        }; SLOTS];
+        let mut blocks = vec![none; set.words().len()].into_boxed_slice();
+        let mut segment = none;
+        for doc in set.docs() {
+            let block = &mut blocks[(doc / 64) as usize];
+            for (slot, tf) in self.told(doc).into_iter().enumerate() {
+                if tf > 0 {
+                    let id = self.norms[slot].fieldnorm_id(doc);
+                    for peaks in [&mut *block, &mut segment] {
+                        let peak = &mut peaks[slot];
+                        peak.tf = peak.tf.max(tf.min(TF_MANY) as u8);
+                        peak.norm_id = peak.norm_id.min(id);
+                    }
+                }
+            }
+        }
+        Peaks { segment, blocks }
+    }
+
+    /// The word's frequency in each field of `doc` as far as the columns
+    /// tell it ([`TF_MANY`]: not told, maybe more).
+    fn told(&self, doc: DocId) -> [u32; SLOTS] {
+        for column in &self.words {
+            let two = column.get_val(doc);
+            for value in [two >> 32, two & 0xffff_ffff] {
+                if value == 0 {
+                    return [TF_MANY; SLOTS];
+                }
+                if (value >> (TF_BITS * SLOTS as u32)) as u32 == self.hash {
+                    return unpack(value).1;
+                }
+            }
+        }
+        [TF_MANY; SLOTS]
     }
 
     /// The word's frequency in each field of `doc`, a document holding it.
