@@ -342,7 +342,8 @@ fn narrowing_by_all_changes_no_result() {
 /// top-docs collector scoring every match, hit for hit and bit for bit,
 /// with the same totals. The corpus is a directory's: a few first and last
 /// names and teams, so that most matches tie, and some that score higher
-/// (a word twice, in the email too, or as the team), on three segments
+/// (a word twice, in the email too, or as the team) and words all matches
+/// hold alike (city and plan), on three segments
 /// with deletes and updates; ids are random, as v7 ids' low halves are.
 #[test]
 fn pruned_pages_are_the_full_walk_s() {
@@ -378,7 +379,14 @@ fn pruned_pages_are_the_full_walk_s() {
             } else {
                 format!("u{}@example.com", users.len())
             };
-            let body = serde_json::json!({"name": name, "email": email, "attributes": {"team": t}});
+            // City and plan: words that every match holds alike, so that
+            // pages end in ties at the most a match can score.
+            let (city, plan) = (
+                ["oslo", "lima", "rome"][(r >> 32) as usize % 3],
+                ["free", "pro"][(r >> 36) as usize % 2],
+            );
+            let body = serde_json::json!({"name": name, "email": email,
+                "attributes": {"team": t, "city": city, "plan": plan}});
             let draft = UserDraft::from_json(body.as_object().expect("an object").clone())
                 .expect("a valid user");
             let id = UserId::from_u128(u128::from(next()) << 64 | u128::from(next()));
@@ -414,6 +422,9 @@ fn pruned_pages_are_the_full_walk_s() {
             "robert robert",
             "john smith sales",
             "smith smith smith",
+            "oslo free",
+            "lima pro",
+            "rome free sales",
         ]
         .map(String::from),
     );

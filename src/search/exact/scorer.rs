@@ -163,9 +163,21 @@ impl WordScore {
         }; SLOTS];
         let mut blocks = vec![none; set.words().len()].into_boxed_slice();
         let mut segment = none;
+        // Where the columns cannot tell, the fields' lists do, through a
+        // reader of its own (the scorer's moves forward only): a bound
+        // from what the columns cap would be far above any score.
+        let mut exact = ExactFreqs {
+            reader: self.exact.reader.clone(),
+            terms: self.exact.terms.clone(),
+            postings: None,
+        };
         for doc in set.docs() {
             let block = &mut blocks[(doc / 64) as usize];
-            for (slot, tf) in self.told(doc).into_iter().enumerate() {
+            let mut freqs = self.told(doc);
+            if freqs.contains(&TF_MANY) {
+                freqs = exact.of(doc).unwrap_or(freqs);
+            }
+            for (slot, tf) in freqs.into_iter().enumerate() {
                 if tf > 0 {
                     let id = self.norms[slot].fieldnorm_id(doc);
                     for peaks in [&mut *block, &mut segment] {

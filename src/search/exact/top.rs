@@ -13,7 +13,10 @@
 //! (the total stays exact). They are scored only where one of them could
 //! still enter the page: not when the most any match of the 64 (or of the
 //! segment) can score is below the page's last hit, nor when it equals it
-//! and the block's largest id half is below the last hit's. The most they
+//! and the block's largest id half is below the last hit's. When the page
+//! already ends in ties at the most any match of the segment can score,
+//! a match is scored only if its id half (one column read) could still
+//! place it. The most they
 //! can score is each word's bound ([`WordScore::bound`]) from the peaks of
 //! its documents there (largest frequency, shortest field, found once per
 //! segment and word), summed in the order a score is. The bound is exact
@@ -170,12 +173,22 @@ fn pruned(
     let segment_bound = bound(&scores, &peaks, |p| &p.segment);
     let alive = reader.alive_bitset();
     let mut total = 0;
+    // The words' machine words ANDed in one pass per word (which the
+    // compiler vectorises), then walked for the non-zero ones.
     let (first, others) = sets.split_first().expect("at least one word");
-    for (at, &w) in first.words().iter().enumerate() {
-        let mut w = others.iter().fold(w, |w, s| w & s.words()[at]);
+    let mut all = first.words().to_vec();
+    for set in others {
+        let words = set.words();
+        all.truncate(words.len());
+        for (w, &o) in all.iter_mut().zip(words) {
+            *w &= o;
+        }
+    }
+    for (at, &w) in all.iter().enumerate() {
         if w == 0 {
             continue;
         }
+        let mut w = w;
         let base = at as DocId * 64;
         if let Some(alive) = alive {
             for bit in ones(w) {
@@ -193,12 +206,28 @@ fn pruned(
                 Some(Ordering::Equal) => lo_below,
                 _ => false,
             };
-            if beaten(segment_bound) || beaten(bound(&scores, &peaks, |p| &p.blocks[at])) {
+            if beaten(segment_bound) {
+                continue;
+            }
+            if segment_bound <= last.score {
+                // The page ends in ties at the most any match can score:
+                // only a match with a larger id half can enter it, which
+                // one read tells before any scoring.
+                for bit in ones(w) {
+                    let doc = base + bit;
+                    let lo = columns.id_lo.get_val(doc);
+                    if lo >= last.lo {
+                        consider(view, seg, doc, Some(lo), &mut scores, best);
+                    }
+                }
+                continue;
+            }
+            if beaten(bound(&scores, &peaks, |p| &p.blocks[at])) {
                 continue;
             }
         }
         for bit in ones(w) {
-            consider(view, seg, base + bit, &mut scores, best);
+            consider(view, seg, base + bit, None, &mut scores, best);
         }
     }
     total
@@ -224,19 +253,21 @@ fn walked(
     while doc != TERMINATED {
         if alive.is_none_or(|a| a.is_alive(doc)) {
             total += 1;
-            consider(view, seg, doc, &mut scores, best);
+            consider(view, seg, doc, None, &mut scores, best);
         }
         doc = docs.advance();
     }
     total
 }
 
-/// Scores `doc`, a live match, and offers it to the page; its id is read
-/// only if its score could place it there.
+/// Scores `doc`, a live match, and offers it to the page; its id half
+/// `lo` (when not already read) is read only if its score could place it
+/// there.
 fn consider(
     view: &View,
     seg: SegmentOrdinal,
     doc: DocId,
+    lo: Option<u64>,
     scores: &mut [WordScore],
     best: &mut Best,
 ) {
@@ -244,7 +275,7 @@ fn consider(
     if best.last().is_some_and(|last| score < last.score) {
         return;
     }
-    let lo = view.segment(seg).id_lo.get_val(doc);
+    let lo = lo.unwrap_or_else(|| view.segment(seg).id_lo.get_val(doc));
     best.offer(Hit {
         score,
         lo,
