@@ -173,10 +173,10 @@ impl WordScore {
         };
         for doc in set.docs() {
             let block = &mut blocks[(doc / 64) as usize];
-            let mut freqs = self.told(doc);
-            if freqs.contains(&TF_MANY) {
-                freqs = exact.of(doc).unwrap_or(freqs);
-            }
+            let freqs = match self.told(doc) {
+                Some(freqs) if !freqs.contains(&TF_MANY) => freqs,
+                told => exact.of(doc).unwrap_or(told.unwrap_or([TF_MANY; SLOTS])),
+            };
             for (slot, tf) in freqs.into_iter().enumerate() {
                 if tf > 0 {
                     let id = self.norms[slot].fieldnorm_id(doc);
@@ -192,42 +192,31 @@ impl WordScore {
     }
 
     /// The word's frequency in each field of `doc` as far as the columns
-    /// tell it ([`TF_MANY`]: not told, maybe more).
-    fn told(&self, doc: DocId) -> [u32; SLOTS] {
-        for column in &self.words {
-            let two = column.get_val(doc);
-            for value in [two >> 32, two & 0xffff_ffff] {
-                if value == 0 {
-                    return [TF_MANY; SLOTS];
-                }
-                if (value >> (TF_BITS * SLOTS as u32)) as u32 == self.hash {
-                    return unpack(value).1;
-                }
-            }
-        }
-        [TF_MANY; SLOTS]
-    }
-
-    /// The word's frequency in each field of `doc`, a document holding it.
-    fn freqs(&mut self, doc: DocId) -> [u32; SLOTS] {
+    /// tell it ([`TF_MANY`]: maybe more, or a hash shared); `None` if the
+    /// word was not kept.
+    fn told(&self, doc: DocId) -> Option<[u32; SLOTS]> {
         for column in &self.words {
             let two = column.get_val(doc);
             for value in [two >> 32, two & 0xffff_ffff] {
                 if value == 0 {
                     // No more words: this one was not kept.
-                    return self.exact_freqs(doc, [0; SLOTS]);
+                    return None;
                 }
                 if (value >> (TF_BITS * SLOTS as u32)) as u32 == self.hash {
-                    let freqs = unpack(value).1;
-                    if freqs.iter().all(|&tf| tf < TF_MANY) {
-                        return freqs;
-                    }
-                    // A frequency not told, or a hash shared.
-                    return self.exact_freqs(doc, freqs);
+                    return Some(unpack(value).1);
                 }
             }
         }
-        self.exact_freqs(doc, [0; SLOTS])
+        None
+    }
+
+    /// The word's frequency in each field of `doc`, a document holding it.
+    fn freqs(&mut self, doc: DocId) -> [u32; SLOTS] {
+        match self.told(doc) {
+            Some(freqs) if !freqs.contains(&TF_MANY) => freqs,
+            Some(freqs) => self.exact_freqs(doc, freqs),
+            None => self.exact_freqs(doc, [0; SLOTS]),
+        }
     }
 
     /// The frequencies from the fields' posting lists; `told`, the

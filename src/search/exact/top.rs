@@ -16,13 +16,14 @@
 //! and the block's largest id half is below the last hit's. When the page
 //! already ends in ties at the most any match of the segment can score,
 //! a match is scored only if its id half (one column read) could still
-//! place it. The most they
-//! can score is each word's bound ([`WordScore::bound`]) from the peaks of
-//! its documents there (largest frequency, shortest field, found once per
-//! segment and word), summed in the order a score is. The bound is exact
-//! (rounding is monotonic): it is the score of a match that has the
-//! peaks, so a tie is recognised as one. The page is that of tantivy's top-docs collector
-//! over the same scorer, hit for hit:
+//! place it.
+//!
+//! The most they can score is each word's bound ([`WordScore::bound`])
+//! from the peaks of its documents there (largest frequency, shortest
+//! field, found once per segment and word), summed in the order a score
+//! is. The bound is exact (rounding is monotonic): it is the score of a
+//! match that has the peaks, so a tie is recognised as one. The page is
+//! that of tantivy's top-docs collector over the same scorer, hit for hit:
 //! `search::tests::pruned_pages_are_the_full_walk_s`.
 
 use std::cmp::{Ordering, Reverse};
