@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """roster beside PocketBase: the same data, the same workloads, one machine.
 
-    python3 benches/peers/compare.py [--users 20000] [--secs 8]
+    python3 benches/peers/compare.py [--users 20000] [--secs 8] [--only create,search]
 
 Needs `wrk` (Debian: `apt-get install wrk`) and a release build of roster
 (`cargo build --release`, or `ROSTER_BIN=path`). PocketBase comes from the
@@ -267,6 +267,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=20_000)
     ap.add_argument("--secs", type=int, default=8)
+    ap.add_argument("--only", default="",
+                    help="comma-separated workloads to run (health,get,list,search,create); all if empty")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed (Debian: apt-get install wrk)")
@@ -282,6 +284,9 @@ def main():
 
     workloads = [("health", 64), ("get", 64), ("list", 64), ("search", 64), ("create", 1),
                  ("create", 64)]
+    if args.only:
+        only = set(args.only.split(","))
+        workloads = [w for w in workloads if w[0] in only]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -233,13 +233,18 @@ pub fn restore(
     }
     // Hold the old store's lock while restoring, so that no server starts on it.
     let _guard = if target.exists() {
-        Some(Database::open(&target).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => RestoreError::BadFile(format!(
-                "data dir {} is in use by another roster process (stop it first)",
-                dir.display()
-            )),
-            other => RestoreError::Store(StoreError::from(other)),
-        })?)
+        Some(
+            super::db::open_database(&target, false).map_err(|e| match e {
+                super::db::OpenFailure::Redb(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    RestoreError::BadFile(format!(
+                        "data dir {} is in use by another roster process (stop it first)",
+                        dir.display()
+                    ))
+                }
+                super::db::OpenFailure::Redb(other) => RestoreError::Store(StoreError::from(other)),
+                other => RestoreError::BadFile(other.to_string()),
+            })?,
+        )
     } else {
         None
     };
@@ -263,6 +268,7 @@ pub fn restore(
     };
     drop(_guard);
     std::fs::rename(&staging, &target)?;
+    super::journal::remove(&target)?;
     // A rotation left unfinished was of the store just replaced.
     let rotating = super::rotation_path(dir);
     if rotating.exists() {

@@ -159,7 +159,9 @@ pub(super) enum OpenFailure {
     Panicked(String),
 }
 
-/// Opens or creates the redb file.
+/// Opens or creates the redb file, through its journal (see
+/// [`super::journal`]), which is replayed first if it holds commits the
+/// file lacks.
 ///
 /// A file whose last writer did not shut down cleanly (killed, power loss,
 /// I/O error) is marked as needing repair; redb then rebuilds its allocator
@@ -196,7 +198,13 @@ pub(super) fn open_database(path: &Path, verify: bool) -> Result<Database, OpenF
             "{what}"
         );
     });
-    std::panic::catch_unwind(AssertUnwindSafe(|| builder.create(path)))
+    let backend = super::journal::Journaled::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock => {
+            OpenFailure::Redb(redb::DatabaseError::DatabaseAlreadyOpen)
+        }
+        _ => OpenFailure::Redb(redb::StorageError::from(e).into()),
+    })?;
+    std::panic::catch_unwind(AssertUnwindSafe(|| builder.create_with_backend(backend)))
         .map_err(|p| {
             let why = p
                 .downcast_ref::<String>()

@@ -39,6 +39,7 @@ mod db;
 mod encryption;
 mod error;
 mod groups;
+mod journal;
 pub(crate) mod mfa;
 mod oauth;
 mod outbox;

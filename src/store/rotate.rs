@@ -135,6 +135,10 @@ pub fn rotate(
         .and_then(|f| f.sync_all())
         .map_err(|e| fail("syncing the new file", e))?;
     std::fs::rename(&next, &path).map_err(|e| fail("replacing the store", e))?;
+    // Both files were closed cleanly: neither journal holds a commit.
+    for p in [&path, &next] {
+        super::journal::remove(p).map_err(|e| fail("removing a journal", e))?;
+    }
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| fail("syncing the data dir", e))?;

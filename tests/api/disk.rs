@@ -121,14 +121,21 @@ async fn a_full_disk_gives_503s_keeps_reads_and_recovers_without_restart() {
         "this test needs prlimit (util-linux)"
     );
     let dir = tempfile::tempdir().expect("temp dir");
-    // Make the store once, then start with a file-size limit just above it:
-    // writes that grow a file past it fail with EFBIG (SIGXFSZ is ignored,
-    // and stays ignored across exec). Only the soft limit is lowered, so
-    // that `prlimit` may raise it again without privileges.
+    // Make the store once, then start with a file-size limit just above it
+    // (and above its journal, which is written ahead, as a full disk would
+    // find it): writes that grow a file past it fail with EFBIG (SIGXFSZ
+    // is ignored, and stays ignored across exec). Only the soft limit is
+    // lowered, so that `prlimit` may raise it again without privileges.
     drop(start_roster(dir.path(), None));
-    let size_kib = std::fs::metadata(dir.path().join("roster.redb"))
-        .expect("a store")
-        .len()
+    let size_kib = ["roster.redb", "roster.redb.journal"]
+        .iter()
+        .map(|f| {
+            std::fs::metadata(dir.path().join(f))
+                .expect("a store")
+                .len()
+        })
+        .max()
+        .unwrap_or(0)
         / 1024;
     let script = format!(
         "trap '' XFSZ; ulimit -S -f {}; exec \"$0\" \"$@\"",
