@@ -21,9 +21,13 @@ with open(sys.argv[1], "w") as f:
 PY
 cat > "$WORK/create.lua" <<'LUA'
 local n = 0
+local threads = 0
+-- setup runs in wrk's main state; `tag` becomes a global of each thread's,
+-- so that two threads never send the same email (a 409, not a create).
+setup = function(thread) threads = threads + 1; thread:set("tag", threads) end
 request = function()
   n = n + 1
-  local body = string.format('{"email":"c%d-%d-%d@example.com"}', os.time(), n, math.random(1, 1e9))
+  local body = string.format('{"email":"c%d-%d-%d@example.com"}', os.time(), tag or 0, n)
   return wrk.format("POST", "/api/v1/users", {["Authorization"] = os.getenv("AUTH"),
     ["Content-Type"] = "application/json"}, body)
 end
