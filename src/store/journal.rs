@@ -252,8 +252,10 @@ impl Shared {
         }
     }
 
-    /// Syncs the file and voids the active region (the other is void).
-    fn sync_file(&self, state: &mut State) -> io::Result<()> {
+    /// Once the other region is void, syncs the file and voids the active
+    /// region: nothing in the journal is needed any more.
+    fn sync_file(&self, state: MutexGuard<'_, State>) -> io::Result<()> {
+        let mut state = self.settled(state)?;
         self.file.sync_data()?;
         state.epoch += 1;
         write_header(&self.journal, state.active, state.epoch, self.inode)?;
@@ -321,8 +323,7 @@ impl Shared {
         }
         let Some(written) = state.pending.as_ref().map(Vec::len) else {
             // Too much for one record: the file's own sync.
-            let mut state = self.settled(state)?;
-            return self.sync_file(&mut state);
+            return self.sync_file(state);
         };
         if state.ops == 0 {
             return Ok(());
@@ -341,10 +342,9 @@ impl Shared {
             state.retiring = true;
             self.changed.notify_all();
         }
-        let Some(payload) = state.pending.take() else {
+        let Some(mut payload) = state.pending.take() else {
             // Written to past `LARGEST_RECORD` while this waited.
-            let mut state = self.settled(state)?;
-            return self.sync_file(&mut state);
+            return self.sync_file(state);
         };
         let len = (RECORD_HEAD + payload.len()) as u64;
         let mut record = Vec::with_capacity(len as usize);
@@ -363,7 +363,6 @@ impl Shared {
         state.at += len;
         state.seq += 1;
         state.ops = 0;
-        let mut payload = payload;
         payload.clear();
         // A group commit's large buffer is not kept for the small ones.
         if payload.capacity() > 256 << 10 {
@@ -407,10 +406,7 @@ impl StorageBackend for Journaled {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let synced = self
-            .shared
-            .settled(self.shared.state())
-            .and_then(|mut state| self.shared.sync_file(&mut state));
+        let synced = self.shared.sync_file(self.shared.state());
         self.shared.state().stop = true;
         self.shared.changed.notify_all();
         if let Some(t) = checkpointer {
