@@ -50,7 +50,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format);
+    let _log = telemetry::init(config.log_format);
     give_back_freed_memory();
 
     // Blocking work (searches, list pages, store scans) is

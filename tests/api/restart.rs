@@ -117,7 +117,9 @@ async fn the_change_log_has_one_entry_per_write_in_order() {
 
 /// Starts the real binary on port 0; returns it and its address, read from
 /// its JSON log.
-fn start_binary(data: &std::path::Path) -> (Child, String) {
+/// The binary serving `data`, its address, and the log lines it writes
+/// after that one (collected until it exits).
+fn start_binary(data: &std::path::Path) -> (Child, String, std::thread::JoinHandle<Vec<String>>) {
     let mut child = Command::new(roster_bin())
         .args([
             "serve",
@@ -143,14 +145,14 @@ fn start_binary(data: &std::path::Path) -> (Child, String) {
         }
     };
     // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    (child, addr, rest)
 }
 
 #[tokio::test]
 async fn sigterm_drains_commits_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = start_binary(dir.path());
+    let (mut child, addr, log) = start_binary(dir.path());
     let client = crate::helpers::http_client();
     let token = login(
         &client,
@@ -181,8 +183,13 @@ async fn sigterm_drains_commits_and_exits_zero() {
         .unwrap()
         .unwrap();
     assert!(exit.success(), "exit status {exit:?}");
+    // The log is written by a thread of its own: its last lines (logged
+    // just before `main` returns) were written out before the process
+    // exited.
+    let log = log.join().unwrap();
+    assert!(log.iter().any(|l| l.contains("roster stopped")), "{log:?}");
 
-    let (mut child, addr) = start_binary(dir.path());
+    let (mut child, addr, _) = start_binary(dir.path());
     let res = client
         .get(format!(
             "http://{addr}/api/v1/users/{}",
