@@ -6,7 +6,8 @@
 //! request's log line is formatted where it happens, but its write (a
 //! syscall, ~9 % of the HTTP workers' time under 64 clients creating users
 //! when each line was written in place) leaves the request's path. Nothing
-//! is dropped: when 128 000 lines wait, loggers wait too, and the lines
+//! is dropped: when 8 192 lines wait (a few MiB; a stalled reader of
+//! stderr must not grow the process), loggers wait too, and the lines
 //! still waiting are written when the process ends. Only a process killed
 //! outright (SIGKILL) can lose the last lines, those of the moment before.
 
@@ -16,6 +17,9 @@ use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+
+/// Lines queued for the log writer before loggers wait.
+const LINES_WAITING: usize = 8192;
 
 /// The log writer's thread: keep it while the process logs; dropping it
 /// writes out the lines still waiting.
@@ -29,6 +33,7 @@ pub fn init(format: LogFormat) -> LogWriter {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(LINES_WAITING)
         .thread_name("roster-log")
         .finish(BufWriter::with_capacity(64 << 10, std::io::stderr()));
     let builder = tracing_subscriber::fmt()
