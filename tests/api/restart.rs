@@ -115,10 +115,9 @@ async fn the_change_log_has_one_entry_per_write_in_order() {
     store.close().await;
 }
 
-/// Starts the real binary on port 0; returns it and its address, read from
-/// its JSON log.
-/// The binary serving `data`, its address, and the log lines it writes
-/// after that one (collected until it exits).
+/// Starts the real binary on port 0; returns it, its address (read from
+/// its JSON log) and the log lines after that one, collected until it
+/// exits.
 fn start_binary(data: &std::path::Path) -> (Child, String, std::thread::JoinHandle<Vec<String>>) {
     let mut child = Command::new(roster_bin())
         .args([
