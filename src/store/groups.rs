@@ -121,6 +121,14 @@ macro_rules! open_group_tables {
 }
 pub(crate) use open_group_tables;
 
+/// Opens the tables in a write transaction (on first use: see `lazy`).
+pub(super) fn open_write<'t>(
+    txn: &'t redb::WriteTransaction,
+    sealer: &super::sealed::SealerRef,
+) -> Result<WriteGroups<'t>, StoreError> {
+    Ok(open_group_tables!(txn, sealer))
+}
+
 /// One page of ids in id order, and whether more follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdPage {
@@ -262,24 +270,25 @@ impl ReadTx {
 }
 
 impl Tx<'_> {
-    pub fn get_group(&self, id: GroupId) -> Result<Option<Group>, StoreError> {
-        self.groups.get(id)
+    pub fn get_group(&mut self, id: GroupId) -> Result<Option<Group>, StoreError> {
+        self.lazy.groups.get()?.get(id)
     }
 
-    pub fn count_groups(&self) -> Result<u64, StoreError> {
-        self.groups.groups.len()
+    pub fn count_groups(&mut self) -> Result<u64, StoreError> {
+        self.lazy.groups.get()?.groups.len()
     }
 
     /// Inserts a new group. `Conflict` on `name` if another has it.
     pub fn insert_group(&mut self, g: &Group) -> Result<(), StoreError> {
         let id = g.id.as_u128();
-        if self.groups.groups.get(id)?.is_some() {
+        let t = self.lazy.groups.get()?;
+        if t.groups.get(id)?.is_some() {
             return Err(StoreError::Conflict { field: "id" });
         }
-        if self.groups.by_name.get(&g.name.folded())?.is_some() {
+        if t.by_name.get(&g.name.folded())?.is_some() {
             return Err(StoreError::Conflict { field: "name" });
         }
-        self.groups.by_name.insert(&g.name.folded(), id)?;
+        t.by_name.insert(&g.name.folded(), id)?;
         self.put_group(EventType::GroupCreated, g, &[])
     }
 
@@ -288,13 +297,14 @@ impl Tx<'_> {
         let id = new.id.as_u128();
         let (old_name, new_name) = (old.name.folded(), new.name.folded());
         if old_name != new_name {
-            if let Some(owner) = self.groups.by_name.get(&new_name)?
+            let t = self.lazy.groups.get()?;
+            if let Some(owner) = t.by_name.get(&new_name)?
                 && owner != id
             {
                 return Err(StoreError::Conflict { field: "name" });
             }
-            self.groups.by_name.remove(&old_name)?;
-            self.groups.by_name.insert(&new_name, id)?;
+            t.by_name.remove(&old_name)?;
+            t.by_name.insert(&new_name, id)?;
         }
         let mut fields = Vec::new();
         let mut check = |name, differs: bool| {
@@ -326,8 +336,9 @@ impl Tx<'_> {
         }
         let id = g.id.as_u128();
         let record = encode_group(g);
-        self.groups.groups.remove(id)?;
-        self.groups.by_name.remove(&g.name.folded())?;
+        let t = self.lazy.groups.get()?;
+        t.groups.remove(id)?;
+        t.by_name.remove(&g.name.folded())?;
         self.append_change(EventType::GroupDeleted, id, g.version, &record, &[])
     }
 
@@ -341,15 +352,12 @@ impl Tx<'_> {
     ) -> Result<(Group, u64), StoreError> {
         let mut added = 0;
         for &user in users {
-            if self.groups.is_member(g.id, user)? {
+            let t = self.lazy.groups.get()?;
+            if t.is_member(g.id, user)? {
                 continue;
             }
-            self.groups
-                .members
-                .insert((g.id.as_u128(), user.as_u128()), ())?;
-            self.groups
-                .of_user
-                .insert((user.as_u128(), g.id.as_u128()), ())?;
+            t.members.insert((g.id.as_u128(), user.as_u128()), ())?;
+            t.of_user.insert((user.as_u128(), g.id.as_u128()), ())?;
             self.log_user_event_with(EventType::UserUpdated, user, &["groups"])?;
             added += 1;
         }
@@ -367,7 +375,7 @@ impl Tx<'_> {
     ) -> Result<(Group, u64), StoreError> {
         let mut removed = 0;
         for &user in users {
-            if !self.groups.is_member(g.id, user)? {
+            if !self.lazy.groups.get()?.is_member(g.id, user)? {
                 continue;
             }
             self.unlink(g.id, user)?;
@@ -381,9 +389,9 @@ impl Tx<'_> {
     /// Takes a user being deleted out of its groups.
     pub(super) fn leave_all_groups(&mut self, user: UserId) -> Result<(), StoreError> {
         let now = self.now();
-        for gid in self.groups.groups_of(user)? {
+        for gid in self.lazy.groups.get()?.groups_of(user)? {
             self.unlink(gid, user)?;
-            if let Some(g) = self.groups.get(gid)? {
+            if let Some(g) = self.lazy.groups.get()?.get(gid)? {
                 self.recount(&g, -1, now)?;
             }
         }
@@ -391,12 +399,9 @@ impl Tx<'_> {
     }
 
     fn unlink(&mut self, group: GroupId, user: UserId) -> Result<(), StoreError> {
-        self.groups
-            .members
-            .remove((group.as_u128(), user.as_u128()))?;
-        self.groups
-            .of_user
-            .remove((user.as_u128(), group.as_u128()))?;
+        let t = self.lazy.groups.get()?;
+        t.members.remove((group.as_u128(), user.as_u128()))?;
+        t.of_user.remove((user.as_u128(), group.as_u128()))?;
         Ok(())
     }
 
@@ -417,10 +422,16 @@ impl Tx<'_> {
     }
 
     /// Every member of `group`, in id order.
-    pub fn member_ids(&self, group: GroupId) -> Result<Vec<UserId>, StoreError> {
+    pub fn member_ids(&mut self, group: GroupId) -> Result<Vec<UserId>, StoreError> {
         let g = group.as_u128();
         let mut out = Vec::new();
-        for entry in self.groups.members.range((g, 0)..=(g, u128::MAX))? {
+        for entry in self
+            .lazy
+            .groups
+            .get()?
+            .members
+            .range((g, 0)..=(g, u128::MAX))?
+        {
             out.push(UserId::from_u128(entry?.0.value().1));
         }
         Ok(out)
@@ -433,7 +444,9 @@ impl Tx<'_> {
         fields: &[&'static str],
     ) -> Result<(), StoreError> {
         let record = encode_group(g);
-        self.groups
+        self.lazy
+            .groups
+            .get()?
             .groups
             .insert(g.id.as_u128(), record.as_slice())?;
         self.append_change(kind, g.id.as_u128(), g.version, &record, fields)

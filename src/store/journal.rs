@@ -76,6 +76,13 @@ pub(super) fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
+/// `buf`, emptied, with room for a record's head.
+fn empty_record(mut buf: Vec<u8>) -> Vec<u8> {
+    buf.clear();
+    buf.resize(RECORD_HEAD, 0);
+    buf
+}
+
 fn start(region: usize) -> u64 {
     region as u64 * REGION
 }
@@ -117,8 +124,9 @@ struct State {
     /// store then reopens the file, which replays the journal).
     failed: Option<String>,
     stop: bool,
-    /// What redb wrote since its last sync, as a record's payload; None
-    /// once that passed `LARGEST_RECORD` (the sync then syncs the file).
+    /// What redb wrote since its last sync, as a record: room for its head
+    /// (filled in at the sync), then the payload. None once that passed
+    /// `LARGEST_RECORD` (the sync then syncs the file).
     pending: Option<Vec<u8>>,
     ops: u32,
     /// Tests hold the checkpointer back to see both regions in use.
@@ -197,7 +205,7 @@ impl Journaled {
                 retiring: false,
                 failed: None,
                 stop: false,
-                pending: Some(Vec::new()),
+                pending: Some(empty_record(Vec::new())),
                 ops: 0,
                 #[cfg(test)]
                 hold: false,
@@ -262,7 +270,7 @@ impl Shared {
         state.active_epoch = state.epoch;
         state.seq = 0;
         state.at = start(state.active) + BLOCK;
-        state.pending = Some(Vec::new());
+        state.pending = Some(empty_record(Vec::new()));
         state.ops = 0;
         Ok(())
     }
@@ -305,7 +313,7 @@ impl Shared {
         let Some(p) = state.pending.as_mut() else {
             return;
         };
-        if p.len() + data.len() > LARGEST_RECORD {
+        if p.len() - RECORD_HEAD + data.len() > LARGEST_RECORD {
             state.pending = None;
             return;
         }
@@ -321,14 +329,14 @@ impl Shared {
         if let Some(why) = &state.failed {
             return Err(io::Error::other(why.clone()));
         }
-        let Some(written) = state.pending.as_ref().map(Vec::len) else {
+        let Some(len) = state.pending.as_ref().map(Vec::len) else {
             // Too much for one record: the file's own sync.
             return self.sync_file(state);
         };
         if state.ops == 0 {
             return Ok(());
         }
-        if state.at + (RECORD_HEAD + written) as u64 > start(state.active) + REGION {
+        if state.at + len as u64 > start(state.active) + REGION {
             // This region is full: on to the other, once it is void; the
             // checkpointer retires this one.
             state = self.settled(state)?;
@@ -342,33 +350,32 @@ impl Shared {
             state.retiring = true;
             self.changed.notify_all();
         }
-        let Some(mut payload) = state.pending.take() else {
+        let Some(mut record) = state.pending.take() else {
             // Written to past `LARGEST_RECORD` while this waited.
             return self.sync_file(state);
         };
-        let len = (RECORD_HEAD + payload.len()) as u64;
-        let mut record = Vec::with_capacity(len as usize);
-        record.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
-        record.extend_from_slice(&state.ops.to_le_bytes());
-        record.extend_from_slice(&state.active_epoch.to_le_bytes());
-        record.extend_from_slice(&state.seq.to_le_bytes());
-        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        // The head goes in the room left for it: the payload is not copied.
+        let payload = (record.len() - RECORD_HEAD) as u32;
+        let head = &mut record[..RECORD_HEAD];
+        head[0..4].copy_from_slice(&RECORD_MAGIC.to_le_bytes());
+        head[4..8].copy_from_slice(&state.ops.to_le_bytes());
+        head[8..16].copy_from_slice(&state.active_epoch.to_le_bytes());
+        head[16..24].copy_from_slice(&state.seq.to_le_bytes());
+        head[24..28].copy_from_slice(&payload.to_le_bytes());
         let mut sum = crc32fast::Hasher::new();
-        sum.update(&record);
-        sum.update(&payload);
-        record.extend_from_slice(&sum.finalize().to_le_bytes());
-        record.extend_from_slice(&payload);
+        sum.update(&record[..RECORD_HEAD - 4]);
+        sum.update(&record[RECORD_HEAD..]);
+        record[RECORD_HEAD - 4..RECORD_HEAD].copy_from_slice(&sum.finalize().to_le_bytes());
         self.journal.write_all_at(&record, state.at)?;
         self.journal.sync_data()?;
-        state.at += len;
+        state.at += record.len() as u64;
         state.seq += 1;
         state.ops = 0;
-        payload.clear();
         // A group commit's large buffer is not kept for the small ones.
-        if payload.capacity() > 256 << 10 {
-            payload = Vec::new();
+        if record.capacity() > 256 << 10 {
+            record = Vec::new();
         }
-        state.pending = Some(payload);
+        state.pending = Some(empty_record(record));
         Ok(())
     }
 }

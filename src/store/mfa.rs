@@ -96,6 +96,14 @@ macro_rules! open_mfa_tables {
 }
 pub(crate) use open_mfa_tables;
 
+/// Opens the tables in a write transaction (on first use: see `lazy`).
+pub(super) fn open_write<'t>(
+    txn: &'t redb::WriteTransaction,
+    sealer: &super::sealed::SealerRef,
+) -> Result<WriteMfa<'t>, StoreError> {
+    Ok(open_mfa_tables!(txn, sealer))
+}
+
 impl<F, C, P, I> MfaTables<F, C, P, I>
 where
     F: ReadableTable<u128, &'static [u8]>,
@@ -159,12 +167,12 @@ impl ReadTx {
 }
 
 impl Tx<'_> {
-    pub fn factors(&self, user: UserId) -> Result<Factors, StoreError> {
-        self.mfa.factors(user)
+    pub fn factors(&mut self, user: UserId) -> Result<Factors, StoreError> {
+        self.lazy.mfa.get()?.factors(user)
     }
 
-    pub fn passkey_owner(&self, credential_id: &[u8]) -> Result<Option<UserId>, StoreError> {
-        self.mfa.passkey_owner(credential_id)
+    pub fn passkey_owner(&mut self, credential_id: &[u8]) -> Result<Option<UserId>, StoreError> {
+        self.lazy.mfa.get()?.passkey_owner(credential_id)
     }
 
     /// Saves the user's factors (passkeys and their index too); with none
@@ -174,36 +182,32 @@ impl Tx<'_> {
             passkeys: Vec::new(),
             ..f.clone()
         };
+        let t = self.lazy.mfa.get()?;
         if rest == Factors::default() {
-            self.mfa.factors.remove(user.as_u128())?;
+            t.factors.remove(user.as_u128())?;
         } else {
-            self.mfa
-                .factors
-                .insert(user.as_u128(), encode(&rest).as_slice())?;
+            t.factors.insert(user.as_u128(), encode(&rest).as_slice())?;
         }
         self.put_passkeys(user, &f.passkeys)
     }
 
     fn put_passkeys(&mut self, user: UserId, keys: &[Passkey]) -> Result<(), StoreError> {
-        let old = self.mfa.passkeys(user)?;
+        let t = self.lazy.mfa.get()?;
+        let old = t.passkeys(user)?;
         if old == keys {
             return Ok(());
         }
         for gone in old.iter().filter(|o| !keys.iter().any(|k| k.id == o.id)) {
-            self.mfa
-                .passkey_ids
-                .remove(credential_key(&gone.id).as_slice())?;
+            t.passkey_ids.remove(credential_key(&gone.id).as_slice())?;
         }
         for new in keys.iter().filter(|k| !old.iter().any(|o| o.id == k.id)) {
-            self.mfa
-                .passkey_ids
+            t.passkey_ids
                 .insert(credential_key(&new.id).as_slice(), user.as_u128())?;
         }
         if keys.is_empty() {
-            self.mfa.passkeys.remove(user.as_u128())?;
+            t.passkeys.remove(user.as_u128())?;
         } else {
-            self.mfa
-                .passkeys
+            t.passkeys
                 .insert(user.as_u128(), encode(&keys.to_vec()).as_slice())?;
         }
         Ok(())
@@ -211,45 +215,54 @@ impl Tx<'_> {
 
     /// Keeps a WebAuthn challenge (by its hash) until it is used or expires.
     pub fn put_ceremony(&mut self, hash: &[u8], c: &Ceremony) -> Result<(), StoreError> {
-        self.mfa.ceremonies.insert(hash, encode(c).as_slice())?;
+        self.lazy
+            .mfa
+            .get()?
+            .ceremonies
+            .insert(hash, encode(c).as_slice())?;
         Ok(())
     }
 
     /// Spends a WebAuthn challenge: whatever the answer, it is good once.
     pub fn take_ceremony(&mut self, hash: &[u8]) -> Result<Option<Ceremony>, StoreError> {
-        let c = match self.mfa.ceremonies.get(hash)? {
+        let t = self.lazy.mfa.get()?;
+        let c = match t.ceremonies.get(hash)? {
             Some(v) => Some(decode("webauthn challenge", v.value())?),
             None => None,
         };
         if c.is_some() {
-            self.mfa.ceremonies.remove(hash)?;
+            t.ceremonies.remove(hash)?;
         }
         Ok(c)
     }
 
     pub fn put_challenge(&mut self, hash: &[u8], c: &Challenge) -> Result<(), StoreError> {
-        self.mfa.challenges.insert(hash, encode(c).as_slice())?;
+        self.lazy
+            .mfa
+            .get()?
+            .challenges
+            .insert(hash, encode(c).as_slice())?;
         Ok(())
     }
 
-    pub fn challenge(&self, hash: &[u8]) -> Result<Option<Challenge>, StoreError> {
-        self.mfa.challenge(hash)
+    pub fn challenge(&mut self, hash: &[u8]) -> Result<Option<Challenge>, StoreError> {
+        self.lazy.mfa.get()?.challenge(hash)
     }
 
     /// Spends a challenge: its token is good for one sign-in.
     pub fn remove_challenge(&mut self, hash: &[u8]) -> Result<(), StoreError> {
-        self.mfa.challenges.remove(hash)?;
+        self.lazy.mfa.get()?.challenges.remove(hash)?;
         Ok(())
     }
 
     /// Removes every challenge (of sign-ins and of WebAuthn ceremonies)
     /// expired at `now`, or that does not open; returns how many.
     pub fn purge_expired_challenges(&mut self, now: Timestamp) -> Result<usize, StoreError> {
+        let t = self.lazy.mfa.get()?;
         let mut expired = Vec::new();
-        for entry in self.mfa.challenges.raw.iter()? {
+        for entry in t.challenges.raw.iter()? {
             let (k, v) = entry?;
-            let at = self
-                .mfa
+            let at = t
                 .challenges
                 .open_stored(&k.value(), v.value())
                 .and_then(|plain| decode::<Challenge>("mfa challenge", &plain))
@@ -260,13 +273,12 @@ impl Tx<'_> {
             }
         }
         for k in &expired {
-            self.mfa.challenges.raw.remove(k.as_slice())?;
+            t.challenges.raw.remove(k.as_slice())?;
         }
         let mut ceremonies = Vec::new();
-        for entry in self.mfa.ceremonies.raw.iter()? {
+        for entry in t.ceremonies.raw.iter()? {
             let (k, v) = entry?;
-            let at = self
-                .mfa
+            let at = t
                 .ceremonies
                 .open_stored(&k.value(), v.value())
                 .and_then(|plain| decode::<Ceremony>("webauthn challenge", &plain))
@@ -277,14 +289,14 @@ impl Tx<'_> {
             }
         }
         for k in &ceremonies {
-            self.mfa.ceremonies.raw.remove(k.as_slice())?;
+            t.ceremonies.raw.remove(k.as_slice())?;
         }
         Ok(expired.len() + ceremonies.len())
     }
 
     /// Forgets the user's factors (the user is being deleted).
     pub(super) fn delete_factors(&mut self, user: UserId) -> Result<(), StoreError> {
-        self.mfa.factors.remove(user.as_u128())?;
+        self.lazy.mfa.get()?.factors.remove(user.as_u128())?;
         self.put_passkeys(user, &[])
     }
 }

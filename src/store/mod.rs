@@ -40,6 +40,7 @@ mod encryption;
 mod error;
 mod groups;
 mod journal;
+mod lazy;
 pub(crate) mod mfa;
 mod oauth;
 mod outbox;

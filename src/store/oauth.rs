@@ -191,31 +191,9 @@ impl WriteOAuth<'_> {
     }
 }
 
-/// A write transaction's tables that only some writes use, opened on
-/// first use.
-pub(crate) struct Lazy<'t> {
-    txn: &'t redb::WriteTransaction,
-    sealer: SealerRef,
-    oauth: Option<WriteOAuth<'t>>,
-}
-
-impl<'t> Lazy<'t> {
-    pub(super) fn new(txn: &'t redb::WriteTransaction, sealer: &SealerRef) -> Self {
-        Self {
-            txn,
-            sealer: sealer.clone(),
-            oauth: None,
-        }
-    }
-}
-
 impl<'t> Tx<'t> {
     /// The OAuth tables, opened on first use in this transaction.
     pub fn oauth(&mut self) -> Result<&mut WriteOAuth<'t>, StoreError> {
-        let lazy = &mut self.lazy;
-        if lazy.oauth.is_none() {
-            lazy.oauth = Some(open_write(lazy.txn, &lazy.sealer)?);
-        }
-        Ok(lazy.oauth.as_mut().expect("just opened"))
+        self.lazy.oauth.get()
     }
 }

@@ -43,6 +43,14 @@ macro_rules! open_outbox_tables {
 }
 pub(crate) use open_outbox_tables;
 
+/// Opens the tables in a write transaction (on first use: see `lazy`).
+pub(super) fn open_write<'t>(
+    txn: &'t redb::WriteTransaction,
+    sealer: &super::sealed::SealerRef,
+) -> Result<WriteOutbox<'t>, StoreError> {
+    Ok(open_outbox_tables!(txn, sealer))
+}
+
 impl<J, T> OutboxTables<J, T>
 where
     J: ReadableTable<u128, &'static [u8]>,
@@ -111,42 +119,47 @@ impl ReadTx {
 impl Tx<'_> {
     /// Queues a job; it runs after this transaction commits.
     pub fn enqueue(&mut self, job: &Job) -> Result<(), StoreError> {
-        self.outbox
+        self.lazy
+            .outbox
+            .get()?
             .jobs
             .insert(job.id.as_u128(), encode(job).as_slice())?;
         Ok(())
     }
 
-    pub fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
-        self.outbox.job(id)
+    pub fn job(&mut self, id: Uuid) -> Result<Option<Job>, StoreError> {
+        self.lazy.outbox.get()?.job(id)
     }
 
     /// Replaces a job (its next attempt); false if it is gone.
     pub fn update_job(&mut self, job: &Job) -> Result<bool, StoreError> {
-        if self.outbox.job(job.id)?.is_none() {
+        let t = self.lazy.outbox.get()?;
+        if t.job(job.id)?.is_none() {
             return Ok(false);
         }
-        self.outbox
-            .jobs
-            .insert(job.id.as_u128(), encode(job).as_slice())?;
+        t.jobs.insert(job.id.as_u128(), encode(job).as_slice())?;
         Ok(true)
     }
 
     /// Removes a job (done, or given up); false if it was gone.
     pub fn delete_job(&mut self, id: Uuid) -> Result<bool, StoreError> {
-        Ok(self.outbox.jobs.remove(id.as_u128())?.is_some())
+        Ok(self.lazy.outbox.get()?.jobs.remove(id.as_u128())?.is_some())
     }
 
     /// Stores a token under the hash of its secret.
     pub fn put_token(&mut self, hash: &[u8], token: &OneTimeToken) -> Result<(), StoreError> {
-        self.outbox.tokens.insert(hash, encode(token).as_slice())?;
+        self.lazy
+            .outbox
+            .get()?
+            .tokens
+            .insert(hash, encode(token).as_slice())?;
         Ok(())
     }
 
     /// Takes a token out (single use): whatever the caller then decides, the
     /// token is spent if this transaction commits.
     pub fn take_token(&mut self, hash: &[u8]) -> Result<Option<OneTimeToken>, StoreError> {
-        let Some(v) = self.outbox.tokens.remove(hash)? else {
+        let Some(v) = self.lazy.outbox.get()?.tokens.remove(hash)? else {
             return Ok(None);
         };
         decode("one-time token", &v).map(Some)
@@ -154,13 +167,13 @@ impl Tx<'_> {
 
     /// Removes every token expired at `now`; returns how many.
     pub fn purge_expired_tokens(&mut self, now: Timestamp) -> Result<usize, StoreError> {
+        let t = self.lazy.outbox.get()?;
         let mut expired = Vec::new();
         // Raw entries, opened one by one: a token that does not open or
         // decode counts as expired rather than stopping every sweep.
-        for entry in self.outbox.tokens.raw.iter()? {
+        for entry in t.tokens.raw.iter()? {
             let (k, v) = entry?;
-            let expired_at = self
-                .outbox
+            let expired_at = t
                 .tokens
                 .open_stored(&k.value(), v.value())
                 .and_then(|plain| decode::<OneTimeToken>("one-time token", &plain))
@@ -171,7 +184,7 @@ impl Tx<'_> {
             }
         }
         for k in &expired {
-            self.outbox.tokens.raw.remove(k.as_slice())?;
+            t.tokens.raw.remove(k.as_slice())?;
         }
         Ok(expired.len())
     }

@@ -9,11 +9,12 @@ use crate::domain::{EventType, Role, Timestamp, User, UserId};
 
 use super::auth::{ReadAuth, WriteAuth, open_auth_tables};
 use super::codec::{self, Change};
-use super::groups::{ReadGroups, WriteGroups, open_group_tables};
-use super::mfa::{ReadMfa, WriteMfa, open_mfa_tables};
-use super::outbox::{ReadOutbox, WriteOutbox, open_outbox_tables};
+use super::groups::{ReadGroups, open_group_tables};
+use super::lazy::Deferred;
+use super::mfa::{ReadMfa, open_mfa_tables};
+use super::outbox::{ReadOutbox, open_outbox_tables};
 use super::sealed::{HashedIndex, Sealed, SealerRef};
-use super::webhooks::{ReadWebhooks, WriteWebhooks, open_webhook_tables};
+use super::webhooks::{ReadWebhooks, open_webhook_tables};
 use super::*;
 
 /// `Self` with every table opened in `$txn` (a read or a write transaction:
@@ -28,10 +29,6 @@ macro_rules! open_tables {
             by_role: $txn.open_table(USERS_BY_ROLE)?,
             by_external_id: HashedIndex::new($txn.open_table(USERS_BY_EXTERNAL_ID)?, $sealer),
             auth: open_auth_tables!($txn, $sealer),
-            outbox: open_outbox_tables!($txn, $sealer),
-            webhooks: open_webhook_tables!($txn, $sealer),
-            mfa: open_mfa_tables!($txn, $sealer),
-            groups: open_group_tables!($txn, $sealer),
             $($extra)*
         }
     };
@@ -52,11 +49,7 @@ pub struct Tx<'t> {
     /// The time recorded with this transaction's changes.
     now: Timestamp,
     pub(super) auth: WriteAuth<'t>,
-    pub(super) outbox: WriteOutbox<'t>,
-    pub(super) webhooks: WriteWebhooks<'t>,
-    pub(super) mfa: WriteMfa<'t>,
-    pub(super) groups: WriteGroups<'t>,
-    pub(super) lazy: super::oauth::Lazy<'t>,
+    pub(super) lazy: Deferred<'t>,
 }
 
 impl<'t> Tx<'t> {
@@ -64,7 +57,7 @@ impl<'t> Tx<'t> {
         let changes = Sealed::new(txn.open_table(CHANGES)?, "changes", sealer);
         let last_seq = changes.raw.last()?.map(|(k, _)| k.value()).unwrap_or(0);
         let now = Timestamp::now();
-        let lazy = super::oauth::Lazy::new(txn, sealer);
+        let lazy = Deferred::new(txn, sealer);
         Ok(open_tables!(txn, sealer, changes, last_seq, now, lazy))
     }
 
@@ -415,7 +408,11 @@ impl ReadTx {
         Ok(open_tables!(
             txn,
             sealer,
-            changes: Sealed::new(txn.open_table(CHANGES)?, "changes", sealer)
+            changes: Sealed::new(txn.open_table(CHANGES)?, "changes", sealer),
+            outbox: open_outbox_tables!(txn, sealer),
+            webhooks: open_webhook_tables!(txn, sealer),
+            mfa: open_mfa_tables!(txn, sealer),
+            groups: open_group_tables!(txn, sealer),
         ))
     }
 

@@ -47,6 +47,14 @@ macro_rules! open_webhook_tables {
 }
 pub(crate) use open_webhook_tables;
 
+/// Opens the tables in a write transaction (on first use: see `lazy`).
+pub(super) fn open_write<'t>(
+    txn: &'t redb::WriteTransaction,
+    sealer: &super::sealed::SealerRef,
+) -> Result<WriteWebhooks<'t>, StoreError> {
+    Ok(open_webhook_tables!(txn, sealer))
+}
+
 impl<W, D> WebhookTables<W, D>
 where
     W: ReadableTable<u128, &'static [u8]>,
@@ -131,14 +139,27 @@ fn pruned_through(meta: Option<Vec<u8>>) -> Result<u64, StoreError> {
 }
 
 impl Tx<'_> {
-    webhook_reads!();
+    pub fn webhook(&mut self, id: Uuid) -> Result<Option<Webhook>, StoreError> {
+        self.lazy.webhooks.get()?.get(id)
+    }
+
+    /// Every endpoint, oldest first (ids are UUIDv7).
+    pub fn webhooks(&mut self) -> Result<Vec<Webhook>, StoreError> {
+        self.lazy.webhooks.get()?.all()
+    }
+
+    pub fn delivery(&mut self, hook: Uuid, event: u64) -> Result<Option<Delivery>, StoreError> {
+        self.lazy.webhooks.get()?.delivery(hook, event)
+    }
 
     pub fn changes_pruned_through(&self) -> Result<u64, StoreError> {
         pruned_through(self.meta(PRUNED_THROUGH)?)
     }
 
     pub fn put_webhook(&mut self, w: &Webhook) -> Result<(), StoreError> {
-        self.webhooks
+        self.lazy
+            .webhooks
+            .get()?
             .hooks
             .insert(w.id.as_u128(), encode(w).as_slice())?;
         Ok(())
@@ -147,15 +168,17 @@ impl Tx<'_> {
     /// Removes an endpoint and its deliveries; false if it was gone.
     pub fn delete_webhook(&mut self, id: Uuid) -> Result<bool, StoreError> {
         let h = id.as_u128();
-        self.webhooks
-            .deliveries
+        let t = self.lazy.webhooks.get()?;
+        t.deliveries
             .raw
             .retain_in((h, 0)..=(h, u64::MAX), |_, _| false)?;
-        Ok(self.webhooks.hooks.remove(h)?.is_some())
+        Ok(t.hooks.remove(h)?.is_some())
     }
 
     pub fn put_delivery(&mut self, hook: Uuid, d: &Delivery) -> Result<(), StoreError> {
-        self.webhooks
+        self.lazy
+            .webhooks
+            .get()?
             .deliveries
             .insert((hook.as_u128(), d.event_id), encode(d).as_slice())?;
         Ok(())
@@ -189,10 +212,10 @@ impl Tx<'_> {
         }
         let Some(last) = last else { return Ok(0) };
         self.changes.raw.retain_in(..=last, |_, _| false)?;
-        for hook in self.webhooks.all()? {
+        let t = self.lazy.webhooks.get()?;
+        for hook in t.all()? {
             let h = hook.id.as_u128();
-            self.webhooks
-                .deliveries
+            t.deliveries
                 .raw
                 .retain_in((h, 0)..=(h, last), |_, _| false)?;
         }
