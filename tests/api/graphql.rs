@@ -716,20 +716,26 @@ async fn a_page_of_users_with_their_groups_costs_a_bounded_number_of_reads() {
     let query = "{ users(first: 100, sort: EMAIL) { edges { node { email groups { name } } } } }";
     // Once to warm up (the first authentication reads more).
     ok(&app, &app.token, query, json!({})).await;
-    // The indexer reads the change log behind the writes above: wait until
-    // the store is quiet, so that only this request's reads are counted.
-    let mut last = app.reads.get();
-    loop {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let now = app.reads.get();
-        if now == last {
-            break;
+    // The indexer reads the change log behind the writes above, and the
+    // background tasks (outbox, housekeeping) read on their own clocks:
+    // wait until the store is quiet, and keep the fewest reads of three
+    // requests, so that only a request's own reads are counted.
+    let mut reads = u64::MAX;
+    let mut data = json!(null);
+    for _ in 0..3 {
+        let mut last = app.reads.get();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let now = app.reads.get();
+            if now == last {
+                break;
+            }
+            last = now;
         }
-        last = now;
+        let before = app.reads.get();
+        data = ok(&app, &app.token, query, json!({})).await;
+        reads = reads.min(app.reads.get() - before);
     }
-    let before = app.reads.get();
-    let data = ok(&app, &app.token, query, json!({})).await;
-    let reads = app.reads.get() - before;
     eprintln!("store reads for a page of 100 users with their groups: {reads}");
     let edges = data["users"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 100);
