@@ -17,8 +17,10 @@ use super::sealed::{HashedIndex, Sealed, SealerRef};
 use super::webhooks::{ReadWebhooks, open_webhook_tables};
 use super::*;
 
-/// `Self` with every table opened in `$txn` (a read or a write transaction:
-/// the names are the same, the table types differ), plus the `extra` fields.
+/// `Self` with the user and auth tables opened in `$txn` (a read or a write
+/// transaction: the names are the same, the table types differ), plus the
+/// `extra` fields (the other groups: opened at once for a read, on first
+/// use for a write, see `lazy`).
 macro_rules! open_tables {
     ($txn:expr, $sealer:expr, $($extra:tt)*) => {
         Self {
